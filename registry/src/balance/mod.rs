@@ -1,0 +1,36 @@
+//! Load-balancing building blocks.
+//!
+//! A consumer keeps an immutable snapshot of its providers, rebuilt on every membership change and
+//! shared through `arc-swap`. Each balancer in this module is built **once per snapshot** from
+//! per-provider inputs (weights, ids) and then picks an **index** into that snapshot's provider list.
+//!
+//! Every `pick` is lock-free, allocation-free, O(1) or O(log n), and callable concurrently through
+//! `&self`; every type is `Send + Sync`.
+//!
+//! Common rules shared by the weighted balancers:
+//! - an empty provider list picks `None`;
+//! - a provider with weight 0 is never picked, unless **all** weights are 0, in which case every
+//!   provider is treated as having the same weight (uniform selection).
+//!
+//! | type | strategy |
+//! |------|----------|
+//! | [`WeightedRandom`] | weighted random (prefix sums + binary search) |
+//! | [`SmoothRoundRobin`] | nginx smooth weighted round-robin, precomputed schedule |
+//! | [`LeastRequests`] | power-of-two-choices over in-flight counts ([`InFlight`]) |
+//! | [`HashRing`] | ketama-style consistent hashing over a stable hash ([`stable_hash`]) |
+//!
+//! [`warmup_weight`] implements Dubbo's warm-up ramp to compute the weights fed to the balancers,
+//! and [`next_u64`] is the fast thread-local PRNG they use.
+
+mod consistent_hash;
+mod least_requests;
+mod random;
+mod rng;
+mod round_robin;
+mod warmup;
+
+pub use consistent_hash::{stable_hash, HashRing, DEFAULT_REPLICAS};
+pub use least_requests::{InFlight, InFlightGuard, LeastRequests};
+pub use random::WeightedRandom;
+pub use round_robin::SmoothRoundRobin;
+pub use warmup::warmup_weight;

@@ -1,0 +1,81 @@
+//! tower integration: a subscription as a `Discover` stream for `tower::balance`.
+//!
+//! [`ServiceDiscover`] is a `Stream<Item = Result<Change<ServiceUrl, S>, Error>>`, which tower's
+//! blanket impl makes a `Discover`, so `tower::balance::p2c::Balance` (directly, or wrapped in
+//! `PeakEwmaDiscover` / `PendingRequestsDiscover`) balances over live ZooKeeper membership.
+//! Readiness and p2c stay tower's; this only says who is there.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::Stream;
+use tower::discover::Change;
+
+use crate::cache::Provider;
+use crate::changes::{ProviderChange, ProviderChanges};
+use crate::error::Error;
+use crate::url::ServiceUrl;
+
+/// Turns provider changes into tower `Change`s, making a service for each new provider with
+/// `make`; see [`crate::Subscription::discover`].
+pub struct ServiceDiscover<F> {
+    changes: ProviderChanges,
+    make: F,
+}
+
+impl<F> std::fmt::Debug for ServiceDiscover<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceDiscover").field("changes", &self.changes).finish()
+    }
+}
+
+impl<F> ServiceDiscover<F> {
+    pub(crate) fn new(changes: ProviderChanges, make: F) -> Self {
+        ServiceDiscover { changes, make }
+    }
+}
+
+impl<F, S> Stream for ServiceDiscover<F>
+where
+    F: FnMut(&Provider) -> S + Unpin,
+{
+    type Item = Result<Change<ServiceUrl, S>, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.changes).poll_next(cx) {
+            Poll::Ready(Some(ProviderChange::Added(p))) => {
+                Poll::Ready(Some(Ok(Change::Insert(p.url().clone(), (this.make)(&p)))))
+            }
+            Poll::Ready(Some(ProviderChange::Removed(p))) => Poll::Ready(Some(Ok(Change::Remove(p.url().clone())))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl crate::consumer::Subscription {
+    /// A tower `Discover` over this subscription's providers: `make` builds the service for
+    /// each provider that appears (the key is its URL).
+    ///
+    /// ```no_run
+    /// # async fn demo(sub: registry::Subscription) {
+    /// use tower::balance::p2c::Balance;
+    /// use tower::load::{CompleteOnResponse, PeakEwmaDiscover};
+    /// let discover = sub.discover(|p| {
+    ///     let addr = p.address().to_owned();
+    ///     tower::service_fn(move |req: String| { let addr = addr.clone(); async move { Ok::<_, std::io::Error>(format!("{addr}: {req}")) } })
+    /// });
+    /// let discover = PeakEwmaDiscover::new(discover, std::time::Duration::from_millis(30),
+    ///     std::time::Duration::from_secs(10), CompleteOnResponse::default());
+    /// let balance = Balance::new(discover);
+    /// # drop(balance);
+    /// # }
+    /// ```
+    pub fn discover<F, S>(&self, make: F) -> ServiceDiscover<F>
+    where
+        F: FnMut(&Provider) -> S + Unpin,
+    {
+        ServiceDiscover::new(self.changes(), make)
+    }
+}

@@ -1,0 +1,389 @@
+//! Ephemeral nodes kept alive by the logical session.
+//!
+//! A [`EphemeralNode`] is re-created when its ZooKeeper session expires (by the session's
+//! supervisor, before it reports `Reconnected`), re-created when someone deletes it while the
+//! session lives (by a keeper task watching it), and retried with back-off while ZooKeeper cannot
+//! be reached. A node left behind by one of this logical session's *earlier* ZooKeeper sessions
+//! (its `ephemeralOwner` is a dead session of ours) is deleted and re-created; a node owned by
+//! somebody else's session is left alone and reported as [`EphemeralStatus::Conflict`] until it
+//! goes away, so two processes never fight over one path.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use zookeeper_client::{Acls, Client, CreateMode, CreateOptions, EventType, Error as ZkError};
+
+use crate::error::{Error, Result};
+use crate::session::{lock, Session, Shared};
+
+const EPHEMERAL: CreateOptions<'static> = CreateMode::Ephemeral.with_acls(Acls::anyone_all());
+
+/// Where an [`EphemeralNode`] stands.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum EphemeralStatus {
+    /// Not (yet, or no longer) in ZooKeeper; being retried. `last_error` says why it is not there.
+    Pending {
+        /// The error of the last attempt, if one failed.
+        last_error: Option<Error>,
+    },
+    /// Present, owned by the current ZooKeeper session.
+    Active {
+        /// The ZooKeeper session that owns the node.
+        session_id: i64,
+    },
+    /// The path is held by another session (another process, or a persistent node when
+    /// `owner` is 0); the node is created as soon as that one goes away.
+    Conflict {
+        /// The `ephemeralOwner` of the node in the way.
+        owner: i64,
+    },
+    /// Deleted by its owner.
+    Deleted,
+}
+
+impl EphemeralStatus {
+    /// Whether the node is in ZooKeeper under the current session.
+    pub fn is_active(&self) -> bool {
+        matches!(self, EphemeralStatus::Active { .. })
+    }
+}
+
+/// What the session knows of one ephemeral node it keeps.
+pub(crate) struct EphemeralSpec {
+    id: u64,
+    path: String,
+    data: Vec<u8>,
+    /// The generation whose ZooKeeper session holds the node (0: none).
+    created_in: AtomicU64,
+    removed: AtomicBool,
+    removed_notify: Notify,
+    status: watch::Sender<EphemeralStatus>,
+}
+
+impl EphemeralSpec {
+    fn set_status(&self, status: EphemeralStatus) {
+        if !self.removed.load(Ordering::Acquire) {
+            self.status.send_replace(status);
+        }
+    }
+}
+
+/// An ephemeral node held by a [`Session`]; see [`Session::create_ephemeral`].
+///
+/// Dropping the handle deletes the node in the background (best effort); call
+/// [`EphemeralNode::delete`] to know it is gone.
+pub struct EphemeralNode {
+    session: Session,
+    spec: Arc<EphemeralSpec>,
+    keeper: tokio::task::JoinHandle<()>,
+    deleted: bool,
+}
+
+impl std::fmt::Debug for EphemeralNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EphemeralNode").field("path", &self.spec.path).field("status", &self.status()).finish()
+    }
+}
+
+impl EphemeralNode {
+    /// The node's path (within the session's chroot).
+    pub fn path(&self) -> &str {
+        &self.spec.path
+    }
+
+    /// The node's data.
+    pub fn data(&self) -> &[u8] {
+        &self.spec.data
+    }
+
+    /// Where the node stands now.
+    pub fn status(&self) -> EphemeralStatus {
+        self.spec.status.borrow().clone()
+    }
+
+    /// A watch of [`EphemeralNode::status`].
+    pub fn status_watch(&self) -> watch::Receiver<EphemeralStatus> {
+        self.spec.status.subscribe()
+    }
+
+    /// Waits until the node is [`EphemeralStatus::Active`].
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] after `timeout`, naming the last status.
+    pub async fn wait_active(&self, timeout: Duration) -> Result<()> {
+        let mut rx = self.status_watch();
+        let waited = tokio::time::timeout(timeout, rx.wait_for(|s| s.is_active())).await.map(|r| r.is_ok());
+        match waited {
+            Ok(true) => Ok(()),
+            _ => Err(Error::Timeout {
+                what: format!("ephemeral {} to be active (status: {:?})", self.spec.path, self.status()),
+                after: timeout,
+            }),
+        }
+    }
+
+    /// Deletes the node and stops keeping it. Waits (up to the session timeout) for a connection
+    /// if ZooKeeper is unreachable.
+    ///
+    /// # Errors
+    /// The ZooKeeper error if the node could not be deleted; it then still goes when the
+    /// ZooKeeper session ends.
+    pub async fn delete(mut self) -> Result<()> {
+        self.deleted = true;
+        self.stop_keeping();
+        let shared = self.session.shared.clone();
+        delete_owned(&shared, &self.spec.path).await
+    }
+
+    fn stop_keeping(&self) {
+        self.spec.removed.store(true, Ordering::Release);
+        self.spec.removed_notify.notify_waiters();
+        self.spec.status.send_replace(EphemeralStatus::Deleted);
+        lock(&self.session.shared.ephemerals).remove(&self.spec.id);
+        self.keeper.abort();
+    }
+}
+
+impl Drop for EphemeralNode {
+    fn drop(&mut self) {
+        if self.deleted {
+            return;
+        }
+        self.stop_keeping();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let shared = self.session.shared.clone();
+            let session = self.session.clone();
+            let path = self.spec.path.clone();
+            handle.spawn(async move {
+                if let Err(e) = delete_owned(&shared, &path).await {
+                    tracing::warn!(%path, error = %e, "could not delete a dropped ephemeral node");
+                }
+                drop(session);
+            });
+        }
+    }
+}
+
+/// Deletes `path` if the current ZooKeeper session owns it, waiting a bounded time for a
+/// connection.
+async fn delete_owned(shared: &Shared, path: &str) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut backoff = shared.new_backoff();
+    loop {
+        let attempt = async {
+            let live = shared.live_now()?;
+            let stat = live.client.check_stat(path).await.map_err(|e| Error::zk("check_stat", path, e))?;
+            match stat {
+                Some(stat) if stat.ephemeral_owner == live.client.session_id().0 => {
+                    match live.client.delete(path, Some(stat.version)).await {
+                        Ok(()) | Err(ZkError::NoNode) => Ok(()),
+                        Err(e) => Err(Error::zk("delete", path, e)),
+                    }
+                }
+                _ => Ok(()),
+            }
+        };
+        match attempt.await {
+            Ok(()) => return Ok(()),
+            Err(Error::SessionClosed) => return Ok(()),
+            Err(e) if e.is_retryable() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// What [`ensure`] found.
+enum Outcome {
+    Active,
+    Conflict(i64),
+}
+
+/// Makes sure `spec`'s node exists under `client`'s session.
+async fn ensure(shared: &Shared, client: &Client, spec: &EphemeralSpec) -> Result<Outcome> {
+    let path = spec.path.as_str();
+    let ours = client.session_id().0;
+    let mut made_parent = false;
+    for _ in 0..8 {
+        match client.create(path, &spec.data, &EPHEMERAL).await {
+            Ok(_) => return Ok(Outcome::Active),
+            Err(ZkError::NodeExists) => {
+                let stat = client.check_stat(path).await.map_err(|e| Error::zk("check_stat", path, e))?;
+                match stat {
+                    None => continue,
+                    Some(stat) if stat.ephemeral_owner == ours => return Ok(Outcome::Active),
+                    Some(stat) if stat.ephemeral_owner != 0 && shared.was_ours(stat.ephemeral_owner) => {
+                        tracing::info!(%path, owner = stat.ephemeral_owner, "deleting our ephemeral left by a dead session");
+                        match client.delete(path, Some(stat.version)).await {
+                            Ok(()) | Err(ZkError::NoNode) | Err(ZkError::BadVersion) => continue,
+                            Err(e) => return Err(Error::zk("delete", path, e)),
+                        }
+                    }
+                    Some(stat) => return Ok(Outcome::Conflict(stat.ephemeral_owner)),
+                }
+            }
+            Err(ZkError::NoNode) if !made_parent => {
+                made_parent = true;
+                if let Some(parent) = crate::path::parent(path) {
+                    crate::path::ensure_path(client, parent, Acls::anyone_all()).await?;
+                }
+            }
+            Err(e) => return Err(Error::zk("create", path, e)),
+        }
+    }
+    Err(Error::zk("create", path, ZkError::NodeExists))
+}
+
+fn record(spec: &EphemeralSpec, client: &Client, generation: u64, outcome: &Result<Outcome>) {
+    match outcome {
+        Ok(Outcome::Active) => {
+            spec.created_in.store(generation, Ordering::Release);
+            spec.set_status(EphemeralStatus::Active { session_id: client.session_id().0 });
+        }
+        Ok(Outcome::Conflict(owner)) => spec.set_status(EphemeralStatus::Conflict { owner: *owner }),
+        Err(e) => spec.set_status(EphemeralStatus::Pending { last_error: Some(e.clone()) }),
+    }
+}
+
+/// Called by the supervisor with a new ZooKeeper session, before it is announced: re-creates
+/// every registered ephemeral.
+pub(crate) async fn replay(shared: &Shared, client: &Client, generation: u64) {
+    let specs: Vec<Arc<EphemeralSpec>> = lock(&shared.ephemerals).values().cloned().collect();
+    if specs.is_empty() {
+        return;
+    }
+    let results = futures::future::join_all(specs.iter().map(|spec| ensure(shared, client, spec))).await;
+    let mut active = 0;
+    for (spec, outcome) in specs.iter().zip(results) {
+        active += matches!(outcome, Ok(Outcome::Active)) as usize;
+        record(spec, client, generation, &outcome);
+    }
+    tracing::info!(connect = %shared.connect, total = specs.len(), active, "ephemerals re-created");
+}
+
+/// [`Session::create_ephemeral`].
+pub(crate) async fn create(session: Session, path: &str, data: &[u8]) -> Result<EphemeralNode> {
+    let shared = session.shared.clone();
+    if shared.is_closed() {
+        return Err(Error::SessionClosed);
+    }
+    let id = shared.next_ephemeral.fetch_add(1, Ordering::Relaxed);
+    let (status, _) = watch::channel(EphemeralStatus::Pending { last_error: None });
+    let spec = Arc::new(EphemeralSpec {
+        id,
+        path: path.to_owned(),
+        data: data.to_vec(),
+        created_in: AtomicU64::new(0),
+        removed: AtomicBool::new(false),
+        removed_notify: Notify::new(),
+        status,
+    });
+    {
+        let mut table = lock(&shared.ephemerals);
+        if table.values().any(|s| s.path == path) {
+            return Err(Error::InvalidPath {
+                path: path.to_owned(),
+                reason: "this session already keeps an ephemeral node at this path".into(),
+            });
+        }
+        table.insert(id, spec.clone());
+    }
+    // First attempt inline, so that the caller learns of bad input at once.
+    if let Ok(live) = shared.live_now() {
+        let outcome = ensure(&shared, &live.client, &spec).await;
+        if let Err(e) = &outcome {
+            if !e.is_retryable() {
+                lock(&shared.ephemerals).remove(&id);
+                return Err(e.clone());
+            }
+        }
+        record(&spec, &live.client, live.generation, &outcome);
+    }
+    let keeper = tokio::spawn(keep(shared, spec.clone()));
+    Ok(EphemeralNode { session, spec, keeper, deleted: false })
+}
+
+/// The keeper task: re-creates the node when it is missing in the current generation.
+async fn keep(shared: Arc<Shared>, spec: Arc<EphemeralSpec>) {
+    let mut backoff = shared.new_backoff();
+    let Ok(mut live) = shared.live_after(0).await else { return };
+    loop {
+        if spec.removed.load(Ordering::Acquire) {
+            return;
+        }
+        if spec.created_in.load(Ordering::Acquire) != live.generation {
+            let outcome = ensure(&shared, &live.client, &spec).await;
+            record(&spec, &live.client, live.generation, &outcome);
+            if let Err(e) = outcome {
+                let next = match e.zookeeper_error() {
+                    Some(ZkError::SessionExpired | ZkError::ClientClosed) => shared.live_after(live.generation).await,
+                    _ => {
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff.next_delay()) => {}
+                            _ = shared.closed() => return,
+                        }
+                        shared.wait_usable(live.generation).await
+                    }
+                };
+                match next {
+                    Ok(l) => live = l,
+                    Err(_) => return,
+                }
+                continue;
+            }
+            backoff.reset();
+        }
+        // Watch it: deletion, creation (after a conflict) or the end of the session.
+        let ours = live.client.session_id().0;
+        match live.client.check_and_watch_stat(&spec.path).await {
+            Ok((stat, watcher)) => {
+                match stat {
+                    None => {
+                        spec.created_in.store(0, Ordering::Release);
+                        continue;
+                    }
+                    Some(stat) if stat.ephemeral_owner == ours => {}
+                    Some(stat) => {
+                        spec.created_in.store(0, Ordering::Release);
+                        spec.set_status(EphemeralStatus::Conflict { owner: stat.ephemeral_owner });
+                    }
+                }
+                let event = tokio::select! {
+                    event = watcher.changed() => event,
+                    _ = spec.removed_notify.notified() => return,
+                    _ = shared.closed() => return,
+                };
+                match event.event_type {
+                    EventType::Session => match shared.live_after(live.generation).await {
+                        Ok(l) => live = l,
+                        Err(_) => return,
+                    },
+                    EventType::NodeDeleted => {
+                        tracing::info!(path = %spec.path, "ephemeral deleted while the session lives; re-creating");
+                        spec.created_in.store(0, Ordering::Release);
+                        spec.set_status(EphemeralStatus::Pending { last_error: None });
+                    }
+                    _ => {}
+                }
+            }
+            Err(ZkError::SessionExpired | ZkError::ClientClosed) => match shared.live_after(live.generation).await {
+                Ok(l) => live = l,
+                Err(_) => return,
+            },
+            Err(_) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
+                    _ = shared.closed() => return,
+                }
+                match shared.wait_usable(live.generation).await {
+                    Ok(l) => live = l,
+                    Err(_) => return,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! The crate's one error type.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything that can go wrong in `registry`.
+///
+/// Variants are named by cause and carry the context a user needs to act on them. The type is
+/// `Clone` (sources are shared through `Arc`) so that one failure can fan out to many watchers.
+#[non_exhaustive]
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// A service name outside `[A-Za-z0-9._-]{1,255}`.
+    #[error("invalid service name {name:?}: {reason}")]
+    InvalidServiceName {
+        /// The name as given.
+        name: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A provider or consumer URL that does not parse or breaks the URL contract.
+    #[error("invalid URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL (or node name) as given.
+        url: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A ZooKeeper path that is not absolute, has empty segments or ends in `/`.
+    #[error("invalid ZooKeeper path {path:?}: {reason}")]
+    InvalidPath {
+        /// The path as given.
+        path: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A ZooKeeper operation on `path` failed.
+    #[error("ZooKeeper {op} {path}: {source}")]
+    Zookeeper {
+        /// The operation (`create`, `get_data`, ...).
+        op: &'static str,
+        /// The path it was applied to.
+        path: String,
+        /// What ZooKeeper (or the client) answered.
+        #[source]
+        source: zookeeper_client::Error,
+    },
+    /// Connecting to ZooKeeper failed.
+    #[error("cannot connect to ZooKeeper at {connect}: {source}")]
+    Connect {
+        /// The connect string.
+        connect: String,
+        /// What the client answered.
+        #[source]
+        source: zookeeper_client::Error,
+    },
+    /// The session was closed by its owner; nothing more can be done with it.
+    #[error("the ZooKeeper session is closed")]
+    SessionClosed,
+    /// Waiting for something took longer than allowed.
+    #[error("timed out after {after:?} waiting for {what}")]
+    Timeout {
+        /// What was waited for.
+        what: String,
+        /// How long was waited.
+        after: Duration,
+    },
+    /// A local ZooKeeper (feature `local-zk`) could not be started or controlled.
+    #[error("local ZooKeeper: {reason}")]
+    LocalZooKeeper {
+        /// What went wrong and, where it applies, what to install.
+        reason: String,
+    },
+    /// A disk snapshot that cannot be read back (truncated, edited, another format).
+    #[error("corrupt snapshot {path}: {reason}")]
+    CorruptSnapshot {
+        /// The snapshot file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An I/O operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done (with the file name).
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn zk(op: &'static str, path: impl Into<String>, source: zookeeper_client::Error) -> Self {
+        Error::Zookeeper { op, path: path.into(), source }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io { context: context.into(), source: Arc::new(source) }
+    }
+
+    /// The ZooKeeper error behind this one, if any.
+    pub fn zookeeper_error(&self) -> Option<&zookeeper_client::Error> {
+        match self {
+            Error::Zookeeper { source, .. } | Error::Connect { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
+    /// Whether trying the same thing again later may succeed (connection loss, time-outs,
+    /// an expired session that the session layer is replacing).
+    pub fn is_retryable(&self) -> bool {
+        use zookeeper_client::Error as Zk;
+        match self {
+            Error::Timeout { .. } | Error::Io { .. } => true,
+            Error::Zookeeper { source, .. } | Error::Connect { source, .. } => matches!(
+                source,
+                Zk::ConnectionLoss | Zk::Timeout | Zk::SessionExpired | Zk::NoHosts | Zk::Throttled | Zk::SessionMoved
+            ),
+            _ => false,
+        }
+    }
+}
+
+fn _assert_send_sync() {
+    fn is<T: Send + Sync + Clone + 'static>() {}
+    is::<Error>();
+}

@@ -1,0 +1,68 @@
+//! zkmesh registry: Dubbo-style service discovery on Apache ZooKeeper.
+//!
+//! Features:
+//! - [`Session`]: one logical ZooKeeper session that survives disconnections and expiry, with
+//!   Curator-style [`SessionState`]s, ephemeral nodes it re-creates by itself
+//!   ([`EphemeralNode`]) and push-then-pull watches ([`NodeWatch`]).
+//! - [`Registry`]: providers [`register`](Registry::register) a [`ServiceUrl`] as an ephemeral
+//!   node; consumers [`subscribe`](Registry::subscribe) and get a [`Subscription`]: a lock-free,
+//!   load-balanced ([`LoadBalance`]) address cache, filtered ([`Filter`]), with empty protection,
+//!   a disk snapshot to boot from while ZooKeeper is down, a stream of
+//!   [`ProviderChange`]s and a tower `Discover` ([`Subscription::discover`]).
+//! - feature `local-zk`: [`LocalZooKeeper`] and [`LocalEnsemble`], real ZooKeeper servers on
+//!   loopback ports for tests, demos and `zkmesh dev`, and [`expire_session`] to inject expiry.
+//!
+//! ```no_run
+//! # async fn demo() -> registry::Result<()> {
+//! use registry::{Registry, ServiceUrl};
+//! let registry = Registry::builder().connect("127.0.0.1:2181/prod").await?;
+//! let me = registry.register(&ServiceUrl::parse("http://10.0.0.5:8080/greeter?weight=100")?).await?;
+//! let greeter = registry.subscribe("greeter").await?;
+//! if let Some(provider) = greeter.select() {
+//!     println!("calling {}", provider.address());
+//! }
+//! me.deregister().await?;
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+mod backoff;
+pub mod balance;
+mod cache;
+mod changes;
+mod consumer;
+mod discover;
+mod ephemeral;
+mod error;
+mod filter;
+#[cfg(feature = "local-zk")]
+mod local_zk;
+mod path;
+mod provider;
+mod registry;
+mod session;
+mod snapshot;
+mod url;
+mod watch;
+
+pub use self::balance::InFlightGuard;
+pub use self::cache::{LoadBalance, Provider, ProviderSet, RejectedNode, Source};
+pub use self::changes::{ProviderChange, ProviderChanges};
+pub use self::consumer::{Selected, SubscribeOptions, Subscription};
+pub use self::discover::ServiceDiscover;
+pub use self::ephemeral::{EphemeralNode, EphemeralStatus};
+pub use self::error::{Error, Result};
+pub use self::filter::Filter;
+#[cfg(feature = "local-zk")]
+pub use self::local_zk::*;
+pub use self::path::{join, validate_path};
+pub use self::provider::Registration;
+pub use self::registry::{Registry, RegistryBuilder};
+pub use self::session::{Session, SessionBuilder, SessionState};
+pub use self::snapshot::{load_snapshot, save_snapshot, snapshot_path, SavedProviders};
+pub use self::url::{
+    validate_service_name, ServiceUrl, CONSUMER_SCHEME, DEFAULT_WEIGHT, MAX_SERVICE_NAME_LEN, MAX_URL_LEN,
+    MAX_WARMUP_SECS, MAX_WEIGHT,
+};
+pub use self::watch::{NodeEvent, NodeWatch};
+pub use zookeeper_client::{Client, SessionInfo, Stat};

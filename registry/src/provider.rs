@@ -1,0 +1,78 @@
+//! The provider side: a [`Registration`] is one provider URL held as an ephemeral node under
+//! `/services/<service>/providers`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::ephemeral::{EphemeralNode, EphemeralStatus};
+use crate::error::Result;
+use crate::session::Session;
+use crate::url::ServiceUrl;
+
+/// A registered provider. The node is re-created after session expiry, re-created if someone
+/// deletes it, and retried with back-off while ZooKeeper is unreachable (failback); the state
+/// of all this is [`Registration::status`].
+///
+/// Deregister before draining: [`Registration::deregister`] deletes the node and returns once
+/// ZooKeeper confirmed it, so consumers stop picking this provider while it still serves the
+/// requests in flight. Dropping the handle deregisters too, in the background (best effort).
+#[derive(Debug)]
+pub struct Registration {
+    url: ServiceUrl,
+    node: EphemeralNode,
+}
+
+impl Registration {
+    /// The URL as registered (with `timestamp` added when it had none).
+    pub fn url(&self) -> &ServiceUrl {
+        &self.url
+    }
+
+    /// The znode path.
+    pub fn path(&self) -> &str {
+        self.node.path()
+    }
+
+    /// Where the registration stands (active, pending with the last error, in conflict).
+    pub fn status(&self) -> EphemeralStatus {
+        self.node.status()
+    }
+
+    /// A watch of [`Registration::status`].
+    pub fn status_watch(&self) -> tokio::sync::watch::Receiver<EphemeralStatus> {
+        self.node.status_watch()
+    }
+
+    /// Waits until the node is in ZooKeeper.
+    ///
+    /// # Errors
+    /// [`crate::Error::Timeout`] naming the last status.
+    pub async fn wait_registered(&self, timeout: Duration) -> Result<()> {
+        self.node.wait_active(timeout).await
+    }
+
+    /// Deletes the node and stops re-registering.
+    ///
+    /// # Errors
+    /// The ZooKeeper error when the delete failed (the node still goes with the session).
+    pub async fn deregister(self) -> Result<()> {
+        let path = self.node.path().to_owned();
+        let result = self.node.delete().await;
+        tracing::info!(url = %self.url, %path, ok = result.is_ok(), "provider deregistered");
+        result
+    }
+}
+
+/// [`crate::Registry::register`].
+pub(crate) async fn register(session: &Session, root: &str, url: &ServiceUrl) -> Result<Registration> {
+    let url = if url.timestamp().is_some() {
+        url.clone()
+    } else {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        url.clone().with_param("timestamp", now)?
+    };
+    let providers = crate::path::join(&crate::path::join(root, url.service()), "providers");
+    let path = crate::path::join(&providers, &url.to_node_name());
+    let node = session.create_ephemeral(&path, b"").await?;
+    tracing::info!(%url, status = ?node.status(), "provider registered");
+    Ok(Registration { url, node })
+}

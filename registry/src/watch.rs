@@ -1,0 +1,246 @@
+//! Push-then-pull watch loops that follow the logical session.
+//!
+//! A loop reads a node *and* sets its one-shot watch in the same request
+//! (`get_and_watch_children` / `get_and_watch_data`), so no change between a trigger and the
+//! re-arm can be lost. When the watch fires (push) the loop reads again (pull); events that
+//! arrive while a read is in flight fold into that read, so a burst costs one read. A missing
+//! node is watched for creation. A disconnection changes nothing: ZooKeeper re-delivers missed
+//! events when the client reconnects. After session expiry the loop re-arms on the new session
+//! and reads again. Nothing is ever reported as gone because ZooKeeper is unreachable.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use zookeeper_client::{EventType, Error as ZkError, Stat};
+
+use crate::error::{Error, Result};
+use crate::session::{Session, Shared};
+
+/// What a watch loop last read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeEvent<T> {
+    /// Not read yet (ZooKeeper has not answered since the watch started).
+    Unknown,
+    /// The node does not exist.
+    Absent,
+    /// The node exists; `value` is its children or its data.
+    Present {
+        /// The children (for a children watch) or the data (for a data watch).
+        value: T,
+        /// The node's stat from the same read.
+        stat: Stat,
+    },
+}
+
+/// Which read a loop does.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum WatchKind {
+    Children,
+    Data,
+}
+
+/// The raw value read by a loop: children names or data bytes.
+#[derive(Debug)]
+pub(crate) enum Read {
+    Children(Vec<String>, Stat),
+    Data(Vec<u8>, Stat),
+    Absent,
+}
+
+/// Runs a push-then-pull loop on `path` until the session closes, handing each read to `sink`.
+/// Errors that do not end the loop (a refused read, say) go to `sink` too; the loop retries them
+/// with back-off.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    path: String,
+    kind: WatchKind,
+    mut sink: impl FnMut(std::result::Result<Read, Error>) + Send,
+) {
+    let mut backoff = shared.new_backoff();
+    let Ok(mut live) = shared.live_after(0).await else { return };
+    loop {
+        shared.reads.fetch_add(1, Ordering::Relaxed);
+        let read = match kind {
+            WatchKind::Children => live
+                .client
+                .get_and_watch_children(&path)
+                .await
+                .map(|(children, stat, w)| (Read::Children(children, stat), w)),
+            WatchKind::Data => {
+                live.client.get_and_watch_data(&path).await.map(|(data, stat, w)| (Read::Data(data, stat), w))
+            }
+        };
+        let watcher = match read {
+            Ok((read, watcher)) => {
+                backoff.reset();
+                sink(Ok(read));
+                watcher
+            }
+            Err(ZkError::NoNode) => match live.client.check_and_watch_stat(&path).await {
+                Ok((None, watcher)) => {
+                    sink(Ok(Read::Absent));
+                    watcher
+                }
+                // Created between the two requests: read it.
+                Ok((Some(_), _)) => continue,
+                Err(e) => match recover(&shared, &mut live, &mut backoff, &path, e, &mut sink).await {
+                    Ok(()) => continue,
+                    Err(_) => return,
+                },
+            },
+            Err(e) => match recover(&shared, &mut live, &mut backoff, &path, e, &mut sink).await {
+                Ok(()) => continue,
+                Err(_) => return,
+            },
+        };
+        let event = tokio::select! {
+            event = watcher.changed() => event,
+            _ = shared.closed() => return,
+        };
+        if event.event_type == EventType::Session {
+            // The ZooKeeper session ended: wait for the next one and read again.
+            match shared.live_after(live.generation).await {
+                Ok(l) => live = l,
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// Handles a failed read: waits for the connection or the next session, or backs off.
+async fn recover(
+    shared: &Shared,
+    live: &mut crate::session::Live,
+    backoff: &mut crate::backoff::Backoff,
+    path: &str,
+    error: ZkError,
+    sink: &mut (impl FnMut(std::result::Result<Read, Error>) + Send),
+) -> Result<()> {
+    match error {
+        ZkError::SessionExpired | ZkError::ClientClosed => {
+            *live = shared.live_after(live.generation).await?;
+        }
+        ZkError::ConnectionLoss | ZkError::Timeout => {
+            *live = shared.wait_usable(live.generation).await?;
+        }
+        other => {
+            tracing::warn!(%path, error = %other, "watch read failed; retrying");
+            sink(Err(Error::zk("read", path, other)));
+            tokio::select! {
+                _ = tokio::time::sleep(backoff.next_delay()) => {}
+                _ = shared.closed() => return Err(Error::SessionClosed),
+            }
+            *live = shared.live_after(0).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A live view of one node, kept up to date by a push-then-pull loop; see
+/// [`Session::watch_children`] and [`Session::watch_data`].
+///
+/// The loop stops when the handle is dropped.
+#[derive(Debug)]
+pub struct NodeWatch<T> {
+    rx: watch::Receiver<NodeEvent<T>>,
+    errors: watch::Receiver<Option<Error>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl<T: Clone> NodeWatch<T> {
+    /// The latest value read.
+    pub fn get(&self) -> NodeEvent<T> {
+        self.rx.borrow().clone()
+    }
+
+    /// Waits for the next value that differs from the last one seen through this handle, and
+    /// returns it.
+    ///
+    /// # Errors
+    /// [`Error::SessionClosed`] once the session is closed.
+    pub async fn changed(&mut self) -> Result<NodeEvent<T>> {
+        self.rx.changed().await.map_err(|_| Error::SessionClosed)?;
+        Ok(self.rx.borrow_and_update().clone())
+    }
+
+    /// Waits until `pred` holds for the latest value, and returns that value.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] after `timeout`; [`Error::SessionClosed`].
+    pub async fn wait_for(
+        &mut self,
+        timeout: std::time::Duration,
+        mut pred: impl FnMut(&NodeEvent<T>) -> bool,
+    ) -> Result<NodeEvent<T>> {
+        match tokio::time::timeout(timeout, self.rx.wait_for(|v| pred(v))).await {
+            Ok(Ok(v)) => Ok(v.clone()),
+            Ok(Err(_)) => Err(Error::SessionClosed),
+            Err(_) => Err(Error::Timeout { what: "a watched node to reach a state".into(), after: timeout }),
+        }
+    }
+
+    /// The last error the loop met (it keeps retrying), if the latest read failed.
+    pub fn last_error(&self) -> Option<Error> {
+        self.errors.borrow().clone()
+    }
+}
+
+impl<T> Drop for NodeWatch<T> {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Session {
+    /// Watches the children of `path` (push-then-pull; see [`NodeWatch`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidPath`].
+    pub fn watch_children(&self, path: &str) -> Result<NodeWatch<Vec<String>>> {
+        self.spawn_watch(path, WatchKind::Children, |read| match read {
+            Read::Children(names, stat) => NodeEvent::Present { value: names, stat },
+            _ => NodeEvent::Absent,
+        })
+    }
+
+    /// Watches the data of `path` (push-then-pull; see [`NodeWatch`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidPath`].
+    pub fn watch_data(&self, path: &str) -> Result<NodeWatch<Vec<u8>>> {
+        self.spawn_watch(path, WatchKind::Data, |read| match read {
+            Read::Data(data, stat) => NodeEvent::Present { value: data, stat },
+            _ => NodeEvent::Absent,
+        })
+    }
+
+    fn spawn_watch<T: PartialEq + Send + Sync + 'static>(
+        &self,
+        path: &str,
+        kind: WatchKind,
+        convert: impl Fn(Read) -> NodeEvent<T> + Send + 'static,
+    ) -> Result<NodeWatch<T>> {
+        crate::path::validate_path(path)?;
+        let (tx, rx) = watch::channel(NodeEvent::Unknown);
+        let (err_tx, errors) = watch::channel(None);
+        let task = tokio::spawn(run(self.shared.clone(), path.to_owned(), kind, move |read| match read {
+            Ok(read) => {
+                err_tx.send_replace(None);
+                let new = convert(read);
+                tx.send_if_modified(|current| {
+                    let differs = *current != new;
+                    if differs {
+                        *current = new;
+                    }
+                    differs
+                });
+            }
+            Err(e) => {
+                err_tx.send_replace(Some(e));
+            }
+        }));
+        Ok(NodeWatch { rx, errors, task })
+    }
+}

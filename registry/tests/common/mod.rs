@@ -1,0 +1,106 @@
+//! Shared test support: one real ZooKeeper per test binary, a chroot per test.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use registry::{LocalZooKeeper, NodeEvent, Session};
+
+/// The connect string of the ZooKeeper shared by this test binary (started on first use, on a
+/// thread of its own so that it outlives every test's runtime; the launcher's watchdog kills
+/// the JVM when the test process exits).
+pub fn shared_zk() -> &'static str {
+    static ZK: OnceLock<String> = OnceLock::new();
+    ZK.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async move {
+                match LocalZooKeeper::start().await {
+                    Ok(zk) => {
+                        let _ = tx.send(Ok(zk.connect_string()));
+                        std::future::pending::<()>().await;
+                        drop(zk);
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                    }
+                }
+            });
+        });
+        match rx.recv() {
+            Ok(Ok(connect)) => connect,
+            Ok(Err(e)) => panic!("cannot start the shared ZooKeeper: {e}"),
+            Err(e) => panic!("the shared ZooKeeper thread died: {e}"),
+        }
+    })
+}
+
+/// A connect string rooted at a fresh chroot of the shared ZooKeeper.
+pub fn chroot(name: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    format!("{}/test-{}-{name}-{n}", shared_zk(), std::process::id())
+}
+
+/// A session on `connect` with a short session timeout.
+pub async fn session(connect: &str) -> Session {
+    Session::builder()
+        .session_timeout(Duration::from_secs(4))
+        .connect(connect)
+        .await
+        .unwrap_or_else(|e| panic!("connect {connect}: {e}"))
+}
+
+/// A raw zookeeper-client on the same ensemble and chroot, independent of the code under test.
+pub async fn raw(connect: &str) -> zookeeper_client::Client {
+    zookeeper_client::Client::connect(connect).await.unwrap_or_else(|e| panic!("raw connect {connect}: {e}"))
+}
+
+/// Waits (bounded) for a state transition equal to `want` on `events`, returning the states seen.
+pub async fn expect_state(
+    events: &mut tokio::sync::broadcast::Receiver<registry::SessionState>,
+    want: registry::SessionState,
+    within: Duration,
+) -> Vec<registry::SessionState> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(s)) => {
+                seen.push(s);
+                if s == want {
+                    return seen;
+                }
+            }
+            Ok(Err(e)) => panic!("state events: {e}; seen {seen:?}"),
+            Err(_) => panic!("no {want:?} within {within:?}; seen {seen:?}"),
+        }
+    }
+}
+
+/// Polls `check` every 20 ms until it returns true or `within` passes.
+pub async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The children in a watch event (empty when absent or unknown).
+pub fn children(event: &NodeEvent<Vec<String>>) -> Vec<String> {
+    match event {
+        NodeEvent::Present { value, .. } => {
+            let mut v = value.clone();
+            v.sort();
+            v
+        }
+        _ => Vec::new(),
+    }
+}

@@ -1,0 +1,105 @@
+//! ZooKeeper down: a consumer keeps its list through an outage and re-syncs after it, and a
+//! consumer that starts while ZooKeeper is down boots from the disk snapshot.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use registry::{LocalZooKeeper, Registry, ServiceUrl, SessionState, Source, SubscribeOptions};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn url(s: &str) -> ServiceUrl {
+    ServiceUrl::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+#[tokio::test]
+async fn outage_keeps_the_list_and_resyncs_after_restart_then_snapshot_boots_a_consumer() {
+    let mut zk = LocalZooKeeper::start().await.expect("start ZooKeeper");
+    let connect = zk.connect_string();
+    let snapshots = tempfile::tempdir().expect("tempdir");
+
+    let provider = Registry::builder()
+        .session_timeout(Duration::from_secs(10))
+        .connect(&connect)
+        .await
+        .expect("provider");
+    let consumer = Registry::builder()
+        .session_timeout(Duration::from_secs(10))
+        .snapshot_dir(snapshots.path())
+        .connect(&connect)
+        .await
+        .expect("consumer");
+    let _a = provider.register(&url("http://10.1.0.1:80/svc")).await.expect("register");
+    let _b = provider.register(&url("http://10.1.0.2:80/svc")).await.expect("register");
+    let sub = consumer.subscribe("svc").await.expect("subscribe");
+    sub.wait_for(WAIT, |s| s.len() == 2).await.expect("both seen");
+    eventually(WAIT, "the snapshot file holds both", || async {
+        registry::load_snapshot(snapshots.path(), "svc").ok().flatten().is_some_and(|s| s.nodes.len() == 2)
+    })
+    .await;
+
+    // ZooKeeper stops: the consumer keeps serving both addresses.
+    let mut events = consumer.session().events();
+    zk.stop().await.expect("stop");
+    expect_state(&mut events, SessionState::Suspended, WAIT).await;
+    for _ in 0..100 {
+        assert!(sub.select().is_some());
+    }
+    assert_eq!(sub.snapshot().len(), 2);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(sub.snapshot().len(), 2, "still both while ZooKeeper is down");
+
+    // It comes back: the same session resumes, and new changes flow again.
+    zk.restart().await.expect("restart");
+    expect_state(&mut events, SessionState::Reconnected, WAIT).await;
+    let _c = provider.register(&url("http://10.1.0.3:80/svc")).await.expect("register after restart");
+    sub.wait_for(WAIT, |s| s.len() == 3).await.expect("re-synced");
+    eventually(WAIT, "the snapshot holds three", || async {
+        registry::load_snapshot(snapshots.path(), "svc").ok().flatten().is_some_and(|s| s.nodes.len() == 3)
+    })
+    .await;
+
+    // A new consumer starting while ZooKeeper is down boots from the snapshot, marked stale.
+    zk.stop().await.expect("stop again");
+    let booted = Registry::builder().snapshot_dir(snapshots.path()).connect_lazy(&connect).expect("lazy registry");
+    let started = std::time::Instant::now();
+    let sub2 = booted
+        .subscribe_with("svc", SubscribeOptions::default().startup_timeout(Duration::from_millis(300)))
+        .await
+        .expect("subscribe while ZooKeeper is down");
+    assert!(started.elapsed() < Duration::from_secs(5), "does not wait for ZooKeeper");
+    let set = sub2.snapshot();
+    assert_eq!(set.source(), Source::DiskSnapshot);
+    assert!(set.is_stale());
+    assert_eq!(set.len(), 3);
+    assert!(sub2.select().is_some(), "serves the snapshot");
+
+    // ZooKeeper answers: its list replaces the snapshot.
+    zk.restart().await.expect("restart");
+    let set = sub2.wait_for(WAIT, |s| s.source() == Source::ZooKeeper).await.expect("fresh from ZooKeeper");
+    assert!(!set.is_stale());
+    assert_eq!(set.len(), 3);
+}
+
+#[tokio::test]
+async fn a_corrupt_snapshot_is_reported_and_ignored() {
+    let mut zk = LocalZooKeeper::start().await.expect("start ZooKeeper");
+    let connect = zk.connect_string();
+    zk.stop().await.expect("stop");
+    let snapshots = tempfile::tempdir().expect("tempdir");
+    std::fs::write(registry::snapshot_path(snapshots.path(), "svc"), b"# zkmesh provider snapshot v1\nservice=svc\n")
+        .expect("write");
+    let booted = Registry::builder().snapshot_dir(snapshots.path()).connect_lazy(&connect).expect("lazy registry");
+    let sub = booted
+        .subscribe_with(
+            "svc",
+            SubscribeOptions::default().startup_timeout(Duration::from_millis(200)).register_consumer(false),
+        )
+        .await
+        .expect("subscribe still works");
+    assert!(matches!(sub.snapshot_error(), Some(registry::Error::CorruptSnapshot { .. })), "{:?}", sub.snapshot_error());
+    assert!(sub.snapshot().is_empty());
+    assert_eq!(sub.snapshot().source(), Source::Empty);
+}

@@ -1,0 +1,2 @@
+//! zkmesh end-to-end tests and the `zkbench` benchmark (both land with later issues).
+#![forbid(unsafe_code)]
