@@ -175,7 +175,9 @@ async fn a_burst_of_changes_ends_in_the_final_state() {
     raw.create("/burst", b"", &persistent).await.expect("create");
     let mut kids = session.watch_children("/burst").expect("watch");
     kids.wait_for(WAIT, |e| matches!(e, NodeEvent::Present { .. })).await.expect("read");
-    let futures: Vec<_> = (0..200).map(|i| raw.create(&format!("/burst/n{i:03}"), b"", &persistent)).collect();
+    let paths: Vec<String> = (0..200).map(|i| format!("/burst/n{i:03}")).collect();
+    // Sent back to back without waiting: the watcher sees a burst.
+    let futures: Vec<_> = paths.iter().map(|p| raw.create(p, b"", &persistent)).collect();
     for f in futures {
         f.await.expect("create");
     }

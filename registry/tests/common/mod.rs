@@ -11,6 +11,7 @@ use registry::{LocalZooKeeper, NodeEvent, Session};
 /// thread of its own so that it outlives every test's runtime; the launcher's watchdog kills
 /// the JVM when the test process exits).
 pub fn shared_zk() -> &'static str {
+    init_logging();
     static ZK: OnceLock<String> = OnceLock::new();
     ZK.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -54,7 +55,13 @@ pub async fn session(connect: &str) -> Session {
 }
 
 /// A raw zookeeper-client on the same ensemble and chroot, independent of the code under test.
+/// Creates the connect string's chroot first when it has one.
 pub async fn raw(connect: &str) -> zookeeper_client::Client {
+    if let Some((hosts, root)) = connect.split_once('/') {
+        let top = zookeeper_client::Client::connect(hosts).await.unwrap_or_else(|e| panic!("raw connect {hosts}: {e}"));
+        let persistent = zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
+        top.mkdir(&format!("/{root}"), &persistent).await.unwrap_or_else(|e| panic!("mkdir /{root}: {e}"));
+    }
     zookeeper_client::Client::connect(connect).await.unwrap_or_else(|e| panic!("raw connect {connect}: {e}"))
 }
 
@@ -103,4 +110,17 @@ pub fn children(event: &NodeEvent<Vec<String>>) -> Vec<String> {
         }
         _ => Vec::new(),
     }
+}
+
+/// Logs to the test's output when `RUST_LOG` is set (e.g. `RUST_LOG=registry=debug`).
+pub fn init_logging() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        }
+    });
 }

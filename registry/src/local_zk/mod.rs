@@ -1,0 +1,26 @@
+//! Real ZooKeeper servers on loopback, for tests, demos and `zkmesh dev`.
+//!
+//! [`LocalZooKeeper`] runs one standalone server, [`LocalEnsemble`] a quorum of 1 to 7 members.
+//! Both start real JVMs from Debian's `zookeeper` package (`apt-get install zookeeper`, which
+//! brings Java along; or set `JAVA` and `ZOOKEEPER_CLASSPATH`) on free ports of 127.0.0.1, with
+//! `tickTime` 500 ms so that sessions expire in seconds, and wait until they serve.
+//!
+//! No JVM outlives the process that started it: each runs under a `/bin/sh` watchdog holding a
+//! pipe from us, which SIGKILLs the JVM when the pipe closes, that is when we drop the server or
+//! when our process ends in any way (panic, abort, SIGKILL, or a server left in a `static`).
+//!
+//! Environment:
+//! - `JAVA`: the java binary (default: `java` on `PATH`);
+//! - `ZOOKEEPER_CLASSPATH`: the class path (default: the needed jars of `/usr/share/java`).
+//!
+//! Each server's directory holds `zoo.cfg`, `data/` and `zookeeper.log` (the JVM's output:
+//! ZooKeeper's warnings and errors); start-up errors quote the log's last lines.
+
+mod ensemble;
+mod expire;
+mod process;
+mod server;
+
+pub use ensemble::{LocalEnsemble, LocalEnsembleBuilder};
+pub use expire::{expire_session, expire_session_id};
+pub use server::{LocalZooKeeper, LocalZooKeeperBuilder};

@@ -1,0 +1,270 @@
+//! [`LocalZooKeeper`]: one standalone server.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use super::process::{self, free_ports, Launch, Node, Settings, START_ATTEMPTS};
+use crate::error::{Error, Result};
+
+/// A real standalone ZooKeeper server (a JVM running `ZooKeeperServerMain`) on 127.0.0.1, with
+/// its configuration, data and log in a temporary directory.
+///
+/// Dropping it SIGKILLs the JVM, reaps it and removes the directory. If it is never dropped (a
+/// `static`, a panic that aborts, a test binary killed with SIGKILL) the JVM still dies with our
+/// process: it runs under a small shell watchdog that SIGKILLs it when the pipe from us closes.
+///
+/// Its methods need no particular Tokio runtime, so one server in a `static` (behind a mutex for
+/// the `&mut self` methods) can serve every `#[tokio::test]` of a test binary.
+///
+/// ```no_run
+/// # async fn demo() -> h_localzk::Result<()> {
+/// use h_localzk::LocalZooKeeper;
+///
+/// let zk = LocalZooKeeper::start().await?;
+/// let client = zookeeper_client::Client::connect(&zk.connect_string()).await.expect("connect");
+/// # drop(client);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct LocalZooKeeper {
+    // Declared before `_dir` so the JVM is killed before its directory is removed.
+    node: Node,
+    launch: Launch,
+    settings: Settings,
+    _dir: TempDir,
+}
+
+/// Options for [`LocalZooKeeper`]; from [`LocalZooKeeper::builder`].
+#[derive(Debug, Clone, Default)]
+#[must_use = "a builder does nothing until `start` is awaited"]
+pub struct LocalZooKeeperBuilder {
+    settings: Settings,
+    port: Option<u16>,
+    /// Tests only: the port of the first attempt (to provoke a conflict).
+    #[cfg(test)]
+    first_port: Option<u16>,
+}
+
+impl LocalZooKeeperBuilder {
+    /// ZooKeeper's `tickTime` (default 500 ms, so sessions may last 1 s to 10 s unless the
+    /// session time-outs are set).
+    pub fn tick_time(mut self, tick_time: Duration) -> Self {
+        self.settings.tick_time = tick_time;
+        self
+    }
+
+    /// The shortest session time-out the server grants (default 2 ticks).
+    pub fn min_session_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.min_session_timeout = Some(timeout);
+        self
+    }
+
+    /// The longest session time-out the server grants (default 20 ticks).
+    pub fn max_session_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.max_session_timeout = Some(timeout);
+        self
+    }
+
+    /// The client port; 0 (the default) picks a free one. A fixed port that is taken is an
+    /// error, whereas a picked one is replaced by another.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port).filter(|p| *p != 0);
+        self
+    }
+
+    /// How long a start (or restart) may take before it fails (default 30 s).
+    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.startup_timeout = timeout;
+        self
+    }
+
+    #[cfg(test)]
+    pub(crate) fn first_port(mut self, port: u16) -> Self {
+        self.first_port = Some(port);
+        self
+    }
+
+    /// Starts the server and waits until it answers `ruok` with `imok`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LocalZooKeeper`] if the settings are invalid, Java or the ZooKeeper jars are
+    /// missing (the message says what to install), the JVM exits before it is ready (with the
+    /// tail of its log; a port conflict on a picked port is retried with new ports, up to 5
+    /// attempts) or it is not ready within the start-up timeout; [`Error::Io`] if the temporary
+    /// directory or its files cannot be created.
+    pub async fn start(self) -> Result<LocalZooKeeper> {
+        self.settings.validate()?;
+        let launch = Launch::from_env()?;
+        let dir = tempfile::Builder::new()
+            .prefix("local-zk-")
+            .tempdir()
+            .map_err(|e| Error::io("creating a temporary directory for ZooKeeper", e))?;
+        let mut node =
+            Node::new(0, dir.path().to_path_buf(), dir.path().to_path_buf(), process::STANDALONE_MAIN);
+        let attempts = if self.port.is_some() { 1 } else { START_ATTEMPTS };
+        #[cfg(test)]
+        let mut first_port = self.first_port;
+        #[cfg(not(test))]
+        let mut first_port: Option<u16> = None;
+        for attempt in 1..=attempts {
+            let port = match self.port.or(first_port.take()) {
+                Some(port) => port,
+                None => free_ports(1)?[0],
+            };
+            node.configure(&self.settings, port, &[])?;
+            node.mark_log(&format!("start attempt {attempt} on port {port}"));
+            match node.start(&launch, self.settings.startup_timeout).await {
+                Ok(()) => {
+                    tracing::debug!(port, attempt, "local ZooKeeper ready");
+                    return Ok(LocalZooKeeper { node, launch, settings: self.settings, _dir: dir });
+                }
+                Err(failure) => {
+                    node.kill_now();
+                    if failure.port_conflict && attempt < attempts {
+                        tracing::debug!(port, attempt, "port conflict; retrying ZooKeeper on new ports");
+                        continue;
+                    }
+                    return Err(failure.error);
+                }
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+}
+
+impl LocalZooKeeper {
+    /// Starts a server with the defaults: a free port, `tickTime` 500 ms, 30 s to get ready.
+    ///
+    /// # Errors
+    ///
+    /// As [`LocalZooKeeperBuilder::start`].
+    pub async fn start() -> Result<Self> {
+        Self::builder().start().await
+    }
+
+    /// Options: tick time, session time-outs, port, start-up timeout.
+    pub fn builder() -> LocalZooKeeperBuilder {
+        LocalZooKeeperBuilder::default()
+    }
+
+    /// `127.0.0.1:PORT`, for `zookeeper_client::Client::connect`.
+    pub fn connect_string(&self) -> String {
+        format!("127.0.0.1:{}", self.port())
+    }
+
+    /// The client port (the same across restarts).
+    pub fn port(&self) -> u16 {
+        self.node.client_port()
+    }
+
+    /// The JVM's process id while it has one (also after it exited, until the next restart).
+    pub fn pid(&self) -> Option<u32> {
+        self.node.pid()
+    }
+
+    /// The file that receives the JVM's stdout and stderr (ZooKeeper logs warnings and errors).
+    pub fn log_path(&self) -> PathBuf {
+        self.node.log_path()
+    }
+
+    /// The server's data directory (snapshots and transaction logs).
+    pub fn data_dir(&self) -> PathBuf {
+        self.node.data_dir()
+    }
+
+    /// Whether the JVM is running.
+    pub fn is_running(&mut self) -> bool {
+        self.node.is_running()
+    }
+
+    /// Stops the server: SIGTERM, then waits for the JVM to exit (SIGKILL after 5 s). Does
+    /// nothing if it is not running.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LocalZooKeeper`] if the JVM cannot be signalled.
+    pub async fn stop(&mut self) -> Result<()> {
+        self.node.stop().await
+    }
+
+    /// Kills the server: SIGKILL, then waits for the JVM to exit. Does nothing if it is not
+    /// running.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LocalZooKeeper`] if the JVM cannot be signalled.
+    pub async fn kill(&mut self) -> Result<()> {
+        self.node.kill().await
+    }
+
+    /// Starts the server again on the same port and data directory, so that data and sessions
+    /// (within their time-out) survive, and waits for `imok`. Stops it first if it is running.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LocalZooKeeper`] if the JVM exits before it is ready (for instance because
+    /// something else took the port meanwhile; there is no retry on other ports) or is not ready
+    /// within the start-up timeout; the message has the tail of its log.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.node.stop().await?;
+        self.node.mark_log("restart");
+        let deadline = Instant::now() + self.settings.startup_timeout;
+        self.node.spawn(&self.launch).await?;
+        match self.node.wait_ready(deadline, self.settings.startup_timeout).await {
+            Ok(()) => Ok(()),
+            Err(failure) => {
+                self.node.kill_now();
+                Err(failure.error)
+            }
+        }
+    }
+
+    /// Sends a four-letter word (`ruok`, `srvr`, `mntr`, `cons`, `stat`, ...) and returns the
+    /// whole answer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LocalZooKeeper`] if `cmd` is not four lowercase letters, [`Error::Io`] if the
+    /// server cannot be reached, [`Error::Timeout`] if it does not answer within 5 s.
+    pub async fn four_letter(&self, cmd: &str) -> Result<String> {
+        process::four_letter(self.port(), cmd).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A taken first port is replaced by a free one (the retry path of `start`).
+    #[tokio::test]
+    async fn port_conflict_on_a_picked_port_is_retried() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let zk = LocalZooKeeper::builder().first_port(port).start().await.unwrap();
+        assert_ne!(zk.port(), port);
+        assert_eq!(zk.four_letter("ruok").await.unwrap(), "imok");
+        let log = std::fs::read_to_string(zk.log_path()).unwrap();
+        assert!(log.contains("Address already in use"), "{log}");
+        assert!(log.contains("start attempt 2"), "{log}");
+    }
+
+    /// A taken fixed port is an error that shows the JVM's complaint.
+    #[tokio::test]
+    async fn taken_fixed_port_is_an_error_with_the_log_tail() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let started = Instant::now();
+        let err = LocalZooKeeper::builder().port(port).start().await.unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::LocalZooKeeper { .. }), "{err:?}");
+        assert!(text.contains("exited (exit code"), "{text}");
+        assert!(text.contains("Address already in use"), "{text}");
+        assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    }
+}
