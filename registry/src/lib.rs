@@ -39,6 +39,7 @@ mod filter;
 mod local_zk;
 mod path;
 mod provider;
+mod recipes;
 mod registry;
 mod session;
 mod snapshot;
@@ -57,6 +58,8 @@ pub use self::filter::Filter;
 pub use self::local_zk::*;
 pub use self::path::{join, validate_path};
 pub use self::provider::Registration;
+#[allow(unused_imports)]
+pub use self::recipes::*;
 pub use self::registry::{Registry, RegistryBuilder};
 pub use self::session::{Session, SessionBuilder, SessionState};
 pub use self::snapshot::{load_snapshot, save_snapshot, snapshot_path, SavedProviders};

@@ -1,0 +1,1 @@
+//! Coordination recipes from the ZooKeeper literature (being built).

@@ -1,0 +1,1 @@
+//! Coordination recipes against a real ZooKeeper (being built).
