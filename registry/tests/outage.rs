@@ -48,16 +48,21 @@ async fn outage_keeps_the_list_and_resyncs_after_restart_then_snapshot_boots_a_c
         assert!(sub.select().is_some());
     }
     assert_eq!(sub.snapshot().len(), 2);
+    // A provider registering now is accepted as pending (failback) and retried.
+    let late = provider.register(&url("http://10.1.0.4:80/svc")).await.expect("accepted while ZooKeeper is down");
+    assert!(matches!(late.status(), registry::EphemeralStatus::Pending { .. }), "{:?}", late.status());
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(sub.snapshot().len(), 2, "still both while ZooKeeper is down");
+    assert!(!late.status().is_active());
 
     // It comes back: the same session resumes, and new changes flow again.
     zk.restart().await.expect("restart");
     expect_state(&mut events, SessionState::Reconnected, WAIT).await;
+    late.wait_registered(WAIT).await.expect("the pending registration goes through");
     let _c = provider.register(&url("http://10.1.0.3:80/svc")).await.expect("register after restart");
-    sub.wait_for(WAIT, |s| s.len() == 3).await.expect("re-synced");
-    eventually(WAIT, "the snapshot holds three", || async {
-        registry::load_snapshot(snapshots.path(), "svc").ok().flatten().is_some_and(|s| s.nodes.len() == 3)
+    sub.wait_for(WAIT, |s| s.len() == 4).await.expect("re-synced");
+    eventually(WAIT, "the snapshot holds four", || async {
+        registry::load_snapshot(snapshots.path(), "svc").ok().flatten().is_some_and(|s| s.nodes.len() == 4)
     })
     .await;
 
@@ -73,14 +78,14 @@ async fn outage_keeps_the_list_and_resyncs_after_restart_then_snapshot_boots_a_c
     let set = sub2.snapshot();
     assert_eq!(set.source(), Source::DiskSnapshot);
     assert!(set.is_stale());
-    assert_eq!(set.len(), 3);
+    assert_eq!(set.len(), 4);
     assert!(sub2.select().is_some(), "serves the snapshot");
 
     // ZooKeeper answers: its list replaces the snapshot.
     zk.restart().await.expect("restart");
     let set = sub2.wait_for(WAIT, |s| s.source() == Source::ZooKeeper).await.expect("fresh from ZooKeeper");
     assert!(!set.is_stale());
-    assert_eq!(set.len(), 3);
+    assert_eq!(set.len(), 4);
 }
 
 #[tokio::test]
