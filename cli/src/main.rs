@@ -1,9 +1,39 @@
-//! `zkmesh`: the operator's command line.
+//! `zkmesh`: the operator's command line for the zkmesh registry and config center.
 //!
-//! Not built yet: the commands land with the cli issue.
+//! Every command takes `--zk CONNECT` (default: `$ZKMESH_ZK`, then `127.0.0.1:2181`), prints a
+//! table by default and JSON with `--json` (one document, or JSON lines for streams), and exits
+//! non-zero with a one-line error on failure.
 #![forbid(unsafe_code)]
 
-fn main() {
-    eprintln!("zkmesh: no commands yet (the cli issue lands after the registry and config-center).");
-    std::process::exit(2);
+mod args;
+mod dev;
+mod output;
+mod services;
+mod watch;
+mod zk;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Services => services::services(&cli).await,
+        Command::Providers { service } => services::members(&cli, service, "providers").await,
+        Command::Consumers { service } => services::members(&cli, service, "consumers").await,
+        Command::Watch { service } => watch::watch(&cli, service).await,
+        Command::Register { service, url } => watch::register(&cli, service, url).await,
+        Command::Dev { port } => dev::dev(*port).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("zkmesh: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,177 @@
+//! The built `zkmesh` binary against a real ZooKeeper, including nodes written by another
+//! client in the documented layout.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use registry::{LocalZooKeeper, ServiceUrl};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+use zookeeper_client::{Acls, Client, CreateMode};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn zkmesh(zk: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_zkmesh"))
+        .arg("--zk")
+        .arg(zk)
+        .args(args)
+        .env_remove("ZKMESH_ZK")
+        .output()
+        .expect("run zkmesh")
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    assert!(out.status.success(), "zkmesh failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn write_provider(client: &Client, url: &str) -> String {
+    let url = ServiceUrl::parse(url).expect("url");
+    let dir = format!("/services/{}/providers", url.service());
+    client.mkdir(&dir, &CreateMode::Persistent.with_acls(Acls::anyone_all())).await.expect("mkdir");
+    let path = format!("{dir}/{}", url.to_node_name());
+    client.create(&path, b"", &CreateMode::Ephemeral.with_acls(Acls::anyone_all())).await.expect("create");
+    path
+}
+
+#[tokio::test]
+async fn lists_services_and_decodes_nodes_written_by_another_client() {
+    let zk = LocalZooKeeper::start().await.expect("ZooKeeper");
+    let connect = zk.connect_string();
+    let other = Client::connect(&connect).await.expect("connect");
+    write_provider(&other, "http://10.0.0.5:8080/greeter?version=1.2&weight=100&zone=east").await;
+    write_provider(&other, "dubbo://[::1]:20880/greeter?group=g1").await;
+    write_provider(&other, "http://10.0.0.9:80/orders").await;
+    // A node that is not a URL: shown as such, never a crash.
+    other
+        .create("/services/orders/providers/garbage", b"", &CreateMode::Ephemeral.with_acls(Acls::anyone_all()))
+        .await
+        .expect("create");
+
+    let json: Value = serde_json::from_str(&stdout(&zkmesh(&connect, &["--json", "services"]))).expect("json");
+    assert_eq!(
+        json["services"],
+        serde_json::json!([
+            {"service": "greeter", "providers": 2, "consumers": 0},
+            {"service": "orders", "providers": 2, "consumers": 0},
+        ])
+    );
+    let table = stdout(&zkmesh(&connect, &["services"]));
+    assert!(table.lines().next().is_some_and(|h| h.starts_with("SERVICE")), "{table}");
+    assert!(table.contains("greeter") && table.contains("orders"), "{table}");
+
+    let json: Value =
+        serde_json::from_str(&stdout(&zkmesh(&connect, &["providers", "greeter", "--json"]))).expect("json");
+    let providers = json["providers"].as_array().expect("list");
+    assert_eq!(providers.len(), 2);
+    let http = providers.iter().find(|p| p["host"] == "10.0.0.5").expect("decoded");
+    assert_eq!(
+        (&http["port"], &http["weight"], &http["version"], &http["zone"], &http["group"]),
+        (&Value::from(8080), &Value::from(100), &Value::from("1.2"), &Value::from("east"), &Value::Null)
+    );
+    assert!(http["age_seconds"].as_u64().is_some(), "age from the node's ctime: {http}");
+    let v6 = providers.iter().find(|p| p["host"] == "::1").expect("IPv6 decoded");
+    assert_eq!(v6["group"], "g1");
+
+    let table = stdout(&zkmesh(&connect, &["providers", "orders"]));
+    assert!(table.contains("10.0.0.9") && table.contains("undecodable node garbage"), "{table}");
+}
+
+#[tokio::test]
+async fn failures_exit_non_zero_with_one_line() {
+    let mut zk = LocalZooKeeper::start().await.expect("ZooKeeper");
+    let connect = zk.connect_string();
+    let cases: [(&[&str], &str); 4] = [
+        (&["providers", "nosuch"], "unknown service"),
+        (&["providers", "bad/name"], "invalid service name"),
+        (&["register", "svc", "http://h/svc"], "missing port"),
+        (&["register", "svc", "http://h:1/other"], "names service"),
+    ];
+    for (args, message) in cases {
+        let out = zkmesh(&connect, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(err.starts_with("zkmesh: ") && err.contains(message), "{args:?}: {err}");
+    }
+    zk.stop().await.expect("stop");
+    let out = zkmesh(&connect, &["--timeout", "1", "services"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("cannot reach ZooKeeper") && err.contains(&connect), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
+
+type Lines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
+
+async fn next_json(lines: &mut Lines) -> Value {
+    let line = tokio::time::timeout(WAIT, lines.next_line()).await.expect("a line in time").expect("read");
+    serde_json::from_str(&line.expect("a line")).expect("json line")
+}
+
+#[tokio::test]
+async fn register_holds_until_interrupted_and_watch_streams_json_lines() {
+    let zk = LocalZooKeeper::start().await.expect("ZooKeeper");
+    let connect = zk.connect_string();
+    let other = Client::connect(&connect).await.expect("connect");
+    let first = write_provider(&other, "http://10.0.0.1:1/svc").await;
+
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_zkmesh"))
+        .args(["--zk", &connect, "--json", "watch", "svc"])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn watch");
+    let mut lines = BufReader::new(watch.stdout.take().expect("stdout")).lines();
+    let event = next_json(&mut lines).await;
+    assert_eq!((event["event"].as_str(), event["address"].as_str()), (Some("added"), Some("10.0.0.1:1")));
+
+    let mut register = Command::new(env!("CARGO_BIN_EXE_zkmesh"))
+        .args(["--zk", &connect, "register", "svc", "http://10.0.0.2:2/svc?weight=7"])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn register");
+    let mut reg_out = BufReader::new(register.stdout.take().expect("stdout")).lines();
+    let line = tokio::time::timeout(WAIT, reg_out.next_line()).await.expect("in time").expect("read");
+    assert!(line.is_some_and(|l| l.starts_with("registered http://10.0.0.2:2/svc")));
+    let event = next_json(&mut lines).await;
+    assert_eq!((event["event"].as_str(), event["weight"].as_u64()), (Some("added"), Some(7)));
+
+    // Ctrl-C: the registration is removed before the command exits.
+    let pid = nix::unistd::Pid::from_raw(register.id().expect("pid") as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let status = tokio::time::timeout(WAIT, register.wait()).await.expect("exits").expect("status");
+    assert!(status.success());
+    let event = next_json(&mut lines).await;
+    assert_eq!((event["event"].as_str(), event["address"].as_str()), (Some("removed"), Some("10.0.0.2:2")));
+
+    other.delete(&first, None).await.expect("delete");
+    let event = next_json(&mut lines).await;
+    assert_eq!((event["event"].as_str(), event["address"].as_str()), (Some("removed"), Some("10.0.0.1:1")));
+    watch.kill().await.expect("stop watch");
+}
+
+#[tokio::test]
+async fn dev_serves_a_local_zookeeper_until_interrupted() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let mut dev = Command::new(env!("CARGO_BIN_EXE_zkmesh"))
+        .args(["dev", "--port", &port.to_string()])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn dev");
+    let mut out = BufReader::new(dev.stdout.take().expect("stdout")).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), out.next_line()).await.expect("starts").expect("read");
+    let connect = format!("127.0.0.1:{port}");
+    assert!(line.is_some_and(|l| l.contains(&connect)), "says where it serves");
+    let json: Value = serde_json::from_str(&stdout(&zkmesh(&connect, &["--json", "services"]))).expect("json");
+    assert_eq!(json["services"], serde_json::json!([]));
+    let pid = nix::unistd::Pid::from_raw(dev.id().expect("pid") as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let status = tokio::time::timeout(WAIT, dev.wait()).await.expect("exits").expect("status");
+    assert!(status.success());
+    assert!(std::net::TcpStream::connect(&connect).is_err(), "ZooKeeper stopped with it");
+}
