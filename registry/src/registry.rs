@@ -50,6 +50,12 @@ impl RegistryBuilder {
         self
     }
 
+    /// Crash semantics on close/drop (see [`SessionBuilder::detached`]). Default: false.
+    pub fn detached(mut self, detached: bool) -> Self {
+        self.session = self.session.detached(detached);
+        self
+    }
+
     /// Whether subscriptions register their consumer under `/services/<s>/consumers`. Default: on.
     pub fn register_consumers(mut self, on: bool) -> Self {
         self.register_consumers = on;

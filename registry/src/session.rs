@@ -65,6 +65,7 @@ pub struct SessionBuilder {
     backoff_max: Duration,
     auth: Vec<(String, Vec<u8>)>,
     create_chroot: bool,
+    detached: bool,
 }
 
 impl Default for SessionBuilder {
@@ -76,6 +77,7 @@ impl Default for SessionBuilder {
             backoff_max: Duration::from_secs(2),
             auth: Vec::new(),
             create_chroot: true,
+            detached: false,
         }
     }
 }
@@ -112,6 +114,14 @@ impl SessionBuilder {
     /// Default: true.
     pub fn create_chroot(mut self, create: bool) -> Self {
         self.create_chroot = create;
+        self
+    }
+
+    /// Whether closing (or dropping) the session leaves the ZooKeeper session to expire on the
+    /// server's timeout instead of closing it, as a crashed process would: its ephemerals stay
+    /// until then. For crash drills and demos. Default: false (close, ephemerals go at once).
+    pub fn detached(mut self, detached: bool) -> Self {
+        self.detached = detached;
         self
     }
 
@@ -459,6 +469,9 @@ impl Shared {
         let mut connector = Client::connector().with_session_timeout(self.options.session_timeout).with_fail_eagerly();
         for (scheme, credentials) in &self.options.auth {
             connector = connector.with_auth(scheme, credentials);
+        }
+        if self.options.detached {
+            connector = connector.with_detached();
         }
         let client = connector.connect(&self.hosts).await?;
         match &self.chroot {

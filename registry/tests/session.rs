@@ -249,3 +249,23 @@ async fn lazy_session_waits_for_zookeeper_to_appear() {
     session.wait_connected(WAIT).await.expect("connects once ZooKeeper is up");
     session.ensure_path("/x").await.expect("works now");
 }
+
+#[tokio::test]
+async fn a_detached_session_dies_like_a_crashed_process() {
+    let connect = chroot("detached");
+    let session = Session::builder()
+        .session_timeout(Duration::from_secs(2))
+        .detached(true)
+        .connect(&connect)
+        .await
+        .expect("connect");
+    let node = session.create_ephemeral("/crash/me", b"").await.expect("create");
+    let raw = raw(&connect).await;
+    session.close().await;
+    drop(node);
+    let closed_at = std::time::Instant::now();
+    assert!(owner_of(&raw, "/crash/me").await.is_some(), "still there right after the 'crash'");
+    eventually(WAIT, "gone once the session times out", || async { owner_of(&raw, "/crash/me").await.is_none() })
+        .await;
+    assert!(closed_at.elapsed() >= Duration::from_secs(1), "removed by expiry, not by a delete");
+}
