@@ -1,0 +1,201 @@
+//! The crate's one error type.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::publish::Expect;
+
+/// Everything that can go wrong in `config_center`.
+///
+/// Variants are named by cause and carry the context a user needs to act on them. The type is
+/// `Clone` (sources are shared through `Arc`) so that one refusal can be reported to every handle
+/// of a watched config.
+#[non_exhaustive]
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// A namespace or config name outside `[A-Za-z0-9._-]{1,255}` (or `.` / `..`).
+    #[error("invalid config {kind} {name:?}: {reason}")]
+    InvalidName {
+        /// What was named: `"namespace"` or `"name"`.
+        kind: &'static str,
+        /// The name as given.
+        name: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// TOML text that does not parse, or does not deserialize into the config type.
+    ///
+    /// `path` names where the offending text lives: the ZooKeeper path of the document, the
+    /// defaults file, `<defaults>` for defaults given as a value or text, or `$VAR` for an
+    /// environment override. `line` and `column` (1-based, columns in characters) point into
+    /// that text.
+    #[error("cannot load {path}{}{}: {message}", show_version(.version), show_position(.line, .column))]
+    ConfigParse {
+        /// Where the text lives (ZooKeeper path, file, `<defaults>`, `$VAR`).
+        path: String,
+        /// The ZooKeeper data version of the document, when the text is a ZooKeeper document.
+        version: Option<i32>,
+        /// The line of the error (1-based), when known.
+        line: Option<usize>,
+        /// The column of the error (1-based, in characters), when known.
+        column: Option<usize>,
+        /// What the parser or the deserializer said.
+        message: String,
+    },
+    /// The document parsed, but the validator refused the value.
+    #[error("{path}{} refused by the validator: {reason}", show_version(.version))]
+    Validation {
+        /// The ZooKeeper path of the document.
+        path: String,
+        /// Its ZooKeeper data version (`None` for a document not written yet, or for defaults).
+        version: Option<i32>,
+        /// What the validator said.
+        reason: String,
+    },
+    /// A compare-and-set write found another version than the one expected.
+    #[error("version conflict on {path}: expected {expected}, found {}", show_actual(.actual))]
+    VersionConflict {
+        /// The ZooKeeper path of the document.
+        path: String,
+        /// What the writer expected.
+        expected: Expect,
+        /// What was there: `None` when the node does not exist.
+        actual: Option<i32>,
+    },
+    /// A document larger than the configured limit, refused before any write.
+    #[error("document for {path} is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge {
+        /// The ZooKeeper path of the document.
+        path: String,
+        /// Its size in bytes.
+        size: usize,
+        /// The limit ([`crate::ConfigCenterBuilder::max_document_size`]).
+        limit: usize,
+    },
+    /// A rollback or history read of a version the history does not hold.
+    #[error("no version {version} in the history of {path}")]
+    NoSuchVersion {
+        /// The ZooKeeper path of the document.
+        path: String,
+        /// The version asked for.
+        version: i32,
+    },
+    /// A value that cannot be written as a TOML document (for example not a table at the top).
+    #[error("cannot write {path} as TOML: {message}")]
+    Serialize {
+        /// The ZooKeeper path it was meant for.
+        path: String,
+        /// What the serializer said.
+        message: String,
+    },
+    /// An environment override that cannot be applied (empty key segment, a key set both as a
+    /// value and as a table).
+    #[error("environment override {var}: {reason}")]
+    EnvOverride {
+        /// The variable's name.
+        var: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A local cache file that cannot be used (truncated, edited, another config's); it is
+    /// ignored.
+    #[error("corrupt config cache {}: {reason}", file.display())]
+    CorruptCache {
+        /// The cache file.
+        file: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Writers kept changing the document between our read and our write (only with
+    /// [`Expect::Any`], which retries).
+    #[error("gave up writing {path} after {attempts} attempts: other writers kept changing it")]
+    Contention {
+        /// The ZooKeeper path of the document.
+        path: String,
+        /// How many compare-and-set attempts were made.
+        attempts: u32,
+    },
+    /// No value could be served at start: ZooKeeper did not answer within the start-up timeout,
+    /// and neither the local cache nor the defaults gave a valid value.
+    #[error("no value for {path}: no answer from ZooKeeper within {waited:?}, and {cause}")]
+    Unavailable {
+        /// The ZooKeeper path of the document.
+        path: String,
+        /// How long ZooKeeper was waited for.
+        waited: Duration,
+        /// Why the fallbacks failed (the defaults' error).
+        #[source]
+        cause: Box<Error>,
+    },
+    /// An I/O operation failed (defaults file, cache).
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done (with the file name).
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// The session layer or ZooKeeper failed (connection loss, closed session, ...).
+    #[error(transparent)]
+    Registry(#[from] registry::Error),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn show_version(version: &Option<i32>) -> String {
+    version.map(|v| format!(" (version {v})")).unwrap_or_default()
+}
+
+fn show_position(line: &Option<usize>, column: &Option<usize>) -> String {
+    match (*line, *column) {
+        (Some(l), Some(c)) => format!(" at line {l}, column {c}"),
+        (Some(l), None) => format!(" at line {l}"),
+        _ => String::new(),
+    }
+}
+
+fn show_actual(actual: &Option<i32>) -> String {
+    match *actual {
+        Some(v) => format!("version {v}"),
+        None => "no node".to_owned(),
+    }
+}
+
+impl Error {
+    pub(crate) fn zk(op: &'static str, path: impl Into<String>, source: zookeeper_client::Error) -> Self {
+        Error::Registry(registry::Error::Zookeeper { op, path: path.into(), source })
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io { context: context.into(), source: Arc::new(source) }
+    }
+
+    /// The ZooKeeper error behind this one, if any.
+    pub fn zookeeper_error(&self) -> Option<&zookeeper_client::Error> {
+        match self {
+            Error::Registry(e) => e.zookeeper_error(),
+            _ => None,
+        }
+    }
+
+    /// Whether trying the same thing again later may succeed (connection loss, an expired
+    /// session being replaced, contention, I/O, ZooKeeper unreachable at start).
+    ///
+    /// A failed publish that is retryable may or may not have been applied (the answer was
+    /// lost): read the current version before trying again, or publish with a version.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Registry(e) => e.is_retryable(),
+            Error::Contention { .. } | Error::Io { .. } | Error::Unavailable { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+fn _assert_send_sync() {
+    fn is<T: Send + Sync + Clone + 'static>() {}
+    is::<Error>();
+}

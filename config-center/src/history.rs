@@ -1,0 +1,114 @@
+//! The history of a document: `<path>/history/v-<version>`.
+//!
+//! Each publish that replaces a document stores the replaced document, byte for byte, as
+//! `<path>/history/v-<version>`, where `<version>` is the ZooKeeper data version the document
+//! had, zero-padded to ten digits (`v-0000000003`), in the same transaction as the write. So
+//! the names sort by version, a reader in any language gets a document back with one
+//! `get_data`, and the history node's `ctime` tells when the document was replaced. The oldest
+//! entries beyond the configured limit are deleted in that same transaction.
+
+use std::time::{Duration, SystemTime};
+
+use zookeeper_client::Error as ZkError;
+
+use crate::center::Inner;
+use crate::document::{self, Text};
+use crate::error::{Error, Result};
+
+/// One archived document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HistoryEntry {
+    /// The ZooKeeper data version the document had.
+    pub version: i32,
+    /// When it was replaced by the next version (the history node's creation time).
+    pub replaced_at: SystemTime,
+    /// Its size in bytes.
+    pub size: usize,
+    /// The history node's ZooKeeper path.
+    pub path: String,
+}
+
+/// `<path>/history`.
+pub(crate) fn dir(path: &str) -> String {
+    format!("{path}/history")
+}
+
+/// `v-0000000003` for version 3.
+pub(crate) fn entry_name(version: i32) -> String {
+    format!("v-{version:010}")
+}
+
+/// `<path>/history/v-<version>`.
+pub(crate) fn entry_path(path: &str, version: i32) -> String {
+    format!("{path}/history/{}", entry_name(version))
+}
+
+/// The version of a history entry's node name (`None` for anything else).
+pub(crate) fn parse_entry(name: &str) -> Option<i32> {
+    let digits = name.strip_prefix("v-")?;
+    if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The entries of `path`'s history, newest first.
+pub(crate) async fn list(inner: &Inner, path: &str) -> Result<Vec<HistoryEntry>> {
+    let client = inner.client(path)?;
+    let dir = dir(path);
+    let names = match client.list_children(&dir).await {
+        Ok(names) => names,
+        Err(ZkError::NoNode) => return Ok(Vec::new()),
+        Err(e) => return Err(Error::zk("get_children", dir, e)),
+    };
+    let mut versions: Vec<i32> = names.iter().filter_map(|n| parse_entry(n)).collect();
+    versions.sort_unstable_by(|a, b| b.cmp(a));
+    // Sent back to back: one round trip for all of them.
+    let stats: Vec<_> = versions.iter().map(|v| (*v, entry_path(path, *v))).collect();
+    let pending: Vec<_> = stats.iter().map(|(_, p)| client.check_stat(p)).collect();
+    let mut entries = Vec::with_capacity(versions.len());
+    for ((version, entry), stat) in stats.into_iter().zip(pending) {
+        match stat.await {
+            Ok(Some(stat)) => entries.push(HistoryEntry {
+                version,
+                replaced_at: SystemTime::UNIX_EPOCH + Duration::from_millis(stat.ctime.max(0) as u64),
+                size: stat.data_length.max(0) as usize,
+                path: entry,
+            }),
+            // Pruned since the listing.
+            Ok(None) => {}
+            Err(e) => return Err(Error::zk("exists", entry, e)),
+        }
+    }
+    Ok(entries)
+}
+
+/// The document `path` had at `version`, from the history.
+pub(crate) async fn read(inner: &Inner, path: &str, version: i32) -> Result<Text> {
+    let client = inner.client(path)?;
+    let entry = entry_path(path, version);
+    match client.get_data(&entry).await {
+        Ok((data, _)) => document::decode(&entry, Some(version), data),
+        Err(ZkError::NoNode) => Err(Error::NoSuchVersion { path: path.to_owned(), version }),
+        Err(e) => Err(Error::zk("get_data", entry, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_names_round_trip_and_sort_by_version() {
+        assert_eq!(entry_name(3), "v-0000000003");
+        assert_eq!(entry_path("/config/a/b", 12), "/config/a/b/history/v-0000000012");
+        for v in [0, 1, 99, i32::MAX] {
+            assert_eq!(parse_entry(&entry_name(v)), Some(v));
+        }
+        assert!(entry_name(9) < entry_name(10));
+        for bad in ["v-1", "v-000000000x", "x-0000000001", "v-00000000001", "history"] {
+            assert_eq!(parse_entry(bad), None, "{bad}");
+        }
+    }
+}

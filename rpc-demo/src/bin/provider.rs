@@ -1,0 +1,54 @@
+//! One greeter provider, for running the demo's pieces in separate terminals:
+//! `cargo run -p rpc-demo --bin provider -- --zk 127.0.0.1:2181 --name p1 --weight 100`.
+//! Ctrl-C shuts it down gracefully (deregister, then drain).
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use clap::Parser;
+use rpc_demo::{GreeterProvider, Settings};
+
+/// A greeter provider.
+#[derive(Debug, Parser)]
+struct Args {
+    /// ZooKeeper connect string.
+    #[arg(long, env = "ZKMESH_ZK", default_value = "127.0.0.1:2181")]
+    zk: String,
+    /// The provider's name (shown in replies).
+    #[arg(long, default_value = "p1")]
+    name: String,
+    /// Port to listen on (0: any free one).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Load-balancing weight.
+    #[arg(long, default_value_t = 100)]
+    weight: u32,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let settings = Arc::new(ArcSwap::from_pointee(Settings::default()));
+    let provider =
+        match GreeterProvider::start(&args.zk, &args.name, args.port, args.weight, settings, Duration::from_secs(10))
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("provider: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+    println!("{} serving on {}, registered as {:?}", args.name, provider.addr(), provider.url().map(|u| u.to_string()));
+    let _ = tokio::signal::ctrl_c().await;
+    println!("shutting down: deregister, then drain");
+    match provider.shutdown(Duration::from_secs(1)).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("provider: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

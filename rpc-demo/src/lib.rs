@@ -1,0 +1,20 @@
+//! The zkmesh demo: hyper providers of `greeter` registered in ZooKeeper, and a consumer that
+//! balances over them with tower's p2c (PeakEwma) on the registry's `Discover` stream.
+//!
+//! `cargo run -p rpc-demo` runs the whole story in one process; the `provider` and `consumer`
+//! binaries run the pieces in separate terminals.
+#![forbid(unsafe_code)]
+
+mod client;
+mod provider;
+mod settings;
+
+pub use client::{CallError, GreeterClient, Reply, Stats};
+pub use provider::GreeterProvider;
+pub use settings::Settings;
+
+/// The service the demo registers and calls.
+pub const SERVICE: &str = "greeter";
+
+/// A boxed error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
