@@ -132,10 +132,14 @@ impl EphemeralNode {
     /// The ZooKeeper error if the node could not be deleted; it then still goes when the
     /// ZooKeeper session ends.
     pub async fn delete(mut self) -> Result<()> {
+        let known = match self.status() {
+            EphemeralStatus::Active { session_id } => Some(session_id),
+            _ => None,
+        };
         self.deleted = true;
         self.stop_keeping();
         let shared = self.session.shared.clone();
-        delete_owned(&shared, &self.spec.path).await
+        delete_owned(&shared, &self.spec.path, known).await
     }
 
     fn stop_keeping(&self) {
@@ -158,7 +162,7 @@ impl Drop for EphemeralNode {
             let session = self.session.clone();
             let path = self.spec.path.clone();
             handle.spawn(async move {
-                if let Err(e) = delete_owned(&shared, &path).await {
+                if let Err(e) = delete_owned(&shared, &path, None).await {
                     tracing::warn!(%path, error = %e, "could not delete a dropped ephemeral node");
                 }
                 drop(session);
@@ -168,13 +172,21 @@ impl Drop for EphemeralNode {
 }
 
 /// Deletes `path` if the current ZooKeeper session owns it, waiting a bounded time for a
-/// connection.
-async fn delete_owned(shared: &Shared, path: &str) -> Result<()> {
+/// connection. `known_owner`: the session the keeper last saw owning the node; when it is the
+/// current one, the node is deleted in one request (no `exists` first), which is what makes
+/// deregistration as fast as a raw delete.
+async fn delete_owned(shared: &Shared, path: &str, known_owner: Option<i64>) -> Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let mut backoff = shared.new_backoff();
     loop {
         let attempt = async {
             let live = shared.live_now()?;
+            if known_owner == Some(live.client.session_id().0) {
+                return match live.client.delete(path, None).await {
+                    Ok(()) | Err(ZkError::NoNode) => Ok(()),
+                    Err(e) => Err(Error::zk("delete", path, e)),
+                };
+            }
             let stat = live.client.check_stat(path).await.map_err(|e| Error::zk("check_stat", path, e))?;
             match stat {
                 Some(stat) if stat.ephemeral_owner == live.client.session_id().0 => {

@@ -1,0 +1,108 @@
+//! `zkbench`: zkmesh's speed against the raw `zookeeper-client` floor, measured in the same run.
+//!
+//! Each subcommand starts its own local ZooKeeper unless `--zk` is given and prints one summary
+//! line last, in `key=value` form, with the ratios. See BENCHMARKS.md for recorded results.
+#![forbid(unsafe_code)]
+
+mod propagation;
+mod scale;
+mod select;
+mod stats;
+mod storm;
+
+use clap::{Parser, Subcommand};
+use registry::LocalZooKeeper;
+
+/// zkmesh benchmarks.
+#[derive(Debug, Parser)]
+#[command(name = "zkbench")]
+struct Cli {
+    /// Use this ZooKeeper instead of starting a local one.
+    #[arg(long, global = true)]
+    zk: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// A provider registers / deregisters (separate session) until a consumer's cache shows it.
+    Propagation {
+        /// Trials (each one add and one delete).
+        #[arg(long, default_value_t = 200)]
+        trials: usize,
+    },
+    /// P registrations from S sessions at once: how soon the consumer converges, how many reads.
+    Storm {
+        /// Providers.
+        #[arg(long, default_value_t = 1000)]
+        providers: usize,
+        /// Provider sessions.
+        #[arg(long, default_value_t = 10)]
+        sessions: usize,
+    },
+    /// Picks per second through `select()` against a `RwLock<Vec<_>>` baseline.
+    Select {
+        /// Providers in the cache.
+        #[arg(long, default_value_t = 1000)]
+        providers: usize,
+        /// Threads picking at once.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Picks per thread.
+        #[arg(long, default_value_t = 2_000_000)]
+        picks: usize,
+    },
+    /// One consumer subscribing to many services.
+    Scale {
+        /// Services.
+        #[arg(long, default_value_t = 1000)]
+        services: usize,
+        /// Providers per service.
+        #[arg(long, default_value_t = 20)]
+        providers_per_service: usize,
+        /// Update trials after the initial sync.
+        #[arg(long, default_value_t = 100)]
+        trials: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(summary) => {
+            println!("{summary}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("zkbench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+async fn run(cli: Cli) -> Result<String, BoxError> {
+    let _local;
+    let zk = match cli.zk {
+        Some(zk) => zk,
+        None => {
+            let local = LocalZooKeeper::start().await?;
+            let connect = local.connect_string();
+            eprintln!("zkbench: local ZooKeeper on {connect}");
+            _local = local;
+            connect
+        }
+    };
+    let root = format!("{zk}/zkbench-{}", std::process::id());
+    match cli.command {
+        Command::Propagation { trials } => propagation::run(&root, trials).await,
+        Command::Storm { providers, sessions } => storm::run(&root, providers, sessions).await,
+        Command::Select { providers, threads, picks } => select::run(&root, providers, threads, picks).await,
+        Command::Scale { services, providers_per_service, trials } => {
+            scale::run(&root, services, providers_per_service, trials).await
+        }
+    }
+}
