@@ -23,9 +23,9 @@ const MAX_MEMBERS: usize = 7;
 /// the JVMs die with our process even if it is never dropped.
 ///
 /// ```no_run
-/// # async fn demo() -> h_localzk::Result<()> {
+/// # async fn demo() -> registry::Result<()> {
 /// use std::time::Duration;
-/// use h_localzk::LocalEnsemble;
+/// use registry::LocalEnsemble;
 ///
 /// let mut ensemble = LocalEnsemble::start(3).await?;
 /// let leader = ensemble.leader().await?;
@@ -295,9 +295,9 @@ impl LocalEnsemble {
     pub async fn restart(&mut self, i: usize) -> Result<()> {
         self.checked(i)?;
         let timeout = self.settings.startup_timeout;
-        let deadline = Instant::now() + timeout;
         let member = &mut self.members[i];
         member.stop().await?;
+        let deadline = Instant::now() + timeout;
         member.mark_log("restart");
         member.spawn(&self.launch).await?;
         let result = match member.wait_ready(deadline, timeout).await {
@@ -316,6 +316,9 @@ impl LocalEnsemble {
     ///
     /// [`Error::LocalZooKeeper`] if a JVM cannot be signalled.
     pub async fn stop_all(&mut self) -> Result<()> {
+        for member in &mut self.members {
+            member.request_stop()?;
+        }
         for member in &mut self.members {
             member.stop().await?;
         }

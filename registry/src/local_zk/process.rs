@@ -517,12 +517,14 @@ pub(crate) struct Node {
     cleanup: PathBuf,
     main_class: &'static str,
     client_port: u16,
+    /// Every port this node listens on: client, and for a member its peer and election ports.
+    ports: Vec<u16>,
     process: Option<Watchdog>,
 }
 
 impl Node {
     pub(crate) fn new(id: usize, dir: PathBuf, cleanup: PathBuf, main_class: &'static str) -> Self {
-        Node { id, dir, cleanup, main_class, client_port: 0, process: None }
+        Node { id, dir, cleanup, main_class, client_port: 0, ports: Vec::new(), process: None }
     }
 
     pub(crate) fn client_port(&self) -> u16 {
@@ -569,6 +571,9 @@ impl Node {
         fs::write(&cfg, render_config(settings, &data, client_port, peers))
             .map_err(|e| Error::io(format!("writing {}", cfg.display()), e))?;
         self.client_port = client_port;
+        self.ports = std::iter::once(client_port)
+            .chain(peers.iter().filter(|p| p.id == self.id).flat_map(|p| [p.peer, p.election]))
+            .collect();
         Ok(())
     }
 
@@ -636,7 +641,7 @@ impl Node {
     /// A start failure with the log's tail, and whether it was a port conflict.
     pub(crate) fn failure(&self, what: String) -> StartFailure {
         let tail = log_tail(&self.log_path(), LOG_TAIL_LINES);
-        let port_conflict = log_mentions_port_conflict(&self.log_path());
+        let port_conflict = self.port_conflict();
         let reason = if tail.is_empty() {
             format!("{what}; its log {} is empty", self.log_path().display())
         } else {
@@ -645,9 +650,12 @@ impl Node {
         StartFailure { error: local_zk(reason), port_conflict }
     }
 
-    /// Whether the log says a port could not be bound.
+    /// Whether a port could not be bound: the log says so (with a logging binding that prints),
+    /// or, once our JVM is gone, something else holds one of its ports.
     pub(crate) fn port_conflict(&self) -> bool {
         log_mentions_port_conflict(&self.log_path())
+            || (self.process.as_ref().is_none_or(|p| p.exited.is_some())
+                && self.ports.iter().any(|&port| TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_err()))
     }
 
     /// Starts the JVM and waits for `imok`.
@@ -664,6 +672,15 @@ impl Node {
             tracing::debug!(port = self.client_port, status = %describe(status), "ZooKeeper stopped");
         }
         Ok(())
+    }
+
+    /// Sends SIGTERM without waiting (so that several members stop in parallel); [`Node::stop`]
+    /// then waits.
+    pub(crate) fn request_stop(&mut self) -> Result<()> {
+        match &mut self.process {
+            Some(process) => process.signal(Signal::SIGTERM),
+            None => Ok(()),
+        }
     }
 
     /// SIGKILL, wait. A no-op if not running.
@@ -917,6 +934,25 @@ mod tests {
             "Zookeeper version: 3.8.0\nLatency min/avg/max: 0/0.0/0\nMode: follower\nNode count: 5\n";
         assert_eq!(srvr_mode(answer), Some("follower"));
         assert_eq!(srvr_mode("This ZooKeeper instance is not currently serving requests\n"), None);
+    }
+
+    /// With a silent logging binding the log says nothing, yet a taken port is recognised (and
+    /// so retried by `start`).
+    #[tokio::test]
+    async fn port_conflict_is_recognised_without_a_log() {
+        let taken = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let jar_dir = Path::new(DEFAULT_JAR_DIR);
+        let jars = SERVER_JARS.iter().chain(["slf4j-nop.jar"].iter()).map(|jar| jar_dir.join(jar));
+        let classpath = std::env::join_paths(jars).unwrap();
+        let launch = Launch::resolve(None, Some(classpath), jar_dir, std::env::var_os("PATH")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut node = Node::new(0, dir.path().into(), dir.path().into(), STANDALONE_MAIN);
+        node.configure(&Settings::default(), port, &[]).unwrap();
+        let failure = node.start(&launch, Duration::from_secs(30)).await.unwrap_err();
+        assert!(failure.port_conflict, "{:?}", failure.error);
+        let log = fs::read_to_string(node.log_path()).unwrap();
+        assert!(!log.contains("Address already in use"), "{log}");
     }
 
     #[tokio::test]

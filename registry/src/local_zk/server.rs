@@ -19,8 +19,8 @@ use crate::error::{Error, Result};
 /// the `&mut self` methods) can serve every `#[tokio::test]` of a test binary.
 ///
 /// ```no_run
-/// # async fn demo() -> h_localzk::Result<()> {
-/// use h_localzk::LocalZooKeeper;
+/// # async fn demo() -> registry::Result<()> {
+/// use registry::LocalZooKeeper;
 ///
 /// let zk = LocalZooKeeper::start().await?;
 /// let client = zookeeper_client::Client::connect(&zk.connect_string()).await.expect("connect");
