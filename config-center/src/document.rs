@@ -153,7 +153,10 @@ fn shift_table(table: DeTable<'_>, by: usize) -> DeTable<'_> {
     if by == 0 {
         return table;
     }
-    table.into_iter().map(|(key, value)| (Spanned::new(moved(key.span(), by), key.into_inner()), shift(value, by))).collect()
+    table
+        .into_iter()
+        .map(|(key, value)| (Spanned::new(moved(key.span(), by), key.into_inner()), shift(value, by)))
+        .collect()
 }
 
 /// Table-wise deep merge of `upper` into `lower`.
@@ -244,7 +247,12 @@ impl Env {
                     }
                     match v.into_string() {
                         Ok(v) => vars.push((k, v)),
-                        Err(_) => return Err(Error::EnvOverride { var: k, reason: "the value is not UTF-8".into() }),
+                        Err(_) => {
+                            return Err(Error::EnvOverride {
+                                var: k,
+                                reason: "the value is not UTF-8".into(),
+                            })
+                        }
                     }
                 }
                 (prefix, vars)
@@ -264,7 +272,10 @@ fn parse_overrides(prefix: &str, mut vars: Vec<(String, String)>) -> Result<Vec<
     for (var, value) in vars {
         let keys: Vec<String> = var[marker.len()..].split("__").map(str::to_lowercase).collect();
         if keys.iter().any(String::is_empty) {
-            return Err(Error::EnvOverride { var, reason: "empty key segment (`__` at an end or `____`)".into() });
+            return Err(Error::EnvOverride {
+                var,
+                reason: "empty key segment (`__` at an end or `____`)".into(),
+            });
         }
         for other in &overrides {
             let n = other.keys.len().min(keys.len());
@@ -425,7 +436,11 @@ mod tests {
         let defaults = defaults.map(|d| Text::other("defaults.toml".into(), d.into()));
         let vars = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let env = parse_overrides("APP", vars).expect("overrides");
-        Schema { path: "/config/ns/db".into(), layers: Layers::new(defaults, env).expect("layers"), validator: None }
+        Schema {
+            path: "/config/ns/db".into(),
+            layers: Layers::new(defaults, env).expect("layers"),
+            validator: None,
+        }
     }
 
     fn doc(text: &str) -> Text {
@@ -440,7 +455,12 @@ mod tests {
         let v = s.convert(Some(&doc("port = 6000\n[pool]\nmin = 2\nmax = 20\n"))).expect("converts");
         assert_eq!(
             v,
-            Db { host: "localhost".into(), port: 6000, pool: Pool { min: 2, max: 50 }, tags: vec!["a".into()] }
+            Db {
+                host: "localhost".into(),
+                port: 6000,
+                pool: Pool { min: 2, max: 50 },
+                tags: vec!["a".into()]
+            }
         );
         let v = s.convert(None).expect("defaults alone");
         assert_eq!((v.port, v.pool.min, v.pool.max), (5432, 1, 50));
@@ -465,7 +485,8 @@ mod tests {
     #[test]
     fn syntax_error_points_at_the_line_and_column() {
         let s = schema(Some(DEFAULTS), &[]);
-        let err = s.convert(Some(&doc("port = 1\nhost = \"x\"\npool = {min = 1, max = }\n"))).expect_err("bad");
+        let err =
+            s.convert(Some(&doc("port = 1\nhost = \"x\"\npool = {min = 1, max = }\n"))).expect_err("bad");
         match err {
             Error::ConfigParse { path, version, line, column, .. } => {
                 assert_eq!((path.as_str(), version, line), ("/config/ns/db", Some(7), Some(3)));
@@ -514,7 +535,10 @@ mod tests {
     #[test]
     fn validator_refuses_after_parsing() {
         let mut s = schema(Some(DEFAULTS), &[]);
-        s.validator = Some(Arc::new(|db: &Db| if db.pool.min > db.pool.max { Err("min > max".into()) } else { Ok(()) }));
+        s.validator =
+            Some(Arc::new(
+                |db: &Db| if db.pool.min > db.pool.max { Err("min > max".into()) } else { Ok(()) },
+            ));
         let err = s.convert(Some(&doc("[pool]\nmin = 5\nmax = 4\n"))).expect_err("refused");
         assert!(
             matches!(&err, Error::Validation { version: Some(7), reason, .. } if reason == "min > max"),

@@ -1,4 +1,95 @@
 //! zkmesh config center: typed configuration hot-reloaded from ZooKeeper.
 //!
-//! Not built yet: this crate is a skeleton until the config-center issue lands.
+//! Features:
+//! - [`ConfigCenter::watch`] / [`ConfigSpec::watch`]: a [`Config<T>`] whose [`Config::load`]
+//!   returns the current `Arc<T>` through arc-swap (no lock, no allocation) and whose
+//!   [`Config::changed`] wakes on each accepted value. Push-then-pull on registry's data watch:
+//!   bursts fold into one read, a change made during a disconnection is read on reconnection,
+//!   and after session expiry the watch is set again and the document read again.
+//! - Validation: a document that is not TOML, does not deserialize into `T` or fails the
+//!   validator is refused; the last good value stays and the error ([`Error::ConfigParse`] with
+//!   path, version, line and column, or [`Error::Validation`]) is in [`Config::last_error`].
+//! - Layering, lowest first: defaults (a TOML file, text or a value such as `T::default()`),
+//!   the ZooKeeper document, environment overrides `PREFIX__SECTION__KEY` (see
+//!   [`ConfigSpec`]). A node that does not exist yet serves the defaults until it is created.
+//! - Local cache ([`ConfigCenterBuilder::cache_dir`]): the last accepted document of each
+//!   config, written atomically, served at start when ZooKeeper does not answer within the
+//!   start-up timeout, marked stale ([`Config::is_stale`]) until ZooKeeper answers.
+//! - Publishing with compare-and-set ([`Expect::Absent`], [`Expect::Version`], [`Expect::Any`];
+//!   a conflict is [`Error::VersionConflict`] with both versions), checked first like watchers
+//!   check (size, TOML, type, validator).
+//! - History: each publish keeps the replaced document in the same ZooKeeper transaction,
+//!   bounded ([`ConfigCenterBuilder::history_limit`]); [`ConfigCenter::rollback`] publishes an
+//!   old document as a new version.
+//!
+//! ZooKeeper layout (inside the session's chroot):
+//! ```text
+//! <root>/<namespace>/<name>                    PERSISTENT, data = the TOML document (UTF-8);
+//!                                              its data version is the config's version
+//! <root>/<namespace>/<name>/history            PERSISTENT, empty
+//! <root>/<namespace>/<name>/history/v-<ver>    PERSISTENT, data = the document that was at data
+//!                                              version <ver> (ten digits, zero-padded), written
+//!                                              in the transaction that replaced it
+//! ```
+//! `<root>` is `/config` by default; names are `[A-Za-z0-9._-]{1,255}`, not `.` or `..`.
+//! A writer in another language publishes by doing what [`ConfigCenter::publish_toml`] does:
+//! read the document and its stat, then one `multi` with `setData(path, new, stat.version)` and
+//! `create(path/history/v-<stat.version>, old)` (creating `history` when missing) and the
+//! deletion of the oldest entries beyond the limit. A plain `setData` is read by watchers too;
+//! it just leaves no history entry.
+//!
+//! Two documents near the size limit do not fit in one ZooKeeper request together
+//! ([`ConfigCenterBuilder::max_request_size`], ZooKeeper's `jute.maxbuffer`). For those, the
+//! replaced document is archived first, in a transaction guarded by its version
+//! (`check(path, version)` + `create(v-<version>)`), and the write follows: the entry holds the
+//! document of that version whatever happens next, so the history stays exact, but a write that
+//! loses a race in between leaves that entry in place a little early.
+//!
+//! ```no_run
+//! # async fn demo() -> config_center::Result<()> {
+//! use config_center::{ConfigCenter, Expect};
+//! use registry::Session;
+//!
+//! #[derive(serde::Serialize, serde::Deserialize, Default, Debug)]
+//! struct Db { url: String, pool: u32 }
+//!
+//! let session = Session::connect("127.0.0.1:2181/prod").await?;
+//! let center = ConfigCenter::builder().cache_dir("/var/cache/myapp").build(session)?;
+//! let db = center
+//!     .config::<Db>("shop", "db")?
+//!     .defaults(Db::default())
+//!     .env_prefix("SHOP_DB")
+//!     .validator(|db: &Db| if db.pool == 0 { Err("pool must be > 0".into()) } else { Ok(()) });
+//!
+//! let mut config = db.watch().await?;
+//! println!("pool = {}", config.load().pool);
+//!
+//! db.publish_toml("url = \"postgres://db\"\npool = 8\n", Expect::Any).await?;
+//! config.changed().await?;
+//! if let Some(error) = config.last_error() {
+//!     eprintln!("latest document refused: {error}");
+//! }
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
+
+mod cache;
+mod center;
+mod config;
+mod document;
+mod error;
+mod history;
+mod name;
+mod publish;
+mod spec;
+
+pub use self::center::{
+    ConfigCenter, ConfigCenterBuilder, DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_DOCUMENT_SIZE, DEFAULT_ROOT,
+    DEFAULT_STARTUP_TIMEOUT,
+};
+pub use self::config::{Config, Source, Status};
+pub use self::error::{Error, Result};
+pub use self::history::HistoryEntry;
+pub use self::name::{validate_name, MAX_NAME_LEN};
+pub use self::publish::{Expect, Published};
+pub use self::spec::ConfigSpec;

@@ -7,7 +7,8 @@
 //! - `create(history/v-<version>, previous document)` (and the `history` node when missing),
 //! - `delete` of the oldest history entries beyond the limit.
 //!
-//! Either all of it happens or none of it. When the write loses a race (the version moved, the
+//! Either all of it happens or none of it. Without history (limit 0) there is nothing to read
+//! first: a publish is one `set_data` (or `create`). When the write loses a race (the version moved, the
 //! node appeared or went, another writer pruned the history), the read is done again: with
 //! [`Expect::Version`] or [`Expect::Absent`] it then reports the conflict with the version found;
 //! with [`Expect::Any`] it tries again.
@@ -59,9 +60,12 @@ pub struct Published {
 }
 
 /// Refuses a document over the size limit.
+/// (A document must also fit in one request with its path and headers.)
 pub(crate) fn check_size(inner: &Inner, path: &str, size: usize) -> Result<()> {
-    if size > inner.max_document_size {
-        return Err(Error::TooLarge { path: path.to_owned(), size, limit: inner.max_document_size });
+    let fits_request = inner.max_request_size.saturating_sub(path.len() + 16 + 2 * PER_OP_OVERHEAD);
+    let limit = inner.max_document_size.min(fits_request);
+    if size > limit {
+        return Err(Error::TooLarge { path: path.to_owned(), size, limit });
     }
     Ok(())
 }
@@ -69,6 +73,11 @@ pub(crate) fn check_size(inner: &Inner, path: &str, size: usize) -> Result<()> {
 /// Writes `doc` at `path` if `expected` holds, archiving the document it replaces.
 pub(crate) async fn write(inner: &Inner, path: &str, doc: &str, expected: Expect) -> Result<Published> {
     check_size(inner, path, doc.len())?;
+    if inner.history_limit == 0 {
+        let published = write_without_history(inner, path, doc, expected).await?;
+        tracing::info!(%path, version = published.version, "config published");
+        return Ok(published);
+    }
     let history = history::dir(path);
     for _ in 0..MAX_ATTEMPTS {
         let client = inner.client(path)?;
@@ -89,7 +98,7 @@ pub(crate) async fn write(inner: &Inner, path: &str, doc: &str, expected: Expect
                     _ => {}
                 }
                 let replace = Replace { path, history: &history, doc, old: &old, version: stat.version };
-                replace.commit(&client, entries.as_deref(), inner.history_limit).await?
+                replace.commit(&client, entries.as_deref(), inner).await?
             }
         };
         match attempt {
@@ -142,23 +151,118 @@ fn unexpected(path: &str, what: &str) -> Error {
     Error::zk("multi read", path, ZkError::UnexpectedError(what.to_owned()))
 }
 
-/// Creates the node (and its `history` node). `None`: raced, read again.
-async fn create(inner: &Inner, client: &Client, path: &str, history: &str, doc: &str) -> Result<Option<Published>> {
-    if let Some((parent, _)) = path.rsplit_once('/').filter(|(parent, _)| !parent.is_empty()) {
-        inner.session.ensure_path(parent).await?;
-    }
+/// Creates the node (and its `history` node when history is kept), and the missing parents.
+/// `None`: the node exists (raced, read again).
+async fn create(
+    inner: &Inner,
+    client: &Client,
+    path: &str,
+    history: &str,
+    doc: &str,
+) -> Result<Option<Published>> {
     let options = persistent();
-    let mut writer = client.new_multi_writer();
-    writer.add_create(path, doc.as_bytes(), &options).map_err(|e| Error::zk("create", path, e))?;
-    if inner.history_limit > 0 {
-        writer.add_create(history, &[], &options).map_err(|e| Error::zk("create", history, e))?;
-    }
-    match writer.commit().await {
-        Ok(_) => Ok(Some(Published { path: path.to_owned(), version: 0, previous: None })),
-        Err(MultiWriteError::OperationFailed { source: ZkError::NodeExists | ZkError::NoNode, .. }) => Ok(None),
-        Err(MultiWriteError::OperationFailed { source, .. } | MultiWriteError::RequestFailed { source }) => {
-            Err(Error::zk("create", path, source))
+    let mut made_parent = false;
+    loop {
+        let mut writer = client.new_multi_writer();
+        writer.add_create(path, doc.as_bytes(), &options).map_err(|e| Error::zk("create", path, e))?;
+        if inner.history_limit > 0 {
+            writer.add_create(history, &[], &options).map_err(|e| Error::zk("create", history, e))?;
         }
+        match writer.commit().await {
+            Ok(_) => return Ok(Some(Published { path: path.to_owned(), version: 0, previous: None })),
+            // The namespace node is missing: make it, once.
+            Err(MultiWriteError::OperationFailed { source: ZkError::NoNode, index: 0 }) if !made_parent => {
+                if let Some((parent, _)) = path.rsplit_once('/').filter(|(parent, _)| !parent.is_empty()) {
+                    inner.session.ensure_path(parent).await?;
+                }
+                made_parent = true;
+            }
+            Err(MultiWriteError::OperationFailed {
+                source: ZkError::NodeExists | ZkError::NoNode, ..
+            }) => return Ok(None),
+            Err(
+                MultiWriteError::OperationFailed { source, .. } | MultiWriteError::RequestFailed { source },
+            ) => return Err(Error::zk("create", path, source)),
+        }
+    }
+}
+
+/// Without history there is nothing to read first: one request in the usual case.
+async fn write_without_history(inner: &Inner, path: &str, doc: &str, expected: Expect) -> Result<Published> {
+    for _ in 0..MAX_ATTEMPTS {
+        let client = inner.client(path)?;
+        let version = match expected {
+            Expect::Absent => {
+                if let Some(published) = create(inner, &client, path, "", doc).await? {
+                    return Ok(published);
+                }
+                match stat_of(&client, path).await? {
+                    Some(actual) => return Err(conflict(path, expected, Some(actual))),
+                    None => continue,
+                }
+            }
+            Expect::Version(v) => Some(v),
+            Expect::Any => None,
+        };
+        match client.set_data(path, doc.as_bytes(), version).await {
+            Ok(stat) => {
+                let previous = Some(stat.version - 1);
+                return Ok(Published { path: path.to_owned(), version: stat.version, previous });
+            }
+            Err(ZkError::BadVersion) => match stat_of(&client, path).await? {
+                Some(actual) => return Err(conflict(path, expected, Some(actual))),
+                None => return Err(conflict(path, expected, None)),
+            },
+            Err(ZkError::NoNode) if version.is_some() => return Err(conflict(path, expected, None)),
+            Err(ZkError::NoNode) => {
+                if let Some(published) = create(inner, &client, path, "", doc).await? {
+                    return Ok(published);
+                }
+            }
+            Err(e) => return Err(Error::zk("set_data", path, e)),
+        }
+    }
+    Err(Error::Contention { path: path.to_owned(), attempts: MAX_ATTEMPTS })
+}
+
+/// The data version of `path` (`None`: no node).
+async fn stat_of(client: &Client, path: &str) -> Result<Option<i32>> {
+    match client.check_stat(path).await {
+        Ok(stat) => Ok(stat.map(|s| s.version)),
+        Err(e) => Err(Error::zk("exists", path, e)),
+    }
+}
+
+/// Bytes a request may need besides documents and paths: request and multi headers, versions,
+/// flags and ACLs, per operation (a generous bound).
+const PER_OP_OVERHEAD: usize = 96;
+
+/// What a replacing write does to the history.
+struct Plan {
+    /// The `history` node is missing.
+    create_dir: bool,
+    /// An entry for the replaced version exists already (left by a writer that does not follow
+    /// this layout): replaced.
+    replace_entry: bool,
+    /// Entries to delete, oldest first.
+    prune: Vec<i32>,
+}
+
+impl Plan {
+    fn new(entries: Option<&[String]>, version: i32, keep: usize) -> Plan {
+        let mut older: Vec<i32> = Vec::new();
+        let mut replace_entry = false;
+        for v in entries.unwrap_or_default().iter().filter_map(|n| history::parse_entry(n)) {
+            if v == version {
+                replace_entry = true;
+            } else {
+                older.push(v);
+            }
+        }
+        older.sort_unstable();
+        let excess = (older.len() + 1).saturating_sub(keep);
+        older.truncate(excess);
+        Plan { create_dir: entries.is_none(), replace_entry, prune: older }
     }
 }
 
@@ -172,51 +276,109 @@ struct Replace<'a> {
 }
 
 impl Replace<'_> {
-    /// `None`: raced, read again.
-    async fn commit(&self, client: &Client, entries: Option<&[String]>, keep: usize) -> Result<Option<Published>> {
-        let path = self.path;
-        let multi = |e| Error::zk("multi", path, e);
-        let mut writer = client.new_multi_writer();
-        writer.add_set_data(path, self.doc.as_bytes(), Some(self.version)).map_err(multi)?;
-        if keep > 0 {
-            let options = persistent();
-            let entry = history::entry_path(path, self.version);
-            let mut older: Vec<i32> = Vec::new();
-            match entries {
-                None => writer.add_create(self.history, &[], &options).map_err(multi)?,
-                Some(names) => {
-                    for v in names.iter().filter_map(|n| history::parse_entry(n)) {
-                        if v == self.version {
-                            // Left by a writer that does not follow this layout: replaced.
-                            writer.add_delete(&entry, None).map_err(multi)?;
-                        } else {
-                            older.push(v);
-                        }
-                    }
-                }
-            }
-            writer.add_create(&entry, self.old, &options).map_err(multi)?;
-            older.sort_unstable();
-            let excess = (older.len() + 1).saturating_sub(keep);
-            for v in older.iter().take(excess) {
-                writer.add_delete(&history::entry_path(path, *v), None).map_err(multi)?;
-            }
+    /// Writes. `None`: raced, read again.
+    ///
+    /// The write, the archive of the replaced document and the pruning are one transaction when
+    /// the request fits in `max_request_size`. When it does not (two documents near the size
+    /// limit), the archive goes first in a transaction of its own, guarded by the version: the
+    /// entry `v-<version>` holds the document of that version whatever happens next, so a write
+    /// that then loses a race leaves the history correct (the entry is merely early).
+    async fn commit(
+        &self,
+        client: &Client,
+        entries: Option<&[String]>,
+        inner: &Inner,
+    ) -> Result<Option<Published>> {
+        let keep = inner.history_limit;
+        let plan = (keep > 0).then(|| Plan::new(entries, self.version, keep));
+        let Some(plan) = plan else { return self.write(client, None).await };
+        if self.request_size(&plan) <= inner.max_request_size {
+            return self.write(client, Some(&plan)).await;
         }
+        tracing::debug!(path = %self.path, "documents too large for one request: archiving first");
+        let multi = |e| Error::zk("multi", self.path, e);
+        let mut writer = client.new_multi_writer();
+        writer.add_check_version(self.path, self.version).map_err(multi)?;
+        self.add_archive(&mut writer, &plan)?;
         match writer.commit().await {
+            Ok(_) => {}
+            // Archived by a racing writer that read the same version: the same document.
+            Err(MultiWriteError::OperationFailed { source: ZkError::NodeExists, index }) if index > 0 => {}
+            Err(e) => return raced_or(self.path, e).map(|()| None),
+        }
+        let mut writer = client.new_multi_writer();
+        writer.add_set_data(self.path, self.doc.as_bytes(), Some(self.version)).map_err(multi)?;
+        self.add_prune(&mut writer, &plan)?;
+        self.finish(writer.commit().await)
+    }
+
+    /// `set_data`, with the archive and the pruning when there is a plan, in one transaction.
+    async fn write(&self, client: &Client, plan: Option<&Plan>) -> Result<Option<Published>> {
+        let multi = |e| Error::zk("multi", self.path, e);
+        let mut writer = client.new_multi_writer();
+        writer.add_set_data(self.path, self.doc.as_bytes(), Some(self.version)).map_err(multi)?;
+        if let Some(plan) = plan {
+            self.add_archive(&mut writer, plan)?;
+            self.add_prune(&mut writer, plan)?;
+        }
+        self.finish(writer.commit().await)
+    }
+
+    fn add_archive(&self, writer: &mut zookeeper_client::MultiWriter<'_>, plan: &Plan) -> Result<()> {
+        let multi = |e| Error::zk("multi", self.path, e);
+        let options = persistent();
+        let entry = history::entry_path(self.path, self.version);
+        if plan.create_dir {
+            writer.add_create(self.history, &[], &options).map_err(multi)?;
+        }
+        if plan.replace_entry {
+            writer.add_delete(&entry, None).map_err(multi)?;
+        }
+        writer.add_create(&entry, self.old, &options).map_err(multi)
+    }
+
+    fn add_prune(&self, writer: &mut zookeeper_client::MultiWriter<'_>, plan: &Plan) -> Result<()> {
+        for v in &plan.prune {
+            writer
+                .add_delete(&history::entry_path(self.path, *v), None)
+                .map_err(|e| Error::zk("multi", self.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// An upper bound of the size of the one-transaction request.
+    fn request_size(&self, plan: &Plan) -> usize {
+        let ops = 3 + plan.prune.len();
+        self.doc.len() + self.old.len() + ops * (self.history.len() + 16 + PER_OP_OVERHEAD)
+    }
+
+    fn finish(
+        &self,
+        result: std::result::Result<Vec<zookeeper_client::MultiWriteResult>, MultiWriteError>,
+    ) -> Result<Option<Published>> {
+        match result {
             Ok(results) => {
                 let version = match results.first() {
                     Some(zookeeper_client::MultiWriteResult::SetData { stat }) => stat.version,
                     _ => self.version + 1,
                 };
-                Ok(Some(Published { path: path.to_owned(), version, previous: Some(self.version) }))
+                Ok(Some(Published { path: self.path.to_owned(), version, previous: Some(self.version) }))
             }
-            Err(MultiWriteError::OperationFailed {
-                source: ZkError::BadVersion | ZkError::NoNode | ZkError::NodeExists | ZkError::NotEmpty,
-                ..
-            }) => Ok(None),
-            Err(MultiWriteError::OperationFailed { source, .. } | MultiWriteError::RequestFailed { source }) => {
-                Err(Error::zk("multi", path, source))
-            }
+            Err(e) => raced_or(self.path, e).map(|()| None),
+        }
+    }
+}
+
+/// `Ok(())` when a transaction failed because the tree moved under it (read again), else the
+/// error.
+fn raced_or(path: &str, error: MultiWriteError) -> Result<()> {
+    match error {
+        MultiWriteError::OperationFailed {
+            source: ZkError::BadVersion | ZkError::NoNode | ZkError::NodeExists | ZkError::NotEmpty,
+            ..
+        } => Ok(()),
+        MultiWriteError::OperationFailed { source, .. } | MultiWriteError::RequestFailed { source } => {
+            Err(Error::zk("multi", path, source))
         }
     }
 }

@@ -117,6 +117,7 @@ pub struct ProviderSet {
     rejected: Vec<RejectedNode>,
     unfiltered: usize,
     warming: bool,
+    built_at: std::time::Instant,
 }
 
 /// What a [`ProviderSet`] is built from.
@@ -165,7 +166,8 @@ impl ProviderSet {
                 )
             }
         };
-        ProviderSet { providers, picker, version, source, protected, rejected, unfiltered, warming }
+        let built_at = std::time::Instant::now();
+        ProviderSet { providers, picker, version, source, protected, rejected, unfiltered, warming, built_at }
     }
 
     /// The providers, sorted by URL.
@@ -212,6 +214,12 @@ impl ProviderSet {
     /// Providers registered for the service before the group/version/zone filters.
     pub fn unfiltered_len(&self) -> usize {
         self.unfiltered
+    }
+
+    /// When this set was built, just before it was published to the cache (how fresh the
+    /// cache is; what `zkbench` times propagation to).
+    pub fn built_at(&self) -> std::time::Instant {
+        self.built_at
     }
 
     /// Whether a provider is below its weight because it is warming up.

@@ -114,6 +114,9 @@ pub(crate) struct Directory {
     empty_refusals: AtomicU64,
     snapshot_error: Mutex<Option<Error>>,
     to_disk: watch::Sender<Option<Arc<Vec<String>>>>,
+    /// Wakes the warm-up ticker; notified only when a set with a warming provider is stored,
+    /// so that ordinary updates cost no extra task wake-up.
+    warming: tokio::sync::Notify,
 }
 
 impl Directory {
@@ -162,9 +165,13 @@ impl Directory {
         let version = self.version.fetch_add(1, Ordering::Relaxed) + 1;
         let parts = SetParts { providers, version, source, protected, rejected, unfiltered };
         let set = Arc::new(ProviderSet::build(parts, self.options.balance, SystemTime::now()));
+        let warming = set.is_warming();
         self.cache.store(set.clone());
         self.updates.send_replace(set);
         drop(known);
+        if warming {
+            self.warming.notify_one();
+        }
         if source == Source::ZooKeeper && !protected && self.options.snapshot_dir.is_some() {
             self.to_disk.send_replace(Some(Arc::new(names.to_vec())));
         }
@@ -351,6 +358,7 @@ pub(crate) async fn subscribe(
         empty_refusals: AtomicU64::new(0),
         snapshot_error: Mutex::new(None),
         to_disk,
+        warming: tokio::sync::Notify::new(),
     });
     let mut first = dir.updates.subscribe();
 
@@ -414,10 +422,9 @@ fn default_consumer_url(host: &str, service: &str) -> Result<ServiceUrl> {
 
 /// Rebuilds the set once a second while a provider warms up.
 async fn warmup_ticker(dir: Arc<Directory>) {
-    let mut updates = dir.updates.subscribe();
     loop {
-        if updates.wait_for(|s| s.is_warming()).await.is_err() {
-            return;
+        if !dir.cache.load().is_warming() {
+            dir.warming.notified().await;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
         if dir.cache.load().is_warming() {

@@ -1,6 +1,8 @@
 //! `zkbench propagation`: register / deregister until a consumer's cache shows it, against the
 //! raw floor (create, child watch event, `get_children`) on two plain `zookeeper-client`
-//! sessions. Trials alternate between the two so that drift hits both alike.
+//! sessions. Trials alternate between the two so that drift hits both alike. zkmesh's time
+//! ends when the provider set holding the change is built for the cache (`built_at`); the
+//! floor's when its `get_children` answer is back in the benchmark's task.
 
 use std::time::{Duration, Instant};
 
@@ -92,9 +94,13 @@ async fn ours_trial(provider: &Registry, sub: &registry::Subscription, trial: us
     updates.borrow_and_update();
     let t0 = Instant::now();
     let register = provider.register(&url);
+    // The time the cache got it is when the set holding it was built (just before the store),
+    // not when this task was woken afterwards.
     let seen = async {
-        let _ = tokio::time::timeout(WAIT, updates.wait_for(|s| s.get(&url).is_some())).await;
-        Instant::now()
+        match tokio::time::timeout(WAIT, updates.wait_for(|s| s.get(&url).is_some())).await {
+            Ok(Ok(set)) => set.built_at(),
+            _ => Instant::now(),
+        }
     };
     let (registration, t_add) = tokio::join!(register, seen);
     let registration = registration?;
@@ -105,8 +111,10 @@ async fn ours_trial(provider: &Registry, sub: &registry::Subscription, trial: us
 
     let t0 = Instant::now();
     let gone = async {
-        let _ = tokio::time::timeout(WAIT, updates.wait_for(|s| s.get(&url).is_none())).await;
-        Instant::now()
+        match tokio::time::timeout(WAIT, updates.wait_for(|s| s.get(&url).is_none())).await {
+            Ok(Ok(set)) => set.built_at(),
+            _ => Instant::now(),
+        }
     };
     let (deregistered, t_del) = tokio::join!(registration.deregister(), gone);
     deregistered?;

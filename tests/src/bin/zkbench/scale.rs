@@ -45,7 +45,8 @@ pub async fn run(root: &str, services: usize, per_service: usize, trials: usize)
     let consumer = Registry::builder().register_consumers(false).connect(root).await?;
     let options = SubscribeOptions::default().register_consumer(false);
     let t0 = Instant::now();
-    let subs = futures::future::join_all((0..services).map(|s| consumer.subscribe_with(&name(s), options.clone())))
+    let names: Vec<String> = (0..services).map(name).collect();
+    let subs = futures::future::join_all(names.iter().map(|n| consumer.subscribe_with(n, options.clone())))
         .await
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;

@@ -1,0 +1,382 @@
+//! `Config<T>`: a typed config kept up to date from ZooKeeper, read without a lock.
+//!
+//! A watch task follows the document with registry's push-then-pull data watch (the watch event
+//! pushes, a read that re-arms the watch pulls; bursts fold into one read; a change made during
+//! a disconnection is read on reconnection; after session expiry the watch is set again on the
+//! new session and the document read again). Each document read is layered, deserialized and
+//! validated; an accepted value is swapped in through arc-swap, a refused one leaves the last
+//! good value in place and is reported.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use registry::{NodeEvent, NodeWatch, Session, Stat};
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+
+use crate::cache::{self, CacheWriter};
+use crate::document::{self, Schema, Text};
+use crate::error::{Error, Result};
+
+/// Where the value in use came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Source {
+    /// No document: the defaults (and environment overrides). The node does not exist, or
+    /// ZooKeeper has not answered and there is no usable cache.
+    Defaults,
+    /// The local cache, read at start because ZooKeeper did not answer in time.
+    Cache,
+    /// The ZooKeeper document.
+    ZooKeeper,
+}
+
+/// What a [`Config`] holds, besides the value itself.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Status {
+    /// The ZooKeeper data version of the document in use (`None`: no document, defaults only).
+    pub version: Option<i32>,
+    /// Where the value in use came from.
+    pub source: Source,
+    /// True until ZooKeeper has answered once: the value comes from the cache or the defaults
+    /// and may be out of date.
+    pub stale: bool,
+    /// Why the latest document was refused (or the cache ignored); cleared when a document is
+    /// accepted.
+    pub error: Option<Error>,
+    /// How many values have been accepted so far (1 for the first).
+    pub accepted: u64,
+}
+
+/// A typed config kept up to date from ZooKeeper; see [`crate::ConfigCenter::watch`].
+///
+/// [`Config::load`] is the read path: an `Arc<T>` out of arc-swap, no lock, no allocation.
+/// [`Config::changed`] waits for the next accepted value. Clones share the value and the watch;
+/// the watch stops when the last clone is dropped (the session it uses is kept open until then).
+///
+/// ```no_run
+/// # async fn demo(center: config_center::ConfigCenter) -> config_center::Result<()> {
+/// #[derive(serde::Deserialize)]
+/// struct Db { pool: u32 }
+/// let mut db = center.watch::<Db>("shop", "db").await?;
+/// loop {
+///     println!("pool {} (version {:?})", db.load().pool, db.version());
+///     db.changed().await?;
+/// }
+/// # }
+/// ```
+pub struct Config<T> {
+    path: Arc<str>,
+    value: Arc<ArcSwap<T>>,
+    status: watch::Receiver<Status>,
+    seen: u64,
+}
+
+impl<T> Clone for Config<T> {
+    fn clone(&self) -> Self {
+        Config {
+            path: self.path.clone(),
+            value: self.value.clone(),
+            status: self.status.clone(),
+            seen: self.status.borrow().accepted,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Config<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config").field("path", &self.path).field("status", &*self.status.borrow()).finish()
+    }
+}
+
+impl<T> Config<T> {
+    /// The value in use: the last accepted one.
+    pub fn load(&self) -> Arc<T> {
+        self.value.load_full()
+    }
+
+    /// The ZooKeeper path of the document.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Version, source, staleness and last error, as one consistent snapshot.
+    pub fn status(&self) -> Status {
+        self.status.borrow().clone()
+    }
+
+    /// The ZooKeeper data version of the document in use (`None`: defaults only).
+    pub fn version(&self) -> Option<i32> {
+        self.status.borrow().version
+    }
+
+    /// Where the value in use came from.
+    pub fn source(&self) -> Source {
+        self.status.borrow().source
+    }
+
+    /// Whether ZooKeeper has not answered yet (the value comes from the cache or the defaults).
+    pub fn is_stale(&self) -> bool {
+        self.status.borrow().stale
+    }
+
+    /// Why the latest document was refused, if it was (cleared by the next accepted one).
+    pub fn last_error(&self) -> Option<Error> {
+        self.status.borrow().error.clone()
+    }
+
+    /// Waits for the next accepted value (one accepted since the last call, or since this
+    /// handle was made) and returns it. Values accepted in a burst fold into one wake-up.
+    ///
+    /// # Errors
+    /// [`registry::Error::SessionClosed`] (as [`Error::Registry`]) once the watch has ended
+    /// because the session was closed.
+    pub async fn changed(&mut self) -> Result<Arc<T>> {
+        loop {
+            let accepted = self.status.borrow_and_update().accepted;
+            if accepted != self.seen {
+                self.seen = accepted;
+                return Ok(self.load());
+            }
+            self.status.changed().await.map_err(|_| Error::Registry(registry::Error::SessionClosed))?;
+        }
+    }
+
+    /// Waits until `pred` holds for the value and status in use, and returns the value.
+    ///
+    /// # Errors
+    /// [`registry::Error::Timeout`] (as [`Error::Registry`]) after `timeout`;
+    /// [`registry::Error::SessionClosed`] once the watch has ended.
+    pub async fn wait_for(
+        &mut self,
+        timeout: Duration,
+        mut pred: impl FnMut(&T, &Status) -> bool,
+    ) -> Result<Arc<T>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let (value, hit) = {
+                let status = self.status.borrow_and_update();
+                let value = self.value.load_full();
+                let hit = pred(&value, &status);
+                (value, hit)
+            };
+            if hit {
+                return Ok(value);
+            }
+            match tokio::time::timeout_at(deadline, self.status.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(Error::Registry(registry::Error::SessionClosed)),
+                Err(_) => {
+                    return Err(Error::Registry(registry::Error::Timeout {
+                        what: format!("config {} to reach a state", self.path),
+                        after: timeout,
+                    }))
+                }
+            }
+        }
+    }
+}
+
+// === Starting a watch ===
+
+/// Everything a watch needs, gathered by [`crate::ConfigSpec::watch`].
+pub(crate) struct Start<T> {
+    pub(crate) session: Session,
+    pub(crate) schema: Schema<T>,
+    pub(crate) cache_file: Option<PathBuf>,
+    pub(crate) startup_timeout: Duration,
+}
+
+/// What was last applied, so that the same read is not applied twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Applied {
+    Absent,
+    Document { version: i32, mzxid: i64 },
+}
+
+/// Starts a watch: waits up to the start-up timeout for ZooKeeper's first answer, falls back to
+/// the cache, then to the defaults, then spawns the task that follows the document.
+pub(crate) async fn start<T>(start: Start<T>) -> Result<Config<T>>
+where
+    T: DeserializeOwned + Send + Sync + 'static,
+{
+    let Start { session, schema, cache_file, startup_timeout } = start;
+    let path = schema.path.clone();
+    let mut node = session.watch_data(&path)?;
+    let first = node.wait_for(startup_timeout, |e| !matches!(e, NodeEvent::Unknown)).await;
+    let mut watcher = Watcher {
+        schema,
+        cache: cache_file.as_ref().map(|f| CacheWriter::spawn(f.clone(), path.clone())),
+        applied: None,
+    };
+    let (value, status) = match first {
+        Ok(NodeEvent::Present { value, stat }) => match watcher.accept(value, &stat) {
+            Ok((v, status)) => (v, status),
+            Err(refused) => {
+                // The last good value of an earlier run, else the defaults; else nothing to serve.
+                let (v, mut status) = match fallback(&watcher.schema, cache_file.as_deref()).await {
+                    Ok(found) => found,
+                    Err(_) => return Err(refused),
+                };
+                status.stale = false;
+                status.error = Some(refused);
+                (v, status)
+            }
+        },
+        Ok(_) => watcher.absent()?,
+        Err(registry::Error::Timeout { .. }) => {
+            tracing::warn!(%path, ?startup_timeout, "no answer from ZooKeeper; starting from the cache or defaults");
+            match fallback(&watcher.schema, cache_file.as_deref()).await {
+                Ok(found) => found,
+                Err(cause) => {
+                    return Err(Error::Unavailable { path, waited: startup_timeout, cause: Box::new(cause) })
+                }
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let value = Arc::new(ArcSwap::from_pointee(value));
+    let status = Status { accepted: 1, ..status };
+    let (tx, rx) = watch::channel(status);
+    tokio::spawn(follow(watcher, session, node, value.clone(), tx));
+    Ok(Config { path: path.into(), value, status: rx, seen: 1 })
+}
+
+/// The cache, else the defaults, as a stale value. The error is the defaults' (a corrupt cache
+/// is reported in the status).
+async fn fallback<T: DeserializeOwned>(
+    schema: &Schema<T>,
+    cache_file: Option<&std::path::Path>,
+) -> Result<(T, Status)> {
+    let mut error = None;
+    if let Some(file) = cache_file {
+        match cache::load(file, &schema.path).await {
+            Ok(Some(cached)) => {
+                let doc = Text::document(&schema.path, Some(cached.version), cached.document);
+                match schema.convert(Some(&doc)) {
+                    Ok(value) => {
+                        let status = Status {
+                            version: Some(cached.version),
+                            source: Source::Cache,
+                            stale: true,
+                            error: None,
+                            accepted: 0,
+                        };
+                        return Ok((value, status));
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cached config refused");
+                        error = Some(e);
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "config cache ignored");
+                error = Some(e);
+            }
+        }
+    }
+    let value = schema.convert(None)?;
+    Ok((value, Status { version: None, source: Source::Defaults, stale: true, error, accepted: 0 }))
+}
+
+// === The watch task ===
+
+struct Watcher<T> {
+    schema: Schema<T>,
+    cache: Option<CacheWriter>,
+    applied: Option<Applied>,
+}
+
+impl<T: DeserializeOwned> Watcher<T> {
+    /// A document read from ZooKeeper, as a value and the status that goes with it.
+    fn accept(&mut self, bytes: Vec<u8>, stat: &Stat) -> Result<(T, Status)> {
+        self.applied = Some(Applied::Document { version: stat.version, mzxid: stat.mzxid });
+        let doc = document::decode(&self.schema.path, Some(stat.version), bytes)?;
+        let value = self.schema.convert(Some(&doc))?;
+        if let Some(cache) = &self.cache {
+            cache.save(stat.version, doc.text);
+        }
+        let status = Status {
+            version: Some(stat.version),
+            source: Source::ZooKeeper,
+            stale: false,
+            error: None,
+            accepted: 0,
+        };
+        Ok((value, status))
+    }
+
+    /// The node does not exist: defaults and overrides.
+    fn absent(&mut self) -> Result<(T, Status)> {
+        self.applied = Some(Applied::Absent);
+        let value = self.schema.convert(None)?;
+        if let Some(cache) = &self.cache {
+            cache.remove();
+        }
+        Ok((
+            value,
+            Status { version: None, source: Source::Defaults, stale: false, error: None, accepted: 0 },
+        ))
+    }
+
+    /// Applies a read: swaps the value in or reports the refusal.
+    fn apply(&mut self, event: NodeEvent<Vec<u8>>, value: &ArcSwap<T>, status: &watch::Sender<Status>) {
+        let outcome = match event {
+            NodeEvent::Present { value, stat } => {
+                let key = Applied::Document { version: stat.version, mzxid: stat.mzxid };
+                if self.applied == Some(key) {
+                    return;
+                }
+                self.accept(value, &stat)
+            }
+            NodeEvent::Absent => {
+                if self.applied == Some(Applied::Absent) {
+                    return;
+                }
+                self.absent()
+            }
+            _ => return,
+        };
+        match outcome {
+            Ok((new, next)) => {
+                value.store(Arc::new(new));
+                status.send_modify(|s| *s = Status { accepted: s.accepted + 1, ..next });
+                tracing::debug!(path = %self.schema.path, version = ?status.borrow().version, "config value accepted");
+            }
+            Err(e) => {
+                tracing::warn!(path = %self.schema.path, error = %e, "config document refused; keeping the last good value");
+                status.send_modify(|s| {
+                    s.stale = false;
+                    s.error = Some(e);
+                });
+            }
+        }
+    }
+}
+
+/// Follows the document until every [`Config`] handle is gone or the session is closed.
+async fn follow<T: DeserializeOwned>(
+    mut watcher: Watcher<T>,
+    _session: Session,
+    mut node: NodeWatch<Vec<u8>>,
+    value: Arc<ArcSwap<T>>,
+    status: watch::Sender<Status>,
+) {
+    // A read that arrived between the first wait and now.
+    watcher.apply(node.get(), &value, &status);
+    loop {
+        let event = tokio::select! {
+            event = node.changed() => event,
+            _ = status.closed() => return,
+        };
+        match event {
+            Ok(event) => watcher.apply(event, &value, &status),
+            Err(_) => return,
+        }
+    }
+}

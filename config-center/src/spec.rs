@@ -1,0 +1,271 @@
+//! `ConfigSpec<T>`: one document bound to a type, defaults, environment overrides and a
+//! validator, shared by its watchers and its publishers.
+
+use std::marker::PhantomData;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::center::ConfigCenter;
+use crate::config::{self, Config, Start};
+use crate::document::{Defaults, Env, Layers, Schema, Text, Validator};
+use crate::error::{Error, Result};
+use crate::history::{self, HistoryEntry};
+use crate::name::config_path;
+use crate::publish::{self, Expect, Published};
+
+/// One document as a `T`: where it lives, its defaults, environment overrides and validator.
+///
+/// Made by [`ConfigCenter::config`]. Watchers ([`ConfigSpec::watch`]) layer, deserialize and
+/// validate each document they read; publishers ([`ConfigSpec::publish`],
+/// [`ConfigSpec::publish_toml`], [`ConfigSpec::rollback`]) do the same before writing, so that
+/// a publisher cannot push what watchers with the same spec would refuse. Cheap to clone.
+///
+/// Layers, lowest first (tables merge key by key, anything else is replaced):
+/// 1. defaults: [`ConfigSpec::defaults`], [`ConfigSpec::defaults_toml`] or
+///    [`ConfigSpec::defaults_file`] (or none: the document must then hold every required field;
+///    `#[serde(default)]` on `T` works too);
+/// 2. the ZooKeeper document;
+/// 3. environment overrides ([`ConfigSpec::env_prefix`]), for watchers only: a publisher checks
+///    a document against the defaults alone.
+///
+/// ```no_run
+/// # async fn demo(center: config_center::ConfigCenter) -> config_center::Result<()> {
+/// use config_center::Expect;
+/// #[derive(serde::Serialize, serde::Deserialize, Default)]
+/// struct Db { pool: u32 }
+/// let db = center
+///     .config::<Db>("shop", "db")?
+///     .defaults(Db { pool: 4 })
+///     .env_prefix("SHOP_DB")
+///     .validator(|db: &Db| if db.pool == 0 { Err("pool must be > 0".into()) } else { Ok(()) });
+/// let config = db.watch().await?;
+/// db.publish(&Db { pool: 8 }, Expect::Version(config.version().unwrap_or(0))).await?;
+/// # Ok(()) }
+/// ```
+pub struct ConfigSpec<T> {
+    center: ConfigCenter,
+    namespace: String,
+    name: String,
+    path: String,
+    defaults: Defaults,
+    env: Env,
+    validator: Option<Validator<T>>,
+    startup_timeout: Option<Duration>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for ConfigSpec<T> {
+    fn clone(&self) -> Self {
+        ConfigSpec {
+            center: self.center.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            path: self.path.clone(),
+            defaults: self.defaults.clone(),
+            env: self.env.clone(),
+            validator: self.validator.clone(),
+            startup_timeout: self.startup_timeout,
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for ConfigSpec<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigSpec")
+            .field("path", &self.path)
+            .field("type", &std::any::type_name::<T>())
+            .field("defaults", &self.defaults)
+            .field("env", &self.env)
+            .field("validator", &self.validator.is_some())
+            .finish()
+    }
+}
+
+impl<T> ConfigSpec<T> {
+    pub(crate) fn new(center: ConfigCenter, namespace: &str, name: &str) -> Result<Self> {
+        let path = config_path(center.root(), namespace, name)?;
+        Ok(ConfigSpec {
+            center,
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            path,
+            defaults: Defaults::None,
+            env: Env::None,
+            validator: None,
+            startup_timeout: None,
+            _type: PhantomData,
+        })
+    }
+
+    /// The ZooKeeper path of the document.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Defaults given as a value (for example `T::default()`), serialized to TOML now; an
+    /// error doing so is reported by `watch` and the publishers. Default: no defaults.
+    pub fn defaults(mut self, value: T) -> Self
+    where
+        T: Serialize,
+    {
+        self.defaults = Defaults::Value(to_toml("<defaults>", &value).map(Arc::from));
+        self
+    }
+
+    /// Defaults given as TOML text. Default: no defaults.
+    pub fn defaults_toml(mut self, text: impl Into<String>) -> Self {
+        self.defaults = Defaults::Toml(Arc::from(text.into()));
+        self
+    }
+
+    /// Defaults read from a TOML file, each time a watch starts or a document is checked.
+    /// Default: no defaults.
+    pub fn defaults_file(mut self, file: impl Into<PathBuf>) -> Self {
+        self.defaults = Defaults::File(file.into());
+        self
+    }
+
+    /// Environment overrides from the process environment, read when a watch starts: a
+    /// variable `PREFIX__SECTION__KEY=value` sets `section.key` (segments lower-cased, split on
+    /// `__`); the value is read as a TOML value when it parses as one (`8080`, `true`,
+    /// `[1, 2]`, `"text"`), else taken as a string. Default: no overrides.
+    pub fn env_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.env = Env::Process { prefix: prefix.into() };
+        self
+    }
+
+    /// Environment overrides from the given variables instead of the process environment
+    /// (same rules as [`ConfigSpec::env_prefix`]). Default: no overrides.
+    pub fn env_vars<K, V>(mut self, prefix: impl Into<String>, vars: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let vars = vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        self.env = Env::Vars { prefix: prefix.into(), vars };
+        self
+    }
+
+    /// A validator run on every value before it is accepted (by watchers) or written (by
+    /// publishers); `Err(reason)` refuses it. Default: none.
+    pub fn validator(
+        mut self,
+        validate: impl Fn(&T) -> std::result::Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.validator = Some(Arc::new(validate));
+        self
+    }
+
+    /// How long [`ConfigSpec::watch`] waits for ZooKeeper's first answer before serving the
+    /// cache or the defaults. Default: the config center's
+    /// ([`crate::ConfigCenterBuilder::startup_timeout`]).
+    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
+        self.startup_timeout = Some(timeout);
+        self
+    }
+
+    /// The schema of watchers (`with_env`) or publishers.
+    async fn schema(&self, with_env: bool) -> Result<Schema<T>> {
+        let env = if with_env { self.env.resolve()? } else { Vec::new() };
+        let layers = Layers::new(self.defaults.load().await?, env)?;
+        Ok(Schema { path: self.path.clone(), layers, validator: self.validator.clone() })
+    }
+
+    /// The history of the document, newest first.
+    ///
+    /// # Errors
+    /// [`Error::Registry`].
+    pub async fn history(&self) -> Result<Vec<HistoryEntry>> {
+        history::list(&self.center.inner, &self.path).await
+    }
+}
+
+impl<T: DeserializeOwned> ConfigSpec<T> {
+    /// Watches the document. Returns once ZooKeeper has answered (the document's value, or the
+    /// defaults when the node does not exist yet), or after the start-up timeout with the cached
+    /// document (or the defaults), marked stale.
+    ///
+    /// # Errors
+    /// [`Error::Io`] / [`Error::ConfigParse`] for a defaults file that cannot be read or parsed;
+    /// [`Error::EnvOverride`]; the document's [`Error::ConfigParse`] or [`Error::Validation`]
+    /// when it is refused and neither the cache nor the defaults give a value;
+    /// [`Error::Unavailable`] when ZooKeeper did not answer in time and neither the cache nor
+    /// the defaults give a value; [`Error::Registry`] when the session is closed.
+    pub async fn watch(&self) -> Result<Config<T>>
+    where
+        T: Send + Sync + 'static,
+    {
+        let inner = &self.center.inner;
+        config::start(Start {
+            session: inner.session.clone(),
+            schema: self.schema(true).await?,
+            cache_file: self.center.cache_file(&self.namespace, &self.name)?,
+            startup_timeout: self.startup_timeout.unwrap_or(inner.startup_timeout),
+        })
+        .await
+    }
+
+    /// Checks `text` the way a publish does (size, TOML, the type over the defaults, the
+    /// validator) without writing it, and returns the value.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`], [`Error::ConfigParse`], [`Error::Validation`], and the defaults'
+    /// errors.
+    pub async fn check(&self, text: &str) -> Result<T> {
+        publish::check_size(&self.center.inner, &self.path, text.len())?;
+        let schema = self.schema(false).await?;
+        schema.convert(Some(&Text::document(&self.path, None, text.to_owned())))
+    }
+
+    /// Publishes TOML text if it passes [`ConfigSpec::check`] and `expected` holds; the replaced
+    /// document goes to the history in the same transaction.
+    ///
+    /// # Errors
+    /// As [`ConfigSpec::check`]; [`Error::VersionConflict`] naming the version expected and
+    /// the one found; [`Error::Contention`]; [`Error::Registry`] for ZooKeeper failures (a
+    /// retryable one may or may not have been applied).
+    pub async fn publish_toml(&self, text: &str, expected: Expect) -> Result<Published> {
+        self.check(text).await?;
+        publish::write(&self.center.inner, &self.path, text, expected).await
+    }
+
+    /// Publishes `value`, serialized as TOML, as [`ConfigSpec::publish_toml`] does.
+    ///
+    /// # Errors
+    /// [`Error::Serialize`]; otherwise as [`ConfigSpec::publish_toml`].
+    pub async fn publish(&self, value: &T, expected: Expect) -> Result<Published>
+    where
+        T: Serialize,
+    {
+        let text = to_toml(&self.path, value)?;
+        self.publish_toml(&text, expected).await
+    }
+
+    /// Publishes the document of version `to` again, as a new version, if it still passes
+    /// [`ConfigSpec::check`] and `expected` holds.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchVersion`] when the history does not hold `to`; otherwise as
+    /// [`ConfigSpec::publish_toml`].
+    pub async fn rollback(&self, to: i32, expected: Expect) -> Result<Published> {
+        let old = history::read(&self.center.inner, &self.path, to).await?;
+        self.publish_toml(&old.text, expected).await
+    }
+}
+
+/// `value` as a TOML document.
+pub(crate) fn to_toml<T: Serialize>(path: &str, value: &T) -> Result<String> {
+    toml::to_string(value).map_err(|e| Error::Serialize { path: path.to_owned(), message: e.to_string() })
+}
+
+/// Refuses text that is not TOML, with the position.
+pub(crate) fn check_syntax(path: &str, text: &str) -> Result<()> {
+    let schema: Schema<toml::Table> =
+        Schema { path: path.to_owned(), layers: Layers::default(), validator: None };
+    schema.convert(Some(&Text::document(path, None, text.to_owned()))).map(drop)
+}
