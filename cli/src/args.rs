@@ -47,10 +47,73 @@ pub enum Command {
         /// The provider URL, e.g. `http://10.0.0.5:8080/greeter?weight=100`.
         url: String,
     },
+    /// Config center documents: get, put, diff, history, rollback, watch.
+    Config {
+        /// What to do with the config.
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Runs a local ZooKeeper for development in the foreground, until Ctrl-C.
     Dev {
         /// The client port.
         #[arg(long, default_value_t = 2181)]
         port: u16,
+    },
+}
+
+/// `zkmesh config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Prints the document and its version.
+    Get {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// Publishes a TOML file (checked first), with compare-and-set on the version.
+    Put {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// The TOML file.
+        file: std::path::PathBuf,
+        /// Publish only if the current version is this one (-1: only if the document does not
+        /// exist yet). Default: whatever is there.
+        #[arg(long, allow_negative_numbers = true)]
+        expect_version: Option<i32>,
+    },
+    /// Shows how a TOML file differs from the published document (lines: `-` published, `+` file).
+    Diff {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// The TOML file.
+        file: std::path::PathBuf,
+    },
+    /// Lists the versions kept in the history.
+    History {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// Publishes an old version again, as a new version.
+    Rollback {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// The version to bring back (see `config history`).
+        version: i32,
+    },
+    /// Prints every new version until Ctrl-C.
+    Watch {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
     },
 }

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod config;
 mod dev;
 mod output;
 mod services;
@@ -27,6 +28,7 @@ async fn main() -> ExitCode {
         Command::Consumers { service } => services::members(&cli, service, "consumers").await,
         Command::Watch { service } => watch::watch(&cli, service).await,
         Command::Register { service, url } => watch::register(&cli, service, url).await,
+        Command::Config { command } => config::run(&cli, command).await,
         Command::Dev { port } => dev::dev(*port).await,
     };
     match result {

@@ -175,3 +175,65 @@ async fn dev_serves_a_local_zookeeper_until_interrupted() {
     assert!(status.success());
     assert!(std::net::TcpStream::connect(&connect).is_err(), "ZooKeeper stopped with it");
 }
+
+#[tokio::test]
+async fn config_put_get_diff_history_rollback_and_watch() {
+    let zk = LocalZooKeeper::start().await.expect("ZooKeeper");
+    let connect = zk.connect_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path.display().to_string()
+    };
+    let v0 = write("v0.toml", "greeting = \"Hello\"\ntimeout_ms = 100\n");
+    let v1 = write("v1.toml", "greeting = \"Howdy\"\ntimeout_ms = 100\n");
+    let bad = write("bad.toml", "greeting = \n");
+
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_zkmesh"))
+        .args(["--zk", &connect, "--json", "config", "watch", "demo", "greeter"])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn watch");
+    let mut lines = BufReader::new(watch.stdout.take().expect("stdout")).lines();
+    let first = next_json(&mut lines).await;
+    assert_eq!(first["version"], Value::Null, "absent at first: {first}");
+
+    let out = stdout(&zkmesh(&connect, &["--json", "config", "put", "demo", "greeter", &v0, "--expect-version", "-1"]));
+    assert_eq!(serde_json::from_str::<Value>(&out).expect("json")["version"], 0);
+    let seen = next_json(&mut lines).await;
+    assert_eq!((seen["version"].as_i64(), seen["document"]["greeting"].as_str()), (Some(0), Some("Hello")));
+
+    let got = stdout(&zkmesh(&connect, &["config", "get", "demo", "greeter"]));
+    assert!(got.contains("version 0") && got.contains("greeting = \"Hello\""), "{got}");
+    let diff = stdout(&zkmesh(&connect, &["config", "diff", "demo", "greeter", &v1]));
+    assert_eq!(diff.lines().collect::<Vec<_>>(), ["- greeting = \"Hello\"", "+ greeting = \"Howdy\""]);
+    assert!(stdout(&zkmesh(&connect, &["config", "diff", "demo", "greeter", &v0])).contains("no differences"));
+
+    // A stale version and a bad document are refused with one line, nothing written.
+    for (args, message) in [
+        (vec!["config", "put", "demo", "greeter", &v1, "--expect-version", "5"], "version"),
+        (vec!["config", "put", "demo", "greeter", &bad], "line 1"),
+        (vec!["config", "get", "demo", "nosuch"], "no config"),
+        (vec!["config", "put", "bad/ns", "greeter", &v1], "invalid"),
+    ] {
+        let out = zkmesh(&connect, &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(err.starts_with("zkmesh: ") && err.contains(message), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    }
+
+    stdout(&zkmesh(&connect, &["config", "put", "demo", "greeter", &v1, "--expect-version", "0"]));
+    let seen = next_json(&mut lines).await;
+    assert_eq!((seen["version"].as_i64(), seen["document"]["greeting"].as_str()), (Some(1), Some("Howdy")));
+    let history: Value =
+        serde_json::from_str(&stdout(&zkmesh(&connect, &["--json", "config", "history", "demo", "greeter"]))).expect("json");
+    assert_eq!(history["history"][0]["version"], 0, "{history}");
+    let out = stdout(&zkmesh(&connect, &["config", "rollback", "demo", "greeter", "0"]));
+    assert!(out.contains("restored version 0") && out.contains("as version 2"), "{out}");
+    let seen = next_json(&mut lines).await;
+    assert_eq!((seen["version"].as_i64(), seen["document"]["greeting"].as_str()), (Some(2), Some("Hello")));
+    watch.kill().await.expect("stop watch");
+}

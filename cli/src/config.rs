@@ -1,0 +1,176 @@
+//! `zkmesh config get|put|diff|history|rollback|watch`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use config_center::{ConfigCenter, Expect};
+use serde_json::json;
+
+use crate::args::{Cli, ConfigCommand};
+use crate::output;
+use crate::zk;
+
+/// Runs one config command.
+pub async fn run(cli: &Cli, command: &ConfigCommand) -> Result<(), String> {
+    let session = zk::session(cli).await?;
+    let center = ConfigCenter::builder().build(session).map_err(|e| e.to_string())?;
+    match command {
+        ConfigCommand::Get { namespace, name } => get(cli, &center, namespace, name).await,
+        ConfigCommand::Put { namespace, name, file, expect_version } => {
+            let text = read_file(file)?;
+            let expected = match expect_version {
+                None => Expect::Any,
+                Some(-1) => Expect::Absent,
+                Some(v) => Expect::Version(*v),
+            };
+            let published =
+                center.publish_toml(namespace, name, &text, expected).await.map_err(|e| e.to_string())?;
+            if cli.json {
+                output::json(&json!({
+                    "path": published.path, "version": published.version, "previous": published.previous,
+                }));
+            } else {
+                println!("published {} version {}", published.path, published.version);
+            }
+            Ok(())
+        }
+        ConfigCommand::Diff { namespace, name, file } => {
+            let text = read_file(file)?;
+            toml::from_str::<toml::Table>(&text).map_err(|e| format!("{}: not TOML: {}", file.display(), e.message()))?;
+            let (current, version) = center
+                .current(namespace, name)
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|(doc, v)| (doc, Some(v)))
+                .unwrap_or((String::new(), None));
+            let lines = diff_lines(&current, &text);
+            if cli.json {
+                let changes: Vec<_> = lines.iter().filter(|l| !l.starts_with(' ')).collect();
+                output::json(&json!({ "version": version, "identical": changes.is_empty(), "diff": changes }));
+            } else if lines.iter().all(|l| l.starts_with(' ')) {
+                println!("no differences (version {})", version.map(|v| v.to_string()).unwrap_or_else(|| "-".into()));
+            } else {
+                for line in lines.iter().filter(|l| !l.starts_with(' ')) {
+                    println!("{line}");
+                }
+            }
+            Ok(())
+        }
+        ConfigCommand::History { namespace, name } => {
+            let entries = center.history(namespace, name).await.map_err(|e| e.to_string())?;
+            let now = SystemTime::now();
+            if cli.json {
+                let list: Vec<_> = entries
+                    .iter()
+                    .map(|e| {
+                        let ms = e.replaced_at.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+                        json!({ "version": e.version, "replaced_at_ms": ms, "size": e.size })
+                    })
+                    .collect();
+                output::json(&json!({ "history": list }));
+            } else {
+                let rows: Vec<Vec<String>> = entries
+                    .iter()
+                    .map(|e| {
+                        let age = now.duration_since(e.replaced_at).map(|d| d.as_secs()).unwrap_or(0);
+                        vec![e.version.to_string(), format!("{} ago", crate::services::format_age(age)), e.size.to_string()]
+                    })
+                    .collect();
+                output::table(&["VERSION", "REPLACED", "BYTES"], &rows);
+            }
+            Ok(())
+        }
+        ConfigCommand::Rollback { namespace, name, version } => {
+            let published =
+                center.rollback(namespace, name, *version, Expect::Any).await.map_err(|e| e.to_string())?;
+            if cli.json {
+                output::json(&json!({ "path": published.path, "version": published.version, "restored": version }));
+            } else {
+                println!("restored version {version} of {} as version {}", published.path, published.version);
+            }
+            Ok(())
+        }
+        ConfigCommand::Watch { namespace, name } => watch(cli, &center, namespace, name).await,
+    }
+}
+
+async fn get(cli: &Cli, center: &ConfigCenter, namespace: &str, name: &str) -> Result<(), String> {
+    let path = center.path(namespace, name).map_err(|e| e.to_string())?;
+    match center.current(namespace, name).await.map_err(|e| e.to_string())? {
+        Some((document, version)) => {
+            if cli.json {
+                output::json(&json!({ "path": path, "version": version, "document": document }));
+            } else {
+                println!("# {path} version {version}");
+                print!("{document}");
+                if !document.ends_with('\n') {
+                    println!();
+                }
+            }
+            Ok(())
+        }
+        None => Err(format!("no config at {path}")),
+    }
+}
+
+async fn watch(cli: &Cli, center: &ConfigCenter, namespace: &str, name: &str) -> Result<(), String> {
+    let mut config = center.watch::<toml::Table>(namespace, name).await.map_err(|e| e.to_string())?;
+    loop {
+        let value = config.load();
+        let version = config.version();
+        if cli.json {
+            let doc = serde_json::to_value(&*value).unwrap_or_default();
+            output::json(&json!({ "version": version, "document": doc }));
+        } else {
+            println!("# version {}", version.map(|v| v.to_string()).unwrap_or_else(|| "- (absent)".into()));
+            print!("{}", toml::to_string(&*value).unwrap_or_default());
+        }
+        tokio::select! {
+            changed = config.changed() => { changed.map_err(|e| e.to_string())?; }
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
+}
+
+fn read_file(file: &std::path::Path) -> Result<String, String> {
+    std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))
+}
+
+/// A line diff (longest common subsequence): every line of `old` and `new`, prefixed with ` `
+/// (both), `-` (only old) or `+` (only new).
+pub fn diff_lines(old: &str, new: &str) -> Vec<String> {
+    let a: Vec<&str> = old.lines().collect();
+    let b: Vec<&str> = new.lines().collect();
+    let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            out.push(format!("  {}", a[i]));
+            i += 1;
+            j += 1;
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            out.push(format!("- {}", a[i]));
+            i += 1;
+        } else {
+            out.push(format!("+ {}", b[j]));
+            j += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::diff_lines;
+
+    #[test]
+    fn diffs_by_line() {
+        let d = diff_lines("a = 1\nb = 2\nc = 3\n", "a = 1\nb = 5\nc = 3\nd = 4\n");
+        assert_eq!(d, ["  a = 1", "- b = 2", "+ b = 5", "  c = 3", "+ d = 4"]);
+        assert!(diff_lines("x = 1\n", "x = 1\n").iter().all(|l| l.starts_with(' ')));
+    }
+}
