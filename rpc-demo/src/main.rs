@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use clap::Parser;
+use config_center::{ConfigCenter, Expect};
 use registry::{LocalZooKeeper, Registry};
 use rpc_demo::{BoxError, GreeterClient, GreeterProvider, Settings};
 
@@ -92,12 +92,11 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let session_timeout = Duration::from_secs(args.session_timeout);
 
     n.step(1, "providers register, a consumer discovers them");
-    let settings = Arc::new(ArcSwap::from_pointee(Settings::default()));
     let mut providers = Vec::new();
     for i in 1..=args.providers {
         let weight = if i == args.providers { 50 } else { 100 };
         let name = format!("p{i}");
-        let p = GreeterProvider::start(&connect, &name, 0, weight, settings.clone(), session_timeout).await?;
+        let p = GreeterProvider::start(&connect, &name, 0, weight, session_timeout).await?;
         n.say(format!("provider {name} listening on {}, registered {}", p.addr(), display_url(&p)));
         providers.push(p);
     }
@@ -145,10 +144,26 @@ async fn run(args: Args) -> Result<(), BoxError> {
     expect(client.stats().failed() == 0, "a graceful shutdown must not fail a request")?;
 
     n.step(4, "a config change reaches the running providers");
-    // The providers read their settings through one shared cell here; the config-center issue
-    // publishes them to /config/demo/greeter and hot-reloads them.
+    let center = ConfigCenter::builder().build(consumer_registry.session().clone())?;
+    let spec = center.config::<Settings>(rpc_demo::CONFIG_NAMESPACE, rpc_demo::CONFIG_NAME)?.validator(Settings::validate);
     let before = client.hello("zkmesh").await?;
-    settings.store(Arc::new(Settings { greeting: "Howdy".into(), delay_ms: 0 }));
+    // A bad document is refused before it is written: a publisher cannot push what providers
+    // would refuse.
+    let refused = spec.publish(&Settings { greeting: " ".into(), delay_ms: 0 }, Expect::Any).await;
+    n.say(format!("publishing an empty greeting: refused ({})", refused.err().map(|e| e.to_string()).unwrap_or_default()));
+    let t0 = Instant::now();
+    let published = spec.publish(&Settings { greeting: "Howdy".into(), delay_ms: 2 }, Expect::Any).await?;
+    n.say(format!("published {} version {}: greeting \"Howdy\", delay_ms 2", published.path, published.version));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while providers.iter().any(|p| p.settings_version() != Some(published.version)) {
+        expect(Instant::now() < deadline, "providers did not pick up the new settings within 10 s")?;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    n.say(format!(
+        "all {} running providers hot-reloaded it within {:.1} ms, no restart",
+        providers.len(),
+        t0.elapsed().as_secs_f64() * 1e3
+    ));
     let after = client.hello("zkmesh").await?;
     n.say(format!("before: {:?}  after: {:?}", before.message, after.message));
     expect(after.message.starts_with("Howdy"), "the new greeting was not served")?;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use config_center::{Config, ConfigCenter};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
@@ -15,7 +15,7 @@ use registry::{Registration, Registry, ServiceUrl};
 use tokio::net::TcpListener;
 use tokio::task::{AbortHandle, JoinHandle};
 
-use crate::{BoxError, Settings, SERVICE};
+use crate::{BoxError, Settings, CONFIG_NAME, CONFIG_NAMESPACE, SERVICE};
 
 /// One running provider: an HTTP server and its registration.
 pub struct GreeterProvider {
@@ -30,14 +30,15 @@ pub struct GreeterProvider {
 struct ServerState {
     name: String,
     addr: SocketAddr,
-    settings: Arc<ArcSwap<Settings>>,
+    settings: Config<Settings>,
     served: AtomicU64,
     in_flight: AtomicUsize,
     connections: Mutex<Vec<AbortHandle>>,
 }
 
 impl GreeterProvider {
-    /// Binds `127.0.0.1:port` (0: any free port), serves, and registers
+    /// Binds `127.0.0.1:port` (0: any free port), watches its settings at
+    /// `/config/demo/greeter` (hot reload), serves, and registers
     /// `http://127.0.0.1:<port>/greeter?weight=<weight>` on its own ZooKeeper session.
     ///
     /// # Errors
@@ -47,11 +48,25 @@ impl GreeterProvider {
         name: &str,
         port: u16,
         weight: u32,
-        settings: Arc<ArcSwap<Settings>>,
         session_timeout: Duration,
     ) -> Result<Self, BoxError> {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
+        // Detached: if this provider is killed, its session expires on ZooKeeper's timeout
+        // (its node stays until then), exactly as with a crashed process.
+        let registry = Registry::builder()
+            .session_timeout(session_timeout)
+            .detached(true)
+            .register_consumers(false)
+            .connect(connect)
+            .await?;
+        let center = ConfigCenter::builder().build(registry.session().clone())?;
+        let settings = center
+            .config::<Settings>(CONFIG_NAMESPACE, CONFIG_NAME)?
+            .defaults(Settings::default())
+            .validator(Settings::validate)
+            .watch()
+            .await?;
         let state = Arc::new(ServerState {
             name: name.to_owned(),
             addr,
@@ -61,20 +76,22 @@ impl GreeterProvider {
             connections: Mutex::new(Vec::new()),
         });
         let accept = tokio::spawn(accept_loop(listener, state.clone()));
-        // Detached: if this provider is killed, its session expires on ZooKeeper's timeout
-        // (its node stays until then), exactly as with a crashed process.
-        let registry = Registry::builder()
-            .session_timeout(session_timeout)
-            .detached(true)
-            .register_consumers(false)
-            .connect(connect)
-            .await?;
         let url = ServiceUrl::new("http", "127.0.0.1", addr.port(), SERVICE)?
             .with_param("weight", weight)?
             .with_param("provider", name)?;
         let registration = registry.register(&url).await?;
         registration.wait_registered(Duration::from_secs(10)).await?;
         Ok(GreeterProvider { name: name.to_owned(), addr, registry, registration: Some(registration), accept, state })
+    }
+
+    /// The settings version this provider serves with (`None`: the defaults).
+    pub fn settings_version(&self) -> Option<i32> {
+        self.state.settings.version()
+    }
+
+    /// The settings this provider serves with now.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.state.settings.load()
     }
 
     /// The provider's name.
@@ -161,7 +178,7 @@ async fn handle(req: Request<Incoming>, state: Arc<ServerState>) -> Result<Respo
         return Ok(not_found);
     }
     state.in_flight.fetch_add(1, Ordering::AcqRel);
-    let settings = state.settings.load_full();
+    let settings = state.settings.load();
     if settings.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(settings.delay_ms)).await;
     }

@@ -17,3 +17,19 @@ impl Default for Settings {
         Settings { greeting: "Hello".into(), delay_ms: 0 }
     }
 }
+
+impl Settings {
+    /// Refuses settings the providers cannot serve with (watchers keep the last good ones).
+    ///
+    /// # Errors
+    /// A message naming the bad field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.greeting.trim().is_empty() {
+            return Err("greeting must not be empty".into());
+        }
+        if self.delay_ms > 5_000 {
+            return Err(format!("delay_ms {} is over 5000", self.delay_ms));
+        }
+        Ok(())
+    }
+}

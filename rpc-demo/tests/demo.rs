@@ -14,6 +14,8 @@ fn the_demo_runs_every_step_and_exits_zero() {
         "PROVIDER",
         "requests during the change: 120 ok, 0 failed",
         "after: \"Howdy, zkmesh!\"",
+        "hot-reloaded it within",
+        "publishing an empty greeting: refused",
         "ZooKeeper expired p1's session",
         "demo finished: every step passed",
     ] {

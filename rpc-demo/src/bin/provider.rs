@@ -1,14 +1,13 @@
 //! One greeter provider, for running the demo's pieces in separate terminals:
 //! `cargo run -p rpc-demo --bin provider -- --zk 127.0.0.1:2181 --name p1 --weight 100`.
-//! Ctrl-C shuts it down gracefully (deregister, then drain).
+//! It hot-reloads its settings from `/config/demo/greeter` (try `zkmesh config put demo greeter
+//! settings.toml`). Ctrl-C shuts it down gracefully (deregister, then drain).
 #![forbid(unsafe_code)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use clap::Parser;
-use rpc_demo::{GreeterProvider, Settings};
+use rpc_demo::GreeterProvider;
 
 /// A greeter provider.
 #[derive(Debug, Parser)]
@@ -30,11 +29,8 @@ struct Args {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let settings = Arc::new(ArcSwap::from_pointee(Settings::default()));
     let provider =
-        match GreeterProvider::start(&args.zk, &args.name, args.port, args.weight, settings, Duration::from_secs(10))
-            .await
-        {
+        match GreeterProvider::start(&args.zk, &args.name, args.port, args.weight, Duration::from_secs(10)).await {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("provider: {e}");
