@@ -38,7 +38,8 @@ pub struct Reply {
 /// Why a call failed.
 #[derive(Debug)]
 pub enum CallError {
-    /// The provider could not be reached (refused, reset): retried on another one.
+    /// The provider could not be reached or dropped the connection (refused, reset, closed
+    /// before answering): retried on another one.
     Connect {
         /// The provider's address.
         address: String,
@@ -130,15 +131,14 @@ impl Service<String> for ProviderService {
         let this = self.clone();
         Box::pin(async move {
             let uri: hyper::Uri = format!("http://{}/hello?name={name}", this.address).parse()?;
-            let response = match this.http.get(uri).await {
-                Ok(r) => r,
-                Err(e) if e.is_connect() => {
-                    this.broken.store(true, Ordering::Release);
-                    return Err(Box::new(CallError::Connect { address: this.address, reason: e.to_string() }) as BoxError);
-                }
-                Err(e) => return Err(Box::new(CallError::Other(format!("{}: {e}", this.address))) as BoxError),
+            // Any transport failure (refused, reset, closed mid-answer) marks the provider broken:
+            // the balancer ejects it, and the call (an idempotent GET) is retried elsewhere.
+            let transport = |reason: String| {
+                this.broken.store(true, Ordering::Release);
+                Box::new(CallError::Connect { address: this.address.clone(), reason }) as BoxError
             };
-            let body = response.into_body().collect().await?.to_bytes();
+            let response = this.http.get(uri).await.map_err(|e| transport(e.to_string()))?;
+            let body = response.into_body().collect().await.map_err(|e| transport(e.to_string()))?.to_bytes();
             let reply: Reply = serde_json::from_slice(&body)?;
             Ok(reply)
         })
