@@ -151,6 +151,7 @@ impl Directory {
         let mut source = source;
         if names.is_empty() && self.options.empty_protection && !current.is_empty() {
             self.empty_refusals.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::empty_refused(&self.service);
             tracing::warn!(
                 service = %self.service,
                 kept = current.len(),
@@ -166,6 +167,7 @@ impl Directory {
         let parts = SetParts { providers, version, source, protected, rejected, unfiltered };
         let set = Arc::new(ProviderSet::build(parts, self.options.balance, SystemTime::now()));
         let warming = set.is_warming();
+        crate::metrics::providers(&self.service, set.len(), set.rejected().len());
         self.cache.store(set.clone());
         self.updates.send_replace(set);
         drop(known);
@@ -376,6 +378,7 @@ pub(crate) async fn subscribe(
         tasks.push(tokio::spawn(snapshot_writer(dir.clone(), snapshot_dir)));
     }
 
+    tracing::info!(%service, balance = ?options.balance, "subscribed");
     // Wait for ZooKeeper's answer; fall back to the disk snapshot.
     let read = tokio::time::timeout(options.startup_timeout, first.wait_for(|s| s.source() != Source::Empty)).await;
     if read.is_err() {
@@ -388,6 +391,7 @@ pub(crate) async fn subscribe(
                         "ZooKeeper did not answer in time; serving the disk snapshot (stale)"
                     );
                     dir.apply(&saved.nodes, Source::DiskSnapshot);
+                    crate::metrics::snapshot_loaded(service);
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -442,6 +446,7 @@ async fn snapshot_writer(dir: Arc<Directory>, snapshot_dir: PathBuf) {
         let target = snapshot_dir.clone();
         let saved =
             tokio::task::spawn_blocking(move || crate::snapshot::save_snapshot(&target, &service, &nodes)).await;
+        crate::metrics::snapshot_written(&dir.service, matches!(saved, Ok(Ok(()))));
         match saved {
             Ok(Ok(())) => *lock(&dir.snapshot_error) = None,
             Ok(Err(e)) => {

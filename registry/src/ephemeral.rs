@@ -275,6 +275,7 @@ pub(crate) async fn replay(shared: &Shared, client: &Client, generation: u64) {
         record(spec, client, generation, &outcome);
     }
     tracing::info!(connect = %shared.connect, total = specs.len(), active, "ephemerals re-created");
+    crate::metrics::ephemerals_recreated(active);
 }
 
 /// [`Session::create_ephemeral`].
@@ -376,6 +377,7 @@ async fn keep(shared: Arc<Shared>, spec: Arc<EphemeralSpec>) {
                     },
                     EventType::NodeDeleted => {
                         tracing::info!(path = %spec.path, "ephemeral deleted while the session lives; re-creating");
+                        crate::metrics::ephemerals_recreated(1);
                         spec.created_in.store(0, Ordering::Release);
                         spec.set_status(EphemeralStatus::Pending { last_error: None });
                     }

@@ -9,6 +9,8 @@
 //!   load-balanced ([`LoadBalance`]) address cache, filtered ([`Filter`]), with empty protection,
 //!   a disk snapshot to boot from while ZooKeeper is down, a stream of
 //!   [`ProviderChange`]s and a tower `Discover` ([`Subscription::discover`]).
+//! - Observability: `tracing` events (session states, registrations, subscriptions, refusals)
+//!   and metrics through the `metrics` facade (names in the README), nothing per pick.
 //! - feature `local-zk`: [`LocalZooKeeper`] and [`LocalEnsemble`], real ZooKeeper servers on
 //!   loopback ports for tests, demos and `zkmesh dev`, and [`expire_session`] to inject expiry.
 //!
@@ -37,6 +39,7 @@ mod error;
 mod filter;
 #[cfg(feature = "local-zk")]
 mod local_zk;
+mod metrics;
 mod path;
 mod provider;
 mod recipes;

@@ -400,6 +400,8 @@ impl Shared {
         });
         if changed {
             tracing::info!(connect = %self.connect, ?state, "zookeeper session state");
+            let generation = self.live.borrow().as_ref().map(|l| l.generation).unwrap_or(0);
+            crate::metrics::session_state(&self.connect, state, generation);
             let _ = self.events.send(state);
         }
     }

@@ -60,8 +60,13 @@ pub(crate) async fn run(
 ) {
     let mut backoff = shared.new_backoff();
     let Ok(mut live) = shared.live_after(0).await else { return };
+    let kind_name = match kind {
+        WatchKind::Children => "children",
+        WatchKind::Data => "data",
+    };
     loop {
         shared.reads.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::watch_read(kind_name);
         let read = match kind {
             WatchKind::Children => live
                 .client
@@ -99,6 +104,7 @@ pub(crate) async fn run(
             event = watcher.changed() => event,
             _ = shared.closed() => return,
         };
+        crate::metrics::watch_event(kind_name);
         if event.event_type == EventType::Session {
             // The ZooKeeper session ended: wait for the next one and read again.
             match shared.live_after(live.generation).await {
