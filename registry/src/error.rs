@@ -26,6 +26,15 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// An argument out of its range (a barrier of 0 participants, say), or in conflict with
+    /// what is already in ZooKeeper (a barrier created for another size).
+    #[error("invalid {what}: {reason}")]
+    InvalidArgument {
+        /// What was given (and where).
+        what: String,
+        /// Why it was refused.
+        reason: String,
+    },
     /// A ZooKeeper path that is not absolute, has empty segments or ends in `/`.
     #[error("invalid ZooKeeper path {path:?}: {reason}")]
     InvalidPath {

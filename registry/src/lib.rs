@@ -9,6 +9,10 @@
 //!   load-balanced ([`LoadBalance`]) address cache, filtered ([`Filter`]), with empty protection,
 //!   a disk snapshot to boot from while ZooKeeper is down, a stream of
 //!   [`ProviderChange`]s and a tower `Discover` ([`Subscription::discover`]).
+//! - [`recipes`]: leader election with an observable leader ([`LeaderElection`],
+//!   [`LeaderObserver`]), locks ([`Lock`], [`ReadWriteLock`]), ids ([`IdGenerator`]), a FIFO queue
+//!   ([`DistributedQueue`]) and a double barrier ([`DoubleBarrier`]); waiters watch only their
+//!   predecessor.
 //! - Observability: `tracing` events (session states, registrations, subscriptions, refusals)
 //!   and metrics through the `metrics` facade (names in the README), nothing per pick.
 //! - feature `local-zk`: [`LocalZooKeeper`] and [`LocalEnsemble`], real ZooKeeper servers on
@@ -42,7 +46,7 @@ mod local_zk;
 mod metrics;
 mod path;
 mod provider;
-mod recipes;
+pub mod recipes;
 mod registry;
 mod session;
 mod snapshot;

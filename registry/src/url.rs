@@ -169,7 +169,7 @@ pub const CONSUMER_SCHEME: &str = "consumer";
 
 /// One endpoint of one service: `scheme://host:port/service?params`.
 ///
-/// Every value of this type satisfies the contract in the [module docs](self); it is built with
+/// Every value of this type satisfies the contract in the module docs of `url.rs` (the wire contract, also in the README); it is built with
 /// [`ServiceUrl::new`], [`ServiceUrl::with_param`], [`ServiceUrl::parse`] or
 /// [`ServiceUrl::from_node_name`], all of which validate. Equality, hashing and ordering are
 /// those of the canonical parts (lowercase scheme and hostname, IPv6 address as written,
@@ -240,7 +240,7 @@ impl ServiceUrl {
         Ok(self)
     }
 
-    /// Parses a URL in the textual form described in the [module docs](self).
+    /// Parses a URL in the textual form described in the module docs of `url.rs` (the wire contract, also in the README).
     ///
     /// # Errors
     ///
@@ -363,7 +363,7 @@ impl FromStr for ServiceUrl {
 }
 
 impl fmt::Display for ServiceUrl {
-    /// Prints the canonical form (see the [module docs](self)).
+    /// Prints the canonical form (see the module docs of `url.rs` (the wire contract, also in the README)).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.port == 0 {
             write!(f, "{}://{}/{}", self.scheme, BracketedHost(&self.host), self.service)?;

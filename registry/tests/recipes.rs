@@ -595,7 +595,7 @@ async fn double_barrier_releases_exactly_at_n_and_leaves_together() {
         .enter()
         .await
         .expect_err("size differs");
-    assert!(matches!(err, Error::InvalidPath { .. }), "{err:?}");
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
 
     let last = timeout(WAIT, barrier(N - 1).enter()).await.expect("the Nth enters").expect("enter");
     let mut members = vec![last];

@@ -20,7 +20,7 @@
 //! | [`HashRing`] | ketama-style consistent hashing over a stable hash ([`stable_hash`]) |
 //!
 //! [`warmup_weight`] implements Dubbo's warm-up ramp to compute the weights fed to the balancers,
-//! and [`next_u64`] is the fast thread-local PRNG they use.
+//! and a fast thread-local PRNG (wyrand) feeds the random picks.
 
 mod consistent_hash;
 mod least_requests;
@@ -29,8 +29,8 @@ mod rng;
 mod round_robin;
 mod warmup;
 
-pub use consistent_hash::{stable_hash, HashRing, DEFAULT_REPLICAS};
+pub use consistent_hash::{stable_hash, HashRing, DEFAULT_REPLICAS, MAX_VNODES_PER_ID};
 pub use least_requests::{InFlight, InFlightGuard, LeastRequests};
 pub use random::WeightedRandom;
-pub use round_robin::SmoothRoundRobin;
+pub use round_robin::{SmoothRoundRobin, MAX_PERIOD};
 pub use warmup::warmup_weight;

@@ -47,12 +47,12 @@ impl DoubleBarrier {
     ///
     /// # Errors
     /// [`Error::InvalidServiceName`] for a name outside `[A-Za-z0-9._-]{1,255}`;
-    /// [`Error::InvalidPath`] for a size of 0.
+    /// [`Error::InvalidArgument`] for a size of 0.
     pub fn new(session: &Session, name: &str, size: usize) -> Result<DoubleBarrier> {
         let dir = recipe_dir(ROOT, name)?;
         if size == 0 {
-            return Err(Error::InvalidPath {
-                path: dir,
+            return Err(Error::InvalidArgument {
+                what: format!("barrier size for {dir}"),
                 reason: "a barrier needs at least one participant".into(),
             });
         }
@@ -79,7 +79,7 @@ impl DoubleBarrier {
     /// the future withdraws this participant.
     ///
     /// # Errors
-    /// [`Error::InvalidPath`] when the barrier node says another size; [`Error::SessionClosed`];
+    /// [`Error::InvalidArgument`] when the barrier node says another size; [`Error::SessionClosed`];
     /// a ZooKeeper error that waiting cannot cure.
     pub async fn enter(&self) -> Result<BarrierMember> {
         self.enter_by(None).await?.ok_or(Error::SessionClosed)
@@ -200,8 +200,8 @@ impl DoubleBarrier {
         if theirs.trim() == size {
             Ok(())
         } else {
-            Err(Ok(Error::InvalidPath {
-                path: self.dir.clone(),
+            Err(Ok(Error::InvalidArgument {
+                what: format!("barrier size for {}", self.dir),
                 reason: format!("the barrier is for {theirs:?} participants, not {size}"),
             }))
         }
