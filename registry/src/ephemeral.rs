@@ -13,12 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
-use zookeeper_client::{Acls, Client, CreateMode, CreateOptions, EventType, Error as ZkError};
+use zookeeper_client::{Acls, Client, CreateMode, EventType, Error as ZkError};
 
 use crate::error::{Error, Result};
 use crate::session::{lock, Session, Shared};
-
-const EPHEMERAL: CreateOptions<'static> = CreateMode::Ephemeral.with_acls(Acls::anyone_all());
 
 /// Where an [`EphemeralNode`] stands.
 #[derive(Debug, Clone)]
@@ -219,9 +217,11 @@ enum Outcome {
 async fn ensure(shared: &Shared, client: &Client, spec: &EphemeralSpec) -> Result<Outcome> {
     let path = spec.path.as_str();
     let ours = client.session_id().0;
+    let acls = Acls::new(shared.acl_entries());
+    let ephemeral = CreateMode::Ephemeral.with_acls(acls);
     let mut made_parent = false;
     for _ in 0..8 {
-        match client.create(path, &spec.data, &EPHEMERAL).await {
+        match client.create(path, &spec.data, &ephemeral).await {
             Ok(_) => return Ok(Outcome::Active),
             Err(ZkError::NodeExists) => {
                 let stat = client.check_stat(path).await.map_err(|e| Error::zk("check_stat", path, e))?;
@@ -241,7 +241,7 @@ async fn ensure(shared: &Shared, client: &Client, spec: &EphemeralSpec) -> Resul
             Err(ZkError::NoNode) if !made_parent => {
                 made_parent = true;
                 if let Some(parent) = crate::path::parent(path) {
-                    crate::path::ensure_path(client, parent, Acls::anyone_all()).await?;
+                    crate::path::ensure_path(client, parent, acls).await?;
                 }
             }
             Err(e) => return Err(Error::zk("create", path, e)),

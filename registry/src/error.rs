@@ -54,6 +54,15 @@ pub enum Error {
         #[source]
         source: zookeeper_client::Error,
     },
+    /// ZooKeeper refused the operation for lack of permission (`NoAuth`): the node's ACL does
+    /// not grant it to this session's credentials.
+    #[error("not authorized to {op} {path} (the node's ACL does not allow this session)")]
+    NotAuthorized {
+        /// The operation.
+        op: &'static str,
+        /// The path.
+        path: String,
+    },
     /// Connecting to ZooKeeper failed.
     #[error("cannot connect to ZooKeeper at {connect}: {source}")]
     Connect {
@@ -104,7 +113,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub(crate) fn zk(op: &'static str, path: impl Into<String>, source: zookeeper_client::Error) -> Self {
-        Error::Zookeeper { op, path: path.into(), source }
+        match source {
+            zookeeper_client::Error::NoAuth => Error::NotAuthorized { op, path: path.into() },
+            source => Error::Zookeeper { op, path: path.into(), source },
+        }
     }
 
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
@@ -115,6 +127,7 @@ impl Error {
     pub fn zookeeper_error(&self) -> Option<&zookeeper_client::Error> {
         match self {
             Error::Zookeeper { source, .. } | Error::Connect { source, .. } => Some(source),
+            Error::NotAuthorized { .. } => Some(&zookeeper_client::Error::NoAuth),
             _ => None,
         }
     }

@@ -68,11 +68,11 @@ pub use self::provider::Registration;
 #[allow(unused_imports)]
 pub use self::recipes::*;
 pub use self::registry::{Registry, RegistryBuilder};
-pub use self::session::{Session, SessionBuilder, SessionState};
+pub use self::session::{NodeAcl, Session, SessionBuilder, SessionState};
 pub use self::snapshot::{load_snapshot, save_snapshot, snapshot_path, SavedProviders};
 pub use self::url::{
     validate_service_name, ServiceUrl, CONSUMER_SCHEME, DEFAULT_WEIGHT, MAX_SERVICE_NAME_LEN, MAX_URL_LEN,
     MAX_WARMUP_SECS, MAX_WEIGHT,
 };
 pub use self::watch::{NodeEvent, NodeWatch};
-pub use zookeeper_client::{Client, SessionInfo, Stat};
+pub use zookeeper_client::{Acl, AuthId, Client, Permission, SessionInfo, Stat};

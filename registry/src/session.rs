@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
-use zookeeper_client::{Acls, Client, SessionInfo, SessionState as ZkState};
+use zookeeper_client::{
+    Acl, Acls, AuthId, Client, CreateMode, CreateOptions, Permission, SessionInfo, SessionState as ZkState,
+};
 
 use crate::backoff::Backoff;
 use crate::ephemeral::{self, EphemeralSpec};
@@ -48,16 +50,58 @@ impl SessionState {
     }
 }
 
+/// Who may do what with the nodes zkmesh creates (registrations, parents, config documents,
+/// recipe nodes), applied all the way up the paths it creates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeAcl {
+    /// `world:anyone` may do everything (ZooKeeper's open ACL). The default.
+    #[default]
+    Open,
+    /// The creator's authenticated identities may do everything, everyone else may only read
+    /// (consumers need no credentials; nobody without them can delete or overwrite). Needs
+    /// [`SessionBuilder::auth`].
+    CreatorAllWorldRead,
+    /// These ACL entries exactly.
+    Custom(Vec<Acl>),
+}
+
+impl NodeAcl {
+    fn entries(&self) -> Vec<Acl> {
+        match self {
+            NodeAcl::Open => vec![Acl::new(Permission::ALL, AuthId::anyone())],
+            NodeAcl::CreatorAllWorldRead => vec![
+                Acl::new(Permission::ALL, AuthId::new("auth", "")),
+                Acl::new(Permission::READ, AuthId::anyone()),
+            ],
+            NodeAcl::Custom(entries) => entries.clone(),
+        }
+    }
+}
+
 /// A live ZooKeeper client and the generation (1 for the first ZooKeeper session, +1 for each
 /// replacement after expiry) it belongs to.
 #[derive(Clone, Debug)]
 pub(crate) struct Live {
     pub(crate) client: Client,
     pub(crate) generation: u64,
+    acls: Arc<[Acl]>,
 }
 
-/// Builder for [`Session`].
-#[derive(Debug, Clone)]
+impl Live {
+    /// The session's ACL for nodes it creates.
+    pub(crate) fn acls(&self) -> Acls<'_> {
+        Acls::new(&self.acls)
+    }
+
+    /// `mode` with the session's ACL.
+    pub(crate) fn create_options(&self, mode: CreateMode) -> CreateOptions<'_> {
+        mode.with_acls(self.acls())
+    }
+}
+
+/// Builder for [`Session`]. Its `Debug` never shows credentials.
+#[derive(Clone)]
 pub struct SessionBuilder {
     session_timeout: Duration,
     connect_timeout: Duration,
@@ -66,6 +110,20 @@ pub struct SessionBuilder {
     auth: Vec<(String, Vec<u8>)>,
     create_chroot: bool,
     detached: bool,
+    acl: NodeAcl,
+}
+
+impl std::fmt::Debug for SessionBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let schemes: Vec<&str> = self.auth.iter().map(|(scheme, _)| scheme.as_str()).collect();
+        f.debug_struct("SessionBuilder")
+            .field("session_timeout", &self.session_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("auth_schemes", &schemes)
+            .field("acl", &self.acl)
+            .field("detached", &self.detached)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for SessionBuilder {
@@ -78,6 +136,7 @@ impl Default for SessionBuilder {
             auth: Vec::new(),
             create_chroot: true,
             detached: false,
+            acl: NodeAcl::Open,
         }
     }
 }
@@ -114,6 +173,13 @@ impl SessionBuilder {
     /// Default: true.
     pub fn create_chroot(mut self, create: bool) -> Self {
         self.create_chroot = create;
+        self
+    }
+
+    /// The ACL of every node this session creates (registrations and their parents, config
+    /// documents, recipe nodes, the chroot). Default: [`NodeAcl::Open`].
+    pub fn acl(mut self, acl: NodeAcl) -> Self {
+        self.acl = acl;
         self
     }
 
@@ -157,6 +223,7 @@ impl SessionBuilder {
         let (live, _) = watch::channel(None);
         let (events, _) = broadcast::channel(64);
         let (closed, _) = watch::channel(false);
+        let acls: Arc<[Acl]> = self.acl.entries().into();
         let shared = Arc::new(Shared {
             connect: connect.to_owned(),
             hosts,
@@ -171,6 +238,7 @@ impl SessionBuilder {
             past_sessions: Mutex::new(Vec::new()),
             last_error: Mutex::new(None),
             reads: AtomicU64::new(0),
+            acls,
         });
         tokio::spawn(supervise(shared.clone()));
         Ok(Session { shared: shared.clone(), _owner: Arc::new(OwnerGuard(shared)) })
@@ -311,6 +379,11 @@ impl Session {
         self.shared.live.borrow().as_ref().map(|l| l.client.session().clone())
     }
 
+    /// The ACL entries of nodes this session creates (see [`SessionBuilder::acl`]).
+    pub fn acl(&self) -> &[Acl] {
+        &self.shared.acls
+    }
+
     /// The last error met while opening a ZooKeeper session, if the latest attempt failed.
     pub fn last_connect_error(&self) -> Option<zookeeper_client::Error> {
         self.shared.last_error()
@@ -329,7 +402,7 @@ impl Session {
     pub async fn ensure_path(&self, path: &str) -> Result<()> {
         crate::path::validate_path(path)?;
         let live = self.shared.live_now()?;
-        crate::path::ensure_path(&live.client, path, Acls::anyone_all()).await
+        crate::path::ensure_path(&live.client, path, live.acls()).await
     }
 
     /// Creates an ephemeral node that this session keeps alive: re-created after session
@@ -377,6 +450,7 @@ pub(crate) struct Shared {
     past_sessions: Mutex<Vec<i64>>,
     last_error: Mutex<Option<zookeeper_client::Error>>,
     pub(crate) reads: AtomicU64,
+    acls: Arc<[Acl]>,
 }
 
 /// Locks a mutex, recovering from poisoning (every critical section here leaves the data valid).
@@ -462,6 +536,11 @@ impl Shared {
         self.backoff()
     }
 
+    /// The ACL entries for created nodes.
+    pub(crate) fn acl_entries(&self) -> &[Acl] {
+        &self.acls
+    }
+
     /// Whether `owner` is one of the earlier ZooKeeper sessions of this logical session.
     pub(crate) fn was_ours(&self, owner: i64) -> bool {
         lock(&self.past_sessions).contains(&owner)
@@ -480,7 +559,7 @@ impl Shared {
             None => Ok(client),
             Some(root) => {
                 if self.options.create_chroot {
-                    match crate::path::ensure_path(&client, root, Acls::anyone_all()).await {
+                    match crate::path::ensure_path(&client, root, Acls::new(&self.acls)).await {
                         Ok(()) => {}
                         Err(e) => {
                             return Err(e.zookeeper_error().cloned().unwrap_or(zookeeper_client::Error::NoNode))
@@ -522,7 +601,7 @@ async fn supervise(shared: Arc<Shared>) {
         let session_id = client.session_id();
         tracing::info!(connect = %shared.connect, session = %session_id, generation, "zookeeper session opened");
         ephemeral::replay(&shared, &client, generation).await;
-        shared.live.send_replace(Some(Live { client: client.clone(), generation }));
+        shared.live.send_replace(Some(Live { client: client.clone(), generation, acls: shared.acls.clone() }));
         shared.set_state(if generation == 1 { SessionState::Connected } else { SessionState::Reconnected });
 
         // Follow it until it ends.

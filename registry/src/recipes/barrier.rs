@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use tokio::time::Instant;
-use zookeeper_client::{Acls, CreateMode, CreateOptions, Error as ZkError, EventType};
+use zookeeper_client::{CreateMode, Error as ZkError, EventType};
 
 use crate::error::{Error, Result};
 use crate::session::{Live, Session};
@@ -16,7 +16,6 @@ const MARKER: &str = "member-";
 /// The node the last participant in creates to release everyone (the recipe's name).
 const READY: &str = "ready";
 
-const PERSISTENT: CreateOptions<'static> = CreateMode::Persistent.with_acls(Acls::anyone_all());
 
 /// A barrier for a fixed number of participants, who enter together and leave together.
 ///
@@ -132,7 +131,7 @@ impl DoubleBarrier {
                     Err(e) => break 'attempt ("get_children", self.dir.clone(), e),
                 };
                 if members >= self.size {
-                    match live.client.create(&ready, &[], &PERSISTENT).await {
+                    match live.client.create(&ready, &[], &live.create_options(CreateMode::Persistent)).await {
                         Ok(_) | Err(ZkError::NodeExists) => {
                             tracing::info!(path = %self.dir, members, "barrier released");
                             return Ok(Some(BarrierMember::new(node)));
@@ -182,11 +181,11 @@ impl DoubleBarrier {
         let size = self.size.to_string();
         let mut made_parent = false;
         loop {
-            match live.client.create(&self.dir, size.as_bytes(), &PERSISTENT).await {
+            match live.client.create(&self.dir, size.as_bytes(), &live.create_options(CreateMode::Persistent)).await {
                 Ok(_) => return Ok(()),
                 Err(ZkError::NoNode) if !made_parent => {
                     made_parent = true;
-                    crate::path::ensure_path(&live.client, ROOT, Acls::anyone_all()).await.map_err(Ok)?;
+                    crate::path::ensure_path(&live.client, ROOT, live.acls()).await.map_err(Ok)?;
                 }
                 Err(ZkError::NodeExists) => break,
                 Err(e) => return Err(Err(("create", self.dir.clone(), e))),

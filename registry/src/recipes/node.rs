@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use zookeeper_client::{Acls, CreateMode, CreateOptions, Error as ZkError};
+use zookeeper_client::{CreateMode, Error as ZkError};
 
 use crate::error::{Error, Result};
 use crate::session::{Live, Shared};
@@ -20,8 +20,6 @@ use crate::session::{Live, Shared};
 /// Curator's protection prefix.
 pub(crate) const PROTECTED: &str = "_c_";
 
-const EPHEMERAL_SEQUENTIAL: CreateOptions<'static> =
-    CreateMode::EphemeralSequential.with_acls(Acls::anyone_all());
 
 /// How long a best-effort cleanup keeps trying through connection trouble.
 pub(crate) const CLEANUP_FOR: Duration = Duration::from_secs(10);
@@ -374,7 +372,7 @@ impl OwnNode {
         loop {
             // Until the answer comes, the node may exist (and a drop must look for it).
             self.maybe_created = true;
-            match live.client.create(&base, &self.data, &EPHEMERAL_SEQUENTIAL).await {
+            match live.client.create(&base, &self.data, &live.create_options(CreateMode::EphemeralSequential)).await {
                 Ok((_, seq)) => {
                     self.maybe_created = false;
                     let name = format!("{}{}{seq}", self.prefix, self.marker);
@@ -387,7 +385,7 @@ impl OwnNode {
                     self.maybe_created = false;
                     made_dir = true;
                     if let Err(e) =
-                        crate::path::ensure_path(&live.client, &self.dir, Acls::anyone_all()).await
+                        crate::path::ensure_path(&live.client, &self.dir, live.acls()).await
                     {
                         let source = e.zookeeper_error().cloned().unwrap_or(ZkError::NoNode);
                         return Err(("create", self.dir.clone(), source));
@@ -502,9 +500,10 @@ mod zk_tests {
         let live = session.shared.live_now().expect("live");
         let mut node = OwnNode::new(session.shared.clone(), "/locks/x", "lock-", b"");
         // What a create whose answer was lost leaves behind: our node, unknown to us.
-        crate::path::ensure_path(&live.client, "/locks/x", Acls::anyone_all()).await.expect("dir");
+        crate::path::ensure_path(&live.client, "/locks/x", live.acls()).await.expect("dir");
         let base = format!("/locks/x/{}lock-", node.prefix);
-        let (_, seq) = live.client.create(&base, b"", &EPHEMERAL_SEQUENTIAL).await.expect("create");
+        let options = live.create_options(CreateMode::EphemeralSequential);
+        let (_, seq) = live.client.create(&base, b"", &options).await.expect("create");
         node.maybe_created = true;
         node.ensure(&live).await.expect("ensure");
         let created = node.created().expect("created").clone();

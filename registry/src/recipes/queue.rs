@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use tokio::time::Instant;
-use zookeeper_client::{Acls, CreateMode, CreateOptions, Error as ZkError, EventType};
+use zookeeper_client::{CreateMode, Error as ZkError, EventType};
 
 use crate::error::{Error, Result};
 use crate::session::{Live, Session};
@@ -21,7 +21,6 @@ fn is_item(name: &str) -> bool {
     name.starts_with(PREFIX) && sequence_of(name).is_some()
 }
 
-const ITEM: CreateOptions<'static> = CreateMode::PersistentSequential.with_acls(Acls::anyone_all());
 
 /// A first-in, first-out queue of byte items shared by every process that names it.
 ///
@@ -73,11 +72,11 @@ impl DistributedQueue {
         let base = crate::path::join(&self.dir, PREFIX);
         let mut made_dir = false;
         loop {
-            match live.client.create(&base, item, &ITEM).await {
+            match live.client.create(&base, item, &live.create_options(CreateMode::PersistentSequential)).await {
                 Ok((_, seq)) => return Ok(seq.into_i64().max(0) as u64),
                 Err(ZkError::NoNode) if !made_dir => {
                     made_dir = true;
-                    crate::path::ensure_path(&live.client, &self.dir, Acls::anyone_all()).await?;
+                    crate::path::ensure_path(&live.client, &self.dir, live.acls()).await?;
                 }
                 Err(e) => return Err(Error::zk("create", base, e)),
             }

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use zookeeper_client::{
-    Acls, CreateMode, CreateOptions, Error as ZkError, MultiWriteError, MultiWriteResult,
+    CreateMode, Error as ZkError, MultiWriteError, MultiWriteResult,
 };
 
 use crate::error::{Error, Result};
@@ -17,7 +17,6 @@ const MARKER: &str = "id-";
 /// Creates per multi request (ZooKeeper bounds a request by `jute.maxbuffer`).
 const CHUNK: usize = 500;
 
-const NODE: CreateOptions<'static> = CreateMode::PersistentSequential.with_acls(Acls::anyone_all());
 
 /// Unique, increasing `u64` ids, shared by every process that names the sequence.
 ///
@@ -112,7 +111,7 @@ impl IdGenerator {
             }
             let mut multi = live.client.new_multi_writer();
             for _ in 0..n {
-                multi.add_create(&base, &[], &NODE).map_err(|e| Error::zk("create", &base, e))?;
+                multi.add_create(&base, &[], &live.create_options(CreateMode::PersistentSequential)).map_err(|e| Error::zk("create", &base, e))?;
             }
             maybe_created = true;
             let error = match multi.commit().await {
@@ -132,7 +131,7 @@ impl IdGenerator {
                 ZkError::NoNode if !made_dir => {
                     maybe_created = false;
                     made_dir = true;
-                    crate::path::ensure_path(&live.client, &self.dir, Acls::anyone_all()).await?;
+                    crate::path::ensure_path(&live.client, &self.dir, live.acls()).await?;
                 }
                 ZkError::NoNode | ZkError::NoAuth | ZkError::InvalidAcl | ZkError::NodeExists => {
                     return Err(Error::zk("multi", &base, error));
