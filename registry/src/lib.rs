@@ -76,3 +76,5 @@ pub use self::url::{
 };
 pub use self::watch::{NodeEvent, NodeWatch};
 pub use zookeeper_client::{Acl, AuthId, Client, Permission, SessionInfo, Stat};
+#[cfg(feature = "tls")]
+pub use zookeeper_client::TlsOptions;

@@ -111,6 +111,8 @@ pub struct SessionBuilder {
     create_chroot: bool,
     detached: bool,
     acl: NodeAcl,
+    #[cfg(feature = "tls")]
+    tls: Option<zookeeper_client::TlsOptions>,
 }
 
 impl std::fmt::Debug for SessionBuilder {
@@ -122,6 +124,7 @@ impl std::fmt::Debug for SessionBuilder {
             .field("auth_schemes", &schemes)
             .field("acl", &self.acl)
             .field("detached", &self.detached)
+            .field("tls", &self.uses_tls())
             .finish_non_exhaustive()
     }
 }
@@ -137,6 +140,8 @@ impl Default for SessionBuilder {
             create_chroot: true,
             detached: false,
             acl: NodeAcl::Open,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -174,6 +179,22 @@ impl SessionBuilder {
     pub fn create_chroot(mut self, create: bool) -> Self {
         self.create_chroot = create;
         self
+    }
+
+    /// Connects over TLS with these options (CA certificates, optional client identity); every
+    /// server of the connect string must then be a TLS port (ZooKeeper's `secureClientPort`).
+    /// Default: plain TCP. Feature `tls`.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, options: zookeeper_client::TlsOptions) -> Self {
+        self.tls = Some(options);
+        self
+    }
+
+    fn uses_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
     }
 
     /// The ACL of every node this session creates (registrations and their parents, config
@@ -554,6 +575,12 @@ impl Shared {
         if self.options.detached {
             connector = connector.with_detached();
         }
+        #[cfg(feature = "tls")]
+        let client = match &self.options.tls {
+            Some(tls) => connector.with_tls(tls.clone()).secure_connect(&self.hosts).await?,
+            None => connector.connect(&self.hosts).await?,
+        };
+        #[cfg(not(feature = "tls"))]
         let client = connector.connect(&self.hosts).await?;
         match &self.chroot {
             None => Ok(client),
