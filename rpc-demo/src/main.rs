@@ -26,6 +26,10 @@ struct Args {
     /// How many providers (at least 2); the last has weight 50, the others 100.
     #[arg(long, default_value_t = 3)]
     providers: usize,
+    /// Serve Prometheus metrics (zkmesh_* from the registry and config center) on this address,
+    /// e.g. 127.0.0.1:9464, and keep the process alive 30 s at the end so they can be scraped.
+    #[arg(long)]
+    metrics: Option<std::net::SocketAddr>,
     /// ZooKeeper session timeout of the providers, in seconds (how long a killed provider stays
     /// registered).
     #[arg(long, default_value_t = 4)]
@@ -71,6 +75,13 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let n = Narrator { start: Instant::now() };
     println!("zkmesh demo: service discovery and config on a real ZooKeeper");
     println!();
+    if let Some(addr) = args.metrics {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
+        n.say(format!("Prometheus metrics on http://{addr}/metrics"));
+    }
 
     let _local;
     let connect = match &args.zk {
@@ -195,6 +206,10 @@ async fn run(args: Args) -> Result<(), BoxError> {
         client.stats().retries()
     ));
     expect(client.stats().failed() == 0, "requests failed although a live provider remained")?;
+    if let Some(addr) = args.metrics {
+        n.say(format!("keeping the metrics up for 30 s: curl http://{addr}/metrics"));
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    }
     drop(providers);
     Ok(())
 }

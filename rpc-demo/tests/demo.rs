@@ -32,3 +32,35 @@ fn a_bad_argument_exits_non_zero() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--providers must be at least 2"));
 }
+
+#[test]
+fn metrics_are_served_in_prometheus_format() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let mut demo = std::process::Command::new(env!("CARGO_BIN_EXE_rpc-demo"))
+        .args(["--requests", "40", "--session-timeout", "2", "--metrics", &format!("127.0.0.1:{port}")])
+        .env_remove("ZKMESH_ZK")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run rpc-demo");
+    let stdout = demo.stdout.take().expect("stdout");
+    let mut saw_keep = false;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        if line.contains("keeping the metrics up") {
+            saw_keep = true;
+            break;
+        }
+    }
+    assert!(saw_keep, "the demo reached its end");
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics endpoint");
+    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").expect("request");
+    let mut body = String::new();
+    conn.read_to_string(&mut body).expect("response");
+    let _ = demo.kill();
+    let _ = demo.wait();
+    for name in ["zkmesh_session_connected", "zkmesh_providers", "zkmesh_watch_events_total", "zkmesh_provider_updates_total"] {
+        assert!(body.contains(name), "{name} missing from:\n{body}");
+    }
+    assert!(body.contains("zkmesh_providers{service=\"greeter\"}"), "{body}");
+}
