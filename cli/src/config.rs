@@ -35,7 +35,8 @@ pub async fn run(cli: &Cli, command: &ConfigCommand) -> Result<(), String> {
         }
         ConfigCommand::Diff { namespace, name, file } => {
             let text = read_file(file)?;
-            toml::from_str::<toml::Table>(&text).map_err(|e| format!("{}: not TOML: {}", file.display(), e.message()))?;
+            toml::from_str::<toml::Table>(&text)
+                .map_err(|e| format!("{}: not TOML: {}", file.display(), e.message()))?;
             let (current, version) = center
                 .current(namespace, name)
                 .await
@@ -45,9 +46,14 @@ pub async fn run(cli: &Cli, command: &ConfigCommand) -> Result<(), String> {
             let lines = diff_lines(&current, &text);
             if cli.json {
                 let changes: Vec<_> = lines.iter().filter(|l| !l.starts_with(' ')).collect();
-                output::json(&json!({ "version": version, "identical": changes.is_empty(), "diff": changes }));
+                output::json(
+                    &json!({ "version": version, "identical": changes.is_empty(), "diff": changes }),
+                );
             } else if lines.iter().all(|l| l.starts_with(' ')) {
-                println!("no differences (version {})", version.map(|v| v.to_string()).unwrap_or_else(|| "-".into()));
+                println!(
+                    "no differences (version {})",
+                    version.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+                );
             } else {
                 for line in lines.iter().filter(|l| !l.starts_with(' ')) {
                     println!("{line}");
@@ -62,7 +68,11 @@ pub async fn run(cli: &Cli, command: &ConfigCommand) -> Result<(), String> {
                 let list: Vec<_> = entries
                     .iter()
                     .map(|e| {
-                        let ms = e.replaced_at.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+                        let ms = e
+                            .replaced_at
+                            .duration_since(UNIX_EPOCH)
+                            .map(|d| d.as_millis() as u64)
+                            .unwrap_or(0);
                         json!({ "version": e.version, "replaced_at_ms": ms, "size": e.size })
                     })
                     .collect();
@@ -72,7 +82,11 @@ pub async fn run(cli: &Cli, command: &ConfigCommand) -> Result<(), String> {
                     .iter()
                     .map(|e| {
                         let age = now.duration_since(e.replaced_at).map(|d| d.as_secs()).unwrap_or(0);
-                        vec![e.version.to_string(), format!("{} ago", crate::services::format_age(age)), e.size.to_string()]
+                        vec![
+                            e.version.to_string(),
+                            format!("{} ago", crate::services::format_age(age)),
+                            e.size.to_string(),
+                        ]
                     })
                     .collect();
                 output::table(&["VERSION", "REPLACED", "BYTES"], &rows);
@@ -83,7 +97,9 @@ pub async fn run(cli: &Cli, command: &ConfigCommand) -> Result<(), String> {
             let published =
                 center.rollback(namespace, name, *version, Expect::Any).await.map_err(|e| e.to_string())?;
             if cli.json {
-                output::json(&json!({ "path": published.path, "version": published.version, "restored": version }));
+                output::json(
+                    &json!({ "path": published.path, "version": published.version, "restored": version }),
+                );
             } else {
                 println!("restored version {version} of {} as version {}", published.path, published.version);
             }

@@ -40,7 +40,8 @@ pub async fn services(cli: &Cli) -> Result<(), String> {
             rows.iter().map(|(n, p, c)| json!({"service": n, "providers": p, "consumers": c})).collect();
         output::json(&json!({ "services": list }));
     } else {
-        let rows: Vec<Vec<String>> = rows.iter().map(|(n, p, c)| vec![n.clone(), p.to_string(), c.to_string()]).collect();
+        let rows: Vec<Vec<String>> =
+            rows.iter().map(|(n, p, c)| vec![n.clone(), p.to_string(), c.to_string()]).collect();
         output::table(&["SERVICE", "PROVIDERS", "CONSUMERS"], &rows);
     }
     Ok(())
@@ -70,7 +71,9 @@ pub async fn members(cli: &Cli, service: &str, kind: &str) -> Result<(), String>
             Ok(url) => {
                 let since_ms = match url.timestamp() {
                     Some(ts) => Some(ts as i64),
-                    None => client.check_stat(&format!("{path}/{node}")).await.ok().flatten().map(|s| s.ctime),
+                    None => {
+                        client.check_stat(&format!("{path}/{node}")).await.ok().flatten().map(|s| s.ctime)
+                    }
                 };
                 let age = since_ms.map(|t| ((now_ms - t).max(0) / 1000) as u64);
                 rows.push(vec![

@@ -46,11 +46,16 @@ async fn lists_services_and_decodes_nodes_written_by_another_client() {
     write_provider(&other, "http://10.0.0.9:80/orders").await;
     // A node that is not a URL: shown as such, never a crash.
     other
-        .create("/services/orders/providers/garbage", b"", &CreateMode::Ephemeral.with_acls(Acls::anyone_all()))
+        .create(
+            "/services/orders/providers/garbage",
+            b"",
+            &CreateMode::Ephemeral.with_acls(Acls::anyone_all()),
+        )
         .await
         .expect("create");
 
-    let json: Value = serde_json::from_str(&stdout(&zkmesh(&connect, &["--json", "services"]))).expect("json");
+    let json: Value =
+        serde_json::from_str(&stdout(&zkmesh(&connect, &["--json", "services"]))).expect("json");
     assert_eq!(
         json["services"],
         serde_json::json!([
@@ -164,10 +169,12 @@ async fn dev_serves_a_local_zookeeper_until_interrupted() {
         .spawn()
         .expect("spawn dev");
     let mut out = BufReader::new(dev.stdout.take().expect("stdout")).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), out.next_line()).await.expect("starts").expect("read");
+    let line =
+        tokio::time::timeout(Duration::from_secs(60), out.next_line()).await.expect("starts").expect("read");
     let connect = format!("127.0.0.1:{port}");
     assert!(line.is_some_and(|l| l.contains(&connect)), "says where it serves");
-    let json: Value = serde_json::from_str(&stdout(&zkmesh(&connect, &["--json", "services"]))).expect("json");
+    let json: Value =
+        serde_json::from_str(&stdout(&zkmesh(&connect, &["--json", "services"]))).expect("json");
     assert_eq!(json["services"], serde_json::json!([]));
     let pid = nix::unistd::Pid::from_raw(dev.id().expect("pid") as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
@@ -200,7 +207,10 @@ async fn config_put_get_diff_history_rollback_and_watch() {
     let first = next_json(&mut lines).await;
     assert_eq!(first["version"], Value::Null, "absent at first: {first}");
 
-    let out = stdout(&zkmesh(&connect, &["--json", "config", "put", "demo", "greeter", &v0, "--expect-version", "-1"]));
+    let out = stdout(&zkmesh(
+        &connect,
+        &["--json", "config", "put", "demo", "greeter", &v0, "--expect-version", "-1"],
+    ));
     assert_eq!(serde_json::from_str::<Value>(&out).expect("json")["version"], 0);
     let seen = next_json(&mut lines).await;
     assert_eq!((seen["version"].as_i64(), seen["document"]["greeting"].as_str()), (Some(0), Some("Hello")));
@@ -229,7 +239,8 @@ async fn config_put_get_diff_history_rollback_and_watch() {
     let seen = next_json(&mut lines).await;
     assert_eq!((seen["version"].as_i64(), seen["document"]["greeting"].as_str()), (Some(1), Some("Howdy")));
     let history: Value =
-        serde_json::from_str(&stdout(&zkmesh(&connect, &["--json", "config", "history", "demo", "greeter"]))).expect("json");
+        serde_json::from_str(&stdout(&zkmesh(&connect, &["--json", "config", "history", "demo", "greeter"])))
+            .expect("json");
     assert_eq!(history["history"][0]["version"], 0, "{history}");
     let out = stdout(&zkmesh(&connect, &["config", "rollback", "demo", "greeter", "0"]));
     assert!(out.contains("restored version 0") && out.contains("as version 2"), "{out}");

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::balance::{warmup_weight, HashRing, InFlight, InFlightGuard, LeastRequests, SmoothRoundRobin, WeightedRandom};
+use crate::balance::{
+    warmup_weight, HashRing, InFlight, InFlightGuard, LeastRequests, SmoothRoundRobin, WeightedRandom,
+};
 use crate::error::Error;
 use crate::url::ServiceUrl;
 
@@ -348,7 +350,8 @@ mod tests {
             LoadBalance::Random,
             now,
         );
-        let a = s.get(&ServiceUrl::parse(&format!("http://a:1/s?timestamp={started}&warmup=120")).expect("url"));
+        let a =
+            s.get(&ServiceUrl::parse(&format!("http://a:1/s?timestamp={started}&warmup=120")).expect("url"));
         assert_eq!(a.expect("present").weight(), 25, "a quarter of the way through warm-up");
         assert!(s.is_warming());
         let later = set(

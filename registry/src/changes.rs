@@ -34,7 +34,10 @@ pub struct ProviderChanges {
 
 impl std::fmt::Debug for ProviderChanges {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProviderChanges").field("seen", &self.seen.len()).field("pending", &self.pending.len()).finish()
+        f.debug_struct("ProviderChanges")
+            .field("seen", &self.seen.len())
+            .field("pending", &self.pending.len())
+            .finish()
     }
 }
 

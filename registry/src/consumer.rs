@@ -299,7 +299,11 @@ impl Subscription {
         match waited {
             Ok(Ok(set)) => Ok(set.clone()),
             _ => Err(Error::Timeout {
-                what: format!("providers of {} to reach a state (now {})", self.dir.service, self.snapshot().len()),
+                what: format!(
+                    "providers of {} to reach a state (now {})",
+                    self.dir.service,
+                    self.snapshot().len()
+                ),
                 after: timeout,
             }),
         }
@@ -380,7 +384,8 @@ pub(crate) async fn subscribe(
 
     tracing::info!(%service, balance = ?options.balance, "subscribed");
     // Wait for ZooKeeper's answer; fall back to the disk snapshot.
-    let read = tokio::time::timeout(options.startup_timeout, first.wait_for(|s| s.source() != Source::Empty)).await;
+    let read =
+        tokio::time::timeout(options.startup_timeout, first.wait_for(|s| s.source() != Source::Empty)).await;
     if read.is_err() {
         if let Some(snapshot_dir) = &options.snapshot_dir {
             match crate::snapshot::load_snapshot(snapshot_dir, service) {
@@ -445,7 +450,8 @@ async fn snapshot_writer(dir: Arc<Directory>, snapshot_dir: PathBuf) {
         let service = dir.service.clone();
         let target = snapshot_dir.clone();
         let saved =
-            tokio::task::spawn_blocking(move || crate::snapshot::save_snapshot(&target, &service, &nodes)).await;
+            tokio::task::spawn_blocking(move || crate::snapshot::save_snapshot(&target, &service, &nodes))
+                .await;
         crate::metrics::snapshot_written(&dir.service, matches!(saved, Ok(Ok(()))));
         match saved {
             Ok(Ok(())) => *lock(&dir.snapshot_error) = None,

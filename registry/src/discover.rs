@@ -47,7 +47,9 @@ where
             Poll::Ready(Some(ProviderChange::Added(p))) => {
                 Poll::Ready(Some(Ok(Change::Insert(p.url().clone(), (this.make)(&p)))))
             }
-            Poll::Ready(Some(ProviderChange::Removed(p))) => Poll::Ready(Some(Ok(Change::Remove(p.url().clone())))),
+            Poll::Ready(Some(ProviderChange::Removed(p))) => {
+                Poll::Ready(Some(Ok(Change::Remove(p.url().clone()))))
+            }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
-use zookeeper_client::{Acls, Client, CreateMode, EventType, Error as ZkError};
+use zookeeper_client::{Acls, Client, CreateMode, Error as ZkError, EventType};
 
 use crate::error::{Error, Result};
 use crate::session::{lock, Session, Shared};
@@ -82,7 +82,10 @@ pub struct EphemeralNode {
 
 impl std::fmt::Debug for EphemeralNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EphemeralNode").field("path", &self.spec.path).field("status", &self.status()).finish()
+        f.debug_struct("EphemeralNode")
+            .field("path", &self.spec.path)
+            .field("status", &self.status())
+            .finish()
     }
 }
 
@@ -333,7 +336,9 @@ async fn keep(shared: Arc<Shared>, spec: Arc<EphemeralSpec>) {
             record(&spec, &live.client, live.generation, &outcome);
             if let Err(e) = outcome {
                 let next = match e.zookeeper_error() {
-                    Some(ZkError::SessionExpired | ZkError::ClientClosed) => shared.live_after(live.generation).await,
+                    Some(ZkError::SessionExpired | ZkError::ClientClosed) => {
+                        shared.live_after(live.generation).await
+                    }
                     _ => {
                         tokio::select! {
                             _ = tokio::time::sleep(backoff.next_delay()) => {}
@@ -384,10 +389,12 @@ async fn keep(shared: Arc<Shared>, spec: Arc<EphemeralSpec>) {
                     _ => {}
                 }
             }
-            Err(ZkError::SessionExpired | ZkError::ClientClosed) => match shared.live_after(live.generation).await {
-                Ok(l) => live = l,
-                Err(_) => return,
-            },
+            Err(ZkError::SessionExpired | ZkError::ClientClosed) => {
+                match shared.live_after(live.generation).await {
+                    Ok(l) => live = l,
+                    Err(_) => return,
+                }
+            }
             Err(_) => {
                 tokio::select! {
                     _ = tokio::time::sleep(backoff.next_delay()) => {}

@@ -140,7 +140,12 @@ impl Error {
             Error::Timeout { .. } | Error::Io { .. } => true,
             Error::Zookeeper { source, .. } | Error::Connect { source, .. } => matches!(
                 source,
-                Zk::ConnectionLoss | Zk::Timeout | Zk::SessionExpired | Zk::NoHosts | Zk::Throttled | Zk::SessionMoved
+                Zk::ConnectionLoss
+                    | Zk::Timeout
+                    | Zk::SessionExpired
+                    | Zk::NoHosts
+                    | Zk::Throttled
+                    | Zk::SessionMoved
             ),
             _ => false,
         }

@@ -75,6 +75,6 @@ pub use self::url::{
     MAX_WARMUP_SECS, MAX_WEIGHT,
 };
 pub use self::watch::{NodeEvent, NodeWatch};
-pub use zookeeper_client::{Acl, AuthId, Client, Permission, SessionInfo, Stat};
 #[cfg(feature = "tls")]
 pub use zookeeper_client::TlsOptions;
+pub use zookeeper_client::{Acl, AuthId, Client, Permission, SessionInfo, Stat};

@@ -20,8 +20,11 @@ use crate::session::SessionState;
 
 pub(crate) fn session_state(connect: &str, state: SessionState, generation: u64) {
     let connect = connect.to_owned();
-    metrics::gauge!("zkmesh_session_connected", "connect" => connect.clone())
-        .set(if state.is_connected() { 1.0 } else { 0.0 });
+    metrics::gauge!("zkmesh_session_connected", "connect" => connect.clone()).set(if state.is_connected() {
+        1.0
+    } else {
+        0.0
+    });
     metrics::gauge!("zkmesh_session_generation", "connect" => connect.clone()).set(generation as f64);
     metrics::counter!("zkmesh_session_transitions_total", "connect" => connect, "state" => format!("{state:?}"))
         .increment(1);

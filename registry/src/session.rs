@@ -368,9 +368,11 @@ impl Session {
     /// [`Error::Timeout`] after `timeout`, [`Error::SessionClosed`] if it was closed.
     pub async fn wait_connected(&self, timeout: Duration) -> Result<()> {
         let mut states = self.state_watch();
-        let waited =
-            tokio::time::timeout(timeout, states.wait_for(|s| s.is_connected() || *s == SessionState::Closed))
-                .await;
+        let waited = tokio::time::timeout(
+            timeout,
+            states.wait_for(|s| s.is_connected() || *s == SessionState::Closed),
+        )
+        .await;
         match waited {
             Ok(Ok(s)) if s.is_connected() => Ok(()),
             Ok(_) => Err(Error::SessionClosed),
@@ -568,7 +570,8 @@ impl Shared {
     }
 
     async fn open_client(&self) -> std::result::Result<Client, zookeeper_client::Error> {
-        let mut connector = Client::connector().with_session_timeout(self.options.session_timeout).with_fail_eagerly();
+        let mut connector =
+            Client::connector().with_session_timeout(self.options.session_timeout).with_fail_eagerly();
         for (scheme, credentials) in &self.options.auth {
             connector = connector.with_auth(scheme, credentials);
         }
@@ -589,11 +592,16 @@ impl Shared {
                     match crate::path::ensure_path(&client, root, Acls::new(&self.acls)).await {
                         Ok(()) => {}
                         Err(e) => {
-                            return Err(e.zookeeper_error().cloned().unwrap_or(zookeeper_client::Error::NoNode))
+                            return Err(e
+                                .zookeeper_error()
+                                .cloned()
+                                .unwrap_or(zookeeper_client::Error::NoNode))
                         }
                     }
                 }
-                client.chroot(root.as_str()).map_err(|_| zookeeper_client::Error::BadArguments(&"invalid chroot"))
+                client
+                    .chroot(root.as_str())
+                    .map_err(|_| zookeeper_client::Error::BadArguments(&"invalid chroot"))
             }
         }
     }
@@ -628,7 +636,11 @@ async fn supervise(shared: Arc<Shared>) {
         let session_id = client.session_id();
         tracing::info!(connect = %shared.connect, session = %session_id, generation, "zookeeper session opened");
         ephemeral::replay(&shared, &client, generation).await;
-        shared.live.send_replace(Some(Live { client: client.clone(), generation, acls: shared.acls.clone() }));
+        shared.live.send_replace(Some(Live {
+            client: client.clone(),
+            generation,
+            acls: shared.acls.clone(),
+        }));
         shared.set_state(if generation == 1 { SessionState::Connected } else { SessionState::Reconnected });
 
         // Follow it until it ends.

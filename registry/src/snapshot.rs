@@ -39,7 +39,8 @@ pub fn snapshot_path(dir: &Path, service: &str) -> PathBuf {
 /// # Errors
 /// [`Error::Io`] naming the file.
 pub fn save_snapshot(dir: &Path, service: &str, nodes: &[String]) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("create snapshot dir {}", dir.display()), e))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io(format!("create snapshot dir {}", dir.display()), e))?;
     let path = snapshot_path(dir, service);
     let saved_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
     let mut text = format!("{HEADER}\nservice={service}\nsaved_ms={saved_ms}\n");
@@ -63,7 +64,8 @@ fn tempfile_in(dir: &Path, service: &str) -> Result<(std::fs::File, PathBuf)> {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = dir.join(format!(".{service}.providers.{}.{n}.tmp", std::process::id()));
-    let file = std::fs::File::create(&path).map_err(|e| Error::io(format!("create {}", path.display()), e))?;
+    let file =
+        std::fs::File::create(&path).map_err(|e| Error::io(format!("create {}", path.display()), e))?;
     Ok((file, path))
 }
 
@@ -79,7 +81,8 @@ pub fn load_snapshot(dir: &Path, service: &str) -> Result<Option<SavedProviders>
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(format!("read snapshot {}", path.display()), e)),
     };
-    let corrupt = |reason: &str| Error::CorruptSnapshot { path: path.display().to_string(), reason: reason.into() };
+    let corrupt =
+        |reason: &str| Error::CorruptSnapshot { path: path.display().to_string(), reason: reason.into() };
     let text = String::from_utf8(text).map_err(|_| corrupt("not UTF-8"))?;
     if !text.ends_with('\n') {
         return Err(corrupt("truncated (no final newline)"));

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio::sync::watch;
-use zookeeper_client::{EventType, Error as ZkError, Stat};
+use zookeeper_client::{Error as ZkError, EventType, Stat};
 
 use crate::error::{Error, Result};
 use crate::session::{Session, Shared};

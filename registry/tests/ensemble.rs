@@ -15,10 +15,16 @@ async fn killing_the_leader_keeps_sessions_ephemerals_and_caches() {
     init_logging();
     let mut ensemble = LocalEnsemble::start(3).await.expect("start a 3-member ensemble");
     let connect = ensemble.connect_string();
-    let provider =
-        Registry::builder().session_timeout(Duration::from_secs(8)).connect(&connect).await.expect("provider");
-    let consumer =
-        Registry::builder().session_timeout(Duration::from_secs(8)).connect(&connect).await.expect("consumer");
+    let provider = Registry::builder()
+        .session_timeout(Duration::from_secs(8))
+        .connect(&connect)
+        .await
+        .expect("provider");
+    let consumer = Registry::builder()
+        .session_timeout(Duration::from_secs(8))
+        .connect(&connect)
+        .await
+        .expect("consumer");
     let url = ServiceUrl::parse("http://10.2.0.1:80/svc").expect("url");
     let registration = provider.register(&url).await.expect("register");
     let sub = consumer.subscribe("svc").await.expect("subscribe");

@@ -49,7 +49,8 @@ async fn outage_keeps_the_list_and_resyncs_after_restart_then_snapshot_boots_a_c
     }
     assert_eq!(sub.snapshot().len(), 2);
     // A provider registering now is accepted as pending (failback) and retried.
-    let late = provider.register(&url("http://10.1.0.4:80/svc")).await.expect("accepted while ZooKeeper is down");
+    let late =
+        provider.register(&url("http://10.1.0.4:80/svc")).await.expect("accepted while ZooKeeper is down");
     assert!(matches!(late.status(), registry::EphemeralStatus::Pending { .. }), "{:?}", late.status());
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(sub.snapshot().len(), 2, "still both while ZooKeeper is down");
@@ -68,7 +69,8 @@ async fn outage_keeps_the_list_and_resyncs_after_restart_then_snapshot_boots_a_c
 
     // A new consumer starting while ZooKeeper is down boots from the snapshot, marked stale.
     zk.stop().await.expect("stop again");
-    let booted = Registry::builder().snapshot_dir(snapshots.path()).connect_lazy(&connect).expect("lazy registry");
+    let booted =
+        Registry::builder().snapshot_dir(snapshots.path()).connect_lazy(&connect).expect("lazy registry");
     let started = std::time::Instant::now();
     let sub2 = booted
         .subscribe_with("svc", SubscribeOptions::default().startup_timeout(Duration::from_millis(300)))
@@ -94,9 +96,13 @@ async fn a_corrupt_snapshot_is_reported_and_ignored() {
     let connect = zk.connect_string();
     zk.stop().await.expect("stop");
     let snapshots = tempfile::tempdir().expect("tempdir");
-    std::fs::write(registry::snapshot_path(snapshots.path(), "svc"), b"# zkmesh provider snapshot v1\nservice=svc\n")
-        .expect("write");
-    let booted = Registry::builder().snapshot_dir(snapshots.path()).connect_lazy(&connect).expect("lazy registry");
+    std::fs::write(
+        registry::snapshot_path(snapshots.path(), "svc"),
+        b"# zkmesh provider snapshot v1\nservice=svc\n",
+    )
+    .expect("write");
+    let booted =
+        Registry::builder().snapshot_dir(snapshots.path()).connect_lazy(&connect).expect("lazy registry");
     let sub = booted
         .subscribe_with(
             "svc",
@@ -104,7 +110,11 @@ async fn a_corrupt_snapshot_is_reported_and_ignored() {
         )
         .await
         .expect("subscribe still works");
-    assert!(matches!(sub.snapshot_error(), Some(registry::Error::CorruptSnapshot { .. })), "{:?}", sub.snapshot_error());
+    assert!(
+        matches!(sub.snapshot_error(), Some(registry::Error::CorruptSnapshot { .. })),
+        "{:?}",
+        sub.snapshot_error()
+    );
     assert!(sub.snapshot().is_empty());
     assert_eq!(sub.snapshot().source(), Source::Empty);
 }

@@ -66,7 +66,10 @@ async fn two_providers_and_a_consumer() {
         .await
         .expect("connect b");
     let b_path = format!("/services/greeter/providers/{}", b_url.to_node_name());
-    b_process.create(&b_path, b"", &CreateMode::Ephemeral.with_acls(Acls::anyone_all())).await.expect("register b");
+    b_process
+        .create(&b_path, b"", &CreateMode::Ephemeral.with_acls(Acls::anyone_all()))
+        .await
+        .expect("register b");
     let set = greeter.wait_for(WAIT, |s| s.len() == 2).await.expect("both seen");
     assert_eq!(addresses(&set), ["127.0.0.1:8001", "127.0.0.1:8002"]);
     assert_eq!(set.providers()[1].weight(), 50);
@@ -134,7 +137,9 @@ async fn injected_expiry_re_registers_and_the_consumer_never_empties() {
     // Expire the consumer's session: its list must stay as it is.
     let mut updates = sub.updates();
     let mut events = consumer.session().events();
-    expire_session(&connect, &consumer.session().session_info().expect("live")).await.expect("expire consumer");
+    expire_session(&connect, &consumer.session().session_info().expect("live"))
+        .await
+        .expect("expire consumer");
     expect_state(&mut events, SessionState::Lost, WAIT).await;
     expect_state(&mut events, SessionState::Reconnected, WAIT).await;
     assert_eq!(sub.snapshot().len(), 1);
@@ -144,7 +149,9 @@ async fn injected_expiry_re_registers_and_the_consumer_never_empties() {
 
     // Expire the provider's session: it comes back by itself.
     let mut events = provider.session().events();
-    expire_session(&connect, &provider.session().session_info().expect("live")).await.expect("expire provider");
+    expire_session(&connect, &provider.session().session_info().expect("live"))
+        .await
+        .expect("expire provider");
     expect_state(&mut events, SessionState::Lost, WAIT).await;
     expect_state(&mut events, SessionState::Reconnected, WAIT).await;
     assert_eq!(provider.session().generation(), 2, "a new ZooKeeper session");

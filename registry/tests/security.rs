@@ -36,14 +36,27 @@ async fn nodes_are_creator_all_world_read_all_the_way_up() {
         let mut entries: Vec<(String, String, bool, bool)> = acl
             .iter()
             .map(|a| {
-                (a.scheme().to_owned(), a.id().to_owned(), a.permission() == Permission::ALL, a.permission() == Permission::READ)
+                (
+                    a.scheme().to_owned(),
+                    a.id().to_owned(),
+                    a.permission() == Permission::ALL,
+                    a.permission() == Permission::READ,
+                )
             })
             .collect();
         entries.sort();
         assert_eq!(entries.len(), 2, "{path}: {entries:?}");
-        assert_eq!((entries[0].0.as_str(), entries[0].2), ("digest", true), "{path}: creator (digest) may do all");
+        assert_eq!(
+            (entries[0].0.as_str(), entries[0].2),
+            ("digest", true),
+            "{path}: creator (digest) may do all"
+        );
         assert!(entries[0].1.starts_with("ops:"), "{path}: the creator's identity");
-        assert_eq!((entries[1].0.as_str(), entries[1].1.as_str(), entries[1].3), ("world", "anyone", true), "{path}");
+        assert_eq!(
+            (entries[1].0.as_str(), entries[1].1.as_str(), entries[1].3),
+            ("world", "anyone", true),
+            "{path}"
+        );
     }
 
     // Anyone can read: an unauthenticated consumer sees the provider.
@@ -53,7 +66,10 @@ async fn nodes_are_creator_all_world_read_all_the_way_up() {
 
     // Nobody without the credentials can delete or overwrite it, or register beside it.
     assert_eq!(raw.delete(registration.path(), None).await, Err(zookeeper_client::Error::NoAuth));
-    assert_eq!(raw.set_data(registration.path(), b"x", None).await.map(|_| ()), Err(zookeeper_client::Error::NoAuth));
+    assert_eq!(
+        raw.set_data(registration.path(), b"x", None).await.map(|_| ()),
+        Err(zookeeper_client::Error::NoAuth)
+    );
     let intruder = reader.register(&ServiceUrl::parse("http://10.3.0.66:80/billing").expect("url")).await;
     match intruder {
         Err(Error::NotAuthorized { op, path }) => {
@@ -62,7 +78,8 @@ async fn nodes_are_creator_all_world_read_all_the_way_up() {
         }
         other => panic!("expected NotAuthorized, got {other:?}"),
     }
-    let err = reader.session().ensure_path("/services/billing/providers/x").await.expect_err("no create right");
+    let err =
+        reader.session().ensure_path("/services/billing/providers/x").await.expect_err("no create right");
     assert!(matches!(err, Error::NotAuthorized { .. }) && !err.is_retryable(), "{err:?}");
 
     // The same credentials from another session may (the ACL names the identity, not the session).
@@ -72,7 +89,10 @@ async fn nodes_are_creator_all_world_read_all_the_way_up() {
     // Wrong password: no.
     let stranger = secured(&connect, b"ops:guess").await;
     let client = stranger.client().expect("live");
-    assert_eq!(client.set_data(registration.path(), b"", None).await.map(|_| ()), Err(zookeeper_client::Error::NoAuth));
+    assert_eq!(
+        client.set_data(registration.path(), b"", None).await.map(|_| ()),
+        Err(zookeeper_client::Error::NoAuth)
+    );
     assert!(sub.snapshot().len() == 1, "still registered");
 }
 

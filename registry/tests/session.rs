@@ -25,7 +25,10 @@ async fn connects_creates_chroot_and_reports_connected() {
     session.ensure_path("/a/b/c").await.expect("ensure_path is idempotent");
     let raw = raw(shared_zk()).await;
     let root = connect.split_once('/').map(|(_, r)| format!("/{r}")).expect("chroot");
-    assert!(raw.check_stat(&format!("{root}/a/b/c")).await.expect("stat").is_some(), "path made under the chroot");
+    assert!(
+        raw.check_stat(&format!("{root}/a/b/c")).await.expect("stat").is_some(),
+        "path made under the chroot"
+    );
     session.close().await;
     assert_eq!(session.state(), SessionState::Closed);
 }
@@ -94,7 +97,12 @@ async fn injected_expiry_gives_lost_then_a_new_session_with_ephemerals_back() {
     // Reconnected is announced only after the replay: the nodes are there already.
     let raw = raw(&connect).await;
     for node in &nodes {
-        assert_eq!(owner_of(&raw, node.path()).await, Some(new), "{} re-created under the new session", node.path());
+        assert_eq!(
+            owner_of(&raw, node.path()).await,
+            Some(new),
+            "{} re-created under the new session",
+            node.path()
+        );
         assert!(matches!(node.status(), EphemeralStatus::Active { session_id } if session_id == new));
     }
     let (data, _) = raw.get_data("/services/b/providers/two").await.expect("get");
@@ -106,12 +114,19 @@ async fn a_node_held_by_a_foreign_session_is_left_alone_until_it_goes() {
     let connect = chroot("foreign");
     let other = raw(&connect).await;
     other.mkdir("/svc", &CreateMode::Persistent.with_acls(Acls::anyone_all())).await.expect("mkdir");
-    other.create("/svc/node", b"theirs", &CreateMode::Ephemeral.with_acls(Acls::anyone_all())).await.expect("create");
+    other
+        .create("/svc/node", b"theirs", &CreateMode::Ephemeral.with_acls(Acls::anyone_all()))
+        .await
+        .expect("create");
     let foreign = other.session_id().0;
 
     let session = session(&connect).await;
     let node = session.create_ephemeral("/svc/node", b"ours").await.expect("create is accepted");
-    assert!(matches!(node.status(), EphemeralStatus::Conflict { owner } if owner == foreign), "{:?}", node.status());
+    assert!(
+        matches!(node.status(), EphemeralStatus::Conflict { owner } if owner == foreign),
+        "{:?}",
+        node.status()
+    );
     let check = raw(&connect).await;
     let (data, _) = check.get_data("/svc/node").await.expect("get");
     assert_eq!(data, b"theirs", "the other session's node is untouched");
@@ -145,12 +160,16 @@ async fn children_and_data_watches_follow_changes_and_survive_expiry() {
     data.wait_for(WAIT, |e| *e == NodeEvent::Absent).await.expect("absent first");
 
     raw.create("/dir", b"v1", &persistent).await.expect("create");
-    data.wait_for(WAIT, |e| matches!(e, NodeEvent::Present { value, .. } if value == b"v1")).await.expect("created");
+    data.wait_for(WAIT, |e| matches!(e, NodeEvent::Present { value, .. } if value == b"v1"))
+        .await
+        .expect("created");
     raw.create("/dir/a", b"", &persistent).await.expect("create");
     raw.create("/dir/b", b"", &persistent).await.expect("create");
     kids.wait_for(WAIT, |e| children(e) == ["a", "b"]).await.expect("children seen");
     raw.set_data("/dir", b"v2", None).await.expect("set");
-    data.wait_for(WAIT, |e| matches!(e, NodeEvent::Present { value, .. } if value == b"v2")).await.expect("v2 seen");
+    data.wait_for(WAIT, |e| matches!(e, NodeEvent::Present { value, .. } if value == b"v2"))
+        .await
+        .expect("v2 seen");
 
     // Expire the session; changes made while it is being replaced are seen on the new one.
     let mut events = session.events();
@@ -160,7 +179,9 @@ async fn children_and_data_watches_follow_changes_and_survive_expiry() {
     raw.set_data("/dir", b"v3", None).await.expect("set");
     expect_state(&mut events, SessionState::Reconnected, WAIT).await;
     kids.wait_for(WAIT, |e| children(e) == ["b"]).await.expect("deletion seen after expiry");
-    data.wait_for(WAIT, |e| matches!(e, NodeEvent::Present { value, .. } if value == b"v3")).await.expect("v3");
+    data.wait_for(WAIT, |e| matches!(e, NodeEvent::Present { value, .. } if value == b"v3"))
+        .await
+        .expect("v3");
     // And the re-armed watches keep working.
     raw.create("/dir/c", b"", &persistent).await.expect("create");
     kids.wait_for(WAIT, |e| children(e) == ["b", "c"]).await.expect("new child after expiry");
@@ -265,7 +286,9 @@ async fn a_detached_session_dies_like_a_crashed_process() {
     drop(node);
     let closed_at = std::time::Instant::now();
     assert!(owner_of(&raw, "/crash/me").await.is_some(), "still there right after the 'crash'");
-    eventually(WAIT, "gone once the session times out", || async { owner_of(&raw, "/crash/me").await.is_none() })
-        .await;
+    eventually(WAIT, "gone once the session times out", || async {
+        owner_of(&raw, "/crash/me").await.is_none()
+    })
+    .await;
     assert!(closed_at.elapsed() >= Duration::from_secs(1), "removed by expiry, not by a delete");
 }

@@ -228,7 +228,8 @@ impl GreeterClient {
 fn is_connect_error(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = current {
-        if matches!(err.downcast_ref::<CallError>(), Some(CallError::Connect { .. } | CallError::Ejected(_))) {
+        if matches!(err.downcast_ref::<CallError>(), Some(CallError::Connect { .. } | CallError::Ejected(_)))
+        {
             return true;
         }
         current = err.source();

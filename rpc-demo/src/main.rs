@@ -114,7 +114,11 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let consumer_registry = Registry::builder().connect(&connect).await?;
     let client = GreeterClient::new(&consumer_registry).await?;
     let seen = client.subscription().wait_for(Duration::from_secs(10), |s| s.len() == args.providers).await?;
-    n.say(format!("consumer sees {} providers of greeter (lock-free cache, version {})", seen.len(), seen.version()));
+    n.say(format!(
+        "consumer sees {} providers of greeter (lock-free cache, version {})",
+        seen.len(),
+        seen.version()
+    ));
 
     n.step(2, "requests through tower's p2c balancer (PeakEwma) over the live membership");
     send(&client, args.requests, 8, &n).await?;
@@ -156,15 +160,23 @@ async fn run(args: Args) -> Result<(), BoxError> {
 
     n.step(4, "a config change reaches the running providers");
     let center = ConfigCenter::builder().build(consumer_registry.session().clone())?;
-    let spec = center.config::<Settings>(rpc_demo::CONFIG_NAMESPACE, rpc_demo::CONFIG_NAME)?.validator(Settings::validate);
+    let spec = center
+        .config::<Settings>(rpc_demo::CONFIG_NAMESPACE, rpc_demo::CONFIG_NAME)?
+        .validator(Settings::validate);
     let before = client.hello("zkmesh").await?;
     // A bad document is refused before it is written: a publisher cannot push what providers
     // would refuse.
     let refused = spec.publish(&Settings { greeting: " ".into(), delay_ms: 0 }, Expect::Any).await;
-    n.say(format!("publishing an empty greeting: refused ({})", refused.err().map(|e| e.to_string()).unwrap_or_default()));
+    n.say(format!(
+        "publishing an empty greeting: refused ({})",
+        refused.err().map(|e| e.to_string()).unwrap_or_default()
+    ));
     let t0 = Instant::now();
     let published = spec.publish(&Settings { greeting: "Howdy".into(), delay_ms: 2 }, Expect::Any).await?;
-    n.say(format!("published {} version {}: greeting \"Howdy\", delay_ms 2", published.path, published.version));
+    n.say(format!(
+        "published {} version {}: greeting \"Howdy\", delay_ms 2",
+        published.path, published.version
+    ));
     let deadline = Instant::now() + Duration::from_secs(10);
     while providers.iter().any(|p| p.settings_version() != Some(published.version)) {
         expect(Instant::now() < deadline, "providers did not pick up the new settings within 10 s")?;
@@ -226,7 +238,12 @@ fn expect(ok: bool, what: &str) -> Result<(), BoxError> {
     }
 }
 
-async fn send(client: &GreeterClient, total: usize, concurrency: usize, n: &Narrator) -> Result<(), BoxError> {
+async fn send(
+    client: &GreeterClient,
+    total: usize,
+    concurrency: usize,
+    n: &Narrator,
+) -> Result<(), BoxError> {
     let started = Instant::now();
     let per_task = total.div_ceil(concurrency);
     let calls = (0..concurrency).map(|t| async move {
@@ -262,7 +279,11 @@ async fn send_owned(client: Arc<GreeterClient>, total: usize, concurrency: usize
 }
 
 /// Sends requests from `concurrency` tasks, one every 5 ms each, until `stop` is set.
-async fn send_until(client: Arc<GreeterClient>, stop: Arc<AtomicBool>, concurrency: usize) -> Result<(), BoxError> {
+async fn send_until(
+    client: Arc<GreeterClient>,
+    stop: Arc<AtomicBool>,
+    concurrency: usize,
+) -> Result<(), BoxError> {
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {
             let client = client.clone();

@@ -81,7 +81,14 @@ impl GreeterProvider {
             .with_param("provider", name)?;
         let registration = registry.register(&url).await?;
         registration.wait_registered(Duration::from_secs(10)).await?;
-        Ok(GreeterProvider { name: name.to_owned(), addr, registry, registration: Some(registration), accept, state })
+        Ok(GreeterProvider {
+            name: name.to_owned(),
+            addr,
+            registry,
+            registration: Some(registration),
+            accept,
+            state,
+        })
     }
 
     /// The settings version this provider serves with (`None`: the defaults).
@@ -143,7 +150,8 @@ impl GreeterProvider {
 
     fn stop_serving(&self) {
         self.accept.abort();
-        let connections = std::mem::take(&mut *self.state.connections.lock().unwrap_or_else(|e| e.into_inner()));
+        let connections =
+            std::mem::take(&mut *self.state.connections.lock().unwrap_or_else(|e| e.into_inner()));
         for connection in connections {
             connection.abort();
         }
@@ -163,7 +171,9 @@ async fn accept_loop(listener: TcpListener, state: Arc<ServerState>) {
         let conn_state = state.clone();
         let task = tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| handle(req, conn_state.clone()));
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
         let mut connections = state.connections.lock().unwrap_or_else(|e| e.into_inner());
         connections.retain(|c| !c.is_finished());
@@ -171,7 +181,10 @@ async fn accept_loop(listener: TcpListener, state: Arc<ServerState>) {
     }
 }
 
-async fn handle(req: Request<Incoming>, state: Arc<ServerState>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    req: Request<Incoming>,
+    state: Arc<ServerState>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     if req.uri().path() != "/hello" {
         let mut not_found = Response::new(Full::new(Bytes::from_static(b"{\"error\":\"not found\"}")));
         *not_found.status_mut() = StatusCode::NOT_FOUND;
@@ -197,6 +210,8 @@ async fn handle(req: Request<Incoming>, state: Arc<ServerState>) -> Result<Respo
     });
     state.in_flight.fetch_sub(1, Ordering::AcqRel);
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-    response.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
     Ok(response)
 }

@@ -54,12 +54,18 @@ fn metrics_are_served_in_prometheus_format() {
     }
     assert!(saw_keep, "the demo reached its end");
     let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics endpoint");
-    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").expect("request");
+    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .expect("request");
     let mut body = String::new();
     conn.read_to_string(&mut body).expect("response");
     let _ = demo.kill();
     let _ = demo.wait();
-    for name in ["zkmesh_session_connected", "zkmesh_providers", "zkmesh_watch_events_total", "zkmesh_provider_updates_total"] {
+    for name in [
+        "zkmesh_session_connected",
+        "zkmesh_providers",
+        "zkmesh_watch_events_total",
+        "zkmesh_provider_updates_total",
+    ] {
         assert!(body.contains(name), "{name} missing from:\n{body}");
     }
     assert!(body.contains("zkmesh_providers{service=\"greeter\"}"), "{body}");

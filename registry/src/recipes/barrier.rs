@@ -16,7 +16,6 @@ const MARKER: &str = "member-";
 /// The node the last participant in creates to release everyone (the recipe's name).
 const READY: &str = "ready";
 
-
 /// A barrier for a fixed number of participants, who enter together and leave together.
 ///
 /// Layout: the barrier node `/barriers/<name>` (PERSISTENT, data = the number of participants in
@@ -131,7 +130,8 @@ impl DoubleBarrier {
                     Err(e) => break 'attempt ("get_children", self.dir.clone(), e),
                 };
                 if members >= self.size {
-                    match live.client.create(&ready, &[], &live.create_options(CreateMode::Persistent)).await {
+                    match live.client.create(&ready, &[], &live.create_options(CreateMode::Persistent)).await
+                    {
                         Ok(_) | Err(ZkError::NodeExists) => {
                             tracing::info!(path = %self.dir, members, "barrier released");
                             return Ok(Some(BarrierMember::new(node)));
@@ -181,7 +181,11 @@ impl DoubleBarrier {
         let size = self.size.to_string();
         let mut made_parent = false;
         loop {
-            match live.client.create(&self.dir, size.as_bytes(), &live.create_options(CreateMode::Persistent)).await {
+            match live
+                .client
+                .create(&self.dir, size.as_bytes(), &live.create_options(CreateMode::Persistent))
+                .await
+            {
                 Ok(_) => return Ok(()),
                 Err(ZkError::NoNode) if !made_parent => {
                     made_parent = true;

@@ -20,7 +20,6 @@ use crate::session::{Live, Shared};
 /// Curator's protection prefix.
 pub(crate) const PROTECTED: &str = "_c_";
 
-
 /// How long a best-effort cleanup keeps trying through connection trouble.
 pub(crate) const CLEANUP_FOR: Duration = Duration::from_secs(10);
 
@@ -372,7 +371,11 @@ impl OwnNode {
         loop {
             // Until the answer comes, the node may exist (and a drop must look for it).
             self.maybe_created = true;
-            match live.client.create(&base, &self.data, &live.create_options(CreateMode::EphemeralSequential)).await {
+            match live
+                .client
+                .create(&base, &self.data, &live.create_options(CreateMode::EphemeralSequential))
+                .await
+            {
                 Ok((_, seq)) => {
                     self.maybe_created = false;
                     let name = format!("{}{}{seq}", self.prefix, self.marker);
@@ -384,9 +387,7 @@ impl OwnNode {
                 Err(ZkError::NoNode) if !made_dir => {
                     self.maybe_created = false;
                     made_dir = true;
-                    if let Err(e) =
-                        crate::path::ensure_path(&live.client, &self.dir, live.acls()).await
-                    {
+                    if let Err(e) = crate::path::ensure_path(&live.client, &self.dir, live.acls()).await {
                         let source = e.zookeeper_error().cloned().unwrap_or(ZkError::NoNode);
                         return Err(("create", self.dir.clone(), source));
                     }

@@ -21,7 +21,6 @@ fn is_item(name: &str) -> bool {
     name.starts_with(PREFIX) && sequence_of(name).is_some()
 }
 
-
 /// A first-in, first-out queue of byte items shared by every process that names it.
 ///
 /// Items are PERSISTENT_SEQUENTIAL nodes `/queues/<name>/qn-<seq>` whose data is the item (the
@@ -72,7 +71,11 @@ impl DistributedQueue {
         let base = crate::path::join(&self.dir, PREFIX);
         let mut made_dir = false;
         loop {
-            match live.client.create(&base, item, &live.create_options(CreateMode::PersistentSequential)).await {
+            match live
+                .client
+                .create(&base, item, &live.create_options(CreateMode::PersistentSequential))
+                .await
+            {
                 Ok((_, seq)) => return Ok(seq.into_i64().max(0) as u64),
                 Err(ZkError::NoNode) if !made_dir => {
                     made_dir = true;

@@ -2,9 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use zookeeper_client::{
-    CreateMode, Error as ZkError, MultiWriteError, MultiWriteResult,
-};
+use zookeeper_client::{CreateMode, Error as ZkError, MultiWriteError, MultiWriteResult};
 
 use crate::error::{Error, Result};
 use crate::session::{lock, Live, Session};
@@ -16,7 +14,6 @@ const ROOT: &str = "/ids";
 const MARKER: &str = "id-";
 /// Creates per multi request (ZooKeeper bounds a request by `jute.maxbuffer`).
 const CHUNK: usize = 500;
-
 
 /// Unique, increasing `u64` ids, shared by every process that names the sequence.
 ///
@@ -111,7 +108,9 @@ impl IdGenerator {
             }
             let mut multi = live.client.new_multi_writer();
             for _ in 0..n {
-                multi.add_create(&base, &[], &live.create_options(CreateMode::PersistentSequential)).map_err(|e| Error::zk("create", &base, e))?;
+                multi
+                    .add_create(&base, &[], &live.create_options(CreateMode::PersistentSequential))
+                    .map_err(|e| Error::zk("create", &base, e))?;
             }
             maybe_created = true;
             let error = match multi.commit().await {

@@ -30,14 +30,21 @@ struct Args {
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let provider =
-        match GreeterProvider::start(&args.zk, &args.name, args.port, args.weight, Duration::from_secs(10)).await {
+        match GreeterProvider::start(&args.zk, &args.name, args.port, args.weight, Duration::from_secs(10))
+            .await
+        {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("provider: {e}");
                 return std::process::ExitCode::FAILURE;
             }
         };
-    println!("{} serving on {}, registered as {:?}", args.name, provider.addr(), provider.url().map(|u| u.to_string()));
+    println!(
+        "{} serving on {}, registered as {:?}",
+        args.name,
+        provider.addr(),
+        provider.url().map(|u| u.to_string())
+    );
     let _ = tokio::signal::ctrl_c().await;
     println!("shutting down: deregister, then drain");
     match provider.shutdown(Duration::from_secs(1)).await {
