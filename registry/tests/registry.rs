@@ -326,3 +326,36 @@ async fn tower_p2c_balances_over_live_membership() {
     assert!(last[100..].iter().all(|who| who == "127.0.0.1:7002"), "{:?}", &last[100..]);
     assert_eq!(Session::clone(consumer.session()).state(), SessionState::Connected);
 }
+
+#[tokio::test]
+async fn deleted_parents_are_rebuilt_and_watchers_keep_running() {
+    let connect = chroot("parents");
+    let provider = registry(&connect).await;
+    let consumer = registry(&connect).await;
+    let sub = consumer
+        .subscribe_with("svc", SubscribeOptions::default().empty_protection(false).register_consumer(false))
+        .await
+        .expect("subscribe");
+    let reg = provider.register(&url("http://10.4.0.1:80/svc")).await.expect("register");
+    sub.wait_for(WAIT, |s| s.len() == 1).await.expect("seen");
+
+    // An operator wipes the whole service subtree in one transaction (children first, as
+    // ZooKeeper requires; one multi so the provider's keeper cannot slip a node in between).
+    let admin = raw(&connect).await;
+    let (children, _) = admin.get_children("/services/svc/providers").await.expect("children");
+    let mut wipe = admin.new_multi_writer();
+    for child in &children {
+        wipe.add_delete(&format!("/services/svc/providers/{child}"), None).expect("delete node");
+    }
+    wipe.add_delete("/services/svc/providers", None).expect("delete providers");
+    wipe.add_delete("/services/svc", None).expect("delete service");
+    wipe.commit().await.expect("wipe");
+
+    // The provider's keeper rebuilds the path and its node; the consumer's watch, which saw the
+    // parent vanish, waits for it to come back and reads it.
+    reg.wait_registered(WAIT).await.expect("re-registered");
+    let set = sub.wait_for(WAIT, |s| s.len() == 1 && s.version() > 2).await.expect("seen again");
+    assert_eq!(set.providers()[0].url(), reg.url());
+    let (children, _) = admin.get_children("/services/svc/providers").await.expect("children");
+    assert_eq!(children, [reg.url().to_node_name()]);
+}
