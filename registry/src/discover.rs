@@ -60,6 +60,10 @@ impl crate::consumer::Subscription {
     /// A tower `Discover` over this subscription's providers: `make` builds the service for
     /// each provider that appears (the key is its URL).
     ///
+    /// The stream is polled by the balancer, so it applies a change on the balancer's next
+    /// `poll_ready`, a moment after [`crate::Subscription::select`] and
+    /// [`crate::Subscription::wait_for`] see it.
+    ///
     /// ```no_run
     /// # async fn demo(sub: registry::Subscription) {
     /// use tower::balance::p2c::Balance;

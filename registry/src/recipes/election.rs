@@ -179,6 +179,8 @@ pub struct LeaderObserver {
     rx: watch::Receiver<Option<Leader>>,
     stream: WatchStream<Option<Leader>>,
     task: tokio::task::JoinHandle<()>,
+    /// Keeps the session open while anyone observes (like `Subscription` and `Config` do).
+    _session: Session,
 }
 
 impl LeaderObserver {
@@ -200,7 +202,7 @@ impl LeaderObserver {
         let (tx, rx) = watch::channel(leader);
         let stream = WatchStream::new(rx.clone());
         let task = tokio::spawn(follow(shared, dir, live, watcher, tx));
-        Ok(LeaderObserver { rx, stream, task })
+        Ok(LeaderObserver { rx, stream, task, _session: session.clone() })
     }
 
     /// The leader read last (`None`: no candidate).

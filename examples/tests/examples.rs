@@ -1,0 +1,213 @@
+//! Every example runs against a real local ZooKeeper, exits 0 and tells the story it should.
+
+use std::process::Output;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use registry::LocalZooKeeper;
+
+/// The connect string of the ZooKeeper shared by this test binary (started on first use, on a
+/// thread of its own so that it outlives every test's runtime; it dies with the process).
+fn shared_zk() -> &'static str {
+    static ZK: OnceLock<String> = OnceLock::new();
+    ZK.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async move {
+                match LocalZooKeeper::start().await {
+                    Ok(zk) => {
+                        let _ = tx.send(Ok(zk.connect_string()));
+                        std::future::pending::<()>().await;
+                        drop(zk);
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                    }
+                }
+            });
+        });
+        match rx.recv() {
+            Ok(Ok(connect)) => connect,
+            Ok(Err(e)) => panic!("cannot start the shared ZooKeeper: {e}"),
+            Err(e) => panic!("the shared ZooKeeper thread died: {e}"),
+        }
+    })
+}
+
+/// Runs an example binary with `--zk <zk>`, killed if it takes longer than 20 s.
+async fn run(bin: &str, zk: &str) -> Output {
+    let child = tokio::process::Command::new(bin)
+        .args(["--zk", zk])
+        .env_remove("ZKMESH_ZK")
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(Duration::from_secs(20), child)
+        .await
+        .unwrap_or_else(|_| panic!("{bin} did not finish within 20 s"))
+        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"))
+}
+
+/// Runs an example against the shared ZooKeeper, asserts exit 0 and that each line of `expect`
+/// is in its output; returns the output.
+async fn story(bin: &str, expect: &[&str]) -> String {
+    let out = run(bin, shared_zk()).await;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{bin} failed ({}):\n{stdout}\n{stderr}", out.status);
+    for needle in expect {
+        assert!(stdout.contains(needle), "missing {needle:?} in the output of {bin}:\n{stdout}");
+    }
+    assert!(!stderr.contains("warning"), "{bin} left its chroot behind:\n{stderr}");
+    stdout
+}
+
+#[tokio::test]
+async fn register() {
+    story(
+        env!("CARGO_BIN_EXE_register"),
+        &[
+            "registered http://10.0.0.5:8080/greeter?timestamp=",
+            "node path: /services/greeter/providers/http%3A%2F%2F10.0.0.5%3A8080%2Fgreeter%3F",
+            "status: Active { session_id: ",
+            "services: [\"greeter\"]",
+            "consumer registered at /services/greeter/consumers/consumer%3A%2F%2F",
+            "subscription sees 10.0.0.5:8080 (weight 100)",
+            "deregistered; subscription sees 0 providers",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn discover() {
+    story(
+        env!("CARGO_BIN_EXE_discover"),
+        &[
+            "subscription sees 3 providers:",
+            "  10.0.0.3:8080 weight 300",
+            "  10.0.0.3:8080 picked ",
+            "every share within 2 points of its weight share",
+            "change: + 10.0.0.1:8080",
+            "change: + 10.0.0.2:8080",
+            "change: + 10.0.0.3:8080",
+            "10.0.0.3:8080 deregisters",
+            "change: - 10.0.0.3:8080",
+            "subscription now sees 2 providers",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn tower_balance() {
+    let out = story(
+        env!("CARGO_BIN_EXE_tower_balance"),
+        &[
+            "300 calls over 3 providers:",
+            "10.0.0.3:8080 deregistered and out of the balancer; 300 more calls:",
+            "calls to 10.0.0.3:8080 after it left: 0",
+        ],
+    )
+    .await;
+    // Before: all three served; after: the two left served every call.
+    let (before, after) = out.split_once("deregistered").expect("two phases");
+    for address in ["10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"] {
+        assert!(before.contains(&format!("  {address}: ")), "{address} got no call:\n{out}");
+    }
+    let served: usize = after
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("  ")?.split_once(": ")?.1.strip_suffix(" calls")?.parse::<usize>().ok()
+        })
+        .sum();
+    assert_eq!(served, 300, "{out}");
+}
+
+#[tokio::test]
+async fn hot_config() {
+    story(
+        env!("CARGO_BIN_EXE_hot_config"),
+        &[
+            "start: size 4 from Defaults",
+            "published version 0",
+            "loaded version 0: size 8, url postgres://db1/shop",
+            // The defaults fill in the url the document leaves out.
+            "loaded version 1: size 16, url postgres://localhost/shop",
+            "publisher refused: /config/shop/pool refused by the validator: size must be 1..=64, not 0",
+            "watcher refused: cannot load /config/shop/pool (version 2) at line 2, column 8:",
+            "still serving version 1: size 16",
+            "rolled back to version 1 as version 3: size 16",
+            "history: version 2 (",
+            "history: version 1 (10 bytes)",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn election() {
+    let out = story(
+        env!("CARGO_BIN_EXE_election"),
+        &["crashes", "leadership lost", "resigns", "observer: nobody leads"],
+    )
+    .await;
+    // Three leaders, each seen by the observer, each a different candidate.
+    let elected: Vec<&str> =
+        out.lines().filter_map(|l| l.strip_suffix(')')?.split_once(": elected (")).map(|(n, _)| n).collect();
+    assert_eq!(elected.len(), 3, "{out}");
+    let mut distinct = elected.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "{out}");
+    for name in elected {
+        assert!(out.contains(&format!("observer: leader is {name}")), "{out}");
+    }
+}
+
+#[tokio::test]
+async fn lock() {
+    story(
+        env!("CARGO_BIN_EXE_lock"),
+        &[
+            "worker-0: done 10 increments",
+            "worker-3: done 10 increments",
+            "most workers inside the lock at once: 1",
+            "final count: 40 (expected 40)",
+            "the count is exact",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn queue() {
+    story(
+        env!("CARGO_BIN_EXE_queue"),
+        &[
+            "producer put 20 items and 3 stops",
+            "20 distinct items taken, 20 of them exactly once",
+            "each of the 20 items was taken exactly once; queue length now 0",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn barrier() {
+    story(
+        env!("CARGO_BIN_EXE_barrier"),
+        &["participant-3 arrives", "participant-0 released", "all 4 entered together", "all 4 left together"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_failure_is_one_line_on_stderr_and_exit_1() {
+    // A malformed chroot fails at once, before any connection attempt.
+    let out = run(env!("CARGO_BIN_EXE_register"), "127.0.0.1:1/bad//chroot").await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("error: invalid ZooKeeper path"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
