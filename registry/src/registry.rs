@@ -50,6 +50,19 @@ impl RegistryBuilder {
         self
     }
 
+    /// TLS to ZooKeeper (see [`SessionBuilder::tls`]). Default: plain TCP. Feature `tls`.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, options: zookeeper_client::TlsOptions) -> Self {
+        self.session = self.session.tls(options);
+        self
+    }
+
+    /// The ACL of every node the registry creates (see [`SessionBuilder::acl`]). Default: open.
+    pub fn acl(mut self, acl: crate::session::NodeAcl) -> Self {
+        self.session = self.session.acl(acl);
+        self
+    }
+
     /// Crash semantics on close/drop (see [`SessionBuilder::detached`]). Default: false.
     pub fn detached(mut self, detached: bool) -> Self {
         self.session = self.session.detached(detached);

@@ -219,6 +219,7 @@ impl SessionBuilder {
     /// client error is the source), [`Error::InvalidPath`] for a malformed chroot.
     pub async fn connect(self, connect: &str) -> Result<Session> {
         let timeout = self.connect_timeout;
+        let tls = self.uses_tls();
         let session = self.connect_lazy(connect)?;
         let mut states = session.shared.state.subscribe();
         let waited = tokio::time::timeout(timeout, states.wait_for(|s| s.is_connected())).await;
@@ -227,6 +228,13 @@ impl SessionBuilder {
             _ => {
                 let source = session.shared.last_error().unwrap_or(zookeeper_client::Error::Timeout);
                 session.close().await;
+                if tls {
+                    tracing::warn!(
+                        %connect,
+                        "TLS connection failed: check that these are TLS ports (secureClientPort) and the CA; \
+                         RUST_LOG=zookeeper_client=debug shows the handshake error"
+                    );
+                }
                 Err(Error::Connect { connect: connect.to_owned(), source })
             }
         }

@@ -125,7 +125,7 @@ impl LocalEnsembleBuilder {
                 .collect();
             for (i, member) in ensemble.members.iter_mut().enumerate() {
                 member.reset_data()?;
-                member.configure(&ensemble.settings, ports[i], &peers)?;
+                member.configure(&ensemble.settings, ports[i], None, &peers)?;
                 member.mark_log(&format!("start attempt {attempt}"));
             }
             match ensemble.launch_all().await {

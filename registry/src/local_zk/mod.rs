@@ -15,11 +15,16 @@
 //!
 //! Each server's directory holds `zoo.cfg`, `data/` and `zookeeper.log` (the JVM's output:
 //! ZooKeeper's warnings and errors); start-up errors quote the log's last lines.
+//!
+//! A standalone server may also serve TLS ([`LocalZooKeeperBuilder::tls`]) on a second port, with
+//! a self-signed certificate for 127.0.0.1 made at start by Java's `keytool` (which comes with
+//! Java); its directory then also holds `keystore.p12` and `ca.pem`.
 
 mod ensemble;
 mod expire;
 mod process;
 mod server;
+mod tls;
 
 pub use ensemble::{LocalEnsemble, LocalEnsembleBuilder};
 pub use expire::{expire_session, expire_session_id};

@@ -17,6 +17,7 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::tls::TlsMaterial;
 use crate::error::{Error, Result};
 
 /// Where Debian's `zookeeper` package (and its dependencies) put their jars.
@@ -148,6 +149,11 @@ impl Launch {
         Ok(Launch { java, classpath })
     }
 
+    /// The java binary.
+    pub(crate) fn java(&self) -> &Path {
+        &self.java
+    }
+
     /// The command line after the java binary.
     fn jvm_args(&self, main_class: &str, config: &Path) -> Vec<OsString> {
         let mut args: Vec<OsString> = [
@@ -173,7 +179,7 @@ impl Launch {
     }
 }
 
-fn is_executable_file(path: &Path) -> bool {
+pub(crate) fn is_executable_file(path: &Path) -> bool {
     fs::metadata(path).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
 }
 
@@ -287,11 +293,19 @@ pub(crate) struct PeerPorts {
     pub(crate) election: u16,
 }
 
+/// A TLS client port (ZooKeeper's `secureClientPort`) and the store it serves.
+#[derive(Debug, Clone)]
+pub(crate) struct SecurePort {
+    pub(crate) port: u16,
+    pub(crate) tls: TlsMaterial,
+}
+
 /// The text of a `zoo.cfg`.
 pub(crate) fn render_config(
     settings: &Settings,
     data_dir: &Path,
     client_port: u16,
+    secure: Option<&SecurePort>,
     peers: &[PeerPorts],
 ) -> String {
     let mut cfg = format!(
@@ -314,6 +328,9 @@ pub(crate) fn render_config(
     }
     if let Some(max) = settings.max_session_timeout {
         cfg.push_str(&format!("maxSessionTimeout={}\n", max.as_millis()));
+    }
+    if let Some(secure) = secure {
+        cfg.push_str(&secure.tls.config_lines(secure.port));
     }
     for peer in peers {
         cfg.push_str(&format!("server.{}=127.0.0.1:{}:{}\n", peer.id, peer.peer, peer.election));
@@ -517,18 +534,26 @@ pub(crate) struct Node {
     cleanup: PathBuf,
     main_class: &'static str,
     client_port: u16,
-    /// Every port this node listens on: client, and for a member its peer and election ports.
+    /// The TLS client port, if the node serves TLS (besides the plain client port).
+    secure: Option<SecurePort>,
+    /// Every port this node listens on: client, TLS client, and for a member its peer and
+    /// election ports.
     ports: Vec<u16>,
     process: Option<Watchdog>,
 }
 
 impl Node {
     pub(crate) fn new(id: usize, dir: PathBuf, cleanup: PathBuf, main_class: &'static str) -> Self {
-        Node { id, dir, cleanup, main_class, client_port: 0, ports: Vec::new(), process: None }
+        Node { id, dir, cleanup, main_class, client_port: 0, secure: None, ports: Vec::new(), process: None }
     }
 
     pub(crate) fn client_port(&self) -> u16 {
         self.client_port
+    }
+
+    /// The TLS client port and its store, if the node serves TLS.
+    pub(crate) fn secure(&self) -> Option<&SecurePort> {
+        self.secure.as_ref()
     }
 
     pub(crate) fn log_path(&self) -> PathBuf {
@@ -553,11 +578,13 @@ impl Node {
         }
     }
 
-    /// Writes `zoo.cfg` (and `myid` for an ensemble member) for `client_port`.
+    /// Writes `zoo.cfg` (and `myid` for an ensemble member) for `client_port` and, if given, a
+    /// TLS client port. The file is private to us (mode 0600): it may hold a store password.
     pub(crate) fn configure(
         &mut self,
         settings: &Settings,
         client_port: u16,
+        secure: Option<SecurePort>,
         peers: &[PeerPorts],
     ) -> Result<()> {
         let data = self.data_dir();
@@ -568,12 +595,14 @@ impl Node {
                 .map_err(|e| Error::io(format!("writing {}", myid.display()), e))?;
         }
         let cfg = self.dir.join(CONFIG_FILE);
-        fs::write(&cfg, render_config(settings, &data, client_port, peers))
+        write_private(&cfg, &render_config(settings, &data, client_port, secure.as_ref(), peers))
             .map_err(|e| Error::io(format!("writing {}", cfg.display()), e))?;
         self.client_port = client_port;
         self.ports = std::iter::once(client_port)
+            .chain(secure.as_ref().map(|s| s.port))
             .chain(peers.iter().filter(|p| p.id == self.id).flat_map(|p| [p.peer, p.election]))
             .collect();
+        self.secure = secure;
         Ok(())
     }
 
@@ -594,7 +623,8 @@ impl Node {
     }
 
     /// Polls `ruok` until `imok` or `deadline`; a standalone server must also serve (its `srvr`
-    /// has a `Mode:`), because it answers `imok` while it is still loading its database. On
+    /// has a `Mode:`), because it answers `imok` while it is still loading its database, and
+    /// accept connections on its TLS port if it has one, which it opens after the plain one. On
     /// failure the JVM is killed and the error carries the tail of its log.
     pub(crate) async fn wait_ready(
         &mut self,
@@ -614,15 +644,22 @@ impl Node {
                     local_zk(format!("ZooKeeper on 127.0.0.1:{} is not running", self.client_port)).into()
                 );
             }
-            if self.answers_ruok().await && (self.id > 0 || self.serves().await) {
+            if self.answers_ruok().await
+                && (self.id > 0 || self.serves().await)
+                && self.accepts_on_secure_port().await
+            {
                 return Ok(());
             }
             if Instant::now() >= deadline {
                 if let Some(process) = &mut self.process {
                     process.kill_now();
                 }
+                let secure = match &self.secure {
+                    Some(secure) => format!(", TLS port {} accepting", secure.port),
+                    None => String::new(),
+                };
                 return Err(self.failure(format!(
-                    "ZooKeeper on 127.0.0.1:{} was not ready (`ruok` answered `imok`, `srvr` a mode) within {timeout:?}",
+                    "ZooKeeper on 127.0.0.1:{} was not ready (`ruok` answered `imok`, `srvr` a mode{secure}) within {timeout:?}",
                     self.client_port
                 )));
             }
@@ -636,6 +673,20 @@ impl Node {
 
     async fn serves(&self) -> bool {
         matches!(four_letter_within(self.client_port, "srvr", PROBE_TIMEOUT).await, Ok(a) if srvr_mode(&a).is_some())
+    }
+
+    /// Whether the JVM listens on the TLS port (true if there is none). Read from `/proc`: a
+    /// connection closed before the TLS handshake would have ZooKeeper log an error
+    /// ("Unsuccessful handshake"). Where there is no `/proc/net/tcp`, a connection it is.
+    async fn accepts_on_secure_port(&self) -> bool {
+        let Some(secure) = &self.secure else { return true };
+        if Path::new(PROC_NET_TCP[0]).exists() {
+            return self.pid().is_some_and(|pid| listens_on(pid, secure.port));
+        }
+        matches!(
+            tokio::time::timeout(PROBE_TIMEOUT, TcpStream::connect((Ipv4Addr::LOCALHOST, secure.port))).await,
+            Ok(Ok(_))
+        )
     }
 
     /// A start failure with the log's tail, and whether it was a port conflict.
@@ -706,6 +757,50 @@ impl Node {
             let _ = writeln!(log, "----- local-zk: {what} -----");
         }
     }
+}
+
+/// The kernel's tables of IPv4 and IPv6 TCP sockets.
+const PROC_NET_TCP: [&str; 2] = ["/proc/net/tcp", "/proc/net/tcp6"];
+
+/// Whether process `pid` holds a socket listening on TCP port `port` (any address).
+fn listens_on(pid: u32, port: u16) -> bool {
+    let inodes: Vec<String> = PROC_NET_TCP
+        .iter()
+        .filter_map(|table| fs::read_to_string(table).ok())
+        .flat_map(|table| listening_inodes(&table, port))
+        .map(|inode| format!("socket:[{inode}]"))
+        .collect();
+    if inodes.is_empty() {
+        return false;
+    }
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
+    fds.filter_map(|fd| fs::read_link(fd.ok()?.path()).ok())
+        .any(|target| inodes.iter().any(|inode| target.as_os_str() == inode.as_str()))
+}
+
+/// The inodes of the sockets listening on `port` in a `/proc/net/tcp` or `tcp6` table (columns:
+/// slot, local address `ADDR:PORT` in hex, remote address, state `0A` for LISTEN, ..., inode).
+fn listening_inodes(table: &str, port: u16) -> Vec<u64> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = u16::from_str_radix(fields.get(1)?.rsplit(':').next()?, 16).ok()?;
+            if local_port != port || *fields.get(3)? != "0A" {
+                return None;
+            }
+            fields.get(9)?.parse().ok()
+        })
+        .collect()
+}
+
+/// Writes `path` with mode 0600 (when it creates it).
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.write_all(text.as_bytes())
 }
 
 fn describe(status: ExitStatus) -> String {
@@ -870,7 +965,7 @@ mod tests {
         };
         let peers =
             [PeerPorts { id: 1, peer: 10, election: 11 }, PeerPorts { id: 2, peer: 12, election: 13 }];
-        let cfg = render_config(&settings, Path::new("/d/data"), 2181, &peers);
+        let cfg = render_config(&settings, Path::new("/d/data"), 2181, None, &peers);
         for line in [
             "tickTime=500",
             "initLimit=10",
@@ -888,6 +983,66 @@ mod tests {
         ] {
             assert!(cfg.lines().any(|l| l == line), "missing {line:?} in\n{cfg}");
         }
+    }
+
+    #[test]
+    fn tls_config_serves_a_secure_port_from_the_store() {
+        let secure = SecurePort {
+            port: 2182,
+            tls: TlsMaterial::fake(Path::new("/d/keystore.p12"), "0123abcd", "-----BEGIN CERTIFICATE-----"),
+        };
+        let cfg = render_config(&Settings::default(), Path::new("/d/data"), 2181, Some(&secure), &[]);
+        for line in [
+            "clientPort=2181",
+            "clientPortAddress=127.0.0.1",
+            "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory",
+            "secureClientPort=2182",
+            "secureClientPortAddress=127.0.0.1",
+            "ssl.keyStore.location=/d/keystore.p12",
+            "ssl.keyStore.password=0123abcd",
+            "ssl.keyStore.type=PKCS12",
+            "ssl.trustStore.location=/d/keystore.p12",
+            "ssl.trustStore.password=0123abcd",
+            "ssl.trustStore.type=PKCS12",
+            "ssl.clientAuth=none",
+        ] {
+            assert!(cfg.lines().any(|l| l == line), "missing {line:?} in\n{cfg}");
+        }
+        // Without TLS: none of it (the default connection factory, no secure port).
+        let plain = render_config(&Settings::default(), Path::new("/d/data"), 2181, None, &[]);
+        assert!(
+            !plain.contains("secureClientPort") && !plain.contains("ssl.") && !plain.contains("Netty"),
+            "{plain}"
+        );
+    }
+
+    #[test]
+    fn config_file_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut node = Node::new(0, dir.path().into(), dir.path().into(), STANDALONE_MAIN);
+        node.configure(&Settings::default(), 2181, None, &[]).unwrap();
+        let mode = fs::metadata(dir.path().join(CONFIG_FILE)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(node.ports, [2181]);
+        let secure = SecurePort { port: 2182, tls: TlsMaterial::fake(Path::new("/k"), "pw", "") };
+        node.configure(&Settings::default(), 2181, Some(secure), &[]).unwrap();
+        assert_eq!(node.ports, [2181, 2182], "the TLS port counts for port conflicts");
+        assert_eq!(node.secure().map(|s| s.port), Some(2182));
+    }
+
+    #[test]
+    fn listeners_are_found_in_proc() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+            0: 0100007F:0885 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0 100 0 0 10 0\n\
+            1: 0100007F:0885 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 4343 1 0 20 4 30 10 -1\n";
+        assert_eq!(listening_inodes(table, 2181), [4242], "only the listener, not the connection");
+        assert!(listening_inodes(table, 2182).is_empty());
+
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(listens_on(std::process::id(), port));
+        drop(listener);
+        assert!(!listens_on(std::process::id(), port));
     }
 
     #[test]
@@ -948,7 +1103,7 @@ mod tests {
         let launch = Launch::resolve(None, Some(classpath), jar_dir, std::env::var_os("PATH")).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let mut node = Node::new(0, dir.path().into(), dir.path().into(), STANDALONE_MAIN);
-        node.configure(&Settings::default(), port, &[]).unwrap();
+        node.configure(&Settings::default(), port, None, &[]).unwrap();
         let failure = node.start(&launch, Duration::from_secs(30)).await.unwrap_err();
         assert!(failure.port_conflict, "{:?}", failure.error);
         let log = fs::read_to_string(node.log_path()).unwrap();

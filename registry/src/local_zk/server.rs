@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::process::{self, free_ports, Launch, Node, Settings, START_ATTEMPTS};
+use super::process::{self, free_ports, Launch, Node, SecurePort, Settings, START_ATTEMPTS};
+use super::tls::{self, TlsMaterial};
 use crate::error::{Error, Result};
 
 /// A real standalone ZooKeeper server (a JVM running `ZooKeeperServerMain`) on 127.0.0.1, with
@@ -28,6 +29,18 @@ use crate::error::{Error, Result};
 /// # Ok(())
 /// # }
 /// ```
+///
+/// With [`LocalZooKeeperBuilder::tls`] it also serves TLS on a second port (feature `tls` of
+/// this crate for the client side):
+///
+/// ```ignore
+/// let zk = LocalZooKeeper::builder().tls(true).start().await?;
+/// let ca = zk.tls_ca_pem().expect("a TLS server has a certificate");
+/// let session = Session::builder()
+///     .tls(registry::TlsOptions::new().with_pem_ca(&ca)?)
+///     .connect(&zk.secure_connect_string().expect("a TLS server has a TLS port"))
+///     .await?;
+/// ```
 #[derive(Debug)]
 pub struct LocalZooKeeper {
     // Declared before `_dir` so the JVM is killed before its directory is removed.
@@ -43,6 +56,7 @@ pub struct LocalZooKeeper {
 pub struct LocalZooKeeperBuilder {
     settings: Settings,
     port: Option<u16>,
+    tls: bool,
     /// Tests only: the port of the first attempt (to provoke a conflict).
     #[cfg(test)]
     first_port: Option<u16>,
@@ -81,6 +95,21 @@ impl LocalZooKeeperBuilder {
         self
     }
 
+    /// Whether the server also serves TLS (default false).
+    ///
+    /// At start, Java's `keytool` (found next to the java binary) makes a fresh EC P-256 key
+    /// pair and a self-signed certificate for `CN=localhost` with the subject alternative names
+    /// `IP:127.0.0.1` and `DNS:localhost`, valid 2 days, in a PKCS12 store in the server's
+    /// directory. The server then serves TLS on a second free port of 127.0.0.1
+    /// ([`LocalZooKeeper::secure_connect_string`]), accepting clients without a certificate;
+    /// trust [`LocalZooKeeper::tls_ca_pem`] to connect. The plain client port stays open (for
+    /// four-letter words and plain clients). A restart keeps both ports and the certificate.
+    /// The store's random password is only in `zoo.cfg`, in the server's private directory.
+    pub fn tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+
     #[cfg(test)]
     pub(crate) fn first_port(mut self, port: u16) -> Self {
         self.first_port = Some(port);
@@ -95,36 +124,55 @@ impl LocalZooKeeperBuilder {
     /// missing (the message says what to install), the JVM exits before it is ready (with the
     /// tail of its log; a port conflict on a picked port is retried with new ports, up to 5
     /// attempts) or it is not ready within the start-up timeout; [`Error::Io`] if the temporary
-    /// directory or its files cannot be created.
+    /// directory or its files cannot be created. With [`LocalZooKeeperBuilder::tls`]:
+    /// [`Error::LocalZooKeeper`] also if `keytool` is missing (the message says what to install)
+    /// or fails, [`Error::Timeout`] if it hangs for the start-up timeout.
     pub async fn start(self) -> Result<LocalZooKeeper> {
         self.settings.validate()?;
         let launch = Launch::from_env()?;
+        let keytool = if self.tls { Some(tls::find_keytool(launch.java())?) } else { None };
         let dir = tempfile::Builder::new()
             .prefix("local-zk-")
             .tempdir()
             .map_err(|e| Error::io("creating a temporary directory for ZooKeeper", e))?;
+        let tls = match &keytool {
+            Some(keytool) => {
+                Some(TlsMaterial::create(keytool, dir.path(), self.settings.startup_timeout).await?)
+            }
+            None => None,
+        };
         let mut node =
             Node::new(0, dir.path().to_path_buf(), dir.path().to_path_buf(), process::STANDALONE_MAIN);
-        let attempts = if self.port.is_some() { 1 } else { START_ATTEMPTS };
+        // A fixed port is not replaced; with TLS, a conflict on the picked TLS port is retried.
+        let attempts = if self.port.is_some() && !self.tls { 1 } else { START_ATTEMPTS };
         #[cfg(test)]
         let mut first_port = self.first_port;
         #[cfg(not(test))]
         let mut first_port: Option<u16> = None;
         for attempt in 1..=attempts {
-            let port = match self.port.or(first_port.take()) {
-                Some(port) => port,
-                None => free_ports(1)?[0],
-            };
-            node.configure(&self.settings, port, &[])?;
-            node.mark_log(&format!("start attempt {attempt} on port {port}"));
+            let picked = free_ports(2)?;
+            let port = self.port.or(first_port.take()).unwrap_or(picked[0]);
+            let secure = tls.as_ref().map(|tls| SecurePort {
+                port: if picked[0] == port { picked[1] } else { picked[0] },
+                tls: tls.clone(),
+            });
+            let secure_port = secure.as_ref().map(|s| s.port);
+            node.configure(&self.settings, port, secure, &[])?;
+            match secure_port {
+                Some(secure_port) => {
+                    node.mark_log(&format!("start attempt {attempt} on port {port}, TLS port {secure_port}"))
+                }
+                None => node.mark_log(&format!("start attempt {attempt} on port {port}")),
+            }
             match node.start(&launch, self.settings.startup_timeout).await {
                 Ok(()) => {
-                    tracing::debug!(port, attempt, "local ZooKeeper ready");
+                    tracing::debug!(port, ?secure_port, attempt, "local ZooKeeper ready");
                     return Ok(LocalZooKeeper { node, launch, settings: self.settings, _dir: dir });
                 }
                 Err(failure) => {
                     node.kill_now();
-                    if failure.port_conflict && attempt < attempts {
+                    let fixed_port_taken = self.port.is_some_and(|p| !port_is_free(p));
+                    if failure.port_conflict && attempt < attempts && !fixed_port_taken {
                         tracing::debug!(port, attempt, "port conflict; retrying ZooKeeper on new ports");
                         continue;
                     }
@@ -134,6 +182,11 @@ impl LocalZooKeeperBuilder {
         }
         unreachable!("the last attempt returns")
     }
+}
+
+/// Whether 127.0.0.1:`port` can be bound now.
+fn port_is_free(port: u16) -> bool {
+    std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).is_ok()
 }
 
 impl LocalZooKeeper {
@@ -146,7 +199,7 @@ impl LocalZooKeeper {
         Self::builder().start().await
     }
 
-    /// Options: tick time, session time-outs, port, start-up timeout.
+    /// Options: tick time, session time-outs, port, start-up timeout, TLS.
     pub fn builder() -> LocalZooKeeperBuilder {
         LocalZooKeeperBuilder::default()
     }
@@ -159,6 +212,24 @@ impl LocalZooKeeper {
     /// The client port (the same across restarts).
     pub fn port(&self) -> u16 {
         self.node.client_port()
+    }
+
+    /// `127.0.0.1:TLS_PORT` if the server serves TLS ([`LocalZooKeeperBuilder::tls`]), for
+    /// `SessionBuilder::tls` (feature `tls`) or zookeeper-client's `Connector::secure_connect`.
+    pub fn secure_connect_string(&self) -> Option<String> {
+        self.secure_port().map(|port| format!("127.0.0.1:{port}"))
+    }
+
+    /// The TLS client port (the same across restarts), if the server serves TLS.
+    pub fn secure_port(&self) -> Option<u16> {
+        self.node.secure().map(|secure| secure.port)
+    }
+
+    /// The server's self-signed certificate, PEM-encoded (the same across restarts), if it
+    /// serves TLS: the CA for `TlsOptions::with_pem_ca`. It is also in `ca.pem` in the server's
+    /// directory.
+    pub fn tls_ca_pem(&self) -> Option<String> {
+        self.node.secure().map(|secure| secure.tls.ca_pem().to_owned())
     }
 
     /// The JVM's process id while it has one (also after it exited, until the next restart).
@@ -201,8 +272,9 @@ impl LocalZooKeeper {
         self.node.kill().await
     }
 
-    /// Starts the server again on the same port and data directory, so that data and sessions
-    /// (within their time-out) survive, and waits for `imok`. Stops it first if it is running.
+    /// Starts the server again on the same port (and TLS port and certificate) and data
+    /// directory, so that data and sessions (within their time-out) survive, and waits for
+    /// `imok`. Stops it first if it is running.
     ///
     /// # Errors
     ///
@@ -252,6 +324,31 @@ mod tests {
         let log = std::fs::read_to_string(zk.log_path()).unwrap();
         assert!(log.contains("Address already in use"), "{log}");
         assert!(log.contains("start attempt 2"), "{log}");
+    }
+
+    /// The TLS store's password is in `zoo.cfg` only: not in the log, not on the JVM's command
+    /// line, not in `Debug`.
+    #[tokio::test]
+    async fn tls_password_stays_out_of_the_log_and_the_command_line() {
+        assert!(!LocalZooKeeper::builder().tls, "TLS is off by default");
+        let zk = LocalZooKeeper::builder().tls(true).start().await.unwrap();
+        let dir = zk.log_path().parent().unwrap().to_path_buf();
+        let cfg = std::fs::read_to_string(dir.join("zoo.cfg")).unwrap();
+        let password = cfg.lines().find_map(|l| l.strip_prefix("ssl.keyStore.password=")).unwrap().to_owned();
+        assert_eq!(password.len(), 32, "{cfg}");
+        let secure = zk.secure_port().unwrap();
+        assert!(cfg.lines().any(|l| l == format!("secureClientPort={secure}")), "{cfg}");
+        assert_eq!(zk.secure_connect_string(), Some(format!("127.0.0.1:{secure}")));
+        assert_ne!(secure, zk.port());
+        assert_eq!(zk.tls_ca_pem().unwrap(), std::fs::read_to_string(dir.join("ca.pem")).unwrap());
+        let log = std::fs::read_to_string(zk.log_path()).unwrap();
+        assert!(!log.contains(&password), "{log}");
+        // ZooKeeper 3.8 logs this when the trust store has no trusted entry; and the readiness
+        // check must not leave "Unsuccessful handshake" errors behind.
+        assert!(!log.contains("trustAnchors") && !log.contains(" ERROR "), "{log}");
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", zk.pid().unwrap())).unwrap();
+        assert!(!String::from_utf8_lossy(&cmdline).contains(&password));
+        assert!(!format!("{zk:?}").contains(&password));
     }
 
     /// A taken fixed port is an error that shows the JVM's complaint.
