@@ -1,38 +1,11 @@
 //! Every example runs against a real local ZooKeeper, exits 0 and tells the story it should.
 
 use std::process::Output;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use registry::LocalZooKeeper;
-
-/// The connect string of the ZooKeeper shared by this test binary (started on first use, on a
-/// thread of its own so that it outlives every test's runtime; it dies with the process).
+/// The ZooKeeper shared by this test binary.
 fn shared_zk() -> &'static str {
-    static ZK: OnceLock<String> = OnceLock::new();
-    ZK.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            rt.block_on(async move {
-                match LocalZooKeeper::start().await {
-                    Ok(zk) => {
-                        let _ = tx.send(Ok(zk.connect_string()));
-                        std::future::pending::<()>().await;
-                        drop(zk);
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e.to_string()));
-                    }
-                }
-            });
-        });
-        match rx.recv() {
-            Ok(Ok(connect)) => connect,
-            Ok(Err(e)) => panic!("cannot start the shared ZooKeeper: {e}"),
-            Err(e) => panic!("the shared ZooKeeper thread died: {e}"),
-        }
-    })
+    registry::shared_local_zookeeper().unwrap_or_else(|e| panic!("cannot start the shared ZooKeeper: {e}"))
 }
 
 /// Runs an example binary with `--zk <zk>`, killed if it takes longer than 20 s.

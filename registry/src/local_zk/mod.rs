@@ -24,8 +24,10 @@ mod ensemble;
 mod expire;
 mod process;
 mod server;
+mod shared;
 mod tls;
 
 pub use ensemble::{LocalEnsemble, LocalEnsembleBuilder};
 pub use expire::{expire_session, expire_session_id};
+pub use shared::shared_local_zookeeper;
 pub use server::{LocalZooKeeper, LocalZooKeeperBuilder};

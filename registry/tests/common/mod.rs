@@ -5,37 +5,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use registry::{LocalZooKeeper, NodeEvent, Session};
+use registry::{NodeEvent, Session};
 
 /// The connect string of the ZooKeeper shared by this test binary (started on first use, on a
 /// thread of its own so that it outlives every test's runtime; the launcher's watchdog kills
 /// the JVM when the test process exits).
 pub fn shared_zk() -> &'static str {
     init_logging();
-    static ZK: OnceLock<String> = OnceLock::new();
-    ZK.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            rt.block_on(async move {
-                match LocalZooKeeper::start().await {
-                    Ok(zk) => {
-                        let _ = tx.send(Ok(zk.connect_string()));
-                        std::future::pending::<()>().await;
-                        drop(zk);
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e.to_string()));
-                    }
-                }
-            });
-        });
-        match rx.recv() {
-            Ok(Ok(connect)) => connect,
-            Ok(Err(e)) => panic!("cannot start the shared ZooKeeper: {e}"),
-            Err(e) => panic!("the shared ZooKeeper thread died: {e}"),
-        }
-    })
+    registry::shared_local_zookeeper().unwrap_or_else(|e| panic!("cannot start the shared ZooKeeper: {e}"))
 }
 
 /// A connect string rooted at a fresh chroot of the shared ZooKeeper.

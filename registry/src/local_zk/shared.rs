@@ -1,0 +1,52 @@
+//! One ZooKeeper shared by a whole process (a test binary), started on first use.
+
+use std::sync::OnceLock;
+
+use super::LocalZooKeeper;
+use crate::error::{Error, Result};
+
+/// The connect string of a [`LocalZooKeeper`] shared by the whole process: started on first
+/// use on a thread of its own (so it outlives every test's tokio runtime) and never stopped;
+/// the launcher's watchdog ends the JVM when the process exits. Give each test its own chroot
+/// (`format!("{connect}/my-test")`) so tests sharing it stay isolated.
+///
+/// # Errors
+/// The start-up error (the same one on every call) when the server cannot be started.
+pub fn shared_local_zookeeper() -> Result<&'static str> {
+    static ZK: OnceLock<std::result::Result<String, Error>> = OnceLock::new();
+    let started = ZK.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new().name("shared-local-zk".into()).spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = tx.send(Err(Error::io("creating the shared ZooKeeper's runtime", e)));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match LocalZooKeeper::start().await {
+                    Ok(zk) => {
+                        let _ = tx.send(Ok(zk.connect_string()));
+                        // Keep it (and its runtime) for the life of the process.
+                        std::future::pending::<()>().await;
+                        drop(zk);
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            });
+        });
+        if let Err(e) = spawned {
+            return Err(Error::io("spawning the shared ZooKeeper's thread", e));
+        }
+        rx.recv().unwrap_or_else(|_| {
+            Err(Error::LocalZooKeeper { reason: "the shared ZooKeeper's thread ended before it started".into() })
+        })
+    });
+    match started {
+        Ok(connect) => Ok(connect.as_str()),
+        Err(e) => Err(e.clone()),
+    }
+}
