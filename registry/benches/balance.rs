@@ -3,6 +3,10 @@
 //! sums and a binary search under a read lock, the textbook shared-cache baseline) measured in
 //! the same run. Single-threaded: `zkbench select` covers picking from several threads at once.
 //!
+//! `arcswap_weighted_random` is the read path of `Subscription::select()` without ZooKeeper: an
+//! `arc-swap` load of the current snapshot (here just its `WeightedRandom`) and a pick, the guard
+//! dropped after; the ratio to `rwlock_vec_baseline` is the one `zkbench select` measures.
+//!
 //! Weights are `50 + i % 100`, so every balancer takes its weighted path. The ring is built with
 //! `DEFAULT_REPLICAS` virtual nodes per weight-100 provider and picks for keys cycling through
 //! 1,024 request ids; least-requests reads one counter per provider.
@@ -13,8 +17,11 @@ use std::hint::black_box;
 use std::sync::RwLock;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use criterion::{BenchmarkId, Criterion};
-use registry::balance::{HashRing, InFlight, LeastRequests, SmoothRoundRobin, WeightedRandom, DEFAULT_REPLICAS};
+use registry::balance::{
+    HashRing, InFlight, LeastRequests, SmoothRoundRobin, WeightedRandom, DEFAULT_REPLICAS,
+};
 
 const SIZES: [usize; 4] = [10, 100, 1_000, 10_000];
 
@@ -70,7 +77,10 @@ impl Locked {
 
 fn balance(c: &mut Criterion) {
     let mut group = c.benchmark_group("pick");
-    group.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_millis(1500)).sample_size(40);
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_millis(1500))
+        .sample_size(40);
     for n in SIZES {
         let w = weights(n);
         let locked = Locked::new(&w);
@@ -79,7 +89,14 @@ fn balance(c: &mut Criterion) {
         });
 
         let random = WeightedRandom::new(&w);
-        group.bench_with_input(BenchmarkId::new("weighted_random", n), &n, |b, _| b.iter(|| black_box(random.pick())));
+        group.bench_with_input(BenchmarkId::new("weighted_random", n), &n, |b, _| {
+            b.iter(|| black_box(random.pick()))
+        });
+
+        let swapped = ArcSwap::from_pointee(WeightedRandom::new(&w));
+        group.bench_with_input(BenchmarkId::new("arcswap_weighted_random", n), &n, |b, _| {
+            b.iter(|| black_box(swapped.load().pick()))
+        });
 
         let round_robin = SmoothRoundRobin::new(&w);
         group.bench_with_input(BenchmarkId::new("smooth_round_robin", n), &n, |b, _| {
@@ -92,7 +109,8 @@ fn balance(c: &mut Criterion) {
             b.iter(|| black_box(least.pick(|i| in_flight[i].get())))
         });
 
-        let ids: Vec<String> = (0..n).map(|i| format!("http://10.0.{}.{}:8080/bench", i / 250, i % 250)).collect();
+        let ids: Vec<String> =
+            (0..n).map(|i| format!("http://10.0.{}.{}:8080/bench", i / 250, i % 250)).collect();
         let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         let ring = HashRing::new(&id_refs, &w, DEFAULT_REPLICAS);
         let keys: Vec<String> = (0..1024).map(|k| format!("request-{k}")).collect();

@@ -29,5 +29,5 @@ mod tls;
 
 pub use ensemble::{LocalEnsemble, LocalEnsembleBuilder};
 pub use expire::{expire_session, expire_session_id};
-pub use shared::shared_local_zookeeper;
 pub use server::{LocalZooKeeper, LocalZooKeeperBuilder};
+pub use shared::shared_local_zookeeper;

@@ -42,7 +42,9 @@ pub fn shared_local_zookeeper() -> Result<&'static str> {
             return Err(Error::io("spawning the shared ZooKeeper's thread", e));
         }
         rx.recv().unwrap_or_else(|_| {
-            Err(Error::LocalZooKeeper { reason: "the shared ZooKeeper's thread ended before it started".into() })
+            Err(Error::LocalZooKeeper {
+                reason: "the shared ZooKeeper's thread ended before it started".into(),
+            })
         })
     });
     match started {

@@ -8,7 +8,7 @@ use zookeeper_client::{CreateMode, Error as ZkError, EventType};
 use crate::error::{Error, Result};
 use crate::session::{Live, Session};
 
-use super::node::{live_by, recipe_dir, recover, sorted_children, until, OwnNode};
+use super::node::{await_change, live_by, recipe_dir, recover, sorted_children, until, OwnNode};
 
 /// Where barriers live.
 const ROOT: &str = "/barriers";
@@ -304,19 +304,8 @@ impl BarrierMember {
                     Err(e) => break 'attempt ("check_and_watch_stat", wait_for, e),
                 };
                 backoff.reset();
-                let event = tokio::select! {
-                    event = until(deadline, watcher.changed()) => event,
-                    _ = shared.closed() => return Err(Error::SessionClosed),
-                };
-                match event {
-                    None => return Ok(false),
-                    Some(event) if event.event_type == EventType::Session => {
-                        match until(deadline, shared.live_after(live.generation)).await {
-                            None => return Ok(false),
-                            Some(next) => live = next?,
-                        }
-                    }
-                    Some(_) => {}
+                if !await_change(&shared, &mut live, watcher, deadline).await? {
+                    return Ok(false);
                 }
                 continue 'retry;
             };

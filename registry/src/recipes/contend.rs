@@ -3,13 +3,13 @@
 //! way (never on the parent, so a release wakes one waiter, not all).
 
 use tokio::time::Instant;
-use zookeeper_client::{Error as ZkError, EventType};
+use zookeeper_client::Error as ZkError;
 
 use crate::error::{Error, Result};
 use crate::session::{Live, Session};
 
 use super::held::{log_gained, Held};
-use super::node::{live_by, recover, sorted_children, until, Child, OwnNode};
+use super::node::{await_change, live_by, recover, sorted_children, Child, OwnNode};
 
 /// How long a contender waits for its turn.
 #[derive(Debug, Clone, Copy)]
@@ -129,19 +129,8 @@ async fn contend(node: &mut OwnNode, line: &Line<'_>, patience: Patience) -> Res
             };
             backoff.reset();
             tracing::debug!(path = %ours.path, waits_for = %blocker, "waiting for an earlier node");
-            let event = tokio::select! {
-                event = until(deadline, watcher.changed()) => event,
-                _ = shared.closed() => return Err(Error::SessionClosed),
-            };
-            match event {
-                None => return Ok(None),
-                Some(event) if event.event_type == EventType::Session => {
-                    match until(deadline, shared.live_after(live.generation)).await {
-                        None => return Ok(None),
-                        Some(next) => live = next?,
-                    }
-                }
-                Some(_) => {}
+            if !await_change(&shared, &mut live, watcher, deadline).await? {
+                return Ok(None);
             }
             continue 'retry;
         };

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use zookeeper_client::{CreateMode, Error as ZkError};
+use zookeeper_client::{CreateMode, Error as ZkError, EventType, OneshotWatcher};
 
 use crate::error::{Error, Result};
 use crate::session::{Live, Shared};
@@ -89,6 +89,34 @@ pub(crate) fn sorted_children(names: Vec<String>, markers: &[&str]) -> Vec<Child
         .collect();
     children.sort_by(|a, b| a.seq.cmp(&b.seq).then_with(|| a.name.cmp(&b.name)));
     children
+}
+
+/// Waits until `watcher` fires, `deadline` passes (`Ok(false)`) or the session closes. After a
+/// session event (the ZooKeeper session ended) `live` moves on to the next generation, so the
+/// caller's next look is on the new session.
+pub(crate) async fn await_change(
+    shared: &Shared,
+    live: &mut Live,
+    watcher: OneshotWatcher,
+    deadline: Option<Instant>,
+) -> Result<bool> {
+    let event = tokio::select! {
+        event = until(deadline, watcher.changed()) => event,
+        _ = shared.closed() => return Err(Error::SessionClosed),
+    };
+    match event {
+        None => Ok(false),
+        Some(event) if event.event_type == EventType::Session => {
+            match until(deadline, shared.live_after(live.generation)).await {
+                None => Ok(false),
+                Some(next) => {
+                    *live = next?;
+                    Ok(true)
+                }
+            }
+        }
+        Some(_) => Ok(true),
+    }
 }
 
 /// Waits for `f`, but not past `deadline` (`None`: no deadline).

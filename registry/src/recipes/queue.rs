@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use tokio::time::Instant;
-use zookeeper_client::{CreateMode, Error as ZkError, EventType};
+use zookeeper_client::{CreateMode, Error as ZkError};
 
 use crate::error::{Error, Result};
 use crate::session::{Live, Session};
 
-use super::node::{live_by, recipe_dir, recover, sequence_of, sorted_children, until, OwnNode};
+use super::node::{await_change, live_by, recipe_dir, recover, sequence_of, sorted_children, OwnNode};
 
 /// Where queues live.
 const ROOT: &str = "/queues";
@@ -221,19 +221,8 @@ impl DistributedQueue {
                     }
                 };
                 backoff.reset();
-                let event = tokio::select! {
-                    event = until(deadline, watcher.changed()) => event,
-                    _ = shared.closed() => return Err(Error::SessionClosed),
-                };
-                match event {
-                    None => return Ok(None),
-                    Some(event) if event.event_type == EventType::Session => {
-                        match until(deadline, shared.live_after(live.generation)).await {
-                            None => return Ok(None),
-                            Some(next) => live = next?,
-                        }
-                    }
-                    Some(_) => {}
+                if !await_change(&shared, &mut live, watcher, deadline).await? {
+                    return Ok(None);
                 }
                 continue 'retry;
             };
