@@ -264,6 +264,15 @@ fn record(spec: &EphemeralSpec, client: &Client, generation: u64, outcome: &Resu
     }
 }
 
+/// Called by the supervisor when the ZooKeeper session is lost: every kept node went with it,
+/// so none is `Active` until the replay on the next session re-creates it.
+pub(crate) fn mark_lost(shared: &Shared) {
+    for spec in lock(&shared.ephemerals).values() {
+        spec.created_in.store(0, Ordering::Release);
+        spec.set_status(EphemeralStatus::Pending { last_error: None });
+    }
+}
+
 /// Called by the supervisor with a new ZooKeeper session, before it is announced: re-creates
 /// every registered ephemeral.
 pub(crate) async fn replay(shared: &Shared, client: &Client, generation: u64) {

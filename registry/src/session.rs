@@ -626,7 +626,14 @@ async fn supervise(shared: Arc<Shared>) {
                 finish(&shared);
                 return;
             }
-            match shared.open_client().await {
+            let opened = tokio::select! {
+                opened = shared.open_client() => opened,
+                _ = shared.closed() => {
+                    finish(&shared);
+                    return;
+                }
+            };
+            match opened {
                 Ok(client) => break client,
                 Err(e) => {
                     tracing::debug!(connect = %shared.connect, error = %e, "cannot open a zookeeper session yet");
@@ -669,6 +676,7 @@ async fn supervise(shared: Arc<Shared>) {
         tracing::warn!(connect = %shared.connect, session = %session_id, state = ?ended, "zookeeper session lost");
         lock(&shared.past_sessions).push(session_id.0);
         shared.live.send_replace(None);
+        ephemeral::mark_lost(&shared);
         shared.set_state(SessionState::Lost);
     }
 }

@@ -128,7 +128,12 @@ async fn recover(
         ZkError::SessionExpired | ZkError::ClientClosed => {
             *live = shared.live_after(live.generation).await?;
         }
-        ZkError::ConnectionLoss | ZkError::Timeout => {
+        ZkError::ConnectionLoss | ZkError::Timeout | ZkError::Custom(_) => {
+            // The supervisor may not have seen the disconnection yet: pause before asking.
+            tokio::select! {
+                _ = tokio::time::sleep(backoff.next_delay()) => {}
+                _ = shared.closed() => return Err(Error::SessionClosed),
+            }
             *live = shared.wait_usable(live.generation).await?;
         }
         other => {

@@ -151,7 +151,11 @@ pub(crate) async fn recover(
     let wait = async {
         match error {
             ZkError::SessionExpired | ZkError::ClientClosed => shared.live_after(live.generation).await,
-            ZkError::ConnectionLoss | ZkError::Timeout | ZkError::Throttled | ZkError::SessionMoved => {
+            ZkError::ConnectionLoss
+            | ZkError::Timeout
+            | ZkError::Throttled
+            | ZkError::SessionMoved
+            | ZkError::Custom(_) => {
                 // The supervisor may not have seen the disconnection yet: pause before asking.
                 tokio::select! {
                     _ = tokio::time::sleep(backoff.next_delay()) => {}
