@@ -34,3 +34,6 @@ pub use least_requests::{InFlight, InFlightGuard, LeastRequests};
 pub use random::WeightedRandom;
 pub use round_robin::{SmoothRoundRobin, MAX_PERIOD};
 pub use warmup::warmup_weight;
+
+#[cfg(test)]
+mod properties;
