@@ -166,7 +166,7 @@ fn show_actual(actual: &Option<i32>) -> String {
 
 impl Error {
     pub(crate) fn zk(op: &'static str, path: impl Into<String>, source: zookeeper_client::Error) -> Self {
-        Error::Registry(registry::Error::Zookeeper { op, path: path.into(), source })
+        Error::Registry(registry::Error::from_zookeeper(op, path, source))
     }
 
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {

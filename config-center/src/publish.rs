@@ -97,7 +97,14 @@ pub(crate) async fn write(inner: &Inner, path: &str, doc: &str, expected: Expect
                     }
                     _ => {}
                 }
-                let replace = Replace { path, history: &history, doc, old: &old, version: stat.version };
+                let replace = Replace {
+                    acl: inner.session.acl(),
+                    path,
+                    history: &history,
+                    doc,
+                    old: &old,
+                    version: stat.version,
+                };
                 replace.commit(&client, entries.as_deref(), inner).await?
             }
         };
@@ -116,8 +123,9 @@ fn conflict(path: &str, expected: Expect, actual: Option<i32>) -> Error {
     Error::VersionConflict { path: path.to_owned(), expected, actual }
 }
 
-fn persistent() -> zookeeper_client::CreateOptions<'static> {
-    CreateMode::Persistent.with_acls(Acls::anyone_all())
+/// Persistent nodes with the session's ACL (see `registry::SessionBuilder::acl`).
+fn persistent(acl: &[zookeeper_client::Acl]) -> zookeeper_client::CreateOptions<'_> {
+    CreateMode::Persistent.with_acls(Acls::new(acl))
 }
 
 /// The document and its stat (`None`: no node), and the history's children (`None`: no
@@ -160,7 +168,7 @@ async fn create(
     history: &str,
     doc: &str,
 ) -> Result<Option<Published>> {
-    let options = persistent();
+    let options = persistent(inner.session.acl());
     let mut made_parent = false;
     loop {
         let mut writer = client.new_multi_writer();
@@ -268,6 +276,7 @@ impl Plan {
 
 /// Replacing the document at `version` by `doc`, archiving `old`.
 struct Replace<'a> {
+    acl: &'a [zookeeper_client::Acl],
     path: &'a str,
     history: &'a str,
     doc: &'a str,
@@ -326,7 +335,7 @@ impl Replace<'_> {
 
     fn add_archive(&self, writer: &mut zookeeper_client::MultiWriter<'_>, plan: &Plan) -> Result<()> {
         let multi = |e| Error::zk("multi", self.path, e);
-        let options = persistent();
+        let options = persistent(self.acl);
         let entry = history::entry_path(self.path, self.version);
         if plan.create_dir {
             writer.add_create(self.history, &[], &options).map_err(multi)?;

@@ -112,6 +112,16 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// The error for ZooKeeper operation `op` on `path` failing with `source`
+    /// (`NoAuth` becomes [`Error::NotAuthorized`]).
+    pub fn from_zookeeper(
+        op: &'static str,
+        path: impl Into<String>,
+        source: zookeeper_client::Error,
+    ) -> Self {
+        Self::zk(op, path, source)
+    }
+
     pub(crate) fn zk(op: &'static str, path: impl Into<String>, source: zookeeper_client::Error) -> Self {
         match source {
             zookeeper_client::Error::NoAuth => Error::NotAuthorized { op, path: path.into() },

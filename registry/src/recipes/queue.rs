@@ -221,7 +221,7 @@ impl DistributedQueue {
                     }
                 };
                 backoff.reset();
-                if !await_change(&shared, &mut live, watcher, deadline).await? {
+                if !await_change(shared, &mut live, watcher, deadline).await? {
                     return Ok(None);
                 }
                 continue 'retry;

@@ -4,6 +4,7 @@
 //! line last, in `key=value` form, with the ratios. See BENCHMARKS.md for recorded results.
 #![forbid(unsafe_code)]
 
+mod config;
 mod propagation;
 mod scale;
 mod select;
@@ -26,11 +27,37 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Random provider churn, config publishes and injected expiries with an invariant checker;
+    /// fds, tasks and RSS measured at start and end (see `tests::soak`).
+    Soak {
+        /// How long to run.
+        #[arg(long, default_value_t = 300)]
+        seconds: u64,
+        /// Random seed (a run replays from its seed).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// A provider registers / deregisters (separate session) until a consumer's cache shows it.
     Propagation {
         /// Trials (each one add and one delete).
         #[arg(long, default_value_t = 200)]
         trials: usize,
+    },
+    /// A typed config publish until all W watchers (one session each) load it.
+    Config {
+        /// Watchers, each on its own session.
+        #[arg(long, default_value_t = 100)]
+        watchers: usize,
+        /// Trials.
+        #[arg(long, default_value_t = 200)]
+        trials: usize,
+        /// History entries kept per publish (0: no history, a publish is one `set_data`).
+        #[arg(long, default_value_t = config_center::DEFAULT_HISTORY_LIMIT)]
+        history_limit: usize,
+        /// Also time the same `set_data` read through registry's `NodeWatch` alone (W more
+        /// sessions), to split zkmesh's time between registry and config-center.
+        #[arg(long)]
+        breakdown: bool,
     },
     /// P registrations from S sessions at once: how soon the consumer converges, how many reads.
     Storm {
@@ -40,6 +67,9 @@ enum Command {
         /// Provider sessions.
         #[arg(long, default_value_t = 10)]
         sessions: usize,
+        /// Start without the service's `providers` node (a first deployment).
+        #[arg(long)]
+        cold: bool,
     },
     /// Picks per second through `select()` against a `RwLock<Vec<_>>` baseline.
     Select {
@@ -98,8 +128,20 @@ async fn run(cli: Cli) -> Result<String, BoxError> {
     };
     let root = format!("{zk}/zkbench-{}", std::process::id());
     match cli.command {
+        Command::Soak { seconds, seed } => {
+            // The soak makes its own chroot under the ZooKeeper root.
+            let report = tests::soak(&zk, std::time::Duration::from_secs(seconds), seed).await?;
+            if !report.is_clean() {
+                eprintln!("{report}");
+                return Err("the soak broke an invariant (report above)".into());
+            }
+            Ok(report.to_string())
+        }
         Command::Propagation { trials } => propagation::run(&root, trials).await,
-        Command::Storm { providers, sessions } => storm::run(&root, providers, sessions).await,
+        Command::Config { watchers, trials, history_limit, breakdown } => {
+            config::run(&root, watchers, trials, history_limit, breakdown).await
+        }
+        Command::Storm { providers, sessions, cold } => storm::run(&root, providers, sessions, cold).await,
         Command::Select { providers, threads, picks } => select::run(&root, providers, threads, picks).await,
         Command::Scale { services, providers_per_service, trials } => {
             scale::run(&root, services, providers_per_service, trials).await

@@ -38,7 +38,8 @@ pub async fn run(root: &str, trials: usize) -> Result<String, BoxError> {
             del.push(d);
         }
     }
-    let (add_p50, del_p50, floor_add_p50, floor_del_p50) = (add.p50(), del.p50(), floor_add.p50(), floor_del.p50());
+    let (add_p50, del_p50, floor_add_p50, floor_del_p50) =
+        (add.p50(), del.p50(), floor_add.p50(), floor_del.p50());
     Ok(format!(
         "propagation trials={trials} add_p50_us={add_p50:.0} add_p99_us={:.0} del_p50_us={del_p50:.0} \
          floor_add_p50_us={floor_add_p50:.0} floor_del_p50_us={floor_del_p50:.0} ratio_add_p50={:.3} ratio_del_p50={:.3}",
@@ -49,13 +50,17 @@ pub async fn run(root: &str, trials: usize) -> Result<String, BoxError> {
 }
 
 /// Raw floor: create on one session, watch event and `get_and_watch_children` on the other.
-async fn floor_trial(provider: &Client, consumer: &Client, trial: usize) -> Result<(Duration, Duration), BoxError> {
+async fn floor_trial(
+    provider: &Client,
+    consumer: &Client,
+    trial: usize,
+) -> Result<(Duration, Duration), BoxError> {
     let name = format!("n{trial}");
     let path = format!("/floor/{name}");
     let (_, _, watcher) = consumer.get_and_watch_children("/floor").await?;
     let t0 = Instant::now();
     let create = provider.create(&path, b"", &CreateMode::Ephemeral.with_acls(Acls::anyone_all()));
-    let seen = observe(consumer, watcher, |children| children.iter().any(|c| *c == name));
+    let seen = observe(consumer, watcher, |children| children.contains(&name));
     let (created, seen) = tokio::join!(create, seen);
     created?;
     let (t_add, watcher) = seen?;
@@ -63,7 +68,7 @@ async fn floor_trial(provider: &Client, consumer: &Client, trial: usize) -> Resu
 
     let t0 = Instant::now();
     let delete = provider.delete(&path, None);
-    let gone = observe(consumer, watcher, |children| !children.iter().any(|c| *c == name));
+    let gone = observe(consumer, watcher, |children| !children.contains(&name));
     let (deleted, gone) = tokio::join!(delete, gone);
     deleted?;
     let (t_del, _) = gone?;
@@ -87,7 +92,11 @@ async fn observe(
 
 /// zkmesh: `register()` on one registry until the consumer's cache has it, `deregister()` until
 /// it has not.
-async fn ours_trial(provider: &Registry, sub: &registry::Subscription, trial: usize) -> Result<(Duration, Duration), BoxError> {
+async fn ours_trial(
+    provider: &Registry,
+    sub: &registry::Subscription,
+    trial: usize,
+) -> Result<(Duration, Duration), BoxError> {
     let port = 1000 + (trial % 60_000) as u16;
     let url = ServiceUrl::new("http", "10.9.0.1", port, "bench")?.with_param("timestamp", 1)?;
     let mut updates = sub.updates();

@@ -60,19 +60,28 @@ pub async fn run(root: &str, services: usize, per_service: usize, trials: usize)
     let provider = &registries[0];
     for trial in 0..trials {
         let s = (trial * 7919) % services;
-        let url = ServiceUrl::new("http", "10.6.1.1", 1 + trial as u16, &name(s))?;
+        // With its own timestamp, so that the URL registered is this one (`register` adds one
+        // to a URL without) and the cache can be asked for it before `register` returns.
+        let url =
+            ServiceUrl::new("http", "10.6.1.1", 1 + trial as u16, &name(s))?.with_param("timestamp", 1)?;
         let sub = &subs[s];
         let mut rx = sub.updates();
         rx.borrow_and_update();
         let t = Instant::now();
         let (reg, _) = tokio::join!(provider.register(&url), async {
-            let _ = tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|set| set.get(&url).is_some())).await;
+            let _ = tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|set| set.get(&url).is_some()))
+                .await;
         });
         updates.push(t.elapsed());
+        let reg = reg.map_err(|e| format!("update {trial}: registering {url}: {e}"))?;
         if sub.snapshot().get(&url).is_none() {
-            return Err(format!("update {trial} not seen").into());
+            return Err(format!(
+                "update {trial} not seen within 10 s ({} providers in the cache)",
+                sub.snapshot().len()
+            )
+            .into());
         }
-        held.push(reg?);
+        held.push(reg);
     }
     Ok(format!(
         "scale services={services} providers={} initial_sync_ms={initial_sync_ms:.0} rss_mb={rss:.0} consumer_rss_mb={:.0} update_p50_us={:.0} update_p99_us={:.0}",

@@ -1,5 +1,11 @@
 //! `zkbench select`: picks through `Subscription::select()` (arc-swap snapshot, weighted random)
-//! against a `RwLock<Vec<_>>` doing the same weighted pick, both from T threads at once.
+//! against a `RwLock<Vec<_>>` doing the same weighted pick over copies of the same providers,
+//! both from T threads at once, each reading the provider it picked.
+//!
+//! The picks are split into rounds that alternate between the two, and each side's time per pick
+//! is the median over its rounds, so that a burst of load from elsewhere on the machine (a
+//! preempted thread) moves one round, not the result. A round's time runs from the moment all
+//! its threads are released to the moment the last one is done.
 
 use std::hint::black_box;
 use std::sync::RwLock;
@@ -24,59 +30,83 @@ pub async fn run(root: &str, providers: usize, threads: usize, picks: usize) -> 
     let sub = consumer.subscribe_with("select", SubscribeOptions::default().register_consumer(false)).await?;
     sub.wait_for(Duration::from_secs(30), |s| s.len() == providers).await?;
 
-    // The baseline: the same weighted pick (prefix sums, binary search) under a read lock.
+    // The baseline: the same weighted pick (prefix sums, multiply-shift, binary search) over a
+    // copy of the same providers, under a read lock; both sides read the picked provider.
     let set = sub.snapshot();
-    let addresses: Vec<String> = set.providers().iter().map(|p| p.address().to_owned()).collect();
+    let copies: Vec<registry::Provider> = set.providers().to_vec();
     let mut cumulative = Vec::with_capacity(providers);
     let mut total = 0u64;
-    for p in set.providers() {
+    for p in &copies {
         total += u64::from(p.weight());
         cumulative.push(total);
     }
-    let baseline = RwLock::new((addresses, cumulative));
+    let baseline = RwLock::new((copies, cumulative));
 
-    let ours = timed(threads, picks, |_| {
+    let ours = |_: u64| {
         let picked = sub.select().map(|p| p.weight());
         black_box(picked);
-    });
-    let base = timed(threads, picks, |r| {
+    };
+    let base = |r: u64| {
         let guard = baseline.read().unwrap_or_else(|e| e.into_inner());
-        let (addresses, cumulative) = &*guard;
+        let (copies, cumulative) = &*guard;
         let total = cumulative.last().copied().unwrap_or(0);
         if total > 0 {
-            let x = r % total;
+            let x = ((u128::from(r) * u128::from(total)) >> 64) as u64;
             let i = cumulative.partition_point(|&c| c <= x);
-            black_box(addresses[i].len());
+            black_box(copies[i].weight());
         }
-    });
-    let ns = |d: Duration| d.as_secs_f64() * 1e9 / picks as f64;
+    };
+    let per_round = (picks / ROUNDS).max(1);
+    let (mut ours_rounds, mut base_rounds) = (Vec::with_capacity(ROUNDS), Vec::with_capacity(ROUNDS));
+    for _ in 0..ROUNDS {
+        ours_rounds.push(timed(threads, per_round, ours));
+        base_rounds.push(timed(threads, per_round, base));
+    }
+    let (ours, base) = (median(ours_rounds), median(base_rounds));
+    let ns = |d: Duration| d.as_secs_f64() * 1e9 / per_round as f64;
     let (ours_ns, base_ns) = (ns(ours), ns(base));
     Ok(format!(
-        "select providers={providers} threads={threads} ns_per_pick={ours_ns:.1} baseline_ns_per_pick={base_ns:.1} ratio={:.3} picks_per_sec={:.0} baseline_picks_per_sec={:.0}",
+        "select providers={providers} threads={threads} ns_per_pick={ours_ns:.1} baseline_ns_per_pick={base_ns:.1} ratio={:.3} picks_per_sec={:.0} baseline_picks_per_sec={:.0} rounds={ROUNDS}",
         ours_ns / base_ns,
-        (threads * picks) as f64 / ours.as_secs_f64(),
-        (threads * picks) as f64 / base.as_secs_f64(),
+        (threads * per_round) as f64 / ours.as_secs_f64(),
+        (threads * per_round) as f64 / base.as_secs_f64(),
     ))
 }
 
-/// Runs `pick` `picks` times on each of `threads` threads at once; returns the wall time.
+/// Rounds each side's picks are split into.
+const ROUNDS: usize = 20;
+
+fn median(mut rounds: Vec<Duration>) -> Duration {
+    rounds.sort_unstable();
+    rounds[rounds.len() / 2]
+}
+
+/// Runs `pick` `picks` times on each of `threads` threads at once; returns the time from their
+/// common start to the last one's end.
 fn timed(threads: usize, picks: usize, pick: impl Fn(u64) + Sync) -> Duration {
     let start = std::sync::Barrier::new(threads);
-    let begun = Instant::now();
-    std::thread::scope(|scope| {
-        for t in 0..threads {
-            let (pick, start) = (&pick, &start);
-            scope.spawn(move || {
-                let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (t as u64 + 1);
-                start.wait();
-                for _ in 0..picks {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    pick(x);
-                }
-            });
-        }
+    let begun = std::sync::OnceLock::new();
+    let ends: Vec<Instant> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let (pick, start, begun) = (&pick, &start, &begun);
+                scope.spawn(move || {
+                    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (t as u64 + 1);
+                    if start.wait().is_leader() {
+                        begun.get_or_init(Instant::now);
+                    }
+                    for _ in 0..picks {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        pick(x);
+                    }
+                    Instant::now()
+                })
+            })
+            .collect();
+        workers.into_iter().filter_map(|w| w.join().ok()).collect()
     });
-    begun.elapsed()
+    let begun = begun.get().copied().unwrap_or_else(Instant::now);
+    ends.into_iter().max().map_or(Duration::ZERO, |end| end.saturating_duration_since(begun))
 }

@@ -1,0 +1,319 @@
+//! `zkbench config`: a typed publish until every one of W watchers loads the new value, against
+//! the raw floor, measured in the same run with trials alternating.
+//!
+//! zkmesh: one publisher session runs [`ConfigSpec::publish`] (trials alternate
+//! [`Expect::Version`] with the version it last published and [`Expect::Any`]); W watchers, each
+//! on its own [`registry::Session`], each hold a [`config_center::Config`] on the same document.
+//! `Config` keeps no accept timestamp (unlike `ProviderSet::built_at()`), so a watcher's time
+//! ends when a task waiting in [`config_center::Config::changed`] wakes with the new value (what
+//! `load()` returns from then on). A trial's time is the slowest watcher's.
+//!
+//! Floor: one raw `zookeeper-client` session does `set_data` of the same bytes on another node;
+//! W raw sessions each run `get_and_watch_data` in a loop (re-armed by each read); a watcher's
+//! time ends when a task has the answer holding the new version back. Both ends are a task
+//! wake-up after the read, so the two compare like for like.
+//!
+//! With history (`--history-limit`, default 10 as in config-center) a publish is two round trips:
+//! a snapshot read of the document and of its history, then one `multi` (write, archive, prune);
+//! with `--history-limit 0` it is one `set_data`, as the floor's. `--breakdown` adds W more
+//! sessions that read a third node's `set_data` through registry's `NodeWatch` alone
+//! (`node_watch_p50_us`), which splits zkmesh's time between registry's watch and config-center.
+//!
+//! The value is a `BTreeMap<String, String>` (ten keys, about 250 bytes of TOML), which keeps
+//! the benchmark free of a serde dependency; it goes through the same parse, layering,
+//! deserialization and validation a derived struct does.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use config_center::{Config, ConfigCenter, ConfigSpec, Expect};
+use registry::{NodeEvent, NodeWatch, Session};
+use tokio::sync::mpsc;
+use zookeeper_client::{Acls, Client, CreateMode};
+
+use crate::stats::Samples;
+use crate::BoxError;
+
+type Doc = BTreeMap<String, String>;
+
+/// A watcher's report: which watcher, which trial (ours: the value's `seq`; floor: the data
+/// version), when.
+type Report = (usize, u64, Instant);
+
+const WAIT: Duration = Duration::from_secs(10);
+const WARMUP: usize = 10;
+const NAMESPACE: &str = "bench";
+const NAME: &str = "doc";
+const FLOOR: &str = "/floor-config";
+const MID: &str = "/mid-config";
+
+pub async fn run(
+    root: &str,
+    watchers: usize,
+    trials: usize,
+    history_limit: usize,
+    breakdown: bool,
+) -> Result<String, BoxError> {
+    let watchers = watchers.max(1);
+    let publisher = Session::connect(root).await?;
+    let center = ConfigCenter::builder().history_limit(history_limit).build(publisher.clone())?;
+    let spec = bench_spec(&center)?;
+    let first = spec.publish(&doc(0), Expect::Any).await?;
+    let raw_publisher = Client::connect(root).await?;
+    let mut floor = RawNode::create(&raw_publisher, FLOOR).await?;
+    let mut mid = RawNode::create(&raw_publisher, MID).await?;
+
+    // W sessions of each kind, opened a few at a time.
+    let sessions = connect_all(watchers, || async { Ok(Session::connect(root).await?) }).await?;
+    let raw_sessions = connect_all(watchers, || async { Ok(Client::connect(root).await?) }).await?;
+    let mid_sessions = match breakdown {
+        true => connect_all(watchers, || async { Ok(Session::connect(root).await?) }).await?,
+        false => Vec::new(),
+    };
+    let (ours_tx, mut ours_rx) = mpsc::unbounded_channel::<Report>();
+    let (floor_tx, mut floor_rx) = mpsc::unbounded_channel::<Report>();
+    let (mid_tx, mut mid_rx) = mpsc::unbounded_channel::<Report>();
+    let mut configs = Vec::with_capacity(watchers);
+    for session in &sessions {
+        let center = ConfigCenter::builder().history_limit(history_limit).build(session.clone())?;
+        configs.push(bench_spec(&center)?.watch().await?);
+    }
+    for (i, config) in configs.into_iter().enumerate() {
+        tokio::spawn(follow_ours(i, config, ours_tx.clone()));
+    }
+    for (i, client) in raw_sessions.iter().enumerate() {
+        tokio::spawn(follow_floor(i, client.clone(), floor_tx.clone()));
+    }
+    for (i, session) in mid_sessions.iter().enumerate() {
+        tokio::spawn(follow_mid(i, session.watch_data(MID)?, mid_tx.clone()));
+    }
+    // Everyone has read the starting state.
+    collect(&mut ours_rx, watchers, 0).await?;
+    collect(&mut floor_rx, watchers, floor.version).await?;
+    if breakdown {
+        collect(&mut mid_rx, watchers, mid.version).await?;
+    }
+
+    let (mut ours, mut raw, mut watch_only) = (Samples::default(), Samples::default(), Samples::default());
+    let (mut by_version, mut by_any) = (Samples::default(), Samples::default());
+    let (mut publish, mut set_data) = (Samples::default(), Samples::default());
+    let mut version = first.version;
+    for trial in 0..trials + WARMUP {
+        let seq = trial as u64 + 1;
+        let bytes = toml_text(&doc(seq));
+        // Floor: set_data, until all W raw watchers have read the new version.
+        let (floor_all, floor_write) = floor.trial(&raw_publisher, &bytes, &mut floor_rx, watchers).await?;
+        // Breakdown: the same set_data, read through registry's `NodeWatch` (no config-center).
+        let mid_all = match breakdown {
+            true => Some(mid.trial(&raw_publisher, &bytes, &mut mid_rx, watchers).await?.0),
+            false => None,
+        };
+
+        // zkmesh: a typed publish, until all W configs have accepted it.
+        let expect = if trial % 2 == 0 { Expect::Version(version) } else { Expect::Any };
+        let value = doc(seq);
+        let t0 = Instant::now();
+        let write = async {
+            let published = spec.publish(&value, expect).await?;
+            Ok::<_, BoxError>((published, t0.elapsed()))
+        };
+        let (written, last) = tokio::join!(write, collect(&mut ours_rx, watchers, seq));
+        let (published, ours_write) = written?;
+        version = published.version;
+        let ours_all = last? - t0;
+
+        if trial >= WARMUP {
+            raw.push(floor_all);
+            ours.push(ours_all);
+            set_data.push(floor_write);
+            publish.push(ours_write);
+            if let Some(mid_all) = mid_all {
+                watch_only.push(mid_all);
+            }
+            match expect {
+                Expect::Version(_) => by_version.push(ours_all),
+                _ => by_any.push(ours_all),
+            }
+        }
+    }
+    let history = center.history(NAMESPACE, NAME).await?.len();
+    if history_limit > 0 && history != history_limit {
+        return Err(format!("history holds {history} entries, expected {history_limit}").into());
+    }
+    let (p50, floor_p50) = (ours.p50(), raw.p50());
+    let mut line = format!(
+        "config watchers={watchers} p50_us={p50:.0} p99_us={:.0} floor_p50_us={floor_p50:.0} ratio_p50={:.3} \
+         floor_p99_us={:.0} trials={trials} history_limit={history_limit} version_p50_us={:.0} any_p50_us={:.0} \
+         publish_p50_us={:.0} floor_set_data_p50_us={:.0}",
+        ours.p99(),
+        p50 / floor_p50,
+        raw.p99(),
+        by_version.p50(),
+        by_any.p50(),
+        publish.p50(),
+        set_data.p50(),
+    );
+    if breakdown {
+        let mid_p50 = watch_only.p50();
+        line += &format!(" node_watch_p50_us={mid_p50:.0} ratio_node_watch_p50={:.3}", mid_p50 / floor_p50);
+    }
+    Ok(line)
+}
+
+/// A node written with plain `set_data` (floor and breakdown), and its data version.
+struct RawNode {
+    path: &'static str,
+    version: u64,
+}
+
+impl RawNode {
+    async fn create(client: &Client, path: &'static str) -> Result<RawNode, BoxError> {
+        let bytes = toml_text(&doc(0));
+        let options = CreateMode::Persistent.with_acls(Acls::anyone_all());
+        let version = match client.create(path, bytes.as_bytes(), &options).await {
+            Ok(_) => 0,
+            Err(zookeeper_client::Error::NodeExists) => {
+                client.set_data(path, bytes.as_bytes(), None).await?.version
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(RawNode { path, version: version as u64 })
+    }
+
+    /// `set_data` until all `watchers` reported the new version: (time until the last one,
+    /// time of the `set_data` call).
+    async fn trial(
+        &mut self,
+        client: &Client,
+        bytes: &str,
+        rx: &mut mpsc::UnboundedReceiver<Report>,
+        watchers: usize,
+    ) -> Result<(Duration, Duration), BoxError> {
+        self.version += 1;
+        let t0 = Instant::now();
+        let write = async {
+            let stat = client.set_data(self.path, bytes.as_bytes(), None).await?;
+            Ok::<_, BoxError>((stat.version, t0.elapsed()))
+        };
+        let (written, last) = tokio::join!(write, collect(rx, watchers, self.version));
+        let (written, write_time) = written?;
+        if written as u64 != self.version {
+            return Err(format!("{} written by someone else (version {written})", self.path).into());
+        }
+        Ok((last? - t0, write_time))
+    }
+}
+
+fn bench_spec(center: &ConfigCenter) -> Result<ConfigSpec<Doc>, BoxError> {
+    Ok(center.config::<Doc>(NAMESPACE, NAME)?.validator(|doc: &Doc| {
+        match doc.get("pool").map(|p| p.parse::<u32>()) {
+            Some(Ok(n)) if n > 0 => Ok(()),
+            _ => Err("pool must be a positive integer".into()),
+        }
+    }))
+}
+
+/// The document of trial `seq`: ten keys, about 250 bytes of TOML.
+fn doc(seq: u64) -> Doc {
+    let mut doc = Doc::new();
+    doc.insert("seq".into(), seq.to_string());
+    doc.insert("service".into(), "greeter".into());
+    doc.insert("url".into(), "postgres://db.internal:5432/greeter?sslmode=require".into());
+    doc.insert("pool".into(), (8 + seq % 8).to_string());
+    doc.insert("timeout_ms".into(), "2500".into());
+    doc.insert("retries".into(), "3".into());
+    doc.insert("region".into(), "eu-west-1".into());
+    doc.insert("feature_flags".into(), "fast-path,new-ui,batching".into());
+    doc.insert("log_level".into(), "info".into());
+    doc.insert("owner".into(), "team-platform@example.com".into());
+    doc
+}
+
+/// The TOML a string map serializes to (`key = "value"` lines, sorted): the floor writes the
+/// same bytes zkmesh publishes.
+fn toml_text(doc: &Doc) -> String {
+    doc.iter().map(|(k, v)| format!("{k} = \"{v}\"\n")).collect()
+}
+
+async fn connect_all<S, F>(n: usize, connect: impl Fn() -> F) -> Result<Vec<S>, BoxError>
+where
+    F: std::future::Future<Output = Result<S, BoxError>>,
+{
+    let mut all = Vec::with_capacity(n);
+    while all.len() < n {
+        let batch = (n - all.len()).min(20);
+        for s in futures::future::join_all((0..batch).map(|_| connect())).await {
+            all.push(s?);
+        }
+    }
+    Ok(all)
+}
+
+/// Reports each value a config accepts, as soon as its task wakes.
+async fn follow_ours(i: usize, mut config: Config<Doc>, tx: mpsc::UnboundedSender<Report>) {
+    let seq = |v: &Arc<Doc>| v.get("seq").and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
+    if tx.send((i, seq(&config.load()), Instant::now())).is_err() {
+        return;
+    }
+    while let Ok(value) = config.changed().await {
+        let at = Instant::now();
+        if tx.send((i, seq(&value), at)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Reports each version registry's push-then-pull `NodeWatch` reads, as soon as its task wakes.
+async fn follow_mid(i: usize, mut node: NodeWatch<Vec<u8>>, tx: mpsc::UnboundedSender<Report>) {
+    let mut event = node.get();
+    loop {
+        let at = Instant::now();
+        let version = match event {
+            NodeEvent::Present { stat, .. } => stat.version as u64,
+            _ => u64::MAX,
+        };
+        if tx.send((i, version, at)).is_err() {
+            return;
+        }
+        match node.changed().await {
+            Ok(next) => event = next,
+            Err(_) => return,
+        }
+    }
+}
+
+/// Raw push-then-pull: `get_and_watch_data` (which re-arms the watch), report, wait for the event.
+async fn follow_floor(i: usize, client: Client, tx: mpsc::UnboundedSender<Report>) {
+    loop {
+        let Ok((_data, stat, watcher)) = client.get_and_watch_data(FLOOR).await else { return };
+        let at = Instant::now();
+        if tx.send((i, stat.version as u64, at)).is_err() {
+            return;
+        }
+        watcher.changed().await;
+    }
+}
+
+/// Waits until each of `watchers` has reported `seq`; returns when the last one did.
+async fn collect(
+    rx: &mut mpsc::UnboundedReceiver<Report>,
+    watchers: usize,
+    seq: u64,
+) -> Result<Instant, BoxError> {
+    let mut seen = vec![false; watchers];
+    let (mut count, mut last) = (0, None::<Instant>);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while count < watchers {
+        let report = tokio::time::timeout_at(deadline, rx.recv()).await;
+        let Ok(Some((i, got, at))) = report else {
+            return Err(format!("{count} of {watchers} watchers saw trial {seq} within {WAIT:?}").into());
+        };
+        if got == seq && !seen[i] {
+            seen[i] = true;
+            count += 1;
+            last = Some(last.map_or(at, |l| l.max(at)));
+        }
+    }
+    last.ok_or_else(|| "no watcher".into())
+}
