@@ -594,4 +594,57 @@ mod tests {
         assert_eq!(line_column("a\nbé c", 6), (2, 4));
         assert_eq!(line_column("a\n", 2), (2, 1));
     }
+
+    mod layering {
+        //! Layering as a property: for any defaults and document, the result is the deep merge
+        //! (tables key by key, everything else replaced by the upper layer).
+        use proptest::prelude::*;
+        use toml::{Table, Value};
+
+        use super::*;
+
+        fn leaf() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                any::<i32>().prop_map(|i| Value::Integer(i.into())),
+                "[a-z ]{0,8}".prop_map(Value::String),
+                any::<bool>().prop_map(Value::Boolean),
+                prop::collection::vec(any::<i16>().prop_map(|i| Value::Integer(i.into())), 0..3)
+                    .prop_map(Value::Array),
+            ]
+        }
+
+        fn table() -> impl Strategy<Value = Table> {
+            let inner = prop::collection::btree_map("[x-z]", leaf(), 0..3)
+                .prop_map(|m| Value::Table(m.into_iter().collect()));
+            prop::collection::btree_map("[a-e]", prop_oneof![leaf(), inner], 0..5)
+                .prop_map(|m| m.into_iter().collect())
+        }
+
+        fn model(lower: &Table, upper: &Table) -> Table {
+            let mut out = lower.clone();
+            for (k, v) in upper {
+                let merged = match (out.get(k), v) {
+                    (Some(Value::Table(l)), Value::Table(u)) => Value::Table(model(l, u)),
+                    _ => v.clone(),
+                };
+                out.insert(k.clone(), merged);
+            }
+            out
+        }
+
+        proptest! {
+            #[test]
+            fn document_over_defaults_is_a_deep_merge(defaults in table(), document in table()) {
+                let d = toml::to_string(&defaults).expect("render defaults");
+                let z = toml::to_string(&document).expect("render document");
+                let schema = Schema::<Table> {
+                    path: "/config/ns/p".into(),
+                    layers: Layers::new(Some(Text::other("defaults.toml".into(), d)), Vec::new()).expect("layers"),
+                    validator: None,
+                };
+                let got = schema.convert(Some(&Text::document("/config/ns/p", Some(1), z))).expect("converts");
+                prop_assert_eq!(got, model(&defaults, &document));
+            }
+        }
+    }
 }
