@@ -346,10 +346,14 @@ impl<T: DeserializeOwned> Watcher<T> {
             Ok((new, next)) => {
                 value.store(Arc::new(new));
                 status.send_modify(|s| *s = Status { accepted: s.accepted + 1, ..next });
-                tracing::debug!(path = %self.schema.path, version = ?status.borrow().version, "config value accepted");
+                tracing::info!(path = %self.schema.path, version = ?status.borrow().version, "config value accepted");
+                metrics::counter!("zkmesh_config_accepted_total", "path" => self.schema.path.clone())
+                    .increment(1);
             }
             Err(e) => {
                 tracing::warn!(path = %self.schema.path, error = %e, "config document refused; keeping the last good value");
+                metrics::counter!("zkmesh_config_refused_total", "path" => self.schema.path.clone())
+                    .increment(1);
                 status.send_modify(|s| {
                     s.stale = false;
                     s.error = Some(e);

@@ -15,6 +15,8 @@
 //! | `zkmesh_empty_refusals_total` | counter | `service` | empty lists refused by empty protection |
 //! | `zkmesh_snapshot_loads_total` | counter | `service` | subscriptions started from the disk snapshot |
 //! | `zkmesh_snapshot_writes_total` | counter | `service`, `ok` | disk snapshot writes |
+//! | `zkmesh_config_accepted_total` | counter | `path` | config values accepted (config-center) |
+//! | `zkmesh_config_refused_total` | counter | `path` | config documents refused (config-center) |
 
 use crate::session::SessionState;
 
