@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::balance::{
-    warmup_weight, HashRing, InFlight, InFlightGuard, LeastRequests, SmoothRoundRobin, WeightedRandom,
+    warmup_weight, AliasTable, HashRing, InFlight, InFlightGuard, LeastRequests, SmoothRoundRobin,
 };
 use crate::error::Error;
 use crate::url::ServiceUrl;
@@ -102,10 +102,10 @@ pub struct RejectedNode {
 
 #[derive(Debug)]
 enum Picker {
-    Random(WeightedRandom),
+    Random(AliasTable),
     RoundRobin(SmoothRoundRobin),
     LeastRequests(LeastRequests),
-    ConsistentHash(HashRing, WeightedRandom),
+    ConsistentHash(HashRing, AliasTable),
 }
 
 /// An immutable snapshot of one service's providers (after filters), with its balancer.
@@ -157,14 +157,14 @@ impl ProviderSet {
         }
         let weights: Vec<u32> = providers.iter().map(|p| p.weight).collect();
         let picker = match balance {
-            LoadBalance::Random => Picker::Random(WeightedRandom::new(&weights)),
+            LoadBalance::Random => Picker::Random(AliasTable::new(&weights)),
             LoadBalance::RoundRobin => Picker::RoundRobin(SmoothRoundRobin::new(&weights)),
             LoadBalance::LeastRequests => Picker::LeastRequests(LeastRequests::new(&weights)),
             LoadBalance::ConsistentHash => {
                 let ids: Vec<&str> = providers.iter().map(|p| p.address()).collect();
                 Picker::ConsistentHash(
                     HashRing::new(&ids, &weights, crate::balance::DEFAULT_REPLICAS),
-                    WeightedRandom::new(&weights),
+                    AliasTable::new(&weights),
                 )
             }
         };

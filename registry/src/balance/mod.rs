@@ -14,6 +14,7 @@
 //!
 //! | type | strategy |
 //! |------|----------|
+//! | [`AliasTable`] | weighted random in O(1) (Vose's alias method): what `select()` uses |
 //! | [`WeightedRandom`] | weighted random (prefix sums + binary search) |
 //! | [`SmoothRoundRobin`] | nginx smooth weighted round-robin, precomputed schedule |
 //! | [`LeastRequests`] | power-of-two-choices over in-flight counts ([`InFlight`]) |
@@ -22,6 +23,7 @@
 //! [`warmup_weight`] implements Dubbo's warm-up ramp to compute the weights fed to the balancers,
 //! and a fast thread-local PRNG (wyrand) feeds the random picks.
 
+mod alias;
 mod consistent_hash;
 mod least_requests;
 mod random;
@@ -29,6 +31,7 @@ mod rng;
 mod round_robin;
 mod warmup;
 
+pub use alias::AliasTable;
 pub use consistent_hash::{stable_hash, HashRing, DEFAULT_REPLICAS, MAX_VNODES_PER_ID};
 pub use least_requests::{InFlight, InFlightGuard, LeastRequests};
 pub use random::WeightedRandom;
