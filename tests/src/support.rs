@@ -52,18 +52,7 @@ pub fn chroot_path(name: &str) -> String {
 /// # Panics
 /// When ZooKeeper cannot be reached.
 pub async fn raw(connect: &str) -> zookeeper_client::Client {
-    if let Some((hosts, root)) = connect.split_once('/') {
-        let top = zookeeper_client::Client::connect(hosts)
-            .await
-            .unwrap_or_else(|e| panic!("raw connect {hosts}: {e}"));
-        let persistent =
-            zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
-        match top.mkdir(&format!("/{root}"), &persistent).await {
-            Ok(()) | Err(zookeeper_client::Error::NodeExists) => {}
-            Err(e) => panic!("mkdir /{root}: {e}"),
-        }
-    }
-    zookeeper_client::Client::connect(connect).await.unwrap_or_else(|e| panic!("raw connect {connect}: {e}"))
+    registry::raw_client(connect).await.unwrap_or_else(|e| panic!("raw client on {connect}: {e}"))
 }
 
 /// ZooKeeper's truth for `service` read with a raw client: how many provider nodes each

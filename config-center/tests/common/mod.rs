@@ -43,18 +43,7 @@ pub async fn center(connect: &str) -> ConfigCenter {
 /// A raw zookeeper-client on the same chroot, independent of the code under test (the chroot
 /// is created first).
 pub async fn raw(connect: &str) -> zookeeper_client::Client {
-    if let Some((hosts, root)) = connect.split_once('/') {
-        let top = zookeeper_client::Client::connect(hosts)
-            .await
-            .unwrap_or_else(|e| panic!("raw connect {hosts}: {e}"));
-        let persistent =
-            zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
-        match top.mkdir(&format!("/{root}"), &persistent).await {
-            Ok(()) | Err(zookeeper_client::Error::NodeExists) => {}
-            Err(e) => panic!("mkdir /{root}: {e}"),
-        }
-    }
-    zookeeper_client::Client::connect(connect).await.unwrap_or_else(|e| panic!("raw connect {connect}: {e}"))
+    registry::raw_client(connect).await.unwrap_or_else(|e| panic!("raw client on {connect}: {e}"))
 }
 
 /// Polls `check` every 20 ms until it returns true or `within` passes.

@@ -30,4 +30,4 @@ mod tls;
 pub use ensemble::{LocalEnsemble, LocalEnsembleBuilder};
 pub use expire::{expire_session, expire_session_id};
 pub use server::{LocalZooKeeper, LocalZooKeeperBuilder};
-pub use shared::shared_local_zookeeper;
+pub use shared::{raw_client, shared_local_zookeeper};

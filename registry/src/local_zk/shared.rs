@@ -52,3 +52,20 @@ pub fn shared_local_zookeeper() -> Result<&'static str> {
         Err(e) => Err(e.clone()),
     }
 }
+
+/// A plain `zookeeper-client` on `connect` (hosts and an optional chroot), independent of the
+/// code under test (what tests read ZooKeeper's truth with). The chroot is created first when
+/// it is missing, which a plain client does not do.
+///
+/// # Errors
+/// [`Error::Connect`] when ZooKeeper cannot be reached; [`Error::Zookeeper`] when the chroot
+/// cannot be created.
+pub async fn raw_client(connect: &str) -> Result<zookeeper_client::Client> {
+    let connect_error = |source| Error::Connect { connect: connect.to_owned(), source };
+    if let Some((hosts, root)) = connect.split_once('/') {
+        let top = zookeeper_client::Client::connect(hosts).await.map_err(connect_error)?;
+        let root = format!("/{root}");
+        crate::path::ensure_path(&top, &root, zookeeper_client::Acls::anyone_all()).await?;
+    }
+    zookeeper_client::Client::connect(connect).await.map_err(connect_error)
+}

@@ -34,15 +34,7 @@ pub async fn session(connect: &str) -> Session {
 /// A raw zookeeper-client on the same ensemble and chroot, independent of the code under test.
 /// Creates the connect string's chroot first when it has one.
 pub async fn raw(connect: &str) -> zookeeper_client::Client {
-    if let Some((hosts, root)) = connect.split_once('/') {
-        let top = zookeeper_client::Client::connect(hosts)
-            .await
-            .unwrap_or_else(|e| panic!("raw connect {hosts}: {e}"));
-        let persistent =
-            zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
-        top.mkdir(&format!("/{root}"), &persistent).await.unwrap_or_else(|e| panic!("mkdir /{root}: {e}"));
-    }
-    zookeeper_client::Client::connect(connect).await.unwrap_or_else(|e| panic!("raw connect {connect}: {e}"))
+    registry::raw_client(connect).await.unwrap_or_else(|e| panic!("raw client on {connect}: {e}"))
 }
 
 /// Waits (bounded) for a state transition equal to `want` on `events`, returning the states seen.
