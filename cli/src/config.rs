@@ -129,6 +129,7 @@ async fn get(cli: &Cli, center: &ConfigCenter, namespace: &str, name: &str) -> R
 }
 
 async fn watch(cli: &Cli, center: &ConfigCenter, namespace: &str, name: &str) -> Result<(), String> {
+    let mut interrupt = crate::interrupt::Interrupt::new()?;
     let mut config = center.watch::<toml::Table>(namespace, name).await.map_err(|e| e.to_string())?;
     loop {
         let value = config.load();
@@ -142,7 +143,7 @@ async fn watch(cli: &Cli, center: &ConfigCenter, namespace: &str, name: &str) ->
         }
         tokio::select! {
             changed = config.changed() => { changed.map_err(|e| e.to_string())?; }
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = interrupt.recv() => return Ok(()),
         }
     }
 }

@@ -8,6 +8,7 @@
 mod args;
 mod config;
 mod dev;
+mod interrupt;
 mod output;
 mod services;
 mod watch;

@@ -16,6 +16,7 @@ pub async fn watch(cli: &Cli, service: &str) -> Result<(), String> {
         return Err(format!("unknown service {service:?} (no {path} in ZooKeeper at {})", cli.zk));
     }
     let options = SubscribeOptions::default().empty_protection(false).register_consumer(false);
+    let mut interrupt = crate::interrupt::Interrupt::new()?;
     let sub = registry.subscribe_with(service, options).await.map_err(|e| e.to_string())?;
     let mut changes = sub.changes();
     loop {
@@ -36,7 +37,7 @@ pub async fn watch(cli: &Cli, service: &str) -> Result<(), String> {
                     println!("{sign} {}", provider.url());
                 }
             }
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = interrupt.recv() => return Ok(()),
         }
     }
 }
@@ -48,6 +49,7 @@ pub async fn register(cli: &Cli, service: &str, url: &str) -> Result<(), String>
     if url.service() != service {
         return Err(format!("the URL names service {:?}, not {service:?}", url.service()));
     }
+    let mut interrupt = crate::interrupt::Interrupt::new()?;
     let registry = zk::registry(cli).await?;
     let registration = registry.register(&url).await.map_err(|e| e.to_string())?;
     if cli.json {
@@ -58,7 +60,7 @@ pub async fn register(cli: &Cli, service: &str, url: &str) -> Result<(), String>
     } else {
         println!("registered {} (Ctrl-C to deregister)", registration.url());
     }
-    let _ = tokio::signal::ctrl_c().await;
+    interrupt.recv().await;
     registration.deregister().await.map_err(|e| format!("deregister: {e}"))?;
     if cli.json {
         crate::output::json(&json!({ "event": "deregistered", "url": url.to_string() }));

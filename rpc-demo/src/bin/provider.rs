@@ -29,6 +29,14 @@ struct Args {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    // Installed before "serving" is printed, so an early Ctrl-C still drains and deregisters.
+    let mut interrupt = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
+        Ok(signal) => signal,
+        Err(e) => {
+            eprintln!("provider: cannot handle Ctrl-C: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let provider =
         match GreeterProvider::start(&args.zk, &args.name, args.port, args.weight, Duration::from_secs(10))
             .await
@@ -45,7 +53,7 @@ async fn main() -> std::process::ExitCode {
         provider.addr(),
         provider.url().map(|u| u.to_string())
     );
-    let _ = tokio::signal::ctrl_c().await;
+    interrupt.recv().await;
     println!("shutting down: deregister, then drain");
     match provider.shutdown(Duration::from_secs(1)).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
