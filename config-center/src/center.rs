@@ -59,8 +59,9 @@ impl ConfigCenterBuilder {
         self
     }
 
-    /// How many replaced documents each publish keeps under `<path>/history`; the oldest beyond
-    /// are deleted in the same transaction. 0 keeps no history. Default: 10.
+    /// How many replaced documents `<path>/history` keeps besides the current one (whose entry
+    /// each publish writes); the oldest beyond are deleted in the same transaction. 0 keeps no
+    /// history. Default: 10.
     pub fn history_limit(mut self, limit: usize) -> Self {
         self.history_limit = limit;
         self
@@ -82,9 +83,9 @@ impl ConfigCenterBuilder {
     }
 
     /// The largest request the ZooKeeper servers accept (their `jute.maxbuffer`; a larger
-    /// request makes the server drop the connection). A publish whose document and replaced
-    /// document together would exceed it archives the replaced document in a transaction of its
-    /// own just before the write (see the crate docs). Default: 1,048,575 (ZooKeeper's default).
+    /// request makes the server drop the connection). A publish whose documents (the new one
+    /// twice: node and history entry) would exceed it together writes the history entries in
+    /// transactions of their own (see the crate docs). Default: 1,048,575 (ZooKeeper's default).
     pub fn max_request_size(mut self, bytes: usize) -> Self {
         self.max_request_size = bytes;
         self
@@ -113,6 +114,7 @@ impl ConfigCenterBuilder {
                 max_document_size: self.max_document_size,
                 max_request_size: self.max_request_size,
                 startup_timeout: self.startup_timeout,
+                written: Default::default(),
             }),
         })
     }
@@ -141,6 +143,8 @@ pub(crate) struct Inner {
     pub(crate) max_document_size: usize,
     pub(crate) max_request_size: usize,
     pub(crate) startup_timeout: Duration,
+    /// The versions this process wrote last (publishes in one round trip).
+    pub(crate) written: crate::publish::Memory,
 }
 
 impl Inner {
@@ -210,8 +214,8 @@ impl ConfigCenter {
         self.config::<T>(namespace, name)?.watch().await
     }
 
-    /// Publishes `value`, serialized as TOML, if `expected` holds; the replaced document goes
-    /// to the history in the same transaction.
+    /// Publishes `value`, serialized as TOML, if `expected` holds; the new document goes to
+    /// the history in the same transaction.
     ///
     /// # Errors
     /// [`Error::InvalidName`]; [`Error::Serialize`]; [`Error::TooLarge`];

@@ -1,11 +1,12 @@
 //! The history of a document: `<path>/history/v-<version>`.
 //!
-//! Each publish that replaces a document stores the replaced document, byte for byte, as
-//! `<path>/history/v-<version>`, where `<version>` is the ZooKeeper data version the document
-//! had, zero-padded to ten digits (`v-0000000003`), in the same transaction as the write. So
-//! the names sort by version, a reader in any language gets a document back with one
-//! `get_data`, and the history node's `ctime` tells when the document was replaced. The oldest
-//! entries beyond the configured limit are deleted in that same transaction.
+//! `<path>/history/v-<version>` holds, byte for byte, the document that had ZooKeeper data
+//! version `<version>` (zero-padded to ten digits, `v-0000000003`). A publish creates the entry
+//! of the version it writes in the same transaction as the write (and archives the document it
+//! replaces too when that one has no entry: written by a client that keeps no history). So the
+//! names sort by version, a reader in any language gets a document back with one `get_data`,
+//! and the newest entry is the current document. The oldest entries beyond the configured
+//! limit (documents replaced, besides the current one) are deleted in that same transaction.
 
 use std::time::{Duration, SystemTime};
 
@@ -21,7 +22,7 @@ use crate::error::{Error, Result};
 pub struct HistoryEntry {
     /// The ZooKeeper data version the document had.
     pub version: i32,
-    /// When it was replaced by the next version (the history node's creation time).
+    /// When it was replaced: when the next entry was written (the next version's publish).
     pub replaced_at: SystemTime,
     /// Its size in bytes.
     pub size: usize,
@@ -53,29 +54,40 @@ pub(crate) fn parse_entry(name: &str) -> Option<i32> {
     digits.parse().ok()
 }
 
-/// The entries of `path`'s history, newest first.
+/// The entries of `path`'s history, newest first: the documents replaced (the current
+/// document's own entry is not listed).
 pub(crate) async fn list(inner: &Inner, path: &str) -> Result<Vec<HistoryEntry>> {
     let client = inner.client(path)?;
     let dir = dir(path);
+    let current = client.check_stat(path);
     let names = match client.list_children(&dir).await {
         Ok(names) => names,
         Err(ZkError::NoNode) => return Ok(Vec::new()),
         Err(e) => return Err(Error::zk("get_children", dir, e)),
     };
+    let current = current.await.map_err(|e| Error::zk("exists", path, e))?.map(|stat| stat.version);
     let mut versions: Vec<i32> = names.iter().filter_map(|n| parse_entry(n)).collect();
     versions.sort_unstable_by(|a, b| b.cmp(a));
     // Sent back to back: one round trip for all of them.
     let stats: Vec<_> = versions.iter().map(|v| (*v, entry_path(path, *v))).collect();
     let pending: Vec<_> = stats.iter().map(|(_, p)| client.check_stat(p)).collect();
     let mut entries = Vec::with_capacity(versions.len());
+    // The creation time of the next newer entry: when this one was replaced.
+    let mut replaced_at: Option<SystemTime> = None;
     for ((version, entry), stat) in stats.into_iter().zip(pending) {
         match stat.await {
-            Ok(Some(stat)) => entries.push(HistoryEntry {
-                version,
-                replaced_at: SystemTime::UNIX_EPOCH + Duration::from_millis(stat.ctime.max(0) as u64),
-                size: stat.data_length.max(0) as usize,
-                path: entry,
-            }),
+            Ok(Some(stat)) => {
+                let created = SystemTime::UNIX_EPOCH + Duration::from_millis(stat.ctime.max(0) as u64);
+                if Some(version) != current {
+                    entries.push(HistoryEntry {
+                        version,
+                        replaced_at: replaced_at.unwrap_or(created),
+                        size: stat.data_length.max(0) as usize,
+                        path: entry,
+                    });
+                }
+                replaced_at = Some(created);
+            }
             // Pruned since the listing.
             Ok(None) => {}
             Err(e) => return Err(Error::zk("exists", entry, e)),

@@ -18,32 +18,34 @@
 //! - Publishing with compare-and-set ([`Expect::Absent`], [`Expect::Version`], [`Expect::Any`];
 //!   a conflict is [`Error::VersionConflict`] with both versions), checked first like watchers
 //!   check (size, TOML, type, validator).
-//! - History: each publish keeps the replaced document in the same ZooKeeper transaction,
-//!   bounded ([`ConfigCenterBuilder::history_limit`]); [`ConfigCenter::rollback`] publishes an
-//!   old document as a new version.
+//! - History: each publish archives the document it writes in the same ZooKeeper transaction,
+//!   bounded ([`ConfigCenterBuilder::history_limit`] documents replaced, besides the current
+//!   one); [`ConfigCenter::rollback`] publishes an old document as a new version. A publisher
+//!   that wrote the current version itself needs one round trip (see `publish.rs`).
 //!
 //! ZooKeeper layout (inside the session's chroot):
 //! ```text
 //! <root>/<namespace>/<name>                    PERSISTENT, data = the TOML document (UTF-8);
 //!                                              its data version is the config's version
 //! <root>/<namespace>/<name>/history            PERSISTENT, empty
-//! <root>/<namespace>/<name>/history/v-<ver>    PERSISTENT, data = the document that was at data
+//! <root>/<namespace>/<name>/history/v-<ver>    PERSISTENT, data = the document that had data
 //!                                              version <ver> (ten digits, zero-padded), written
-//!                                              in the transaction that replaced it
+//!                                              in the transaction that wrote that version
 //! ```
 //! `<root>` is `/config` by default; names are `[A-Za-z0-9._-]{1,255}`, not `.` or `..`.
 //! A writer in another language publishes by doing what [`ConfigCenter::publish_toml`] does:
-//! read the document and its stat, then one `multi` with `setData(path, new, stat.version)` and
-//! `create(path/history/v-<stat.version>, old)` (creating `history` when missing) and the
-//! deletion of the oldest entries beyond the limit. A plain `setData` is read by watchers too;
-//! it just leaves no history entry.
+//! read the document's stat and the history's children, then one `multi` with
+//! `setData(path, new, stat.version)`, `create(path/history/v-<stat.version + 1>, new)`,
+//! `create(path/history/v-<stat.version>, old)` when the current document has no entry
+//! (creating `history` when missing) and the deletion of the oldest entries beyond the limit.
+//! A plain `setData` is read by watchers too; its document is archived by the next publish.
 //!
 //! Two documents near the size limit do not fit in one ZooKeeper request together
 //! ([`ConfigCenterBuilder::max_request_size`], ZooKeeper's `jute.maxbuffer`). For those, the
-//! replaced document is archived first, in a transaction guarded by its version
-//! (`check(path, version)` + `create(v-<version>)`), and the write follows: the entry holds the
-//! document of that version whatever happens next, so the history stays exact, but a write that
-//! loses a race in between leaves that entry in place a little early.
+//! replaced document is archived first (when it has no entry), in a transaction guarded by its
+//! version (`check(path, version)` + `create(v-<version>)`), then the write, then the new
+//! document's entry, guarded the same way. An entry only ever holds the document of its
+//! version; a writer that comes in between archives the version it replaces itself.
 //!
 //! ```no_run
 //! # async fn demo() -> config_center::Result<()> {

@@ -1,21 +1,34 @@
-//! Publishing: a size check, then a compare-and-set write that archives the document it replaces
-//! in the same ZooKeeper transaction.
+//! Publishing: a size check, then a compare-and-set write that archives the new document in the
+//! same ZooKeeper transaction.
 //!
-//! One publish is two round trips: a snapshot read of the document and of the history's children
-//! (one `multi` read), then one `multi` write holding
-//! - `set_data(doc, version)` (or `create(doc)` when the node does not exist yet),
-//! - `create(history/v-<version>, previous document)` (and the `history` node when missing),
-//! - `delete` of the oldest history entries beyond the limit.
+//! The history entry `history/v-<version>` holds the document of that version and is created in
+//! the transaction that writes the version, so every entry is right by construction, whoever
+//! wrote it and whatever happened to the node before (even after a delete and re-create). A
+//! publish is then
+//! - **one round trip** when this process wrote the current version itself (it remembers that
+//!   version and the entries it left): one `multi` with `set_data(doc, version)`,
+//!   `create(history/v-<version + 1>, doc)` and the `delete` of the oldest entries beyond the
+//!   limit. If anything moved meanwhile (another writer, a pruned entry, a deleted node), the
+//!   transaction fails as a whole and the publish goes the long way;
+//! - **two round trips** otherwise: a snapshot read of the document and of the history's
+//!   children (one `multi` read), then one `multi` that also archives the document being
+//!   replaced when it has no entry yet (written by a client that keeps no history), creates
+//!   the `history` node when missing and replaces a stale entry named after the new version.
 //!
-//! Either all of it happens or none of it. Without history (limit 0) there is nothing to read
-//! first: a publish is one `set_data` (or `create`). When the write loses a race (the version moved, the
-//! node appeared or went, another writer pruned the history), the read is done again: with
-//! [`Expect::Version`] or [`Expect::Absent`] it then reports the conflict with the version found;
-//! with [`Expect::Any`] it tries again.
+//! Either all of a transaction happens or none of it. Without history (limit 0) there is nothing
+//! to read first: a publish is one `set_data` (or `create`). When the write loses a race, the
+//! read is done again: with [`Expect::Version`] or [`Expect::Absent`] it then reports the
+//! conflict with the version found; with [`Expect::Any`] it tries again.
 
+use std::collections::HashMap;
 use std::fmt;
 
-use zookeeper_client::{Acls, Client, CreateMode, Error as ZkError, MultiReadResult, MultiWriteError, Stat};
+use std::sync::{Mutex, PoisonError};
+
+use zookeeper_client::{
+    Acls, Client, CreateMode, Error as ZkError, MultiReadResult, MultiWriteError, MultiWriteResult,
+    MultiWriter, Stat,
+};
 
 use crate::center::Inner;
 use crate::error::{Error, Result};
@@ -59,10 +72,38 @@ pub struct Published {
     pub previous: Option<i32>,
 }
 
+/// What this process wrote last at a path: the version and the history entries there were
+/// after the write (ascending). Enough to write the next version without reading first; the
+/// transaction's checks prove it still current.
+#[derive(Debug, Clone)]
+struct Written {
+    version: i32,
+    entries: Vec<i32>,
+}
+
+/// The versions this process wrote last, by path (history kept only).
+#[derive(Debug, Default)]
+pub(crate) struct Memory(Mutex<HashMap<String, Written>>);
+
+impl Memory {
+    fn get(&self, path: &str) -> Option<Written> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).get(path).cloned()
+    }
+
+    fn set(&self, path: &str, written: Option<Written>) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match written {
+            Some(written) => map.insert(path.to_owned(), written),
+            None => map.remove(path),
+        };
+    }
+}
+
 /// Refuses a document over the size limit.
-/// (A document must also fit in one request with its path and headers.)
+/// (A document must also fit in one request with its history entry's path and headers.)
 pub(crate) fn check_size(inner: &Inner, path: &str, size: usize) -> Result<()> {
-    let fits_request = inner.max_request_size.saturating_sub(path.len() + 16 + 2 * PER_OP_OVERHEAD);
+    let entry = history::entry_path(path, 0).len();
+    let fits_request = inner.max_request_size.saturating_sub(2 * entry + 16 + 2 * PER_OP_OVERHEAD);
     let limit = inner.max_document_size.min(fits_request);
     if size > limit {
         return Err(Error::TooLarge { path: path.to_owned(), size, limit });
@@ -70,11 +111,15 @@ pub(crate) fn check_size(inner: &Inner, path: &str, size: usize) -> Result<()> {
     Ok(())
 }
 
-/// Writes `doc` at `path` if `expected` holds, archiving the document it replaces.
+/// Writes `doc` at `path` if `expected` holds, archiving it in the history.
 pub(crate) async fn write(inner: &Inner, path: &str, doc: &str, expected: Expect) -> Result<Published> {
     check_size(inner, path, doc.len())?;
     if inner.history_limit == 0 {
         let published = write_without_history(inner, path, doc, expected).await?;
+        tracing::info!(%path, version = published.version, "config published");
+        return Ok(published);
+    }
+    if let Some(published) = write_remembered(inner, path, doc, expected).await? {
         tracing::info!(%path, version = published.version, "config published");
         return Ok(published);
     }
@@ -87,7 +132,7 @@ pub(crate) async fn write(inner: &Inner, path: &str, doc: &str, expected: Expect
                 if let Expect::Version(_) = expected {
                     return Err(conflict(path, expected, None));
                 }
-                create(inner, &client, path, &history, doc).await?
+                create(inner, &client, path, doc).await?
             }
             Some((old, stat)) => {
                 match expected {
@@ -97,15 +142,14 @@ pub(crate) async fn write(inner: &Inner, path: &str, doc: &str, expected: Expect
                     }
                     _ => {}
                 }
-                let replace = Replace {
-                    acl: inner.session.acl(),
-                    path,
-                    history: &history,
-                    doc,
-                    old: &old,
-                    version: stat.version,
+                let Some(next) = stat.version.checked_add(1) else {
+                    return Err(Error::zk("set_data", path, ZkError::BadVersion));
                 };
-                replace.commit(&client, entries.as_deref(), inner).await?
+                let versions = entries.iter().flatten().filter_map(|n| history::parse_entry(n));
+                let plan = Plan::new(versions, entries.is_none(), stat.version, next, inner.history_limit);
+                let replace =
+                    Replace { acl: inner.session.acl(), path, history: &history, doc, old: &old, plan };
+                replace.commit(&client, inner).await?
             }
         };
         match attempt {
@@ -117,6 +161,46 @@ pub(crate) async fn write(inner: &Inner, path: &str, doc: &str, expected: Expect
         }
     }
     Err(Error::Contention { path: path.to_owned(), attempts: MAX_ATTEMPTS })
+}
+
+/// The one-round-trip publish: when this process wrote the current version, writes the next one
+/// with the entries it knows of. `None`: nothing remembered, or something moved (the
+/// transaction failed as a whole); the caller reads and tries again.
+async fn write_remembered(
+    inner: &Inner,
+    path: &str,
+    doc: &str,
+    expected: Expect,
+) -> Result<Option<Published>> {
+    let Some(written) = inner.written.get(path) else { return Ok(None) };
+    match expected {
+        Expect::Absent => return Ok(None),
+        Expect::Version(v) if v != written.version => return Ok(None),
+        _ => {}
+    }
+    let Some(next) = written.version.checked_add(1) else { return Ok(None) };
+    let plan = Plan::new(written.entries.iter().copied(), false, written.version, next, inner.history_limit);
+    let replace =
+        Replace { acl: inner.session.acl(), path, history: &history::dir(path), doc, old: &[], plan };
+    if replace.request_size() > inner.max_request_size {
+        return Ok(None);
+    }
+    let client = inner.client(path)?;
+    let result = replace.write(&client).await;
+    if !matches!(result, Ok(Some(_))) {
+        inner.written.set(path, None);
+    }
+    match result {
+        Ok(Some(published)) => {
+            inner.written.set(path, Some(replace.written(published.version)));
+            Ok(Some(published))
+        }
+        Ok(None) => {
+            tracing::debug!(%path, "the version this process wrote is not current; reading");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn conflict(path: &str, expected: Expect, actual: Option<i32>) -> Error {
@@ -159,25 +243,29 @@ fn unexpected(path: &str, what: &str) -> Error {
     Error::zk("multi read", path, ZkError::UnexpectedError(what.to_owned()))
 }
 
-/// Creates the node (and its `history` node when history is kept), and the missing parents.
-/// `None`: the node exists (raced, read again).
-async fn create(
-    inner: &Inner,
-    client: &Client,
-    path: &str,
-    history: &str,
-    doc: &str,
-) -> Result<Option<Published>> {
+/// Creates the node (with its `history` node and the entry of version 0 when history is kept),
+/// and the missing parents. `None`: the node exists (raced, read again).
+async fn create(inner: &Inner, client: &Client, path: &str, doc: &str) -> Result<Option<Published>> {
     let options = persistent(inner.session.acl());
+    let keep = inner.history_limit > 0;
+    let history = history::dir(path);
+    let entry = history::entry_path(path, 0);
+    // The document twice (node and entry) may not fit in one request: the entry then follows.
+    let together = keep && 2 * doc.len() + 3 * (entry.len() + PER_OP_OVERHEAD) <= inner.max_request_size;
     let mut made_parent = false;
     loop {
         let mut writer = client.new_multi_writer();
         writer.add_create(path, doc.as_bytes(), &options).map_err(|e| Error::zk("create", path, e))?;
-        if inner.history_limit > 0 {
-            writer.add_create(history, &[], &options).map_err(|e| Error::zk("create", history, e))?;
+        if keep {
+            writer.add_create(&history, &[], &options).map_err(|e| Error::zk("create", &history, e))?;
+        }
+        if together {
+            writer
+                .add_create(&entry, doc.as_bytes(), &options)
+                .map_err(|e| Error::zk("create", &entry, e))?;
         }
         match writer.commit().await {
-            Ok(_) => return Ok(Some(Published { path: path.to_owned(), version: 0, previous: None })),
+            Ok(_) => break,
             // The namespace node is missing: make it, once.
             Err(MultiWriteError::OperationFailed { source: ZkError::NoNode, index: 0 }) if !made_parent => {
                 if let Some((parent, _)) = path.rsplit_once('/').filter(|(parent, _)| !parent.is_empty()) {
@@ -193,6 +281,28 @@ async fn create(
             ) => return Err(Error::zk("create", path, source)),
         }
     }
+    let archived = together || (keep && archive_alone(client, path, &entry, 0, doc, &options).await?);
+    inner.written.set(path, archived.then(|| Written { version: 0, entries: vec![0] }));
+    Ok(Some(Published { path: path.to_owned(), version: 0, previous: None }))
+}
+
+/// Creates the entry of `version` in a transaction of its own, if the node is still at that
+/// version. `false`: it is not (another writer came first; its read archives this version).
+async fn archive_alone(
+    client: &Client,
+    path: &str,
+    entry: &str,
+    version: i32,
+    doc: &str,
+    options: &zookeeper_client::CreateOptions<'_>,
+) -> Result<bool> {
+    let mut writer = client.new_multi_writer();
+    writer.add_check_version(path, version).map_err(|e| Error::zk("multi", path, e))?;
+    writer.add_create(entry, doc.as_bytes(), options).map_err(|e| Error::zk("multi", entry, e))?;
+    match writer.commit().await {
+        Ok(_) => Ok(true),
+        Err(e) => raced_or(path, e).map(|()| false),
+    }
 }
 
 /// Without history there is nothing to read first: one request in the usual case.
@@ -201,7 +311,7 @@ async fn write_without_history(inner: &Inner, path: &str, doc: &str, expected: E
         let client = inner.client(path)?;
         let version = match expected {
             Expect::Absent => {
-                if let Some(published) = create(inner, &client, path, "", doc).await? {
+                if let Some(published) = create(inner, &client, path, doc).await? {
                     return Ok(published);
                 }
                 match stat_of(&client, path).await? {
@@ -223,7 +333,7 @@ async fn write_without_history(inner: &Inner, path: &str, doc: &str, expected: E
             },
             Err(ZkError::NoNode) if version.is_some() => return Err(conflict(path, expected, None)),
             Err(ZkError::NoNode) => {
-                if let Some(published) = create(inner, &client, path, "", doc).await? {
+                if let Some(published) = create(inner, &client, path, doc).await? {
                     return Ok(published);
                 }
             }
@@ -245,109 +355,144 @@ async fn stat_of(client: &Client, path: &str) -> Result<Option<i32>> {
 /// flags and ACLs, per operation (a generous bound).
 const PER_OP_OVERHEAD: usize = 96;
 
-/// What a replacing write does to the history.
+/// What a write from `current` to `next` does to the history.
+#[derive(Debug, PartialEq, Eq)]
 struct Plan {
+    current: i32,
+    next: i32,
     /// The `history` node is missing.
     create_dir: bool,
-    /// An entry for the replaced version exists already (left by a writer that does not follow
-    /// this layout): replaced.
-    replace_entry: bool,
+    /// The current document has no entry (written by a client that keeps no history): archived.
+    archive_current: bool,
+    /// An entry named after the next version exists already (a stale one): replaced.
+    replace_next: bool,
     /// Entries to delete, oldest first.
     prune: Vec<i32>,
+    /// The entries after the write, ascending.
+    kept: Vec<i32>,
 }
 
 impl Plan {
-    fn new(entries: Option<&[String]>, version: i32, keep: usize) -> Plan {
-        let mut older: Vec<i32> = Vec::new();
-        let mut replace_entry = false;
-        for v in entries.unwrap_or_default().iter().filter_map(|n| history::parse_entry(n)) {
-            if v == version {
-                replace_entry = true;
+    /// `existing`: the entries there are; `keep`: the history limit (documents replaced kept,
+    /// besides the current one).
+    fn new(
+        existing: impl Iterator<Item = i32>,
+        create_dir: bool,
+        current: i32,
+        next: i32,
+        keep: usize,
+    ) -> Plan {
+        let (mut archive_current, mut replace_next) = (true, false);
+        let mut older = Vec::new();
+        for v in existing {
+            if v == current {
+                archive_current = false;
+            } else if v == next {
+                replace_next = true;
             } else {
                 older.push(v);
             }
         }
         older.sort_unstable();
-        let excess = (older.len() + 1).saturating_sub(keep);
-        older.truncate(excess);
-        Plan { create_dir: entries.is_none(), replace_entry, prune: older }
+        older.dedup();
+        // The current and the next entries stay; the oldest others go beyond `keep + 1` in all.
+        let excess = (older.len() + 2).saturating_sub(keep + 1).min(older.len());
+        let prune = older[..excess].to_vec();
+        let mut kept = older[excess..].to_vec();
+        kept.extend([current, next]);
+        kept.sort_unstable();
+        Plan { current, next, create_dir, archive_current, replace_next, prune, kept }
     }
 }
 
-/// Replacing the document at `version` by `doc`, archiving `old`.
+/// Replacing the document at `plan.current` by `doc`; `old` is the current document (archived
+/// when the plan says so).
 struct Replace<'a> {
     acl: &'a [zookeeper_client::Acl],
     path: &'a str,
     history: &'a str,
     doc: &'a str,
     old: &'a [u8],
-    version: i32,
+    plan: Plan,
 }
 
 impl Replace<'_> {
     /// Writes. `None`: raced, read again.
     ///
-    /// The write, the archive of the replaced document and the pruning are one transaction when
-    /// the request fits in `max_request_size`. When it does not (two documents near the size
-    /// limit), the archive goes first in a transaction of its own, guarded by the version: the
-    /// entry `v-<version>` holds the document of that version whatever happens next, so a write
-    /// that then loses a race leaves the history correct (the entry is merely early).
-    async fn commit(
-        &self,
-        client: &Client,
-        entries: Option<&[String]>,
-        inner: &Inner,
-    ) -> Result<Option<Published>> {
-        let keep = inner.history_limit;
-        let plan = (keep > 0).then(|| Plan::new(entries, self.version, keep));
-        let Some(plan) = plan else { return self.write(client, None).await };
-        if self.request_size(&plan) <= inner.max_request_size {
-            return self.write(client, Some(&plan)).await;
+    /// The write, the archives and the pruning are one transaction when the request fits in
+    /// `max_request_size`. When it does not (documents near the size limit), three follow each
+    /// other, each guarded by the version: the replaced document's entry (when it needs one), the
+    /// write with the pruning, then the new document's entry. A race between them leaves the
+    /// history right (an entry only ever holds the document of its version); a writer that
+    /// comes in between the last two archives the new version itself when it replaces it.
+    async fn commit(&self, client: &Client, inner: &Inner) -> Result<Option<Published>> {
+        if self.request_size() <= inner.max_request_size {
+            let published = self.write(client).await?;
+            if let Some(published) = &published {
+                inner.written.set(self.path, Some(self.written(published.version)));
+            }
+            return Ok(published);
         }
-        tracing::debug!(path = %self.path, "documents too large for one request: archiving first");
+        tracing::debug!(path = %self.path, "documents too large for one request: archiving separately");
+        let options = persistent(self.acl);
         let multi = |e| Error::zk("multi", self.path, e);
-        let mut writer = client.new_multi_writer();
-        writer.add_check_version(self.path, self.version).map_err(multi)?;
-        self.add_archive(&mut writer, &plan)?;
-        match writer.commit().await {
-            Ok(_) => {}
-            // Archived by a racing writer that read the same version: the same document.
-            Err(MultiWriteError::OperationFailed { source: ZkError::NodeExists, index }) if index > 0 => {}
-            Err(e) => return raced_or(self.path, e).map(|()| None),
+        if self.plan.create_dir || self.plan.archive_current {
+            let mut writer = client.new_multi_writer();
+            writer.add_check_version(self.path, self.plan.current).map_err(multi)?;
+            if self.plan.create_dir {
+                writer.add_create(self.history, &[], &options).map_err(multi)?;
+            }
+            if self.plan.archive_current {
+                let entry = history::entry_path(self.path, self.plan.current);
+                writer.add_create(&entry, self.old, &options).map_err(multi)?;
+            }
+            match writer.commit().await {
+                Ok(_) => {}
+                // Archived by a racing writer that read the same version: the same document.
+                Err(MultiWriteError::OperationFailed { source: ZkError::NodeExists, index }) if index > 0 => {
+                }
+                Err(e) => return raced_or(self.path, e).map(|()| None),
+            }
         }
         let mut writer = client.new_multi_writer();
-        writer.add_set_data(self.path, self.doc.as_bytes(), Some(self.version)).map_err(multi)?;
-        self.add_prune(&mut writer, &plan)?;
-        self.finish(writer.commit().await)
+        writer.add_set_data(self.path, self.doc.as_bytes(), Some(self.plan.current)).map_err(multi)?;
+        if self.plan.replace_next {
+            writer.add_delete(&history::entry_path(self.path, self.plan.next), None).map_err(multi)?;
+        }
+        self.add_prune(&mut writer)?;
+        let Some(published) = self.finish(writer.commit().await)? else { return Ok(None) };
+        let entry = history::entry_path(self.path, published.version);
+        let archived =
+            archive_alone(client, self.path, &entry, published.version, self.doc, &options).await?;
+        inner.written.set(self.path, archived.then(|| self.written(published.version)));
+        Ok(Some(published))
     }
 
-    /// `set_data`, with the archive and the pruning when there is a plan, in one transaction.
-    async fn write(&self, client: &Client, plan: Option<&Plan>) -> Result<Option<Published>> {
-        let multi = |e| Error::zk("multi", self.path, e);
-        let mut writer = client.new_multi_writer();
-        writer.add_set_data(self.path, self.doc.as_bytes(), Some(self.version)).map_err(multi)?;
-        if let Some(plan) = plan {
-            self.add_archive(&mut writer, plan)?;
-            self.add_prune(&mut writer, plan)?;
-        }
-        self.finish(writer.commit().await)
-    }
-
-    fn add_archive(&self, writer: &mut zookeeper_client::MultiWriter<'_>, plan: &Plan) -> Result<()> {
+    /// Everything in one transaction: `set_data`, the `history` node when missing, the entry of
+    /// the replaced document when it has none, the entry of the new one, the pruning.
+    async fn write(&self, client: &Client) -> Result<Option<Published>> {
         let multi = |e| Error::zk("multi", self.path, e);
         let options = persistent(self.acl);
-        let entry = history::entry_path(self.path, self.version);
-        if plan.create_dir {
+        let mut writer = client.new_multi_writer();
+        writer.add_set_data(self.path, self.doc.as_bytes(), Some(self.plan.current)).map_err(multi)?;
+        if self.plan.create_dir {
             writer.add_create(self.history, &[], &options).map_err(multi)?;
         }
-        if plan.replace_entry {
+        if self.plan.archive_current {
+            let entry = history::entry_path(self.path, self.plan.current);
+            writer.add_create(&entry, self.old, &options).map_err(multi)?;
+        }
+        let entry = history::entry_path(self.path, self.plan.next);
+        if self.plan.replace_next {
             writer.add_delete(&entry, None).map_err(multi)?;
         }
-        writer.add_create(&entry, self.old, &options).map_err(multi)
+        writer.add_create(&entry, self.doc.as_bytes(), &options).map_err(multi)?;
+        self.add_prune(&mut writer)?;
+        self.finish(writer.commit().await)
     }
 
-    fn add_prune(&self, writer: &mut zookeeper_client::MultiWriter<'_>, plan: &Plan) -> Result<()> {
-        for v in &plan.prune {
+    fn add_prune(&self, writer: &mut MultiWriter<'_>) -> Result<()> {
+        for v in &self.plan.prune {
             writer
                 .add_delete(&history::entry_path(self.path, *v), None)
                 .map_err(|e| Error::zk("multi", self.path, e))?;
@@ -355,23 +500,30 @@ impl Replace<'_> {
         Ok(())
     }
 
+    /// What this process remembers after writing `version`.
+    fn written(&self, version: i32) -> Written {
+        Written { version, entries: self.plan.kept.clone() }
+    }
+
     /// An upper bound of the size of the one-transaction request.
-    fn request_size(&self, plan: &Plan) -> usize {
-        let ops = 3 + plan.prune.len();
-        self.doc.len() + self.old.len() + ops * (self.history.len() + 16 + PER_OP_OVERHEAD)
+    fn request_size(&self) -> usize {
+        let plan = &self.plan;
+        let ops = 3 + plan.prune.len() + plan.replace_next as usize + plan.create_dir as usize;
+        let old = if plan.archive_current { self.old.len() } else { 0 };
+        2 * self.doc.len() + old + ops * (self.history.len() + 16 + PER_OP_OVERHEAD)
     }
 
     fn finish(
         &self,
-        result: std::result::Result<Vec<zookeeper_client::MultiWriteResult>, MultiWriteError>,
+        result: std::result::Result<Vec<MultiWriteResult>, MultiWriteError>,
     ) -> Result<Option<Published>> {
         match result {
             Ok(results) => {
                 let version = match results.first() {
-                    Some(zookeeper_client::MultiWriteResult::SetData { stat }) => stat.version,
-                    _ => self.version + 1,
+                    Some(MultiWriteResult::SetData { stat }) => stat.version,
+                    _ => self.plan.next,
                 };
-                Ok(Some(Published { path: self.path.to_owned(), version, previous: Some(self.version) }))
+                Ok(Some(Published { path: self.path.to_owned(), version, previous: Some(self.plan.current) }))
             }
             Err(e) => raced_or(self.path, e).map(|()| None),
         }
@@ -389,5 +541,38 @@ fn raced_or(path: &str, error: MultiWriteError) -> Result<()> {
         MultiWriteError::OperationFailed { source, .. } | MultiWriteError::RequestFailed { source } => {
             Err(Error::zk("multi", path, source))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_keeps_the_limit_besides_the_current_document() {
+        let plan = Plan::new([1, 2, 3, 4].into_iter(), false, 4, 5, 3);
+        assert_eq!((plan.archive_current, plan.replace_next, plan.create_dir), (false, false, false));
+        assert_eq!(plan.prune, [1]);
+        assert_eq!(plan.kept, [2, 3, 4, 5], "three replaced documents and the new one");
+    }
+
+    #[test]
+    fn a_plan_archives_a_document_that_has_no_entry_and_replaces_a_stale_next_one() {
+        let plan = Plan::new([9, 1, 7].into_iter(), false, 8, 9, 10);
+        assert!(plan.archive_current, "version 8 was written without history");
+        assert!(plan.replace_next, "an entry named v-9 is left from elsewhere");
+        assert!(plan.prune.is_empty());
+        assert_eq!(plan.kept, [1, 7, 8, 9]);
+        let plan = Plan::new(std::iter::empty(), true, 0, 1, 1);
+        assert_eq!((plan.create_dir, plan.archive_current), (true, true));
+        assert_eq!(plan.kept, [0, 1]);
+    }
+
+    #[test]
+    fn a_plan_never_prunes_the_current_or_the_new_entry() {
+        // Entries numbered above the current version (left by another incarnation of the node).
+        let plan = Plan::new([50, 60, 2].into_iter(), false, 3, 4, 1);
+        assert_eq!(plan.prune, [2, 50, 60]);
+        assert_eq!(plan.kept, [3, 4]);
     }
 }

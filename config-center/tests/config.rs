@@ -286,7 +286,11 @@ async fn history_is_bounded() {
     let raw = raw(&connect).await;
     let mut children = raw.list_children("/config/shop/db/history").await.expect("children");
     children.sort();
-    assert_eq!(children, ["v-0000000004", "v-0000000005", "v-0000000006"]);
+    assert_eq!(
+        children,
+        ["v-0000000004", "v-0000000005", "v-0000000006", "v-0000000007"],
+        "three replaced documents and the current one"
+    );
     let doc = center.history_document("shop", "db", 6).await.expect("read");
     assert_eq!(toml::from_str::<Db>(&doc).expect("parse"), db(6));
 }
@@ -423,6 +427,7 @@ async fn an_absent_node_serves_defaults_until_it_is_created() {
 
     // Deleted: back to the defaults.
     let raw = raw(&connect).await;
+    raw.delete("/config/shop/db/history/v-0000000000", None).await.expect("delete the entry");
     raw.delete("/config/shop/db/history", None).await.expect("delete history");
     raw.delete("/config/shop/db", None).await.expect("delete");
     let value = within("the deletion", config.changed()).await.expect("changed");
@@ -538,4 +543,51 @@ async fn a_change_made_by_a_foreign_writer_with_a_raw_create_is_seen() {
     assert_eq!(*config.wait_for(WAIT, |_, s| s.version == Some(1)).await.expect("update"), db(2));
     let doc = center.history_document("shop", "db", 0).await.expect("archived");
     assert_eq!(toml::from_str::<Db>(&doc).expect("parse"), db(1));
+}
+
+#[tokio::test]
+async fn every_history_entry_holds_its_version_whoever_wrote_in_between() {
+    // The publisher remembers the version it wrote and writes the next one in one transaction;
+    // writes by others in between (a raw set_data, a delete and re-create by another center up
+    // to the same version) must not make it archive anything but the document of each version.
+    let connect = chroot("interleaved");
+    let raw = raw(&connect).await;
+    let a = center(&connect).await;
+    let b = common::center(&connect).await;
+    let doc = |who: &str, n: i32| format!("who = \"{who}\"\nn = {n}\n");
+    for n in 0..3 {
+        a.publish_toml("shop", "db", &doc("a", n), Expect::Any).await.expect("publish");
+    }
+    // A client that keeps no history writes version 3.
+    let stat = raw.set_data("/config/shop/db", doc("raw", 3).as_bytes(), Some(2)).await.expect("raw write");
+    assert_eq!(stat.version, 3);
+    let published = a.publish_toml("shop", "db", &doc("a", 4), Expect::Any).await.expect("publish");
+    assert_eq!((published.version, published.previous), (4, Some(3)));
+    for n in 0..=4 {
+        let who = if n == 3 { "raw" } else { "a" };
+        assert_eq!(a.history_document("shop", "db", n).await.expect("entry"), doc(who, n), "version {n}");
+    }
+    let err = a.publish_toml("shop", "db", &doc("a", 9), Expect::Version(3)).await.expect_err("stale");
+    assert!(matches!(err, Error::VersionConflict { actual: Some(4), .. }), "{err:?}");
+
+    // Deleted with its history, created again by another center and written up to version 4.
+    for name in raw.list_children("/config/shop/db/history").await.expect("children") {
+        raw.delete(&format!("/config/shop/db/history/{name}"), None).await.expect("delete entry");
+    }
+    raw.delete("/config/shop/db/history", None).await.expect("delete history");
+    raw.delete("/config/shop/db", None).await.expect("delete");
+    for n in 0..=4 {
+        b.publish_toml("shop", "db", &doc("b", n), Expect::Any).await.expect("publish");
+    }
+    // `a` wrote version 4 last and still remembers it: same version, another incarnation.
+    let published = a.publish_toml("shop", "db", &doc("a", 5), Expect::Version(4)).await.expect("publish");
+    assert_eq!(published.version, 5);
+    for n in 0..=5 {
+        let who = if n == 5 { "a" } else { "b" };
+        assert_eq!(a.history_document("shop", "db", n).await.expect("entry"), doc(who, n), "version {n}");
+    }
+    let listed: Vec<i32> =
+        a.history("shop", "db").await.expect("history").iter().map(|e| e.version).collect();
+    assert_eq!(listed, [4, 3, 2, 1, 0], "the documents replaced, newest first");
+    assert_eq!(a.current("shop", "db").await.expect("read"), Some((doc("a", 5), 5)));
 }

@@ -30,35 +30,58 @@ pub enum LoadBalance {
 }
 
 /// One provider as a consumer sees it.
+///
+/// Cheap to clone (one reference count): the decoded URL and the in-flight counter are shared by
+/// every [`ProviderSet`] the provider is in, so a membership change copies pointers, not URLs.
 #[derive(Debug, Clone)]
 pub struct Provider {
+    shared: Arc<Shared>,
+    weight: u32,
+}
+
+/// What does not change while a provider stays registered under the same node name.
+#[derive(Debug)]
+struct Shared {
     url: ServiceUrl,
     node: Arc<str>,
-    address: Arc<str>,
+    address: Box<str>,
+    /// The URL's `weight` (parsed once).
     weight: u32,
+    /// `warmup` and `timestamp`, when the provider ramps up.
+    warmup: Option<(Duration, u64)>,
     in_flight: Arc<InFlight>,
 }
 
 impl Provider {
-    pub(crate) fn new(url: ServiceUrl, node: &str, in_flight: Arc<InFlight>) -> Self {
+    pub(crate) fn new(url: ServiceUrl, node: &str) -> Self {
         let address = url.address().into();
         let weight = url.weight();
-        Provider { url, node: node.into(), address, weight, in_flight }
+        let warmup = match (url.warmup(), url.timestamp()) {
+            (Some(warmup), Some(ts)) if !warmup.is_zero() => Some((warmup, ts)),
+            _ => None,
+        };
+        let shared = Shared { url, node: node.into(), address, weight, warmup, in_flight: Arc::default() };
+        Provider { shared: Arc::new(shared), weight }
     }
 
     /// The provider's URL.
     pub fn url(&self) -> &ServiceUrl {
-        &self.url
+        &self.shared.url
     }
 
     /// `host:port` (IPv6 in brackets).
     pub fn address(&self) -> &str {
-        &self.address
+        &self.shared.address
     }
 
     /// The znode name the provider registered under.
     pub fn node_name(&self) -> &str {
-        &self.node
+        &self.shared.node
+    }
+
+    /// The znode name, shared.
+    pub(crate) fn node_arc(&self) -> &Arc<str> {
+        &self.shared.node
     }
 
     /// The weight used for picking: the URL's `weight`, ramped up during the provider's `warmup`.
@@ -68,13 +91,26 @@ impl Provider {
 
     /// Requests in flight to this provider, counted by [`Provider::start`] guards.
     pub fn in_flight(&self) -> usize {
-        self.in_flight.get()
+        self.shared.in_flight.get()
     }
 
     /// Counts one request in flight until the guard is dropped (what
     /// [`LoadBalance::LeastRequests`] balances on).
     pub fn start(&self) -> InFlightGuard {
-        self.in_flight.start()
+        self.shared.in_flight.start()
+    }
+
+    /// The weight at `now`: the URL's, ramped by its `warmup` from its `timestamp` (Dubbo's rule).
+    fn weight_at(&self, now: SystemTime) -> u32 {
+        let weight = self.shared.weight;
+        match self.shared.warmup {
+            Some((warmup, ts)) => {
+                let started = UNIX_EPOCH + Duration::from_millis(ts);
+                let uptime = now.duration_since(started).unwrap_or(Duration::ZERO);
+                warmup_weight(weight, uptime, warmup)
+            }
+            None => weight,
+        }
     }
 }
 
@@ -149,11 +185,11 @@ impl ProviderSet {
     /// Builds the set: effective (warm-up) weights at `now`, then the balancer.
     pub(crate) fn build(parts: SetParts, balance: LoadBalance, now: SystemTime) -> Self {
         let SetParts { mut providers, version, source, protected, rejected, unfiltered } = parts;
-        providers.sort_by(|a, b| a.url.cmp(&b.url));
+        providers.sort_by(|a, b| a.url().cmp(b.url()));
         let mut warming = false;
         for p in &mut providers {
-            p.weight = effective_weight(&p.url, now);
-            warming |= p.weight < p.url.weight();
+            p.weight = p.weight_at(now);
+            warming |= p.weight < p.shared.weight;
         }
         let weights: Vec<u32> = providers.iter().map(|p| p.weight).collect();
         let picker = match balance {
@@ -231,7 +267,7 @@ impl ProviderSet {
 
     /// The provider with this URL, if present.
     pub fn get(&self, url: &ServiceUrl) -> Option<&Provider> {
-        self.providers.binary_search_by(|p| p.url.cmp(url)).ok().map(|i| &self.providers[i])
+        self.providers.binary_search_by(|p| p.url().cmp(url)).ok().map(|i| &self.providers[i])
     }
 
     /// Picks a provider by the subscription's [`LoadBalance`] (random for consistent hash).
@@ -249,25 +285,12 @@ impl ProviderSet {
         match &self.picker {
             Picker::Random(r) => r.pick(),
             Picker::RoundRobin(r) => r.pick(),
-            Picker::LeastRequests(l) => l.pick(|i| self.providers[i].in_flight.get()),
+            Picker::LeastRequests(l) => l.pick(|i| self.providers[i].in_flight()),
             Picker::ConsistentHash(ring, random) => match key {
                 Some(key) => ring.pick(key),
                 None => random.pick(),
             },
         }
-    }
-}
-
-/// The URL's weight ramped by its `warmup` from its `timestamp` (Dubbo's rule).
-fn effective_weight(url: &ServiceUrl, now: SystemTime) -> u32 {
-    let weight = url.weight();
-    match (url.warmup(), url.timestamp()) {
-        (Some(warmup), Some(ts)) if !warmup.is_zero() => {
-            let started = UNIX_EPOCH + Duration::from_millis(ts);
-            let uptime = now.duration_since(started).unwrap_or(Duration::ZERO);
-            warmup_weight(weight, uptime, warmup)
-        }
-        _ => weight,
     }
 }
 
@@ -278,7 +301,7 @@ mod tests {
     fn provider(url: &str) -> Provider {
         let url = ServiceUrl::parse(url).expect("url");
         let node = url.to_node_name();
-        Provider::new(url, &node, Arc::new(InFlight::default()))
+        Provider::new(url, &node)
     }
 
     fn set(urls: &[&str], balance: LoadBalance, now: SystemTime) -> ProviderSet {

@@ -16,7 +16,6 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
-use crate::balance::InFlight;
 use crate::cache::{LoadBalance, Provider, ProviderSet, RejectedNode, SetParts, Source};
 use crate::changes::ProviderChanges;
 use crate::ephemeral::EphemeralNode;
@@ -109,7 +108,7 @@ pub(crate) struct Directory {
     cache: ArcSwap<ProviderSet>,
     updates: watch::Sender<Arc<ProviderSet>>,
     /// Decoded providers by node name, reused across reads (keeps in-flight counters).
-    known: Mutex<HashMap<String, Provider>>,
+    known: Mutex<HashMap<Arc<str>, Provider>>,
     version: AtomicU64,
     empty_refusals: AtomicU64,
     snapshot_error: Mutex<Option<Error>>,
@@ -131,10 +130,10 @@ impl Directory {
         let mut decoded = Vec::with_capacity(names.len());
         let mut rejected = Vec::new();
         for name in names {
-            let provider = match known.get(name) {
+            let provider = match known.get(name.as_str()) {
                 Some(p) => p.clone(),
                 None => match decode(name, &self.service) {
-                    Ok(url) => Provider::new(url, name, Arc::new(InFlight::default())),
+                    Ok(url) => Provider::new(url, name),
                     Err(error) => {
                         tracing::warn!(service = %self.service, node = %name, %error, "skipping a provider node");
                         rejected.push(RejectedNode { node: name.clone(), error });
@@ -142,7 +141,7 @@ impl Directory {
                     }
                 },
             };
-            fresh.insert(name.clone(), provider.clone());
+            fresh.insert(provider.node_arc().clone(), provider.clone());
             decoded.push(provider);
         }
         let unfiltered = decoded.len();

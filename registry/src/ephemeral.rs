@@ -332,6 +332,15 @@ pub(crate) async fn create(session: Session, path: &str, data: &[u8]) -> Result<
     Ok(EphemeralNode { session, spec, keeper, deleted: false })
 }
 
+/// How many keepers of one session may have their `exists` watch request in flight at once.
+///
+/// A node needs its watch only to notice a deletion by someone else; until it is set, a deletion
+/// is still noticed (the `exists` then finds no node and the keeper re-creates it). A session
+/// that registers many nodes at once (a deploy storm, a replay after expiry) would otherwise send
+/// one `exists` per node right behind its creates, and ZooKeeper serves requests from every
+/// session through one pipeline: consumers' reads of the new members would queue behind them.
+pub(crate) const WATCHES_IN_FLIGHT: usize = 4;
+
 /// The keeper task: re-creates the node when it is missing in the current generation.
 async fn keep(shared: Arc<Shared>, spec: Arc<EphemeralSpec>) {
     let mut backoff = shared.new_backoff();
@@ -366,7 +375,15 @@ async fn keep(shared: Arc<Shared>, spec: Arc<EphemeralSpec>) {
         }
         // Watch it: deletion, creation (after a conflict) or the end of the session.
         let ours = live.client.session_id().0;
-        match live.client.check_and_watch_stat(&spec.path).await {
+        let watched = {
+            let _permit = tokio::select! {
+                permit = shared.watch_permits.acquire() => permit,
+                _ = spec.removed_notify.notified() => return,
+                _ = shared.closed() => return,
+            };
+            live.client.check_and_watch_stat(&spec.path).await
+        };
+        match watched {
             Ok((stat, watcher)) => {
                 match stat {
                     None => {

@@ -268,6 +268,7 @@ impl SessionBuilder {
             last_error: Mutex::new(None),
             reads: AtomicU64::new(0),
             acls,
+            watch_permits: tokio::sync::Semaphore::new(crate::ephemeral::WATCHES_IN_FLIGHT),
         });
         tokio::spawn(supervise(shared.clone()));
         Ok(Session { shared: shared.clone(), _owner: Arc::new(OwnerGuard(shared)) })
@@ -482,6 +483,8 @@ pub(crate) struct Shared {
     last_error: Mutex<Option<zookeeper_client::Error>>,
     pub(crate) reads: AtomicU64,
     acls: Arc<[Acl]>,
+    /// Paces the ephemeral keepers' `exists` watches (see `ephemeral::WATCHES_IN_FLIGHT`).
+    pub(crate) watch_permits: tokio::sync::Semaphore,
 }
 
 /// Locks a mutex, recovering from poisoning (every critical section here leaves the data valid).
