@@ -21,6 +21,7 @@ use crate::changes::ProviderChanges;
 use crate::ephemeral::EphemeralNode;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
+use crate::selector::Selector;
 use crate::session::{lock, Session};
 use crate::url::ServiceUrl;
 use crate::watch::{run, Read, WatchKind};
@@ -105,7 +106,7 @@ impl SubscribeOptions {
 pub(crate) struct Directory {
     service: String,
     options: SubscribeOptions,
-    cache: ArcSwap<ProviderSet>,
+    cache: Arc<ArcSwap<ProviderSet>>,
     updates: watch::Sender<Arc<ProviderSet>>,
     /// Decoded providers by node name, reused across reads (keeps in-flight counters).
     known: Mutex<HashMap<Arc<str>, Provider>>,
@@ -279,6 +280,13 @@ impl Subscription {
         Some(Selected { set, index })
     }
 
+    /// A picker for one thread or task in a hot loop: [`Selector::select`] checks the current
+    /// set with one atomic load and borrows from it, where [`Subscription::select`] takes and
+    /// releases an `arc-swap` guard each time. It sees every update the subscription applies.
+    pub fn selector(&self) -> Selector {
+        Selector::new(self.dir.cache.clone())
+    }
+
     /// A watch of the provider set: every update the subscription applies.
     pub fn updates(&self) -> watch::Receiver<Arc<ProviderSet>> {
         self.dir.updates.subscribe()
@@ -356,7 +364,7 @@ pub(crate) async fn subscribe(
     let dir = Arc::new(Directory {
         service: service.to_owned(),
         options: options.clone(),
-        cache: ArcSwap::new(empty),
+        cache: Arc::new(ArcSwap::new(empty)),
         updates,
         known: Mutex::new(HashMap::new()),
         version: AtomicU64::new(0),

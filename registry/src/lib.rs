@@ -48,6 +48,7 @@ mod path;
 mod provider;
 pub mod recipes;
 mod registry;
+mod selector;
 mod session;
 mod snapshot;
 mod url;
@@ -68,6 +69,7 @@ pub use self::provider::Registration;
 #[allow(unused_imports)]
 pub use self::recipes::*;
 pub use self::registry::{Registry, RegistryBuilder};
+pub use self::selector::Selector;
 pub use self::session::{NodeAcl, Session, SessionBuilder, SessionState};
 pub use self::snapshot::{load_snapshot, save_snapshot, snapshot_path, SavedProviders};
 pub use self::url::{

@@ -1,6 +1,6 @@
 //! Weighted random selection in O(1): Vose's alias method.
 
-use super::rng::{bounded, next_u64};
+use super::rng::next_u64;
 
 /// Weighted random balancer with constant-time picks: one table slot chosen uniformly, then
 /// either that slot or its alias (Vose's alias method). Built in O(n) once per provider snapshot;
@@ -9,12 +9,21 @@ use super::rng::{bounded, next_u64};
 ///
 /// Same rules as [`super::WeightedRandom`]: empty picks `None`; a zero weight is never picked
 /// unless all weights are zero, then the pick is uniform.
+///
+/// A slot is 8 bytes (threshold and alias side by side), so a pick touches one cache line of
+/// the table whatever its size, and draws one 64-bit random number.
 #[derive(Debug, Clone)]
 pub struct AliasTable {
-    /// `threshold[i]`: keep slot `i` when the second draw is below it (`u64::MAX`: always keep).
-    threshold: Box<[u64]>,
+    slots: Box<[Slot]>,
+}
+
+/// One slot of the table.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    /// Keep this slot when the coin (32 random bits) is below it; `u32::MAX`: always keep.
+    threshold: u32,
     /// The slot taken otherwise.
-    alias: Box<[u32]>,
+    alias: u32,
 }
 
 impl AliasTable {
@@ -26,10 +35,9 @@ impl AliasTable {
         let n = weights.len();
         assert!(n <= u32::MAX as usize, "at most u32::MAX providers");
         let total: u128 = weights.iter().map(|&w| u128::from(w)).sum();
-        let mut threshold = vec![u64::MAX; n];
-        let mut alias: Vec<u32> = (0..n as u32).collect();
+        let mut slots: Vec<Slot> = (0..n as u32).map(|i| Slot { threshold: u32::MAX, alias: i }).collect();
         if total == 0 || n == 0 {
-            return AliasTable { threshold: threshold.into(), alias: alias.into() };
+            return AliasTable { slots: slots.into() };
         }
         // Scaled so that the average slot holds exactly `total`.
         let mut scaled: Vec<u128> = weights.iter().map(|&w| u128::from(w) * n as u128).collect();
@@ -37,8 +45,8 @@ impl AliasTable {
         while let (Some(&s), Some(&l)) = (small.last(), large.last()) {
             small.pop();
             // Keep `s` with probability scaled[s] / total, else go to `l`.
-            threshold[s] = ((scaled[s] << 64) / total).min(u128::from(u64::MAX)) as u64;
-            alias[s] = l as u32;
+            let threshold = ((scaled[s] << 32) / total).min(u128::from(u32::MAX)) as u32;
+            slots[s] = Slot { threshold, alias: l as u32 };
             scaled[l] = scaled[l] + scaled[s] - total;
             if scaled[l] < total {
                 large.pop();
@@ -47,20 +55,19 @@ impl AliasTable {
         }
         // What is left holds exactly `total` (up to rounding): always kept.
         for i in small.into_iter().chain(large) {
-            threshold[i] = u64::MAX;
-            alias[i] = i as u32;
+            slots[i] = Slot { threshold: u32::MAX, alias: i as u32 };
         }
-        AliasTable { threshold: threshold.into(), alias: alias.into() }
+        AliasTable { slots: slots.into() }
     }
 
     /// Number of providers.
     pub fn len(&self) -> usize {
-        self.threshold.len()
+        self.slots.len()
     }
 
     /// `true` if there are no providers.
     pub fn is_empty(&self) -> bool {
-        self.threshold.is_empty()
+        self.slots.is_empty()
     }
 
     /// Picks a provider index using the thread-local PRNG.
@@ -69,17 +76,22 @@ impl AliasTable {
         if self.is_empty() {
             return None;
         }
-        Some(self.pick_with(next_u64(), next_u64()))
+        Some(self.pick_with(next_u64()))
     }
 
-    /// Picks deterministically from two uniform 64-bit values (`is_empty()` must be false).
+    /// Picks deterministically from one uniform 64-bit value (`is_empty()` must be false): the
+    /// high half of `r * len` chooses the slot (Lemire's multiply-shift), the top 32 bits of
+    /// the low half, uniform and independent of the slot up to `len / 2^64`, are the coin.
     #[inline]
-    pub fn pick_with(&self, slot: u64, coin: u64) -> usize {
-        let i = bounded(slot, self.len() as u64) as usize;
-        if coin < self.threshold[i] || self.threshold[i] == u64::MAX {
+    pub fn pick_with(&self, r: u64) -> usize {
+        let product = u128::from(r) * self.slots.len() as u128;
+        let i = (product >> 64) as usize;
+        let coin = ((product as u64) >> 32) as u32;
+        let slot = self.slots[i];
+        if coin < slot.threshold || slot.threshold == u32::MAX {
             i
         } else {
-            self.alias[i] as usize
+            slot.alias as usize
         }
     }
 }
@@ -97,7 +109,7 @@ mod tests {
             ((t >> 64) as u64) ^ (t as u64)
         };
         for _ in 0..picks {
-            counts[table.pick_with(next(), next())] += 1;
+            counts[table.pick_with(next())] += 1;
         }
         counts.iter().map(|&c| c as f64 / picks as f64).collect()
     }
@@ -133,7 +145,7 @@ mod tests {
     fn empty_single_and_huge() {
         assert_eq!(AliasTable::new(&[]).pick(), None);
         let one = AliasTable::new(&[7]);
-        assert_eq!((one.pick(), one.pick_with(u64::MAX, u64::MAX)), (Some(0), 0));
+        assert_eq!((one.pick(), one.pick_with(u64::MAX)), (Some(0), 0));
         let huge = AliasTable::new(&[u32::MAX, u32::MAX, 1]);
         let got = shares(&huge, 100_000);
         assert!((got[0] - 0.5).abs() < 0.01 && got[2] < 0.001, "{got:?}");

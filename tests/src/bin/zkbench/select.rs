@@ -1,6 +1,7 @@
 //! `zkbench select`: picks through `Subscription::select()` (arc-swap snapshot, weighted random)
+//! and through a `Selector` (one per thread: `Subscription::selector()`, the hot-loop picker)
 //! against a `RwLock<Vec<_>>` doing the same weighted pick over copies of the same providers,
-//! both from T threads at once, each reading the provider it picked.
+//! all from T threads at once, each reading the provider it picked.
 //!
 //! The picks are split into rounds that alternate between the two, and each side's time per pick
 //! is the median over its rounds, so that a burst of load from elsewhere on the machine (a
@@ -42,34 +43,51 @@ pub async fn run(root: &str, providers: usize, threads: usize, picks: usize) -> 
     }
     let baseline = RwLock::new((copies, cumulative));
 
-    let ours = |_: u64| {
-        let picked = sub.select().map(|p| p.weight());
-        black_box(picked);
+    let ours = || {
+        |_: u64| {
+            let picked = sub.select().map(|p| p.weight());
+            black_box(picked);
+        }
     };
-    let base = |r: u64| {
-        let guard = baseline.read().unwrap_or_else(|e| e.into_inner());
-        let (copies, cumulative) = &*guard;
-        let total = cumulative.last().copied().unwrap_or(0);
-        if total > 0 {
-            let x = ((u128::from(r) * u128::from(total)) >> 64) as u64;
-            let i = cumulative.partition_point(|&c| c <= x);
-            black_box(copies[i].weight());
+    let selector = || {
+        let mut selector = sub.selector();
+        move |_: u64| {
+            let picked = selector.select().map(|p| p.weight());
+            black_box(picked);
+        }
+    };
+    let base = || {
+        |r: u64| {
+            let guard = baseline.read().unwrap_or_else(|e| e.into_inner());
+            let (copies, cumulative) = &*guard;
+            let total = cumulative.last().copied().unwrap_or(0);
+            if total > 0 {
+                let x = ((u128::from(r) * u128::from(total)) >> 64) as u64;
+                let i = cumulative.partition_point(|&c| c <= x);
+                black_box(copies[i].weight());
+            }
         }
     };
     let per_round = (picks / ROUNDS).max(1);
-    let (mut ours_rounds, mut base_rounds) = (Vec::with_capacity(ROUNDS), Vec::with_capacity(ROUNDS));
+    let mut rounds: [Vec<Duration>; 3] = Default::default();
     for _ in 0..ROUNDS {
-        ours_rounds.push(timed(threads, per_round, ours));
-        base_rounds.push(timed(threads, per_round, base));
+        rounds[0].push(timed(threads, per_round, ours));
+        rounds[1].push(timed(threads, per_round, selector));
+        rounds[2].push(timed(threads, per_round, base));
     }
-    let (ours, base) = (median(ours_rounds), median(base_rounds));
+    let [ours, selector, base] = rounds.map(median);
     let ns = |d: Duration| d.as_secs_f64() * 1e9 / per_round as f64;
-    let (ours_ns, base_ns) = (ns(ours), ns(base));
+    let (ours_ns, selector_ns, base_ns) = (ns(ours), ns(selector), ns(base));
+    let per_sec = |d: Duration| (threads * per_round) as f64 / d.as_secs_f64();
     Ok(format!(
-        "select providers={providers} threads={threads} ns_per_pick={ours_ns:.1} baseline_ns_per_pick={base_ns:.1} ratio={:.3} picks_per_sec={:.0} baseline_picks_per_sec={:.0} rounds={ROUNDS}",
+        "select providers={providers} threads={threads} ns_per_pick={ours_ns:.1} baseline_ns_per_pick={base_ns:.1} ratio={:.3} \
+         selector_ns_per_pick={selector_ns:.1} selector_ratio={:.3} picks_per_sec={:.0} selector_picks_per_sec={:.0} \
+         baseline_picks_per_sec={:.0} rounds={ROUNDS}",
         ours_ns / base_ns,
-        (threads * per_round) as f64 / ours.as_secs_f64(),
-        (threads * per_round) as f64 / base.as_secs_f64(),
+        selector_ns / base_ns,
+        per_sec(ours),
+        per_sec(selector),
+        per_sec(base),
     ))
 }
 
@@ -81,16 +99,17 @@ fn median(mut rounds: Vec<Duration>) -> Duration {
     rounds[rounds.len() / 2]
 }
 
-/// Runs `pick` `picks` times on each of `threads` threads at once; returns the time from their
-/// common start to the last one's end.
-fn timed(threads: usize, picks: usize, pick: impl Fn(u64) + Sync) -> Duration {
+/// Runs a picker made by `make` (one per thread, made before the start) `picks` times on each
+/// of `threads` threads at once; returns the time from their common start to the last one's end.
+fn timed<F: FnMut(u64)>(threads: usize, picks: usize, make: impl Fn() -> F + Sync) -> Duration {
     let start = std::sync::Barrier::new(threads);
     let begun = std::sync::OnceLock::new();
     let ends: Vec<Instant> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|t| {
-                let (pick, start, begun) = (&pick, &start, &begun);
+                let (make, start, begun) = (&make, &start, &begun);
                 scope.spawn(move || {
+                    let mut pick = make();
                     let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (t as u64 + 1);
                     if start.wait().is_leader() {
                         begun.get_or_init(Instant::now);
