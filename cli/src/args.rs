@@ -58,6 +58,10 @@ pub enum Command {
         /// The client port.
         #[arg(long, default_value_t = 2181)]
         port: u16,
+        /// Also serve Prometheus metrics on this address (`IP:PORT`, e.g. 127.0.0.1:9464): zkmesh's
+        /// metrics for every service on the server and ZooKeeper's `mntr` numbers.
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<String>,
     },
 }
 

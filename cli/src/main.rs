@@ -8,7 +8,10 @@
 mod args;
 mod config;
 mod dev;
+mod dev_metrics;
+mod follow;
 mod interrupt;
+mod mntr;
 mod output;
 mod services;
 mod watch;
@@ -30,7 +33,7 @@ async fn main() -> ExitCode {
         Command::Watch { service } => watch::watch(&cli, service).await,
         Command::Register { service, url } => watch::register(&cli, service, url).await,
         Command::Config { command } => config::run(&cli, command).await,
-        Command::Dev { port } => dev::dev(*port).await,
+        Command::Dev { port, metrics } => dev::dev(*port, metrics.as_deref()).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

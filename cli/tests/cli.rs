@@ -183,6 +183,135 @@ async fn dev_serves_a_local_zookeeper_until_interrupted() {
     assert!(std::net::TcpStream::connect(&connect).is_err(), "ZooKeeper stopped with it");
 }
 
+/// A free port of 127.0.0.1 (free when asked).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port()
+}
+
+/// The body of `GET /metrics` on `addr`, or `None` if there is no 200 answer (yet).
+async fn scrape(addr: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.ok()?;
+    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.ok()?;
+    let mut response = String::new();
+    tokio::time::timeout(WAIT, conn.read_to_string(&mut response)).await.ok()?.ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+}
+
+/// Scrapes `addr` until a body has every line of `lines` (exactly), and returns that body.
+async fn scrape_until(addr: &str, lines: &[&str]) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let body = scrape(addr).await;
+        if let Some(body) = &body {
+            if lines.iter().all(|want| body.lines().any(|line| line == *want)) {
+                return body.clone();
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let ours: Vec<&str> =
+                body.iter().flat_map(|b| b.lines()).filter(|l| l.starts_with("zkmesh_")).collect();
+            panic!("never scraped {lines:?} from {addr}; the zkmesh_ lines of the last scrape: {ours:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn dev_serves_metrics_for_every_service_and_zookeeper() {
+    let (port, metrics_port) = (free_port(), free_port());
+    let metrics = format!("127.0.0.1:{metrics_port}");
+    let mut dev = Command::new(env!("CARGO_BIN_EXE_zkmesh"))
+        .args(["dev", "--port", &port.to_string(), "--metrics", &metrics])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn dev");
+    let mut out = BufReader::new(dev.stdout.take().expect("stdout")).lines();
+    let announced = format!("metrics on http://{metrics}/metrics");
+    let ready = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = out.next_line().await.expect("read") {
+            if line.starts_with(&announced) {
+                return true;
+            }
+        }
+        false
+    });
+    assert!(ready.await.expect("starts in time"), "announces {announced:?}");
+
+    let connect = format!("127.0.0.1:{port}");
+    let mut register = Command::new(env!("CARGO_BIN_EXE_zkmesh"))
+        .args(["--zk", &connect, "register", "metered", "http://10.0.0.3:3/metered"])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn register");
+    let mut reg_out = BufReader::new(register.stdout.take().expect("stdout")).lines();
+    let line = tokio::time::timeout(WAIT, reg_out.next_line()).await.expect("in time").expect("read");
+    assert!(line.is_some_and(|l| l.starts_with("registered ")));
+
+    let session = format!("zkmesh_session_connected{{connect=\"{connect}\"}} 1");
+    let body = scrape_until(&metrics, &["zkmesh_providers{service=\"metered\"} 1", &session]).await;
+    let znodes = body
+        .lines()
+        .find_map(|l| l.strip_prefix("zookeeper_znode_count "))
+        .unwrap_or_else(|| panic!("zookeeper_znode_count missing from:\n{body}"));
+    assert!(znodes.parse::<f64>().is_ok_and(|n| n >= 4.0), "/, /zookeeper, /services, ...: {znodes}");
+    for gauge in ["zookeeper_watch_count ", "zookeeper_num_alive_connections ", "zookeeper_avg_latency "] {
+        assert!(body.lines().any(|l| l.starts_with(gauge)), "{gauge} missing from:\n{body}");
+    }
+    assert!(!body.contains("zookeeper_version") && !body.contains("zookeeper_server_state"), "{body}");
+    // Following is not consuming: the dev process registered no consumer node.
+    let json: Value =
+        serde_json::from_str(&stdout(&zkmesh(&connect, &["--json", "services"]))).expect("json");
+    assert_eq!(json["services"], serde_json::json!([{"service": "metered", "providers": 1, "consumers": 0}]));
+
+    let pid = nix::unistd::Pid::from_raw(register.id().expect("pid") as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let status = tokio::time::timeout(WAIT, register.wait()).await.expect("exits").expect("status");
+    assert!(status.success());
+    scrape_until(&metrics, &["zkmesh_providers{service=\"metered\"} 0"]).await;
+
+    let pid = nix::unistd::Pid::from_raw(dev.id().expect("pid") as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let status = tokio::time::timeout(WAIT, dev.wait()).await.expect("exits").expect("status");
+    assert!(status.success());
+    let mut rest = Vec::new();
+    while let Some(line) = out.next_line().await.expect("read") {
+        rest.push(line);
+    }
+    assert_eq!(rest.last().map(String::as_str), Some("stopped"), "{rest:?}");
+    assert!(std::net::TcpStream::connect(&connect).is_err(), "ZooKeeper stopped with it");
+    assert!(std::net::TcpStream::connect(&metrics).is_err(), "the metrics endpoint stopped with it");
+}
+
+#[tokio::test]
+async fn dev_refuses_a_bad_or_busy_metrics_address() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let busy = busy.local_addr().expect("addr").to_string();
+    let port = free_port().to_string();
+    for (address, message) in [
+        (busy.as_str(), "cannot serve metrics on"),
+        ("nonsense", "invalid --metrics address"),
+        ("127.0.0.1:0", "invalid --metrics address"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_zkmesh"))
+            .args(["dev", "--port", &port, "--metrics", address])
+            .output()
+            .expect("run zkmesh dev");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{address}: should fail");
+        assert_eq!(err.trim_end().lines().count(), 1, "{address}: one line: {err}");
+        assert!(err.starts_with("zkmesh: ") && err.contains(message), "{address}: {err}");
+        assert!(
+            out.stdout.is_empty(),
+            "{address}: nothing started: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
 #[tokio::test]
 async fn config_put_get_diff_history_rollback_and_watch() {
     let zk = LocalZooKeeper::start().await.expect("ZooKeeper");

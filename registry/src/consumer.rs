@@ -391,9 +391,13 @@ pub(crate) async fn subscribe(
 
     tracing::info!(%service, balance = ?options.balance, "subscribed");
     // Wait for ZooKeeper's answer; fall back to the disk snapshot.
-    let read =
-        tokio::time::timeout(options.startup_timeout, first.wait_for(|s| s.source() != Source::Empty)).await;
-    if read.is_err() {
+    // Only whether it timed out: the `watch::Ref` it would hold is not `Send` and must not live
+    // across the awaits below (the future of `subscribe_with` would not be `Send`).
+    let timed_out =
+        tokio::time::timeout(options.startup_timeout, first.wait_for(|s| s.source() != Source::Empty))
+            .await
+            .is_err();
+    if timed_out {
         if let Some(snapshot_dir) = &options.snapshot_dir {
             match crate::snapshot::load_snapshot(snapshot_dir, service) {
                 Ok(Some(saved)) => {

@@ -359,3 +359,19 @@ async fn deleted_parents_are_rebuilt_and_watchers_keep_running() {
     let (children, _) = admin.get_children("/services/svc/providers").await.expect("children");
     assert_eq!(children, [reg.url().to_node_name()]);
 }
+
+/// The futures of the async API can be spawned on a multi-threaded runtime (they are `Send`).
+#[tokio::test]
+async fn the_async_api_can_be_spawned() {
+    fn spawnable<F: std::future::Future + Send + 'static>(_: F) {}
+    let registry = Registry::builder().connect_lazy("127.0.0.1:1").expect("lazy registry");
+    let r = registry.clone();
+    spawnable(async move { r.subscribe_with("s", SubscribeOptions::default()).await.map(drop) });
+    let r = registry.clone();
+    spawnable(async move { r.subscribe("s").await.map(drop) });
+    let r = registry.clone();
+    spawnable(async move { r.register(&url("http://10.0.0.1:1/s")).await.map(drop) });
+    let r = registry.clone();
+    spawnable(async move { r.services().await.map(drop) });
+    registry.session().close().await;
+}
