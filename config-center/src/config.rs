@@ -8,13 +8,13 @@
 //! good value in place and is reported.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use registry::{NodeEvent, NodeWatch, Session, Stat};
+use registry::{NodeEvent, Session, Stat};
 use serde::de::DeserializeOwned;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::cache::{self, CacheWriter};
 use crate::document::{self, Schema, Text};
@@ -197,16 +197,53 @@ enum Applied {
     Document { version: i32, mzxid: i64 },
 }
 
+/// The watch loop's state, shared with [`start`]: reads are collected until the first answer
+/// has been turned into a value, then applied in the loop's own task as they arrive.
+enum Phase<T> {
+    Starting { first: Option<oneshot::Sender<()>>, latest: NodeEvent<Vec<u8>> },
+    Following(Follower<T>),
+}
+
+/// What applies reads once the watch has started.
+struct Follower<T> {
+    watcher: Watcher<T>,
+    value: Arc<ArcSwap<T>>,
+    status: Arc<watch::Sender<Status>>,
+}
+
+fn locked<T>(phase: &Mutex<Phase<T>>) -> MutexGuard<'_, Phase<T>> {
+    phase.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Starts a watch: waits up to the start-up timeout for ZooKeeper's first answer, falls back to
-/// the cache, then to the defaults, then spawns the task that follows the document.
+/// the cache, then to the defaults, then applies each read in the watch loop's task.
 pub(crate) async fn start<T>(start: Start<T>) -> Result<Config<T>>
 where
     T: DeserializeOwned + Send + Sync + 'static,
 {
     let Start { session, schema, cache_file, startup_timeout } = start;
     let path = schema.path.clone();
-    let mut node = session.watch_data(&path)?;
-    let first = node.wait_for(startup_timeout, |e| !matches!(e, NodeEvent::Unknown)).await;
+    let (first_tx, first_rx) = oneshot::channel();
+    let phase = Arc::new(Mutex::new(Phase::Starting { first: Some(first_tx), latest: NodeEvent::Unknown }));
+    let sink = phase.clone();
+    let task = session.watch_data_with(&path, move |event| match &mut *locked(&sink) {
+        Phase::Starting { first, latest } => {
+            *latest = event;
+            if let Some(first) = first.take() {
+                let _ = first.send(());
+            }
+        }
+        Phase::Following(f) => f.watcher.apply(event, &f.value, &f.status),
+    })?;
+    let first = match tokio::time::timeout(startup_timeout, first_rx).await {
+        Ok(Ok(())) => match &*locked(&phase) {
+            Phase::Starting { latest, .. } => Ok(latest.clone()),
+            Phase::Following(_) => Ok(NodeEvent::Unknown),
+        },
+        // The loop ended without an answer: the session is closed.
+        Ok(Err(_)) => return Err(Error::Registry(registry::Error::SessionClosed)),
+        Err(_) => Err(()),
+    };
     let mut watcher = Watcher {
         schema,
         cache: cache_file.as_ref().map(|f| CacheWriter::spawn(f.clone(), path.clone())),
@@ -227,7 +264,7 @@ where
             }
         },
         Ok(_) => watcher.absent()?,
-        Err(registry::Error::Timeout { .. }) => {
+        Err(()) => {
             tracing::warn!(%path, ?startup_timeout, "no answer from ZooKeeper; starting from the cache or defaults");
             match fallback(&watcher.schema, cache_file.as_deref()).await {
                 Ok(found) => found,
@@ -236,12 +273,27 @@ where
                 }
             }
         }
-        Err(e) => return Err(e.into()),
     };
     let value = Arc::new(ArcSwap::from_pointee(value));
     let status = Status { accepted: 1, ..status };
     let (tx, rx) = watch::channel(status);
-    tokio::spawn(follow(watcher, session, node, value.clone(), tx));
+    let status = Arc::new(tx);
+    {
+        // A read that arrived since the first answer is applied now (the same read is skipped).
+        let mut phase = locked(&phase);
+        let latest = match &mut *phase {
+            Phase::Starting { latest, .. } => std::mem::replace(latest, NodeEvent::Unknown),
+            Phase::Following(_) => NodeEvent::Unknown,
+        };
+        let mut follower = Follower { watcher, value: value.clone(), status: status.clone() };
+        follower.watcher.apply(latest, &follower.value, &follower.status);
+        *phase = Phase::Following(follower);
+    }
+    // The loop runs until every `Config` handle is gone (or the session is closed).
+    tokio::spawn(async move {
+        status.closed().await;
+        drop((task, session));
+    });
     Ok(Config { path: path.into(), value, status: rx, seen: 1 })
 }
 
@@ -359,28 +411,6 @@ impl<T: DeserializeOwned> Watcher<T> {
                     s.error = Some(e);
                 });
             }
-        }
-    }
-}
-
-/// Follows the document until every [`Config`] handle is gone or the session is closed.
-async fn follow<T: DeserializeOwned>(
-    mut watcher: Watcher<T>,
-    _session: Session,
-    mut node: NodeWatch<Vec<u8>>,
-    value: Arc<ArcSwap<T>>,
-    status: watch::Sender<Status>,
-) {
-    // A read that arrived between the first wait and now.
-    watcher.apply(node.get(), &value, &status);
-    loop {
-        let event = tokio::select! {
-            event = node.changed() => event,
-            _ = status.closed() => return,
-        };
-        match event {
-            Ok(event) => watcher.apply(event, &value, &status),
-            Err(_) => return,
         }
     }
 }

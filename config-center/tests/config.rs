@@ -591,3 +591,26 @@ async fn every_history_entry_holds_its_version_whoever_wrote_in_between() {
     assert_eq!(listed, [4, 3, 2, 1, 0], "the documents replaced, newest first");
     assert_eq!(a.current("shop", "db").await.expect("read"), Some((doc("a", 5), 5)));
 }
+
+#[tokio::test]
+async fn the_watch_follows_while_a_clone_lives_and_stops_with_the_last_one() {
+    let connect = chroot("dropped");
+    let center = center(&connect).await;
+    center.publish("shop", "db", &db(1), Expect::Absent).await.expect("publish");
+    let config = center.watch::<Db>("shop", "db").await.expect("watch");
+    let mut clone = config.clone();
+    drop(config);
+    center.publish("shop", "db", &db(2), Expect::Any).await.expect("publish");
+    assert_eq!(*clone.wait_for(WAIT, |_, s| s.version == Some(1)).await.expect("followed"), db(2));
+    drop(clone);
+    // Stopping is asynchronous (a task sees the last handle go): give it a moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reads = center.session().reads_issued();
+    let other = common::center(&connect).await;
+    let mut witness = other.watch::<Db>("shop", "db").await.expect("watch");
+    for n in 3..5 {
+        other.publish("shop", "db", &db(n), Expect::Any).await.expect("publish");
+        witness.wait_for(WAIT, |_, s| s.version == Some(i32::from(n) - 1)).await.expect("seen");
+    }
+    assert_eq!(center.session().reads_issued(), reads, "no read after the last handle was dropped");
+}

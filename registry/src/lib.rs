@@ -76,7 +76,7 @@ pub use self::url::{
     validate_service_name, ServiceUrl, CONSUMER_SCHEME, DEFAULT_WEIGHT, MAX_SERVICE_NAME_LEN, MAX_URL_LEN,
     MAX_WARMUP_SECS, MAX_WEIGHT,
 };
-pub use self::watch::{NodeEvent, NodeWatch};
+pub use self::watch::{NodeEvent, NodeWatch, WatchTask};
 #[cfg(feature = "tls")]
 pub use zookeeper_client::TlsOptions;
 pub use zookeeper_client::{Acl, AuthId, Client, Permission, SessionInfo, Stat};

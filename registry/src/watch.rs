@@ -149,6 +149,18 @@ async fn recover(
     Ok(())
 }
 
+/// A watch loop started by [`Session::watch_data_with`]; dropping it stops the loop.
+#[derive(Debug)]
+pub struct WatchTask {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for WatchTask {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// A live view of one node, kept up to date by a push-then-pull loop; see
 /// [`Session::watch_children`] and [`Session::watch_data`].
 ///
@@ -225,6 +237,35 @@ impl Session {
             Read::Data(data, stat) => NodeEvent::Present { value: data, stat },
             _ => NodeEvent::Absent,
         })
+    }
+
+    /// Watches the data of `path` like [`Session::watch_data`], but hands every read to
+    /// `on_read` in the watch loop's own task: no channel and no second task between the answer
+    /// and the callback, for followers that act on each value at once (the config center).
+    /// `on_read` sees every read, including one equal to the last (after a reconnection, say);
+    /// it must not block. Read errors are retried by the loop (and logged), not passed on.
+    /// The loop stops when the returned [`WatchTask`] is dropped or the session closes.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPath`].
+    pub fn watch_data_with(
+        &self,
+        path: &str,
+        mut on_read: impl FnMut(NodeEvent<Vec<u8>>) + Send + 'static,
+    ) -> Result<WatchTask> {
+        crate::path::validate_path(path)?;
+        let task =
+            tokio::spawn(run(
+                self.shared.clone(),
+                path.to_owned(),
+                WatchKind::Data,
+                move |read| match read {
+                    Ok(Read::Data(value, stat)) => on_read(NodeEvent::Present { value, stat }),
+                    Ok(_) => on_read(NodeEvent::Absent),
+                    Err(_) => {}
+                },
+            ));
+        Ok(WatchTask { task })
     }
 
     fn spawn_watch<T: PartialEq + Send + Sync + 'static>(
