@@ -116,6 +116,21 @@ async fn next_json(lines: &mut Lines) -> Value {
     serde_json::from_str(&line.expect("a line")).expect("json line")
 }
 
+/// Starts `zkmesh register` and waits until it says it registered `url`.
+async fn spawn_register(connect: &str, service: &str, url: &str) -> (tokio::process::Child, Lines) {
+    let mut register = Command::new(env!("CARGO_BIN_EXE_zkmesh"))
+        .args(["--zk", connect, "register", service, url])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn register");
+    let mut out = BufReader::new(register.stdout.take().expect("stdout")).lines();
+    let line = tokio::time::timeout(WAIT, out.next_line()).await.expect("in time").expect("read");
+    let base = url.split('?').next().unwrap_or(url);
+    assert!(line.as_deref().is_some_and(|l| l.starts_with(&format!("registered {base}"))), "{line:?}");
+    (register, out)
+}
+
 #[tokio::test]
 async fn register_holds_until_interrupted_and_watch_streams_json_lines() {
     let zk = LocalZooKeeper::start().await.expect("ZooKeeper");
@@ -133,15 +148,7 @@ async fn register_holds_until_interrupted_and_watch_streams_json_lines() {
     let event = next_json(&mut lines).await;
     assert_eq!((event["event"].as_str(), event["address"].as_str()), (Some("added"), Some("10.0.0.1:1")));
 
-    let mut register = Command::new(env!("CARGO_BIN_EXE_zkmesh"))
-        .args(["--zk", &connect, "register", "svc", "http://10.0.0.2:2/svc?weight=7"])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn register");
-    let mut reg_out = BufReader::new(register.stdout.take().expect("stdout")).lines();
-    let line = tokio::time::timeout(WAIT, reg_out.next_line()).await.expect("in time").expect("read");
-    assert!(line.is_some_and(|l| l.starts_with("registered http://10.0.0.2:2/svc")));
+    let (mut register, _out) = spawn_register(&connect, "svc", "http://10.0.0.2:2/svc?weight=7").await;
     let event = next_json(&mut lines).await;
     assert_eq!((event["event"].as_str(), event["weight"].as_u64()), (Some("added"), Some(7)));
 
@@ -241,15 +248,7 @@ async fn dev_serves_metrics_for_every_service_and_zookeeper() {
     assert!(ready.await.expect("starts in time"), "announces {announced:?}");
 
     let connect = format!("127.0.0.1:{port}");
-    let mut register = Command::new(env!("CARGO_BIN_EXE_zkmesh"))
-        .args(["--zk", &connect, "register", "metered", "http://10.0.0.3:3/metered"])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn register");
-    let mut reg_out = BufReader::new(register.stdout.take().expect("stdout")).lines();
-    let line = tokio::time::timeout(WAIT, reg_out.next_line()).await.expect("in time").expect("read");
-    assert!(line.is_some_and(|l| l.starts_with("registered ")));
+    let (mut register, _out) = spawn_register(&connect, "metered", "http://10.0.0.3:3/metered").await;
 
     let session = format!("zkmesh_session_connected{{connect=\"{connect}\"}} 1");
     let body = scrape_until(&metrics, &["zkmesh_providers{service=\"metered\"} 1", &session]).await;
