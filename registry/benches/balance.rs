@@ -20,7 +20,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use criterion::{BenchmarkId, Criterion};
 use registry::balance::{
-    HashRing, InFlight, LeastRequests, SmoothRoundRobin, WeightedRandom, DEFAULT_REPLICAS,
+    AliasTable, HashRing, InFlight, LeastRequests, SmoothRoundRobin, WeightedRandom, DEFAULT_REPLICAS,
 };
 
 const SIZES: [usize; 4] = [10, 100, 1_000, 10_000];
@@ -96,6 +96,16 @@ fn balance(c: &mut Criterion) {
         let swapped = ArcSwap::from_pointee(WeightedRandom::new(&w));
         group.bench_with_input(BenchmarkId::new("arcswap_weighted_random", n), &n, |b, _| {
             b.iter(|| black_box(swapped.load().pick()))
+        });
+
+        let alias = AliasTable::new(&w);
+        group.bench_with_input(BenchmarkId::new("alias_table", n), &n, |b, _| {
+            b.iter(|| black_box(alias.pick()))
+        });
+
+        let swapped_alias = ArcSwap::from_pointee(AliasTable::new(&w));
+        group.bench_with_input(BenchmarkId::new("arcswap_alias_table", n), &n, |b, _| {
+            b.iter(|| black_box(swapped_alias.load().pick()))
         });
 
         let round_robin = SmoothRoundRobin::new(&w);
