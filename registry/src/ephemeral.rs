@@ -397,11 +397,11 @@ async fn keep(shared: Arc<Shared>, spec: Arc<EphemeralSpec>) {
                     }
                 }
                 let event = tokio::select! {
-                    event = watcher.changed() => event,
+                    event = crate::watch::event_type(watcher) => event,
                     _ = spec.removed_notify.notified() => return,
                     _ = shared.closed() => return,
                 };
-                match event.event_type {
+                match event {
                     EventType::Session => match shared.live_after(live.generation).await {
                         Ok(l) => live = l,
                         Err(_) => return,

@@ -101,16 +101,34 @@ pub(crate) async fn run(
             },
         };
         let event = tokio::select! {
-            event = watcher.changed() => event,
+            event = event_type(watcher) => event,
             _ = shared.closed() => return,
         };
         crate::metrics::watch_event(kind_name);
-        if event.event_type == EventType::Session {
+        if event == EventType::Session {
             // The ZooKeeper session ended: wait for the next one and read again.
             match shared.live_after(live.generation).await {
                 Ok(l) => live = l,
                 Err(_) => return,
             }
+        }
+    }
+}
+
+/// Waits for a one-shot watcher's event and returns its type.
+///
+/// zookeeper-client 0.11 panics in `OneshotWatcher::changed` (an `unwrap` on a cancelled
+/// channel) when its session task is dropped without answering the watchers still waiting, as
+/// happens at runtime shutdown. That panic would end the task awaiting it, and with it a watch
+/// loop or a keeper, silently. It is contained here and reported as a session event, which every
+/// caller already handles by moving to the next usable session.
+pub(crate) async fn event_type(watcher: zookeeper_client::OneshotWatcher) -> EventType {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(watcher.changed()).catch_unwind().await {
+        Ok(event) => event.event_type,
+        Err(_) => {
+            tracing::warn!("a ZooKeeper watcher was dropped unanswered; taking it as a session event");
+            EventType::Session
         }
     }
 }
@@ -294,5 +312,33 @@ impl Session {
             }
         }));
         Ok(NodeWatch { rx, errors, task })
+    }
+}
+
+#[cfg(all(test, feature = "local-zk"))]
+mod tests {
+    use super::*;
+
+    /// zookeeper-client's watcher panics when its session task is dropped without answering (here:
+    /// the runtime that ran it is dropped); `event_type` reports a session event instead.
+    #[test]
+    fn a_watcher_dropped_unanswered_is_a_session_event() {
+        let zk = crate::shared_local_zookeeper().expect("shared ZooKeeper");
+        let runtime = |name| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap_or_else(|e| panic!("{name} runtime: {e}"))
+        };
+        let first = runtime("first");
+        let (client, watcher) = first.block_on(async {
+            let client = zookeeper_client::Client::connect(zk).await.expect("connect");
+            let (_, watcher) = client.check_and_watch_stat("/never-created-here").await.expect("watch");
+            (client, watcher)
+        });
+        drop(first);
+        let event = runtime("second").block_on(event_type(watcher));
+        assert_eq!(event, EventType::Session);
+        drop(client);
     }
 }

@@ -141,7 +141,7 @@ impl DoubleBarrier {
                 }
                 backoff.reset();
                 let event = tokio::select! {
-                    event = until(deadline, watcher.changed()) => event,
+                    event = until(deadline, crate::watch::event_type(watcher)) => event,
                     _ = shared.closed() => return Err(Error::SessionClosed),
                 };
                 match event {
@@ -151,15 +151,13 @@ impl DoubleBarrier {
                         }
                         return Ok(None);
                     }
-                    Some(event) if event.event_type == EventType::Session => {
+                    Some(EventType::Session) => {
                         match until(deadline, shared.live_after(live.generation)).await {
                             None => return Ok(None),
                             Some(next) => live = next?,
                         }
                     }
-                    Some(event) if event.event_type == EventType::NodeCreated => {
-                        return Ok(Some(BarrierMember::new(node)))
-                    }
+                    Some(EventType::NodeCreated) => return Ok(Some(BarrierMember::new(node))),
                     Some(_) => {}
                 }
                 continue 'retry;

@@ -304,11 +304,11 @@ async fn follow(
     let mut backoff = shared.new_backoff();
     loop {
         let event = tokio::select! {
-            event = watcher.changed() => event,
+            event = crate::watch::event_type(watcher) => event,
             _ = shared.closed() => return,
             _ = tx.closed() => return,
         };
-        if event.event_type == EventType::Session {
+        if event == EventType::Session {
             match shared.live_after(live.generation).await {
                 Ok(next) => live = next,
                 Err(_) => return,

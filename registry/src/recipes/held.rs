@@ -144,7 +144,7 @@ async fn monitor(
                     }
                 };
                 tokio::select! {
-                    event = watcher.changed() => match event.event_type {
+                    event = crate::watch::event_type(watcher) => match event {
                         EventType::NodeDeleted => break "the node was deleted",
                         EventType::Session => break "the ZooKeeper session expired",
                         _ => continue,

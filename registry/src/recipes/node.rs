@@ -101,20 +101,18 @@ pub(crate) async fn await_change(
     deadline: Option<Instant>,
 ) -> Result<bool> {
     let event = tokio::select! {
-        event = until(deadline, watcher.changed()) => event,
+        event = until(deadline, crate::watch::event_type(watcher)) => event,
         _ = shared.closed() => return Err(Error::SessionClosed),
     };
     match event {
         None => Ok(false),
-        Some(event) if event.event_type == EventType::Session => {
-            match until(deadline, shared.live_after(live.generation)).await {
-                None => Ok(false),
-                Some(next) => {
-                    *live = next?;
-                    Ok(true)
-                }
+        Some(EventType::Session) => match until(deadline, shared.live_after(live.generation)).await {
+            None => Ok(false),
+            Some(next) => {
+                *live = next?;
+                Ok(true)
             }
-        }
+        },
         Some(_) => Ok(true),
     }
 }
