@@ -8,7 +8,8 @@
 //!   node; consumers [`subscribe`](Registry::subscribe) and get a [`Subscription`]: a lock-free,
 //!   load-balanced ([`LoadBalance`]) address cache, filtered ([`Filter`]), with empty protection,
 //!   a disk snapshot to boot from while ZooKeeper is down, a stream of
-//!   [`ProviderChange`]s and a tower `Discover` ([`Subscription::discover`]).
+//!   [`ProviderChange`]s and a tower `Discover` ([`Subscription::discover`]). For hot loops,
+//!   [`Subscription::selector`] gives a per-thread [`Selector`] (one atomic load per pick).
 //! - [`recipes`]: leader election with an observable leader ([`LeaderElection`],
 //!   [`LeaderObserver`]), locks ([`Lock`], [`ReadWriteLock`]), ids ([`IdGenerator`]), a FIFO queue
 //!   ([`DistributedQueue`]) and a double barrier ([`DoubleBarrier`]); waiters watch only their
@@ -25,6 +26,10 @@
 //! let me = registry.register(&ServiceUrl::parse("http://10.0.0.5:8080/greeter?weight=100")?).await?;
 //! let greeter = registry.subscribe("greeter").await?;
 //! if let Some(provider) = greeter.select() {
+//!     println!("calling {}", provider.address());
+//! }
+//! let mut picker = greeter.selector(); // one per thread
+//! if let Some(provider) = picker.select() {
 //!     println!("calling {}", provider.address());
 //! }
 //! me.deregister().await?;
