@@ -167,95 +167,83 @@ pub(crate) async fn recover(
     until(deadline, wait).await.transpose()
 }
 
-/// Deletes every child of `dir` whose name starts with `prefix`, waiting a bounded time for a
-/// connection. Nodes are ours by their uuid, whichever of our ZooKeeper sessions made them.
-/// Nothing is left to do once the session is closed (ephemerals went with it).
-pub(crate) async fn delete_prefixed(shared: &Shared, dir: &str, prefix: &str) -> Result<()> {
-    match try_delete_prefixed(shared, dir, prefix).await {
+/// A failed request of a clean-up attempt: the operation, its path and the error.
+type Failed = (&'static str, String, ZkError);
+
+/// Runs `attempt` until it succeeds, on a live client, across disconnections and expiry, for up
+/// to [`CLEANUP_FOR`] (`what` names the nodes, for the time-out error). Nothing is left to do
+/// once the session is closed: the ephemerals went with it.
+async fn clean_up<F, Fut>(shared: &Shared, what: &str, mut attempt: F) -> Result<()>
+where
+    F: FnMut(Live) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<(), Failed>>,
+{
+    let deadline = Instant::now() + CLEANUP_FOR;
+    let mut backoff = shared.new_backoff();
+    let run = async {
+        loop {
+            let Some(live) = live_by(shared, Some(deadline)).await? else {
+                return Err(Error::Timeout {
+                    what: format!("a connection to delete {what}"),
+                    after: CLEANUP_FOR,
+                });
+            };
+            match attempt(live.clone()).await {
+                Ok(()) => return Ok(()),
+                Err((op, path, e)) => {
+                    if recover(shared, &live, &mut backoff, Some(deadline), op, &path, e).await?.is_none() {
+                        return Err(Error::Timeout { what: format!("deleting {path}"), after: CLEANUP_FOR });
+                    }
+                }
+            }
+        }
+    };
+    match run.await {
         Err(Error::SessionClosed) => Ok(()),
         other => other,
     }
 }
 
-async fn try_delete_prefixed(shared: &Shared, dir: &str, prefix: &str) -> Result<()> {
-    let deadline = Instant::now() + CLEANUP_FOR;
-    let mut backoff = shared.new_backoff();
-    loop {
-        let Some(live) = live_by(shared, Some(deadline)).await? else {
-            return Err(Error::Timeout {
-                what: format!("a connection to delete {dir}/{prefix}*"),
-                after: CLEANUP_FOR,
-            });
+/// Deletes every child of `dir` whose name starts with `prefix`, waiting a bounded time for a
+/// connection. Nodes are ours by their uuid, whichever of our ZooKeeper sessions made them.
+pub(crate) async fn delete_prefixed(shared: &Shared, dir: &str, prefix: &str) -> Result<()> {
+    clean_up(shared, &format!("{dir}/{prefix}*"), |live| async move {
+        let children = match live.client.get_children(dir).await {
+            Ok((children, _)) => children,
+            Err(ZkError::NoNode) => return Ok(()),
+            Err(e) => return Err(("get_children", dir.to_owned(), e)),
         };
-        let attempt = async {
-            let children = match live.client.get_children(dir).await {
-                Ok((children, _)) => children,
-                Err(ZkError::NoNode) => return Ok(()),
-                Err(e) => return Err(("get_children", dir.to_owned(), e)),
-            };
-            for child in children.iter().filter(|c| c.starts_with(prefix)) {
-                let path = crate::path::join(dir, child);
-                match live.client.delete(&path, None).await {
-                    Ok(()) | Err(ZkError::NoNode) => {}
-                    Err(e) => return Err(("delete", path, e)),
-                }
-            }
-            Ok(())
-        };
-        match attempt.await {
-            Ok(()) => return Ok(()),
-            Err((op, path, e)) => {
-                if recover(shared, &live, &mut backoff, Some(deadline), op, &path, e).await?.is_none() {
-                    return Err(Error::Timeout { what: format!("deleting {path}"), after: CLEANUP_FOR });
-                }
+        for child in children.iter().filter(|c| c.starts_with(prefix)) {
+            let path = crate::path::join(dir, child);
+            match live.client.delete(&path, None).await {
+                Ok(()) | Err(ZkError::NoNode) => {}
+                Err(e) => return Err(("delete", path, e)),
             }
         }
-    }
+        Ok(())
+    })
+    .await
 }
 
 /// Deletes `path` unless a foreign session owns it (a node of one of our dead sessions goes too),
-/// waiting a bounded time for a connection. Nothing is left to do once the session is closed.
+/// waiting a bounded time for a connection.
 pub(crate) async fn delete_ours(shared: &Shared, path: &str) -> Result<()> {
-    match try_delete_ours(shared, path).await {
-        Err(Error::SessionClosed) => Ok(()),
-        other => other,
-    }
-}
-
-async fn try_delete_ours(shared: &Shared, path: &str) -> Result<()> {
-    let deadline = Instant::now() + CLEANUP_FOR;
-    let mut backoff = shared.new_backoff();
-    loop {
-        let Some(live) = live_by(shared, Some(deadline)).await? else {
-            return Err(Error::Timeout {
-                what: format!("a connection to delete {path}"),
-                after: CLEANUP_FOR,
-            });
+    clean_up(shared, path, |live| async move {
+        let stat = match live.client.check_stat(path).await {
+            Ok(Some(stat)) => stat,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(("check_stat", path.to_owned(), e)),
         };
-        let attempt = async {
-            let stat = match live.client.check_stat(path).await {
-                Ok(Some(stat)) => stat,
-                Ok(None) => return Ok(()),
-                Err(e) => return Err(("check_stat", e)),
-            };
-            let owner = stat.ephemeral_owner;
-            if owner != 0 && owner != live.client.session_id().0 && !shared.was_ours(owner) {
-                return Ok(());
-            }
-            match live.client.delete(path, Some(stat.version)).await {
-                Ok(()) | Err(ZkError::NoNode) => Ok(()),
-                Err(e) => Err(("delete", e)),
-            }
-        };
-        match attempt.await {
-            Ok(()) => return Ok(()),
-            Err((op, e)) => {
-                if recover(shared, &live, &mut backoff, Some(deadline), op, path, e).await?.is_none() {
-                    return Err(Error::Timeout { what: format!("deleting {path}"), after: CLEANUP_FOR });
-                }
-            }
+        let owner = stat.ephemeral_owner;
+        if owner != 0 && owner != live.client.session_id().0 && !shared.was_ours(owner) {
+            return Ok(());
         }
-    }
+        match live.client.delete(path, Some(stat.version)).await {
+            Ok(()) | Err(ZkError::NoNode) => Ok(()),
+            Err(e) => Err(("delete", path.to_owned(), e)),
+        }
+    })
+    .await
 }
 
 /// Deletes, when dropped armed (a cancelled or failed call), every child of `dir` whose name
