@@ -215,6 +215,14 @@ fn locked<T>(phase: &Mutex<Phase<T>>) -> MutexGuard<'_, Phase<T>> {
     phase.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The read collected while starting (`Unknown`: none since the last take).
+fn take_latest<T>(phase: &mut Phase<T>) -> NodeEvent<Vec<u8>> {
+    match phase {
+        Phase::Starting { latest, .. } => std::mem::replace(latest, NodeEvent::Unknown),
+        Phase::Following(_) => NodeEvent::Unknown,
+    }
+}
+
 /// Starts a watch: waits up to the start-up timeout for ZooKeeper's first answer, falls back to
 /// the cache, then to the defaults, then applies each read in the watch loop's task.
 pub(crate) async fn start<T>(start: Start<T>) -> Result<Config<T>>
@@ -236,10 +244,7 @@ where
         Phase::Following(f) => f.watcher.apply(event, &f.value, &f.status),
     })?;
     let first = match tokio::time::timeout(startup_timeout, first_rx).await {
-        Ok(Ok(())) => match &*locked(&phase) {
-            Phase::Starting { latest, .. } => Ok(latest.clone()),
-            Phase::Following(_) => Ok(NodeEvent::Unknown),
-        },
+        Ok(Ok(())) => Ok(take_latest(&mut locked(&phase))),
         // The loop ended without an answer: the session is closed.
         Ok(Err(_)) => return Err(Error::Registry(registry::Error::SessionClosed)),
         Err(_) => Err(()),
@@ -279,15 +284,13 @@ where
     let (tx, rx) = watch::channel(status);
     let status = Arc::new(tx);
     {
-        // A read that arrived since the first answer is applied now (the same read is skipped).
-        let mut phase = locked(&phase);
-        let latest = match &mut *phase {
-            Phase::Starting { latest, .. } => std::mem::replace(latest, NodeEvent::Unknown),
-            Phase::Following(_) => NodeEvent::Unknown,
-        };
+        // A read that arrived since the first answer is applied now, under the lock, so that none
+        // slips between it and the switch.
+        let mut guard = locked(&phase);
+        let latest = take_latest(&mut guard);
         let mut follower = Follower { watcher, value: value.clone(), status: status.clone() };
         follower.watcher.apply(latest, &follower.value, &follower.status);
-        *phase = Phase::Following(follower);
+        *guard = Phase::Following(follower);
     }
     // The loop runs until every `Config` handle is gone (or the session is closed).
     tokio::spawn(async move {

@@ -187,20 +187,16 @@ async fn write_remembered(
     }
     let client = inner.client(path)?;
     let result = replace.write(&client).await;
-    if !matches!(result, Ok(Some(_))) {
-        inner.written.set(path, None);
-    }
-    match result {
-        Ok(Some(published)) => {
-            inner.written.set(path, Some(replace.written(published.version)));
-            Ok(Some(published))
-        }
+    let written = match &result {
+        Ok(Some(published)) => Some(replace.written(published.version)),
         Ok(None) => {
             tracing::debug!(%path, "the version this process wrote is not current; reading");
-            Ok(None)
+            None
         }
-        Err(e) => Err(e),
-    }
+        Err(_) => None,
+    };
+    inner.written.set(path, written);
+    result
 }
 
 fn conflict(path: &str, expected: Expect, actual: Option<i32>) -> Error {
