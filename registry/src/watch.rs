@@ -187,7 +187,7 @@ impl Drop for WatchTask {
 pub struct NodeWatch<T> {
     rx: watch::Receiver<NodeEvent<T>>,
     errors: watch::Receiver<Option<Error>>,
-    task: tokio::task::JoinHandle<()>,
+    _task: WatchTask,
 }
 
 impl<T: Clone> NodeWatch<T> {
@@ -228,12 +228,6 @@ impl<T: Clone> NodeWatch<T> {
     }
 }
 
-impl<T> Drop for NodeWatch<T> {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 impl Session {
     /// Watches the children of `path` (push-then-pull; see [`NodeWatch`]).
     ///
@@ -271,19 +265,22 @@ impl Session {
         path: &str,
         mut on_read: impl FnMut(NodeEvent<Vec<u8>>) + Send + 'static,
     ) -> Result<WatchTask> {
+        self.spawn_loop(path, WatchKind::Data, move |read| match read {
+            Ok(Read::Data(value, stat)) => on_read(NodeEvent::Present { value, stat }),
+            Ok(_) => on_read(NodeEvent::Absent),
+            Err(_) => {}
+        })
+    }
+
+    /// Starts a watch loop on `path` handing each read to `sink`.
+    fn spawn_loop(
+        &self,
+        path: &str,
+        kind: WatchKind,
+        sink: impl FnMut(std::result::Result<Read, Error>) + Send + 'static,
+    ) -> Result<WatchTask> {
         crate::path::validate_path(path)?;
-        let task =
-            tokio::spawn(run(
-                self.shared.clone(),
-                path.to_owned(),
-                WatchKind::Data,
-                move |read| match read {
-                    Ok(Read::Data(value, stat)) => on_read(NodeEvent::Present { value, stat }),
-                    Ok(_) => on_read(NodeEvent::Absent),
-                    Err(_) => {}
-                },
-            ));
-        Ok(WatchTask { task })
+        Ok(WatchTask { task: tokio::spawn(run(self.shared.clone(), path.to_owned(), kind, sink)) })
     }
 
     fn spawn_watch<T: PartialEq + Send + Sync + 'static>(
@@ -292,10 +289,9 @@ impl Session {
         kind: WatchKind,
         convert: impl Fn(Read) -> NodeEvent<T> + Send + 'static,
     ) -> Result<NodeWatch<T>> {
-        crate::path::validate_path(path)?;
         let (tx, rx) = watch::channel(NodeEvent::Unknown);
         let (err_tx, errors) = watch::channel(None);
-        let task = tokio::spawn(run(self.shared.clone(), path.to_owned(), kind, move |read| match read {
+        let task = self.spawn_loop(path, kind, move |read| match read {
             Ok(read) => {
                 err_tx.send_replace(None);
                 let new = convert(read);
@@ -310,8 +306,8 @@ impl Session {
             Err(e) => {
                 err_tx.send_replace(Some(e));
             }
-        }));
-        Ok(NodeWatch { rx, errors, task })
+        })?;
+        Ok(NodeWatch { rx, errors, _task: task })
     }
 }
 
