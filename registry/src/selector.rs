@@ -16,6 +16,7 @@ use crate::cache::{Provider, ProviderSet};
 ///
 /// It holds on to the last set it saw until its next pick or its drop; an idle selector keeps a
 /// replaced set (and its providers' in-flight counters) alive meanwhile.
+#[derive(Clone)]
 pub struct Selector {
     cache: Cache<Arc<ArcSwap<ProviderSet>>, Arc<ProviderSet>>,
 }
@@ -39,12 +40,6 @@ impl Selector {
     /// Picks a provider for `key` (sticky with [`crate::LoadBalance::ConsistentHash`]).
     pub fn select_by_key(&mut self, key: &[u8]) -> Option<&Provider> {
         self.cache.load().select_by_key(key)
-    }
-}
-
-impl Clone for Selector {
-    fn clone(&self) -> Self {
-        Selector { cache: self.cache.clone() }
     }
 }
 
