@@ -435,13 +435,7 @@ impl Replace<'_> {
         if self.plan.create_dir || self.plan.archive_current {
             let mut writer = client.new_multi_writer();
             writer.add_check_version(self.path, self.plan.current).map_err(multi)?;
-            if self.plan.create_dir {
-                writer.add_create(self.history, &[], &options).map_err(multi)?;
-            }
-            if self.plan.archive_current {
-                let entry = history::entry_path(self.path, self.plan.current);
-                writer.add_create(&entry, self.old, &options).map_err(multi)?;
-            }
+            self.add_archive_current(&mut writer)?;
             match writer.commit().await {
                 Ok(_) => {}
                 // Archived by a racing writer that read the same version: the same document.
@@ -471,13 +465,7 @@ impl Replace<'_> {
         let options = persistent(self.acl);
         let mut writer = client.new_multi_writer();
         writer.add_set_data(self.path, self.doc.as_bytes(), Some(self.plan.current)).map_err(multi)?;
-        if self.plan.create_dir {
-            writer.add_create(self.history, &[], &options).map_err(multi)?;
-        }
-        if self.plan.archive_current {
-            let entry = history::entry_path(self.path, self.plan.current);
-            writer.add_create(&entry, self.old, &options).map_err(multi)?;
-        }
+        self.add_archive_current(&mut writer)?;
         let entry = history::entry_path(self.path, self.plan.next);
         if self.plan.replace_next {
             writer.add_delete(&entry, None).map_err(multi)?;
@@ -485,6 +473,20 @@ impl Replace<'_> {
         writer.add_create(&entry, self.doc.as_bytes(), &options).map_err(multi)?;
         self.add_prune(&mut writer)?;
         self.finish(writer.commit().await)
+    }
+
+    /// The `history` node when missing, and the entry of the current document when it has none.
+    fn add_archive_current(&self, writer: &mut MultiWriter<'_>) -> Result<()> {
+        let multi = |e| Error::zk("multi", self.path, e);
+        let options = persistent(self.acl);
+        if self.plan.create_dir {
+            writer.add_create(self.history, &[], &options).map_err(multi)?;
+        }
+        if self.plan.archive_current {
+            let entry = history::entry_path(self.path, self.plan.current);
+            writer.add_create(&entry, self.old, &options).map_err(multi)?;
+        }
+        Ok(())
     }
 
     fn add_prune(&self, writer: &mut MultiWriter<'_>) -> Result<()> {
