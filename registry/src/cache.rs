@@ -281,7 +281,17 @@ impl ProviderSet {
         self.select_index(Some(key)).map(|i| &self.providers[i])
     }
 
+    /// The index of the provider picked; weighted random (the default) is inlined into the
+    /// caller, the other balancers are one call away.
+    #[inline]
     pub(crate) fn select_index(&self, key: Option<&[u8]>) -> Option<usize> {
+        match &self.picker {
+            Picker::Random(r) => r.pick(),
+            _ => self.select_index_other(key),
+        }
+    }
+
+    fn select_index_other(&self, key: Option<&[u8]>) -> Option<usize> {
         match &self.picker {
             Picker::Random(r) => r.pick(),
             Picker::RoundRobin(r) => r.pick(),

@@ -7,17 +7,16 @@
 //! removed because ZooKeeper is unreachable: only a read from ZooKeeper changes the set.
 
 use std::collections::HashMap;
-use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
 use crate::cache::{LoadBalance, Provider, ProviderSet, RejectedNode, SetParts, Source};
 use crate::changes::ProviderChanges;
+use crate::current::{CurrentSet, Selected};
 use crate::ephemeral::EphemeralNode;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
@@ -106,7 +105,7 @@ impl SubscribeOptions {
 pub(crate) struct Directory {
     service: String,
     options: SubscribeOptions,
-    cache: Arc<ArcSwap<ProviderSet>>,
+    cache: Arc<CurrentSet>,
     updates: watch::Sender<Arc<ProviderSet>>,
     /// Decoded providers by node name, reused across reads (keeps in-flight counters).
     known: Mutex<HashMap<Arc<str>, Provider>>,
@@ -235,26 +234,6 @@ impl Drop for Subscription {
     }
 }
 
-/// A provider picked by [`Subscription::select`]; derefs to [`Provider`]. Holds the snapshot it
-/// was picked from (cheaply, through an `arc-swap` guard): keep it only for the call.
-pub struct Selected {
-    set: arc_swap::Guard<Arc<ProviderSet>>,
-    index: usize,
-}
-
-impl Deref for Selected {
-    type Target = Provider;
-    fn deref(&self) -> &Provider {
-        &self.set.providers()[self.index]
-    }
-}
-
-impl std::fmt::Debug for Selected {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Selected").field(&self.url().to_string()).finish()
-    }
-}
-
 impl Subscription {
     /// The service followed.
     pub fn service(&self) -> &str {
@@ -266,23 +245,26 @@ impl Subscription {
         self.dir.cache.load_full()
     }
 
-    /// Picks a provider (lock-free, allocation-free), or `None` when there is none.
+    /// Picks a provider by the subscription's balancer, or `None` when there is none.
+    ///
+    /// Lock-free, allocation-free and without a write to shared memory: the thread picks from
+    /// its own copy of the current set, checked with one atomic load (it takes the new set once
+    /// after each update). The [`Selected`] it returns is not `Send`: clone the [`Provider`] to
+    /// keep it across an `.await` in a spawned task.
+    #[inline]
     pub fn select(&self) -> Option<Selected> {
-        let set = self.dir.cache.load();
-        let index = set.select_index(None)?;
-        Some(Selected { set, index })
+        self.dir.cache.select(None)
     }
 
     /// Picks a provider for `key` (sticky with [`LoadBalance::ConsistentHash`]).
+    #[inline]
     pub fn select_by_key(&self, key: &[u8]) -> Option<Selected> {
-        let set = self.dir.cache.load();
-        let index = set.select_index(Some(key))?;
-        Some(Selected { set, index })
+        self.dir.cache.select(Some(key))
     }
 
-    /// A picker for one thread or task in a hot loop: [`Selector::select`] checks the current
-    /// set with one atomic load and borrows from it, where [`Subscription::select`] takes and
-    /// releases an `arc-swap` guard each time. It sees every update the subscription applies.
+    /// A picker owned by one thread or task: [`Selector::select`] checks the current set with
+    /// one atomic load, like [`Subscription::select`], and returns a plain borrow instead of a
+    /// [`Selected`] (no per-thread table lookup). It sees every update the subscription applies.
     pub fn selector(&self) -> Selector {
         Selector::new(self.dir.cache.clone())
     }
@@ -364,7 +346,7 @@ pub(crate) async fn subscribe(
     let dir = Arc::new(Directory {
         service: service.to_owned(),
         options: options.clone(),
-        cache: Arc::new(ArcSwap::new(empty)),
+        cache: Arc::new(CurrentSet::new(empty)),
         updates,
         known: Mutex::new(HashMap::new()),
         version: AtomicU64::new(0),

@@ -8,8 +8,10 @@
 //!   node; consumers [`subscribe`](Registry::subscribe) and get a [`Subscription`]: a lock-free,
 //!   load-balanced ([`LoadBalance`]) address cache, filtered ([`Filter`]), with empty protection,
 //!   a disk snapshot to boot from while ZooKeeper is down, a stream of
-//!   [`ProviderChange`]s and a tower `Discover` ([`Subscription::discover`]). For hot loops,
-//!   [`Subscription::selector`] gives a per-thread [`Selector`] (one atomic load per pick).
+//!   [`ProviderChange`]s and a tower `Discover` ([`Subscription::discover`]).
+//!   [`Subscription::select`] picks from the calling thread's copy of the current set (one
+//!   atomic load, no write to shared memory); [`Subscription::selector`] gives a [`Selector`]
+//!   that one thread or task owns, returning plain borrows.
 //! - [`recipes`]: leader election with an observable leader ([`LeaderElection`],
 //!   [`LeaderObserver`]), locks ([`Lock`], [`ReadWriteLock`]), ids ([`IdGenerator`]), a FIFO queue
 //!   ([`DistributedQueue`]) and a double barrier ([`DoubleBarrier`]); waiters watch only their
@@ -28,7 +30,7 @@
 //! if let Some(provider) = greeter.select() {
 //!     println!("calling {}", provider.address());
 //! }
-//! let mut picker = greeter.selector(); // one per thread
+//! let mut picker = greeter.selector(); // one per thread or task
 //! if let Some(provider) = picker.select() {
 //!     println!("calling {}", provider.address());
 //! }
@@ -42,6 +44,7 @@ pub mod balance;
 mod cache;
 mod changes;
 mod consumer;
+mod current;
 mod discover;
 mod ephemeral;
 mod error;
@@ -62,7 +65,8 @@ mod watch;
 pub use self::balance::InFlightGuard;
 pub use self::cache::{LoadBalance, Provider, ProviderSet, RejectedNode, Source};
 pub use self::changes::{ProviderChange, ProviderChanges};
-pub use self::consumer::{Selected, SubscribeOptions, Subscription};
+pub use self::consumer::{SubscribeOptions, Subscription};
+pub use self::current::Selected;
 pub use self::discover::ServiceDiscover;
 pub use self::ephemeral::{EphemeralNode, EphemeralStatus};
 pub use self::error::{Error, Result};

@@ -1,45 +1,53 @@
-//! [`Selector`]: picking in a hot loop without an `arc-swap` guard per pick.
+//! [`Selector`]: a picker owned by one thread or task, returning plain borrows.
 
 use std::sync::Arc;
 
-use arc_swap::{ArcSwap, Cache};
-
 use crate::cache::{Provider, ProviderSet};
+use crate::current::CurrentSet;
 
 /// A picker for one thread or task, from [`crate::Subscription::selector`].
 ///
-/// It keeps the provider set it last saw and, on each pick, compares it with the
-/// subscription's current one (one atomic load, no write to shared memory): when an update has
+/// It keeps the provider set it last saw and, on each pick, compares the stamp it saw it
+/// with the subscription's (one atomic load, no write to shared memory): when an update has
 /// been applied it moves to the new set, so it never picks from a set older than the one
-/// current at the call. Picks borrow from the set (`&mut self`), so a `Selector` is not shared:
-/// make one per thread or task (it is cheap: one `Arc` clone) and keep it.
+/// published at the call. Picks borrow from the set (`&mut self`), so a `Selector` is not
+/// shared: make one per thread or task (it is cheap: two `Arc` clones) and keep it.
 ///
 /// It holds on to the last set it saw until its next pick or its drop; an idle selector keeps a
 /// replaced set (and its providers' in-flight counters) alive meanwhile.
 #[derive(Clone)]
 pub struct Selector {
-    cache: Cache<Arc<ArcSwap<ProviderSet>>, Arc<ProviderSet>>,
+    current: Arc<CurrentSet>,
+    stamp: u64,
+    set: Arc<ProviderSet>,
 }
 
 impl Selector {
-    pub(crate) fn new(current: Arc<ArcSwap<ProviderSet>>) -> Self {
-        Selector { cache: Cache::new(current) }
+    pub(crate) fn new(current: Arc<CurrentSet>) -> Self {
+        let stamp = current.stamp();
+        let set = current.load_full();
+        Selector { current, stamp, set }
     }
 
     /// The current provider set.
     pub fn snapshot(&mut self) -> &Arc<ProviderSet> {
-        self.cache.load()
+        let stamp = self.current.stamp();
+        if stamp != self.stamp {
+            self.stamp = stamp;
+            self.set = self.current.load_full();
+        }
+        &self.set
     }
 
     /// Picks a provider by the subscription's balancer (lock-free, allocation-free), or `None`
     /// when there is none.
     pub fn select(&mut self) -> Option<&Provider> {
-        self.cache.load().select()
+        self.snapshot().select()
     }
 
     /// Picks a provider for `key` (sticky with [`crate::LoadBalance::ConsistentHash`]).
     pub fn select_by_key(&mut self, key: &[u8]) -> Option<&Provider> {
-        self.cache.load().select_by_key(key)
+        self.snapshot().select_by_key(key)
     }
 }
 
@@ -52,34 +60,11 @@ impl std::fmt::Debug for Selector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::{LoadBalance, SetParts, Source};
-    use crate::url::ServiceUrl;
-    use std::time::SystemTime;
-
-    fn set(addresses: &[&str]) -> Arc<ProviderSet> {
-        let providers = addresses
-            .iter()
-            .map(|a| {
-                let url = ServiceUrl::parse(&format!("http://{a}/s")).expect("url");
-                let node = url.to_node_name();
-                Provider::new(url, &node)
-            })
-            .collect::<Vec<_>>();
-        let unfiltered = providers.len();
-        let parts = SetParts {
-            providers,
-            version: 1,
-            source: Source::ZooKeeper,
-            protected: false,
-            rejected: vec![],
-            unfiltered,
-        };
-        Arc::new(ProviderSet::build(parts, LoadBalance::Random, SystemTime::now()))
-    }
+    use crate::current::tests::set;
 
     #[test]
     fn a_selector_follows_every_update() {
-        let current = Arc::new(ArcSwap::new(set(&[])));
+        let current = Arc::new(CurrentSet::new(set(&[])));
         let mut selector = Selector::new(current.clone());
         assert!(selector.select().is_none());
         current.store(set(&["a:1"]));
