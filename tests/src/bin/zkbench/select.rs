@@ -1,5 +1,6 @@
-//! `zkbench select`: picks through `Subscription::select()` (arc-swap snapshot, weighted random)
-//! and through a `Selector` (one per thread: `Subscription::selector()`, the hot-loop picker)
+//! `zkbench select`: picks through `Subscription::select()` (the calling thread's copy of the
+//! current set, weighted random) and through a `Selector` (one per thread:
+//! `Subscription::selector()`, a picker the thread owns)
 //! against a `RwLock<Vec<_>>` doing the same weighted pick over copies of the same providers,
 //! all from T threads at once, each reading the provider it picked.
 //!
