@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use registry::{NodeEvent, Session, Stat};
@@ -49,6 +49,9 @@ pub struct Status {
     pub error: Option<Error>,
     /// How many values have been accepted so far (1 for the first).
     pub accepted: u64,
+    /// When the value in use was swapped in: [`Config::load`] returns it from this instant on
+    /// (taken just after the swap). For the first value, when the watch started serving it.
+    pub accepted_at: Instant,
 }
 
 /// A typed config kept up to date from ZooKeeper; see [`crate::ConfigCenter::watch`].
@@ -280,7 +283,7 @@ where
         }
     };
     let value = Arc::new(ArcSwap::from_pointee(value));
-    let status = Status { accepted: 1, ..status };
+    let status = Status { accepted: 1, accepted_at: Instant::now(), ..status };
     let (tx, rx) = watch::channel(status);
     let status = Arc::new(tx);
     {
@@ -319,6 +322,7 @@ async fn fallback<T: DeserializeOwned>(
                             stale: true,
                             error: None,
                             accepted: 0,
+                            accepted_at: Instant::now(),
                         };
                         return Ok((value, status));
                     }
@@ -336,7 +340,17 @@ async fn fallback<T: DeserializeOwned>(
         }
     }
     let value = schema.convert(None)?;
-    Ok((value, Status { version: None, source: Source::Defaults, stale: true, error, accepted: 0 }))
+    Ok((
+        value,
+        Status {
+            version: None,
+            source: Source::Defaults,
+            stale: true,
+            error,
+            accepted: 0,
+            accepted_at: Instant::now(),
+        },
+    ))
 }
 
 // === The watch task ===
@@ -362,6 +376,7 @@ impl<T: DeserializeOwned> Watcher<T> {
             stale: false,
             error: None,
             accepted: 0,
+            accepted_at: Instant::now(),
         };
         Ok((value, status))
     }
@@ -375,7 +390,14 @@ impl<T: DeserializeOwned> Watcher<T> {
         }
         Ok((
             value,
-            Status { version: None, source: Source::Defaults, stale: false, error: None, accepted: 0 },
+            Status {
+                version: None,
+                source: Source::Defaults,
+                stale: false,
+                error: None,
+                accepted: 0,
+                accepted_at: Instant::now(),
+            },
         ))
     }
 
@@ -400,7 +422,8 @@ impl<T: DeserializeOwned> Watcher<T> {
         match outcome {
             Ok((new, next)) => {
                 value.store(Arc::new(new));
-                status.send_modify(|s| *s = Status { accepted: s.accepted + 1, ..next });
+                let accepted_at = Instant::now();
+                status.send_modify(|s| *s = Status { accepted: s.accepted + 1, accepted_at, ..next });
                 tracing::info!(path = %self.schema.path, version = ?status.borrow().version, "config value accepted");
                 metrics::counter!("zkmesh_config_accepted_total", "path" => self.schema.path.clone())
                     .increment(1);

@@ -80,6 +80,8 @@ async fn a_bad_document_leaves_every_watcher_on_the_last_good_value() {
         watchers.push(common::center(&connect).await.watch::<Db>("shop", "db").await.expect("watch"));
     }
 
+    let first_accepted: Vec<_> = watchers.iter().map(|w| w.status().accepted_at).collect();
+
     // A writer that does not check (another language, a hand edit) writes broken TOML.
     let raw = raw(&connect).await;
     let broken = "host = \"h\"\nport = 1\n[pool\nmin = 1\n";
@@ -119,12 +121,20 @@ async fn a_bad_document_leaves_every_watcher_on_the_last_good_value() {
     let (_, stat) = raw.get_data("/config/shop/db").await.expect("get");
     assert_eq!(stat.version, 2, "nothing written");
 
-    // A good document clears the error.
+    // Refusals left the time of the value in use alone.
+    for (w, first) in watchers.iter().zip(&first_accepted) {
+        assert_eq!(w.status().accepted_at, *first, "nothing was swapped in");
+    }
+
+    // A good document clears the error, and is timed from its swap.
+    let before = std::time::Instant::now();
     center.publish("shop", "db", &db(3), Expect::Version(2)).await.expect("publish");
     for w in &mut watchers {
         let value = w.wait_for(WAIT, |_, s| s.version == Some(3)).await.expect("accepted");
         assert_eq!(*value, db(3));
         assert!(w.last_error().is_none(), "cleared");
+        let at = w.status().accepted_at;
+        assert!(before < at && at <= std::time::Instant::now(), "accepted_at is the swap's time");
     }
 }
 

@@ -4,14 +4,17 @@
 //! zkmesh: one publisher session runs [`ConfigSpec::publish`] (trials alternate
 //! [`Expect::Version`] with the version it last published and [`Expect::Any`]); W watchers, each
 //! on its own [`registry::Session`], each hold a [`config_center::Config`] on the same document.
-//! `Config` keeps no accept timestamp (unlike `ProviderSet::built_at()`), so a watcher's time
-//! ends when a task waiting in [`config_center::Config::changed`] wakes with the new value (what
-//! `load()` returns from then on). A trial's time is the slowest watcher's.
+//! A watcher's time ends when its `load()` returns the new typed value: the
+//! [`config_center::Status::accepted_at`] of the value (taken just after the swap, in the task
+//! that read the document, after parse, layering, deserialization and validation), as
+//! propagation ends at `ProviderSet::built_at()`. A trial's time is the slowest watcher's.
+//! `wake_p50_us` times the same trials to the moment a task waiting in
+//! [`config_center::Config::changed`] wakes with the value (one task hop later).
 //!
 //! Floor: one raw `zookeeper-client` session does `set_data` of the same bytes on another node;
 //! W raw sessions each run `get_and_watch_data` in a loop (re-armed by each read); a watcher's
-//! time ends when a task has the answer holding the new version back. Both ends are a task
-//! wake-up after the read, so the two compare like for like.
+//! time ends when the task that read has the answer holding the new version back. Both ends are
+//! in the task that did the read, right after it (ours after the conversion too).
 //!
 //! With history (`--history-limit`, default 10 as in config-center) a publish is two round trips:
 //! a snapshot read of the document and of its history, then one `multi` (write, archive, prune);
@@ -72,6 +75,7 @@ pub async fn run(
         false => Vec::new(),
     };
     let (ours_tx, mut ours_rx) = mpsc::unbounded_channel::<Report>();
+    let (wake_tx, mut wake_rx) = mpsc::unbounded_channel::<Report>();
     let (floor_tx, mut floor_rx) = mpsc::unbounded_channel::<Report>();
     let (mid_tx, mut mid_rx) = mpsc::unbounded_channel::<Report>();
     let mut configs = Vec::with_capacity(watchers);
@@ -80,7 +84,7 @@ pub async fn run(
         configs.push(bench_spec(&center)?.watch().await?);
     }
     for (i, config) in configs.into_iter().enumerate() {
-        tokio::spawn(follow_ours(i, config, ours_tx.clone()));
+        tokio::spawn(follow_ours(i, config, ours_tx.clone(), wake_tx.clone()));
     }
     for (i, client) in raw_sessions.iter().enumerate() {
         tokio::spawn(follow_floor(i, client.clone(), floor_tx.clone()));
@@ -90,12 +94,14 @@ pub async fn run(
     }
     // Everyone has read the starting state.
     collect(&mut ours_rx, watchers, 0).await?;
+    collect(&mut wake_rx, watchers, 0).await?;
     collect(&mut floor_rx, watchers, floor.version).await?;
     if breakdown {
         collect(&mut mid_rx, watchers, mid.version).await?;
     }
 
     let (mut ours, mut raw, mut watch_only) = (Samples::default(), Samples::default(), Samples::default());
+    let mut woken = Samples::default();
     let (mut by_version, mut by_any) = (Samples::default(), Samples::default());
     let (mut publish, mut set_data) = (Samples::default(), Samples::default());
     let mut version = first.version;
@@ -118,14 +124,17 @@ pub async fn run(
             let published = spec.publish(&value, expect).await?;
             Ok::<_, BoxError>((published, t0.elapsed()))
         };
-        let (written, last) = tokio::join!(write, collect(&mut ours_rx, watchers, seq));
+        let (written, last, last_wake) =
+            tokio::join!(write, collect(&mut ours_rx, watchers, seq), collect(&mut wake_rx, watchers, seq));
         let (published, ours_write) = written?;
         version = published.version;
         let ours_all = last? - t0;
+        let ours_wake = last_wake? - t0;
 
         if trial >= WARMUP {
             raw.push(floor_all);
             ours.push(ours_all);
+            woken.push(ours_wake);
             set_data.push(floor_write);
             publish.push(ours_write);
             if let Some(mid_all) = mid_all {
@@ -145,7 +154,7 @@ pub async fn run(
     let mut line = format!(
         "config watchers={watchers} p50_us={p50:.0} p99_us={:.0} floor_p50_us={floor_p50:.0} ratio_p50={:.3} \
          floor_p99_us={:.0} trials={trials} history_limit={history_limit} version_p50_us={:.0} any_p50_us={:.0} \
-         publish_p50_us={:.0} floor_set_data_p50_us={:.0}",
+         publish_p50_us={:.0} floor_set_data_p50_us={:.0} wake_p50_us={:.0} ratio_wake_p50={:.3}",
         ours.p99(),
         p50 / floor_p50,
         raw.p99(),
@@ -153,6 +162,8 @@ pub async fn run(
         by_any.p50(),
         publish.p50(),
         set_data.p50(),
+        woken.p50(),
+        woken.p50() / floor_p50,
     );
     if breakdown {
         let mid_p50 = watch_only.p50();
@@ -250,16 +261,26 @@ where
     Ok(all)
 }
 
-/// Reports each value a config accepts, as soon as its task wakes.
-async fn follow_ours(i: usize, mut config: Config<Doc>, tx: mpsc::UnboundedSender<Report>) {
+/// Reports each value a config accepts: when it was swapped in (`accepted`) and when this task
+/// woke with it (`woken`).
+async fn follow_ours(
+    i: usize,
+    mut config: Config<Doc>,
+    accepted: mpsc::UnboundedSender<Report>,
+    woken: mpsc::UnboundedSender<Report>,
+) {
     let seq = |v: &Arc<Doc>| v.get("seq").and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
-    if tx.send((i, seq(&config.load()), Instant::now())).is_err() {
-        return;
-    }
-    while let Ok(value) = config.changed().await {
-        let at = Instant::now();
-        if tx.send((i, seq(&value), at)).is_err() {
+    let mut value = config.load();
+    let mut at = Instant::now();
+    loop {
+        let seq = seq(&value);
+        if accepted.send((i, seq, config.status().accepted_at)).is_err() || woken.send((i, seq, at)).is_err()
+        {
             return;
+        }
+        match config.changed().await {
+            Ok(next) => (value, at) = (next, Instant::now()),
+            Err(_) => return,
         }
     }
 }
