@@ -47,7 +47,11 @@ type Doc = BTreeMap<String, String>;
 type Report = (usize, u64, Instant);
 
 const WAIT: Duration = Duration::from_secs(10);
+/// Trials before measuring: at least this many, and for at least [`WARMUP_TIME`] (the server is
+/// a JVM the bench has just started: its JIT compilers take a share of the two vCPUs for the
+/// first seconds, which widened the spread between runs).
 const WARMUP: usize = 10;
+const WARMUP_TIME: Duration = Duration::from_secs(3);
 const NAMESPACE: &str = "bench";
 const NAME: &str = "doc";
 const FLOOR: &str = "/floor-config";
@@ -105,7 +109,13 @@ pub async fn run(
     let (mut by_version, mut by_any) = (Samples::default(), Samples::default());
     let (mut publish, mut set_data) = (Samples::default(), Samples::default());
     let mut version = first.version;
-    for trial in 0..trials + WARMUP {
+    let warm_from = Instant::now() + WARMUP_TIME;
+    let (mut measured, mut warmup_trials) = (0, 0);
+    for trial in 0.. {
+        if measured == trials {
+            break;
+        }
+        let warming = trial < WARMUP || Instant::now() < warm_from;
         let seq = trial as u64 + 1;
         let bytes = toml_text(&doc(seq));
         // Which side goes first alternates every two trials (so both `Expect`s see both
@@ -145,7 +155,10 @@ pub async fn run(
         // same set_data, read through registry's `NodeWatch` (no config-center).
         let (floor_all, floor_write) = floor_times.ok_or("the floor did not run")?;
 
-        if trial >= WARMUP {
+        if warming {
+            warmup_trials += 1;
+        } else {
+            measured += 1;
             raw.push(floor_all);
             ours.push(ours_all);
             woken.push(ours_wake);
@@ -168,7 +181,8 @@ pub async fn run(
     let mut line = format!(
         "config watchers={watchers} p50_us={p50:.0} p99_us={:.0} floor_p50_us={floor_p50:.0} ratio_p50={:.3} \
          floor_p99_us={:.0} trials={trials} history_limit={history_limit} version_p50_us={:.0} any_p50_us={:.0} \
-         publish_p50_us={:.0} floor_set_data_p50_us={:.0} wake_p50_us={:.0} ratio_wake_p50={:.3}",
+         publish_p50_us={:.0} floor_set_data_p50_us={:.0} wake_p50_us={:.0} ratio_wake_p50={:.3} \
+         warmup_trials={warmup_trials}",
         ours.p99(),
         p50 / floor_p50,
         raw.p99(),
