@@ -300,6 +300,43 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn picks_never_go_back_to_an_older_set_while_stores_race() {
+        // One writer stores sets 1..=2000 (one provider each, port = set number); two readers
+        // pick all along: each sees the port numbers only ever grow, and ends on the last.
+        const LAST: u16 = 2000;
+        let current = Arc::new(CurrentSet::new(set(&["h:1"])));
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let readers: Vec<_> = (0..2)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut last_seen = 0u16;
+                        let mut picks = 0u64;
+                        loop {
+                            let finished = done.load(Ordering::Acquire);
+                            let port = current.select(None).expect("one").url().port();
+                            assert!(port >= last_seen, "went back from set {last_seen} to {port}");
+                            last_seen = port;
+                            picks += 1;
+                            if finished {
+                                return (last_seen, picks);
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for n in 2..=LAST {
+                current.store(set(&[&format!("h:{n}")]));
+            }
+            done.store(true, Ordering::Release);
+            for reader in readers {
+                let (last_seen, picks) = reader.join().expect("reader");
+                assert_eq!(last_seen, LAST, "a pick after the last store sees it ({picks} picks)");
+            }
+        });
+    }
+
+    #[test]
     fn many_subscriptions_each_pick_their_own_from_the_table() {
         let all: Vec<Arc<CurrentSet>> =
             (1..=200).map(|i| Arc::new(CurrentSet::new(set(&[&format!("h:{i}")])))).collect();
