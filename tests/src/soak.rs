@@ -118,6 +118,8 @@ pub struct SoakReport {
     pub max_settle: Duration,
     /// Times a consumer cache that had providers was seen empty.
     pub empty_samples: u64,
+    /// `select()` picks checked against the set current around them.
+    pub picks_checked: u64,
     /// Every invariant broken, with what was seen.
     pub violations: Vec<String>,
     /// Resources after the first settle.
@@ -183,10 +185,11 @@ impl fmt::Display for SoakReport {
         )?;
         writeln!(
             f,
-            "  checks: {}, longest settle {} ms, empty caches seen {}",
+            "  checks: {}, longest settle {} ms, empty caches seen {}, picks checked {}",
             self.checks,
             self.max_settle.as_millis(),
-            self.empty_samples
+            self.empty_samples,
+            self.picks_checked
         )?;
         writeln!(
             f,
@@ -209,7 +212,7 @@ impl fmt::Display for SoakReport {
         write!(
             f,
             "soak seconds={:.1} seed={} registers={} deregisters={} drops={} publishes={} publish_errors={} \
-             expiries={} sessions_lost={} checks={} max_settle_ms={} empty_samples={} violations={} \
+             expiries={} sessions_lost={} checks={} max_settle_ms={} empty_samples={} picks_checked={} violations={} \
              fds_start={} fds_end={} tasks_start={} tasks_end={} rss_kb_start={} rss_kb_end={} result={}",
             self.elapsed.as_secs_f64(),
             self.seed,
@@ -223,6 +226,7 @@ impl fmt::Display for SoakReport {
             self.checks,
             self.max_settle.as_millis(),
             self.empty_samples,
+            self.picks_checked,
             self.violations.len(),
             opt(self.start.fds),
             opt(self.end.fds),
@@ -635,12 +639,32 @@ impl Engine {
     }
 
     /// The checks made at every step: no cache that had providers is empty, no watcher goes
-    /// back to an older document.
+    /// back to an older document, and a `select()` picks from the set current around it (the
+    /// calling thread's copy: the engine's task moves between the runtime's threads).
     fn sample(&mut self) {
         let mut broken = Vec::new();
         for (c, consumer) in self.consumers.iter_mut().enumerate() {
             for (s, sub) in consumer.subs.iter().enumerate() {
-                let empty = sub.snapshot().is_empty();
+                let before = sub.snapshot();
+                let picked = sub.select().map(|p| p.url().clone());
+                let after = sub.snapshot();
+                if before.version() == after.version() {
+                    self.report.picks_checked += 1;
+                    match &picked {
+                        Some(url) if before.get(url).is_none() => broken.push(format!(
+                            "consumer {c}: select() on {} picked {url}, not in set version {}",
+                            service(s),
+                            before.version()
+                        )),
+                        None if !before.is_empty() => broken.push(format!(
+                            "consumer {c}: select() on {} picked nothing from {} providers",
+                            service(s),
+                            before.len()
+                        )),
+                        _ => {}
+                    }
+                }
+                let empty = after.is_empty();
                 if empty && consumer.had_providers[s] {
                     self.report.empty_samples += 1;
                     if self.report.empty_samples == 1 {

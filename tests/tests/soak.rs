@@ -1,5 +1,6 @@
 //! The soak engine for ~20 s against a real ZooKeeper: random provider churn, config publishes
-//! and injected session expiries keep every invariant, and the process's file descriptors and
+//! and injected session expiries keep every invariant (caches, config versions, `select()`
+//! picks), and the process's file descriptors and
 //! tokio tasks come back to where they started once the churn is over and everything settled.
 
 use std::time::Duration;
@@ -28,6 +29,7 @@ async fn twenty_seconds_of_churn_and_expiries_keep_every_invariant_and_flat_reso
     assert!(report.checks >= 4, "{report}");
     assert!(report.registers >= 20 && report.deregisters + report.drops >= 10, "{report}");
     assert!(report.publishes >= 10, "{report}");
+    assert!(report.picks_checked >= 100, "{report}");
     assert!(report.expiries >= 3, "{report}");
     assert!(report.sessions_lost >= report.expiries, "every injected expiry was seen as Lost:\n{report}");
     let summary = report.to_string();
