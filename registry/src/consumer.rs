@@ -247,10 +247,11 @@ impl Subscription {
 
     /// Picks a provider by the subscription's balancer, or `None` when there is none.
     ///
-    /// Lock-free, allocation-free and without a write to shared memory: the thread picks from
-    /// its own copy of the current set, checked with one atomic load (it takes the new set once
-    /// after each update). The [`Selected`] it returns is not `Send`: clone the [`Provider`] to
-    /// keep it across an `.await` in a spawned task.
+    /// Lock-free and without a write to shared memory: the thread picks from its own copy of
+    /// the current set, checked with one atomic load. After each update, a thread's first pick
+    /// takes the new set (one small allocation); the picks after it allocate nothing. The
+    /// [`Selected`] it returns is not `Send`: clone the [`Provider`] to keep it across an
+    /// `.await` in a spawned task.
     #[inline]
     pub fn select(&self) -> Option<Selected> {
         self.dir.cache.select(None)
