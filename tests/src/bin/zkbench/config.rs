@@ -44,7 +44,7 @@ type Doc = BTreeMap<String, String>;
 
 /// A watcher's report: which watcher, which trial (ours: the value's `seq`; floor: the data
 /// version), when.
-type Report = (usize, u64, Instant);
+type Report<T = Instant> = (usize, u64, T);
 
 const WAIT: Duration = Duration::from_secs(10);
 /// Trials before measuring: at least this many, and for at least [`WARMUP_TIME`] (the server is
@@ -98,7 +98,7 @@ pub async fn run(
         tokio::spawn(follow_mid(i, session.watch_data(MID)?, mid_tx.clone()));
     }
     // Everyone has read the starting state.
-    collect_ours(&mut ours_rx, watchers, 0).await?;
+    collect(&mut ours_rx, watchers, 0).await?;
     collect(&mut floor_rx, watchers, floor.version).await?;
     if breakdown {
         collect(&mut mid_rx, watchers, mid.version).await?;
@@ -139,7 +139,7 @@ pub async fn run(
             let published = spec.publish(&value, expect).await?;
             Ok::<_, BoxError>((published, t0.elapsed()))
         };
-        let (written, last) = tokio::join!(write, collect_ours(&mut ours_rx, watchers, seq));
+        let (written, last) = tokio::join!(write, collect(&mut ours_rx, watchers, seq));
         let (published, ours_write) = written?;
         version = published.version;
         let (last_accepted, last_woken) = last?;
@@ -289,9 +289,9 @@ where
     Ok(all)
 }
 
-/// What a config watcher reports: which watcher, which trial (the value's `seq`), when the value
-/// was swapped in, when the watcher's task woke with it.
-type OursReport = (usize, u64, Instant, Instant);
+/// What a config watcher reports: which watcher, which trial (the value's `seq`), and (when the
+/// value was swapped in, when the watcher's task woke with it).
+type OursReport = Report<(Instant, Instant)>;
 
 /// Reports each value a config accepts: when it was swapped in and when this task woke with it.
 async fn follow_ours(i: usize, mut config: Config<Doc>, tx: mpsc::UnboundedSender<OursReport>) {
@@ -299,7 +299,7 @@ async fn follow_ours(i: usize, mut config: Config<Doc>, tx: mpsc::UnboundedSende
     let mut value = config.load();
     let mut woken = Instant::now();
     loop {
-        if tx.send((i, seq(&value), config.status().accepted_at, woken)).is_err() {
+        if tx.send((i, seq(&value), (config.status().accepted_at, woken))).is_err() {
             return;
         }
         match config.changed().await {
@@ -307,31 +307,6 @@ async fn follow_ours(i: usize, mut config: Config<Doc>, tx: mpsc::UnboundedSende
             Err(_) => return,
         }
     }
-}
-
-/// [`collect`] for config watchers: the last swap and the last wake-up.
-async fn collect_ours(
-    rx: &mut mpsc::UnboundedReceiver<OursReport>,
-    watchers: usize,
-    seq: u64,
-) -> Result<(Instant, Instant), BoxError> {
-    let mut seen = vec![false; watchers];
-    let (mut count, mut last) = (0, None::<(Instant, Instant)>);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while count < watchers {
-        let report = tokio::time::timeout_at(deadline, rx.recv()).await;
-        let Ok(Some((i, got, accepted, woken))) = report else {
-            return Err(
-                format!("{count} of {watchers} config watchers saw trial {seq} within {WAIT:?}").into()
-            );
-        };
-        if got == seq && !seen[i] {
-            seen[i] = true;
-            count += 1;
-            last = Some(last.map_or((accepted, woken), |(a, w)| (a.max(accepted), w.max(woken))));
-        }
-    }
-    last.ok_or_else(|| "no watcher".into())
 }
 
 /// Reports each version registry's push-then-pull `NodeWatch` reads, as soon as its task wakes.
@@ -366,13 +341,13 @@ async fn follow_floor(i: usize, client: Client, tx: mpsc::UnboundedSender<Report
 }
 
 /// Waits until each of `watchers` has reported `seq`; returns when the last one did.
-async fn collect(
-    rx: &mut mpsc::UnboundedReceiver<Report>,
+async fn collect<T: Latest>(
+    rx: &mut mpsc::UnboundedReceiver<Report<T>>,
     watchers: usize,
     seq: u64,
-) -> Result<Instant, BoxError> {
+) -> Result<T, BoxError> {
     let mut seen = vec![false; watchers];
-    let (mut count, mut last) = (0, None::<Instant>);
+    let (mut count, mut last) = (0, None::<T>);
     let deadline = tokio::time::Instant::now() + WAIT;
     while count < watchers {
         let report = tokio::time::timeout_at(deadline, rx.recv()).await;
@@ -382,8 +357,26 @@ async fn collect(
         if got == seq && !seen[i] {
             seen[i] = true;
             count += 1;
-            last = Some(last.map_or(at, |l| l.max(at)));
+            last = Some(last.map_or(at, |l| l.latest(at)));
         }
     }
     last.ok_or_else(|| "no watcher".into())
+}
+
+/// The times a report carries, and how the last of two is taken.
+trait Latest: Copy {
+    fn latest(self, other: Self) -> Self;
+}
+
+impl Latest for Instant {
+    fn latest(self, other: Self) -> Self {
+        self.max(other)
+    }
+}
+
+/// Each of the two times separately.
+impl Latest for (Instant, Instant) {
+    fn latest(self, other: Self) -> Self {
+        (self.0.max(other.0), self.1.max(other.1))
+    }
 }
