@@ -122,38 +122,41 @@ pub async fn run(
         // orders): whatever a trial leaves behind on the server (its 100 reads, collections in
         // the JVM) then weighs on both sides alike.
         let floor_first = (trial / 2) % 2 == 0;
-        let mut floor_times = None;
-        let mut mid_all = None;
-        if floor_first {
-            floor_times = Some(floor.trial(&raw_publisher, &bytes, &mut floor_rx, watchers).await?);
-            if breakdown {
-                mid_all = Some(mid.trial(&raw_publisher, &bytes, &mut mid_rx, watchers).await?.0);
-            }
-        }
 
-        // zkmesh: a typed publish, until all W configs have accepted it.
-        let expect = if trial % 2 == 0 { Expect::Version(version) } else { Expect::Any };
-        let value = doc(seq);
-        let t0 = Instant::now();
-        let write = async {
-            let published = spec.publish(&value, expect).await?;
-            Ok::<_, BoxError>((published, t0.elapsed()))
-        };
-        let (written, last) = tokio::join!(write, collect(&mut ours_rx, watchers, seq));
-        let (published, ours_write) = written?;
-        version = published.version;
-        let (last_accepted, last_woken) = last?;
-        let (ours_all, ours_wake) = (last_accepted - t0, last_woken - t0);
-
-        if !floor_first {
-            floor_times = Some(floor.trial(&raw_publisher, &bytes, &mut floor_rx, watchers).await?);
-            if breakdown {
-                mid_all = Some(mid.trial(&raw_publisher, &bytes, &mut mid_rx, watchers).await?.0);
-            }
-        }
         // Floor: set_data, until all W raw watchers have read the new version. Breakdown: the
         // same set_data, read through registry's `NodeWatch` (no config-center).
-        let (floor_all, floor_write) = floor_times.ok_or("the floor did not run")?;
+        let floor_side = async {
+            let floor_times = floor.trial(&raw_publisher, &bytes, &mut floor_rx, watchers).await?;
+            let mid_all = match breakdown {
+                true => Some(mid.trial(&raw_publisher, &bytes, &mut mid_rx, watchers).await?.0),
+                false => None,
+            };
+            Ok::<_, BoxError>((floor_times, mid_all))
+        };
+        // zkmesh: a typed publish, until all W configs have accepted it.
+        let expect = if trial % 2 == 0 { Expect::Version(version) } else { Expect::Any };
+        let ours_side = async {
+            let value = doc(seq);
+            let t0 = Instant::now();
+            let write = async {
+                let published = spec.publish(&value, expect).await?;
+                Ok::<_, BoxError>((published, t0.elapsed()))
+            };
+            let (written, last) = tokio::join!(write, collect(&mut ours_rx, watchers, seq));
+            let (published, ours_write) = written?;
+            let (last_accepted, last_woken) = last?;
+            Ok::<_, BoxError>((published.version, ours_write, last_accepted - t0, last_woken - t0))
+        };
+        let (floor_done, ours_done) = if floor_first {
+            let floor_done = floor_side.await?;
+            (floor_done, ours_side.await?)
+        } else {
+            let ours_done = ours_side.await?;
+            (floor_side.await?, ours_done)
+        };
+        let ((floor_all, floor_write), mid_all) = floor_done;
+        let (published_version, ours_write, ours_all, ours_wake) = ours_done;
+        version = published_version;
 
         if warming {
             warmup_trials += 1;
