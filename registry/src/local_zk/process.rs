@@ -86,8 +86,9 @@ const LOG_BINDING: &str = "slf4j-simple.jar";
 /// SIGKILLs the JVM and removes `DIR`, which no destructor of ours will remove then.
 ///
 /// The shell prints the JVM's pid (so that we signal the JVM itself), closes its stdout, waits
-/// for the JVM, ends the guard and exits with the JVM's status: our child (the shell) lives
-/// exactly as long as the JVM, so waiting for it is waiting for the JVM.
+/// for the JVM, ends the guard, waits for it and exits with the JVM's status: our child (the
+/// shell) lives exactly as long as the JVM and its guard, so once it has exited, nothing of the
+/// server is left running.
 const WATCHDOG: &str = r#"dir=$1
 shift
 exec 3<&0 0</dev/null
@@ -109,6 +110,7 @@ exec 1>&-
 wait "$jvm"
 status=$?
 kill "$guard" 2>/dev/null
+wait "$guard" 2>/dev/null
 exit "$status"
 "#;
 
