@@ -147,28 +147,10 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Timeout { .. } | Error::Io { .. } => true,
-            Error::Zookeeper { source, .. } | Error::Connect { source, .. } => is_transient(source),
+            Error::Zookeeper { source, .. } | Error::Connect { source, .. } => crate::session::is_transient(source),
             _ => false,
         }
     }
-}
-
-/// Whether a zookeeper-client error is a passing condition of the connection or session:
-/// connection loss, time-outs, throttling, an expired session being replaced, and the transport
-/// errors the client reports as `Custom` ("connection reset by peer", "no response from
-/// connection in ...") for requests in flight when a connection drops.
-pub(crate) fn is_transient(source: &zookeeper_client::Error) -> bool {
-    use zookeeper_client::Error as Zk;
-    matches!(
-        source,
-        Zk::ConnectionLoss
-            | Zk::Timeout
-            | Zk::SessionExpired
-            | Zk::NoHosts
-            | Zk::Throttled
-            | Zk::SessionMoved
-            | Zk::Custom(_)
-    )
 }
 
 fn _assert_send_sync() {

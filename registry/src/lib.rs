@@ -39,20 +39,17 @@
 //! ```
 #![forbid(unsafe_code)]
 
-mod backoff;
 pub mod balance;
 mod cache;
 mod changes;
 mod consumer;
 mod current;
 mod discover;
-mod ephemeral;
 mod error;
 mod filter;
 #[cfg(feature = "local-zk")]
 mod local_zk;
 mod metrics;
-mod path;
 mod provider;
 pub mod recipes;
 mod registry;
@@ -60,7 +57,6 @@ mod selector;
 mod session;
 mod snapshot;
 mod url;
-mod watch;
 
 pub use self::balance::InFlightGuard;
 pub use self::cache::{LoadBalance, Provider, ProviderSet, RejectedNode, Source};
@@ -68,24 +64,24 @@ pub use self::changes::{ProviderChange, ProviderChanges};
 pub use self::consumer::{SubscribeOptions, Subscription};
 pub use self::current::Selected;
 pub use self::discover::ServiceDiscover;
-pub use self::ephemeral::{EphemeralNode, EphemeralStatus};
 pub use self::error::{Error, Result};
 pub use self::filter::Filter;
 #[cfg(feature = "local-zk")]
 pub use self::local_zk::*;
-pub use self::path::{join, validate_path};
 pub use self::provider::Registration;
 #[allow(unused_imports)]
 pub use self::recipes::*;
 pub use self::registry::{Registry, RegistryBuilder};
 pub use self::selector::Selector;
-pub use self::session::{NodeAcl, Session, SessionBuilder, SessionState};
+pub use self::session::{
+    is_transient, join, validate_path, watch_event, Backoff, EphemeralNode, EphemeralStatus, LiveClient, NodeAcl,
+    NodeEvent, NodeWatch, Retry, Session, SessionBuilder, SessionCore, SessionState, WatchTask,
+};
 pub use self::snapshot::{load_snapshot, save_snapshot, snapshot_path, SavedProviders};
 pub use self::url::{
     validate_service_name, ServiceUrl, CONSUMER_SCHEME, DEFAULT_WEIGHT, MAX_SERVICE_NAME_LEN, MAX_URL_LEN,
     MAX_WARMUP_SECS, MAX_WEIGHT,
 };
-pub use self::watch::{NodeEvent, NodeWatch, WatchTask};
 #[cfg(feature = "tls")]
 pub use zookeeper_client::TlsOptions;
 pub use zookeeper_client::{Acl, AuthId, Client, Permission, SessionInfo, Stat};

@@ -65,7 +65,7 @@ pub async fn raw_client(connect: &str) -> Result<zookeeper_client::Client> {
     if let Some((hosts, root)) = connect.split_once('/') {
         let top = zookeeper_client::Client::connect(hosts).await.map_err(connect_error)?;
         let root = format!("/{root}");
-        crate::path::ensure_path(&top, &root, zookeeper_client::Acls::anyone_all()).await?;
+        crate::session::ensure_path(&top, &root, zookeeper_client::Acls::anyone_all()).await?;
     }
     zookeeper_client::Client::connect(connect).await.map_err(connect_error)
 }

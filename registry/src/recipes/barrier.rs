@@ -6,7 +6,7 @@ use tokio::time::Instant;
 use zookeeper_client::{CreateMode, Error as ZkError, EventType};
 
 use crate::error::{Error, Result};
-use crate::session::{Live, Session};
+use crate::session::{LiveClient, Session};
 
 use super::node::{await_change, live_by, recipe_dir, recover, sorted_children, until, OwnNode};
 
@@ -101,8 +101,8 @@ impl DoubleBarrier {
     async fn enter_by(&self, deadline: Option<Instant>) -> Result<Option<BarrierMember>> {
         let shared = self.session.shared.clone();
         let Some(mut live) = live_by(&shared, deadline).await? else { return Ok(None) };
-        let mut backoff = shared.new_backoff();
-        let ready = crate::path::join(&self.dir, READY);
+        let mut backoff = shared.backoff();
+        let ready = crate::session::join(&self.dir, READY);
         let mut node = OwnNode::new(shared.clone(), &self.dir, MARKER, &self.data);
         let mut checked = false;
         'retry: loop {
@@ -141,7 +141,7 @@ impl DoubleBarrier {
                 }
                 backoff.reset();
                 let event = tokio::select! {
-                    event = until(deadline, crate::watch::event_type(watcher)) => event,
+                    event = until(deadline, crate::session::watch_event(watcher)) => event,
                     _ = shared.closed() => return Err(Error::SessionClosed),
                 };
                 match event {
@@ -174,7 +174,7 @@ impl DoubleBarrier {
     /// `Err(Ok(_))`: a final error; `Err(Err(_))`: a request failed.
     async fn check_size(
         &self,
-        live: &Live,
+        live: &LiveClient,
     ) -> std::result::Result<(), std::result::Result<Error, (&'static str, String, ZkError)>> {
         let size = self.size.to_string();
         let mut made_parent = false;
@@ -187,7 +187,7 @@ impl DoubleBarrier {
                 Ok(_) => return Ok(()),
                 Err(ZkError::NoNode) if !made_parent => {
                     made_parent = true;
-                    crate::path::ensure_path(&live.client, ROOT, live.acls()).await.map_err(Ok)?;
+                    crate::session::ensure_path(&live.client, ROOT, live.acls()).await.map_err(Ok)?;
                 }
                 Err(ZkError::NodeExists) => break,
                 Err(e) => return Err(Err(("create", self.dir.clone(), e))),
@@ -257,9 +257,9 @@ impl BarrierMember {
         let shared = self.node.shared.clone();
         let dir = self.node.dir.clone();
         let ours = self.node.created().map(|c| c.name.clone()).unwrap_or_default();
-        let ready = crate::path::join(&dir, READY);
+        let ready = crate::session::join(&dir, READY);
         let Some(mut live) = live_by(&shared, deadline).await? else { return Ok(false) };
-        let mut backoff = shared.new_backoff();
+        let mut backoff = shared.backoff();
         'retry: loop {
             let failed = 'attempt: {
                 let members = match live.client.get_children(&dir).await {
@@ -295,7 +295,7 @@ impl BarrierMember {
                     }
                     (_, None) => &members[0],
                 };
-                let wait_for = crate::path::join(&dir, &wait_for.name);
+                let wait_for = crate::session::join(&dir, &wait_for.name);
                 let watcher = match live.client.check_and_watch_stat(&wait_for).await {
                     Ok((None, _)) => continue 'retry,
                     Ok((Some(_), watcher)) => watcher,

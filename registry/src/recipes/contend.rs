@@ -6,7 +6,7 @@ use tokio::time::Instant;
 use zookeeper_client::Error as ZkError;
 
 use crate::error::{Error, Result};
-use crate::session::{Live, Session};
+use crate::session::{LiveClient, Session};
 
 use super::held::{log_gained, Held};
 use super::node::{await_change, live_by, recover, sorted_children, Child, OwnNode};
@@ -81,10 +81,10 @@ pub(crate) async fn acquire(
 
 /// The loop: (re-)create our node, list the line, wait on the blocker, until nothing blocks us.
 /// Returns the client of the session our node lives in, or `None` when patience ran out.
-async fn contend(node: &mut OwnNode, line: &Line<'_>, patience: Patience) -> Result<Option<Live>> {
+async fn contend(node: &mut OwnNode, line: &Line<'_>, patience: Patience) -> Result<Option<LiveClient>> {
     let shared = node.shared.clone();
     let deadline = patience.deadline();
-    let mut backoff = shared.new_backoff();
+    let mut backoff = shared.backoff();
     let mut live = match patience {
         Patience::Never => shared.live_now()?,
         _ => match live_by(&shared, deadline).await? {
@@ -121,7 +121,7 @@ async fn contend(node: &mut OwnNode, line: &Line<'_>, patience: Patience) -> Res
             if matches!(patience, Patience::Never) {
                 return Ok(None);
             }
-            let blocker = crate::path::join(line.dir, &children[blocker].name);
+            let blocker = crate::session::join(line.dir, &children[blocker].name);
             let watcher = match live.client.check_and_watch_stat(&blocker).await {
                 Ok((None, _)) => continue 'retry,
                 Ok((Some(_), watcher)) => watcher,

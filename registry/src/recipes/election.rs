@@ -9,7 +9,7 @@ use tokio_stream::wrappers::WatchStream;
 use zookeeper_client::{Error as ZkError, EventType, OneshotWatcher};
 
 use crate::error::{Error, Result};
-use crate::session::{Live, Session, Shared};
+use crate::session::{LiveClient, Session, SessionCore};
 
 use super::contend::{acquire, predecessor, Line, Patience};
 use super::held::Held;
@@ -256,7 +256,7 @@ type Failed = (&'static str, String, ZkError);
 /// Reads the current leader and watches what makes it change: the leader's node, or (when
 /// nobody stands) the directory's children, or (when there is no directory) its creation.
 async fn read_leader(
-    live: &Live,
+    live: &LiveClient,
     dir: &str,
 ) -> std::result::Result<(Option<Leader>, OneshotWatcher), Failed> {
     loop {
@@ -282,7 +282,7 @@ async fn read_leader(
                 Err(e) => return Err(("get_and_watch_children", dir.to_owned(), e)),
             }
         };
-        let path = crate::path::join(dir, &first.name);
+        let path = crate::session::join(dir, &first.name);
         match live.client.get_and_watch_data(&path).await {
             Ok((identity, stat, watcher)) => {
                 return Ok((Some(Leader { identity, path, session_id: stat.ephemeral_owner }), watcher))
@@ -295,16 +295,16 @@ async fn read_leader(
 
 /// The observer's loop: wait for the watch, read again, publish.
 async fn follow(
-    shared: Arc<Shared>,
+    shared: Arc<SessionCore>,
     dir: String,
-    mut live: Live,
+    mut live: LiveClient,
     mut watcher: OneshotWatcher,
     tx: watch::Sender<Option<Leader>>,
 ) {
-    let mut backoff = shared.new_backoff();
+    let mut backoff = shared.backoff();
     loop {
         let event = tokio::select! {
-            event = crate::watch::event_type(watcher) => event,
+            event = crate::session::watch_event(watcher) => event,
             _ = shared.closed() => return,
             _ = tx.closed() => return,
         };

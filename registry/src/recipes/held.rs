@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use zookeeper_client::{Error as ZkError, EventType};
 
 use crate::error::Result;
-use crate::session::{Session, SessionState, Shared};
+use crate::session::{Session, SessionState, SessionCore};
 
 use super::node::{delete_ours, Created};
 
@@ -105,13 +105,13 @@ impl Drop for Held {
 }
 
 /// Whether the ZooKeeper session of `generation` is over.
-fn session_over(shared: &Shared, generation: u64) -> bool {
+fn session_over(shared: &SessionCore, generation: u64) -> bool {
     !matches!(shared.live_now(), Ok(live) if live.generation == generation)
 }
 
 /// Watches the held node until it is lost, then flips `held` to false.
 async fn monitor(
-    shared: Arc<Shared>,
+    shared: Arc<SessionCore>,
     mut states: watch::Receiver<SessionState>,
     path: String,
     generation: u64,
@@ -119,7 +119,7 @@ async fn monitor(
     held: Arc<watch::Sender<bool>>,
     what: &'static str,
 ) {
-    let mut backoff = shared.new_backoff();
+    let mut backoff = shared.backoff();
     let reason = loop {
         if shared.is_closed() {
             break "the session was closed";
@@ -144,7 +144,7 @@ async fn monitor(
                     }
                 };
                 tokio::select! {
-                    event = crate::watch::event_type(watcher) => match event {
+                    event = crate::session::watch_event(watcher) => match event {
                         EventType::NodeDeleted => break "the node was deleted",
                         EventType::Session => break "the ZooKeeper session expired",
                         _ => continue,

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use zookeeper_client::{CreateMode, Error as ZkError, EventType, OneshotWatcher};
 
 use crate::error::{Error, Result};
-use crate::session::{Live, Shared};
+use crate::session::{LiveClient, Retry, SessionCore};
 
 /// Curator's protection prefix.
 pub(crate) const PROTECTED: &str = "_c_";
@@ -26,7 +26,7 @@ pub(crate) const CLEANUP_FOR: Duration = Duration::from_secs(10);
 /// Checks a recipe name (one path segment) and returns the recipe's directory, `{root}/{name}`.
 pub(crate) fn recipe_dir(root: &str, name: &str) -> Result<String> {
     crate::url::validate_service_name(name)?;
-    Ok(crate::path::join(root, name))
+    Ok(crate::session::join(root, name))
 }
 
 /// A fresh random (version 4) UUID, lower-case hyphenated like Java's `UUID.toString()`.
@@ -95,13 +95,13 @@ pub(crate) fn sorted_children(names: Vec<String>, markers: &[&str]) -> Vec<Child
 /// session event (the ZooKeeper session ended) `live` moves on to the next generation, so the
 /// caller's next look is on the new session.
 pub(crate) async fn await_change(
-    shared: &Shared,
-    live: &mut Live,
+    shared: &SessionCore,
+    live: &mut LiveClient,
     watcher: OneshotWatcher,
     deadline: Option<Instant>,
 ) -> Result<bool> {
     let event = tokio::select! {
-        event = until(deadline, crate::watch::event_type(watcher)) => event,
+        event = until(deadline, crate::session::watch_event(watcher)) => event,
         _ = shared.closed() => return Err(Error::SessionClosed),
     };
     match event {
@@ -127,7 +127,7 @@ pub(crate) async fn until<F: std::future::Future>(deadline: Option<Instant>, f: 
 
 /// A live client, waiting (up to `deadline`) for one while ZooKeeper is unreachable.
 /// `Ok(None)`: the deadline passed.
-pub(crate) async fn live_by(shared: &Shared, deadline: Option<Instant>) -> Result<Option<Live>> {
+pub(crate) async fn live_by(shared: &SessionCore, deadline: Option<Instant>) -> Result<Option<LiveClient>> {
     match shared.live_now() {
         Ok(live) => Ok(Some(live)),
         Err(Error::SessionClosed) => Err(Error::SessionClosed),
@@ -138,33 +138,18 @@ pub(crate) async fn live_by(shared: &Shared, deadline: Option<Instant>) -> Resul
 /// After a failed request on `live`: waits for a client worth retrying with, up to `deadline`.
 /// `Ok(None)`: the deadline passed; `Err`: the error cannot be waited out.
 pub(crate) async fn recover(
-    shared: &Shared,
-    live: &Live,
-    backoff: &mut crate::backoff::Backoff,
+    shared: &SessionCore,
+    live: &LiveClient,
+    backoff: &mut crate::session::Backoff,
     deadline: Option<Instant>,
     op: &'static str,
     path: &str,
     error: ZkError,
-) -> Result<Option<Live>> {
-    let wait = async {
-        match error {
-            ZkError::SessionExpired | ZkError::ClientClosed => shared.live_after(live.generation).await,
-            ZkError::ConnectionLoss
-            | ZkError::Timeout
-            | ZkError::Throttled
-            | ZkError::SessionMoved
-            | ZkError::Custom(_) => {
-                // The supervisor may not have seen the disconnection yet: pause before asking.
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff.next_delay()) => {}
-                    _ = shared.closed() => return Err(Error::SessionClosed),
-                }
-                shared.wait_usable(live.generation).await
-            }
-            other => Err(Error::zk(op, path, other)),
-        }
-    };
-    until(deadline, wait).await.transpose()
+) -> Result<Option<LiveClient>> {
+    if Retry::of(&error) == Retry::Never {
+        return Err(Error::zk(op, path, error));
+    }
+    until(deadline, shared.retry_after(live, backoff, &error)).await.transpose()
 }
 
 /// A failed request of a clean-up attempt: the operation, its path and the error.
@@ -173,13 +158,13 @@ type Failed = (&'static str, String, ZkError);
 /// Runs `attempt` until it succeeds, on a live client, across disconnections and expiry, for up
 /// to [`CLEANUP_FOR`] (`what` names the nodes, for the time-out error). Nothing is left to do
 /// once the session is closed: the ephemerals went with it.
-async fn clean_up<F, Fut>(shared: &Shared, what: &str, mut attempt: F) -> Result<()>
+async fn clean_up<F, Fut>(shared: &SessionCore, what: &str, mut attempt: F) -> Result<()>
 where
-    F: FnMut(Live) -> Fut,
+    F: FnMut(LiveClient) -> Fut,
     Fut: std::future::Future<Output = std::result::Result<(), Failed>>,
 {
     let deadline = Instant::now() + CLEANUP_FOR;
-    let mut backoff = shared.new_backoff();
+    let mut backoff = shared.backoff();
     let run = async {
         loop {
             let Some(live) = live_by(shared, Some(deadline)).await? else {
@@ -206,7 +191,7 @@ where
 
 /// Deletes every child of `dir` whose name starts with `prefix`, waiting a bounded time for a
 /// connection. Nodes are ours by their uuid, whichever of our ZooKeeper sessions made them.
-pub(crate) async fn delete_prefixed(shared: &Shared, dir: &str, prefix: &str) -> Result<()> {
+pub(crate) async fn delete_prefixed(shared: &SessionCore, dir: &str, prefix: &str) -> Result<()> {
     clean_up(shared, &format!("{dir}/{prefix}*"), |live| async move {
         let children = match live.client.get_children(dir).await {
             Ok((children, _)) => children,
@@ -214,7 +199,7 @@ pub(crate) async fn delete_prefixed(shared: &Shared, dir: &str, prefix: &str) ->
             Err(e) => return Err(("get_children", dir.to_owned(), e)),
         };
         for child in children.iter().filter(|c| c.starts_with(prefix)) {
-            let path = crate::path::join(dir, child);
+            let path = crate::session::join(dir, child);
             match live.client.delete(&path, None).await {
                 Ok(()) | Err(ZkError::NoNode) => {}
                 Err(e) => return Err(("delete", path, e)),
@@ -227,7 +212,7 @@ pub(crate) async fn delete_prefixed(shared: &Shared, dir: &str, prefix: &str) ->
 
 /// Deletes `path` unless a foreign session owns it (a node of one of our dead sessions goes too),
 /// waiting a bounded time for a connection.
-pub(crate) async fn delete_ours(shared: &Shared, path: &str) -> Result<()> {
+pub(crate) async fn delete_ours(shared: &SessionCore, path: &str) -> Result<()> {
     clean_up(shared, path, |live| async move {
         let stat = match live.client.check_stat(path).await {
             Ok(Some(stat)) => stat,
@@ -249,14 +234,14 @@ pub(crate) async fn delete_ours(shared: &Shared, path: &str) -> Result<()> {
 /// Deletes, when dropped armed (a cancelled or failed call), every child of `dir` whose name
 /// starts with `prefix`, in the background.
 pub(crate) struct PrefixCleanup {
-    shared: Arc<Shared>,
+    shared: Arc<SessionCore>,
     dir: String,
     prefix: String,
     armed: bool,
 }
 
 impl PrefixCleanup {
-    pub(crate) fn new(shared: Arc<Shared>, dir: &str, prefix: &str) -> Self {
+    pub(crate) fn new(shared: Arc<SessionCore>, dir: &str, prefix: &str) -> Self {
         PrefixCleanup { shared, dir: dir.to_owned(), prefix: prefix.to_owned(), armed: true }
     }
 
@@ -296,7 +281,7 @@ pub(crate) struct Created {
 /// Dropped without [`OwnNode::disarm`], it deletes (in the background) every node carrying its
 /// uuid, including one whose create answer was lost.
 pub(crate) struct OwnNode {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Arc<SessionCore>,
     pub(crate) dir: String,
     /// `_c_<uuid>-`
     prefix: String,
@@ -309,7 +294,7 @@ pub(crate) struct OwnNode {
 }
 
 impl OwnNode {
-    pub(crate) fn new(shared: Arc<Shared>, dir: &str, marker: &str, data: &[u8]) -> Self {
+    pub(crate) fn new(shared: Arc<SessionCore>, dir: &str, marker: &str, data: &[u8]) -> Self {
         OwnNode {
             shared,
             dir: dir.to_owned(),
@@ -343,7 +328,7 @@ impl OwnNode {
     /// Errors are the raw client error (with the operation) for the caller's [`recover`].
     pub(crate) async fn ensure(
         &mut self,
-        live: &Live,
+        live: &LiveClient,
     ) -> std::result::Result<(), (&'static str, String, ZkError)> {
         if matches!(&self.created, Some(c) if c.generation == live.generation) {
             return Ok(());
@@ -362,7 +347,7 @@ impl OwnNode {
                 Err(e) => return Err(("get_children", self.dir.clone(), e)),
             };
             for name in children.into_iter().filter(|c| c.starts_with(&self.prefix)) {
-                let path = crate::path::join(&self.dir, &name);
+                let path = crate::session::join(&self.dir, &name);
                 let owner = match live.client.check_stat(&path).await {
                     Ok(Some(stat)) => stat.ephemeral_owner,
                     Ok(None) => continue,
@@ -384,7 +369,7 @@ impl OwnNode {
                 return Ok(());
             }
         }
-        let base = crate::path::join(&self.dir, &format!("{}{}", self.prefix, self.marker));
+        let base = crate::session::join(&self.dir, &format!("{}{}", self.prefix, self.marker));
         let mut made_dir = false;
         loop {
             // Until the answer comes, the node may exist (and a drop must look for it).
@@ -397,7 +382,7 @@ impl OwnNode {
                 Ok((_, seq)) => {
                     self.maybe_created = false;
                     let name = format!("{}{}{seq}", self.prefix, self.marker);
-                    let path = crate::path::join(&self.dir, &name);
+                    let path = crate::session::join(&self.dir, &name);
                     self.created =
                         Some(Created { name, path, generation: live.generation, session_id: ours });
                     return Ok(());
@@ -405,7 +390,7 @@ impl OwnNode {
                 Err(ZkError::NoNode) if !made_dir => {
                     self.maybe_created = false;
                     made_dir = true;
-                    if let Err(e) = crate::path::ensure_path(&live.client, &self.dir, live.acls()).await {
+                    if let Err(e) = crate::session::ensure_path(&live.client, &self.dir, live.acls()).await {
                         let source = e.zookeeper_error().cloned().unwrap_or(ZkError::NoNode);
                         return Err(("create", self.dir.clone(), source));
                     }
@@ -519,7 +504,7 @@ mod zk_tests {
         let live = session.shared.live_now().expect("live");
         let mut node = OwnNode::new(session.shared.clone(), "/locks/x", "lock-", b"");
         // What a create whose answer was lost leaves behind: our node, unknown to us.
-        crate::path::ensure_path(&live.client, "/locks/x", live.acls()).await.expect("dir");
+        crate::session::ensure_path(&live.client, "/locks/x", live.acls()).await.expect("dir");
         let base = format!("/locks/x/{}lock-", node.prefix);
         let options = live.create_options(CreateMode::EphemeralSequential);
         let (_, seq) = live.client.create(&base, b"", &options).await.expect("create");

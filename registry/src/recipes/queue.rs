@@ -6,7 +6,7 @@ use tokio::time::Instant;
 use zookeeper_client::{CreateMode, Error as ZkError};
 
 use crate::error::{Error, Result};
-use crate::session::{Live, Session};
+use crate::session::{LiveClient, Session};
 
 use super::node::{await_change, live_by, recipe_dir, recover, sequence_of, sorted_children, OwnNode};
 
@@ -68,7 +68,7 @@ impl DistributedQueue {
     pub async fn put(&self, item: &[u8]) -> Result<u64> {
         let shared = &self.session.shared;
         let live = shared.wait_usable(self.session.generation()).await?;
-        let base = crate::path::join(&self.dir, PREFIX);
+        let base = crate::session::join(&self.dir, PREFIX);
         let mut made_dir = false;
         loop {
             match live
@@ -79,7 +79,7 @@ impl DistributedQueue {
                 Ok((_, seq)) => return Ok(seq.into_i64().max(0) as u64),
                 Err(ZkError::NoNode) if !made_dir => {
                     made_dir = true;
-                    crate::path::ensure_path(&live.client, &self.dir, live.acls()).await?;
+                    crate::session::ensure_path(&live.client, &self.dir, live.acls()).await?;
                 }
                 Err(e) => return Err(Error::zk("create", base, e)),
             }
@@ -158,7 +158,7 @@ impl DistributedQueue {
     ) -> Result<Option<Vec<u8>>> {
         let shared = &self.session.shared;
         let wait = line.is_some();
-        let mut backoff = shared.new_backoff();
+        let mut backoff = shared.backoff();
         let mut live = if wait {
             match live_by(shared, deadline).await? {
                 Some(live) => live,
@@ -213,7 +213,7 @@ impl DistributedQueue {
                         Err(e) => break 'attempt ("get_and_watch_children", e),
                     }
                 } else {
-                    let before = crate::path::join(&self.dir, &takers[index - 1].name);
+                    let before = crate::session::join(&self.dir, &takers[index - 1].name);
                     match live.client.check_and_watch_stat(&before).await {
                         Ok((None, _)) => continue 'retry,
                         Ok((Some(_), watcher)) => watcher,
@@ -238,14 +238,14 @@ impl DistributedQueue {
     }
 
     /// One pass over the queue: the first item that we manage to delete. `Ok(None)`: empty.
-    async fn take_first(&self, live: &Live) -> std::result::Result<Option<Vec<u8>>, (&'static str, ZkError)> {
+    async fn take_first(&self, live: &LiveClient) -> std::result::Result<Option<Vec<u8>>, (&'static str, ZkError)> {
         let children = match live.client.get_children(&self.dir).await {
             Ok((children, _)) => children,
             Err(ZkError::NoNode) => return Ok(None),
             Err(e) => return Err(("get_children", e)),
         };
         for item in sorted_children(children, &[PREFIX]) {
-            let path = crate::path::join(&self.dir, &item.name);
+            let path = crate::session::join(&self.dir, &item.name);
             let (data, stat) = match live.client.get_data(&path).await {
                 Ok(read) => read,
                 Err(ZkError::NoNode) => continue,

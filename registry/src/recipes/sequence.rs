@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use zookeeper_client::{CreateMode, Error as ZkError, MultiWriteError, MultiWriteResult};
 
 use crate::error::{Error, Result};
-use crate::session::{lock, Live, Session};
+use crate::session::{lock, LiveClient, Session};
 
 use super::node::{new_uuid, recipe_dir, recover, sequence_of, PrefixCleanup, PROTECTED};
 
@@ -82,8 +82,8 @@ impl IdGenerator {
     async fn take_chunk(&self, n: usize) -> Result<Vec<u64>> {
         let shared = &self.session.shared;
         let prefix = format!("{PROTECTED}{}-", new_uuid());
-        let base = crate::path::join(&self.dir, &format!("{prefix}{MARKER}"));
-        let mut backoff = shared.new_backoff();
+        let base = crate::session::join(&self.dir, &format!("{prefix}{MARKER}"));
+        let mut backoff = shared.backoff();
         let mut live = shared.wait_usable(self.session.generation()).await?;
         let mut made_dir = false;
         let mut maybe_created = false;
@@ -130,7 +130,7 @@ impl IdGenerator {
                 ZkError::NoNode if !made_dir => {
                     maybe_created = false;
                     made_dir = true;
-                    crate::path::ensure_path(&live.client, &self.dir, live.acls()).await?;
+                    crate::session::ensure_path(&live.client, &self.dir, live.acls()).await?;
                 }
                 ZkError::NoNode | ZkError::NoAuth | ZkError::InvalidAcl | ZkError::NodeExists => {
                     return Err(Error::zk("multi", &base, error));
@@ -149,11 +149,11 @@ impl IdGenerator {
 
     async fn retry(
         &self,
-        live: &Live,
-        backoff: &mut crate::backoff::Backoff,
+        live: &LiveClient,
+        backoff: &mut crate::session::Backoff,
         op: &'static str,
         error: ZkError,
-    ) -> Result<Live> {
+    ) -> Result<LiveClient> {
         match recover(&self.session.shared, live, backoff, None, op, &self.dir, error).await? {
             Some(live) => Ok(live),
             None => Err(Error::SessionClosed),
@@ -161,12 +161,12 @@ impl IdGenerator {
     }
 
     /// Our nodes (by `prefix`) in the directory.
-    async fn find(&self, live: &Live, prefix: &str) -> std::result::Result<Vec<String>, ZkError> {
+    async fn find(&self, live: &LiveClient, prefix: &str) -> std::result::Result<Vec<String>, ZkError> {
         match live.client.get_children(&self.dir).await {
             Ok((children, _)) => Ok(children
                 .into_iter()
                 .filter(|c| c.starts_with(prefix))
-                .map(|c| crate::path::join(&self.dir, &c))
+                .map(|c| crate::session::join(&self.dir, &c))
                 .collect()),
             Err(ZkError::NoNode) => Ok(Vec::new()),
             Err(e) => Err(e),
@@ -174,7 +174,7 @@ impl IdGenerator {
     }
 
     /// Deletes `paths` in one multi request; what fails is left for the next call.
-    async fn delete(&self, live: &Live, paths: Vec<String>) {
+    async fn delete(&self, live: &LiveClient, paths: Vec<String>) {
         let mut multi = live.client.new_multi_writer();
         for path in &paths {
             if multi.add_delete(path, None).is_err() {

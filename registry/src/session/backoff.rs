@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 /// Doubles from `min` up to `max`, each delay jittered down by up to a quarter so that many
-/// clients retrying at once spread out.
+/// clients retrying at once spread out. [`SessionCore::backoff`](super::SessionCore::backoff)
+/// gives one with the session's bounds.
 #[derive(Debug, Clone)]
-pub(crate) struct Backoff {
+pub struct Backoff {
     min: Duration,
     max: Duration,
     next: Duration,
@@ -13,7 +14,8 @@ pub(crate) struct Backoff {
 }
 
 impl Backoff {
-    pub(crate) fn new(min: Duration, max: Duration) -> Self {
+    /// A back-off from `min` to `max` (`max` below `min` counts as `min`).
+    pub fn new(min: Duration, max: Duration) -> Self {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -22,7 +24,7 @@ impl Backoff {
     }
 
     /// The delay before the next attempt.
-    pub(crate) fn next_delay(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         let base = self.next;
         self.next = (self.next * 2).min(self.max);
         // xorshift64: a cheap source of jitter, not of security.
@@ -35,7 +37,7 @@ impl Backoff {
     }
 
     /// Back to the shortest delay after a success.
-    pub(crate) fn reset(&mut self) {
+    pub fn reset(&mut self) {
         self.next = self.min;
     }
 }

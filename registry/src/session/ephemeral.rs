@@ -16,7 +16,7 @@ use tokio::sync::{watch, Notify};
 use zookeeper_client::{Acls, Client, CreateMode, Error as ZkError, EventType};
 
 use crate::error::{Error, Result};
-use crate::session::{lock, Session, Shared};
+use crate::session::{lock, Session, SessionCore};
 
 /// Where an [`EphemeralNode`] stands.
 #[derive(Debug, Clone)]
@@ -176,9 +176,9 @@ impl Drop for EphemeralNode {
 /// connection. `known_owner`: the session the keeper last saw owning the node; when it is the
 /// current one, the node is deleted in one request (no `exists` first), which is what makes
 /// deregistration as fast as a raw delete.
-async fn delete_owned(shared: &Shared, path: &str, known_owner: Option<i64>) -> Result<()> {
+async fn delete_owned(shared: &SessionCore, path: &str, known_owner: Option<i64>) -> Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let mut backoff = shared.new_backoff();
+    let mut backoff = shared.backoff();
     loop {
         let attempt = async {
             let live = shared.live_now()?;
@@ -217,7 +217,7 @@ enum Outcome {
 }
 
 /// Makes sure `spec`'s node exists under `client`'s session.
-async fn ensure(shared: &Shared, client: &Client, spec: &EphemeralSpec) -> Result<Outcome> {
+async fn ensure(shared: &SessionCore, client: &Client, spec: &EphemeralSpec) -> Result<Outcome> {
     let path = spec.path.as_str();
     let ours = client.session_id().0;
     let acls = Acls::new(shared.acl_entries());
@@ -243,8 +243,8 @@ async fn ensure(shared: &Shared, client: &Client, spec: &EphemeralSpec) -> Resul
             }
             Err(ZkError::NoNode) if !made_parent => {
                 made_parent = true;
-                if let Some(parent) = crate::path::parent(path) {
-                    crate::path::ensure_path(client, parent, acls).await?;
+                if let Some(parent) = crate::session::parent(path) {
+                    crate::session::ensure_path(client, parent, acls).await?;
                 }
             }
             Err(e) => return Err(Error::zk("create", path, e)),
@@ -266,7 +266,7 @@ fn record(spec: &EphemeralSpec, client: &Client, generation: u64, outcome: &Resu
 
 /// Called by the supervisor when the ZooKeeper session is lost: every kept node went with it,
 /// so none is `Active` until the replay on the next session re-creates it.
-pub(crate) fn mark_lost(shared: &Shared) {
+pub(crate) fn mark_lost(shared: &SessionCore) {
     for spec in lock(&shared.ephemerals).values() {
         spec.created_in.store(0, Ordering::Release);
         spec.set_status(EphemeralStatus::Pending { last_error: None });
@@ -275,7 +275,7 @@ pub(crate) fn mark_lost(shared: &Shared) {
 
 /// Called by the supervisor with a new ZooKeeper session, before it is announced: re-creates
 /// every registered ephemeral.
-pub(crate) async fn replay(shared: &Shared, client: &Client, generation: u64) {
+pub(crate) async fn replay(shared: &SessionCore, client: &Client, generation: u64) {
     let specs: Vec<Arc<EphemeralSpec>> = lock(&shared.ephemerals).values().cloned().collect();
     if specs.is_empty() {
         return;
@@ -342,8 +342,8 @@ pub(crate) async fn create(session: Session, path: &str, data: &[u8]) -> Result<
 pub(crate) const WATCHES_IN_FLIGHT: usize = 4;
 
 /// The keeper task: re-creates the node when it is missing in the current generation.
-async fn keep(shared: Arc<Shared>, spec: Arc<EphemeralSpec>) {
-    let mut backoff = shared.new_backoff();
+async fn keep(shared: Arc<SessionCore>, spec: Arc<EphemeralSpec>) {
+    let mut backoff = shared.backoff();
     let Ok(mut live) = shared.live_after(0).await else { return };
     loop {
         if spec.removed.load(Ordering::Acquire) {
@@ -353,19 +353,8 @@ async fn keep(shared: Arc<Shared>, spec: Arc<EphemeralSpec>) {
             let outcome = ensure(&shared, &live.client, &spec).await;
             record(&spec, &live.client, live.generation, &outcome);
             if let Err(e) = outcome {
-                let next = match e.zookeeper_error() {
-                    Some(ZkError::SessionExpired | ZkError::ClientClosed) => {
-                        shared.live_after(live.generation).await
-                    }
-                    _ => {
-                        tokio::select! {
-                            _ = tokio::time::sleep(backoff.next_delay()) => {}
-                            _ = shared.closed() => return,
-                        }
-                        shared.wait_usable(live.generation).await
-                    }
-                };
-                match next {
+                let error = e.zookeeper_error().cloned().unwrap_or(ZkError::ConnectionLoss);
+                match shared.retry_after(&live, &mut backoff, &error).await {
                     Ok(l) => live = l,
                     Err(_) => return,
                 }
@@ -397,7 +386,7 @@ async fn keep(shared: Arc<Shared>, spec: Arc<EphemeralSpec>) {
                     }
                 }
                 let event = tokio::select! {
-                    event = crate::watch::event_type(watcher) => event,
+                    event = crate::session::watch_event(watcher) => event,
                     _ = spec.removed_notify.notified() => return,
                     _ = shared.closed() => return,
                 };
@@ -415,22 +404,10 @@ async fn keep(shared: Arc<Shared>, spec: Arc<EphemeralSpec>) {
                     _ => {}
                 }
             }
-            Err(ZkError::SessionExpired | ZkError::ClientClosed) => {
-                match shared.live_after(live.generation).await {
-                    Ok(l) => live = l,
-                    Err(_) => return,
-                }
-            }
-            Err(_) => {
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff.next_delay()) => {}
-                    _ = shared.closed() => return,
-                }
-                match shared.wait_usable(live.generation).await {
-                    Ok(l) => live = l,
-                    Err(_) => return,
-                }
-            }
+            Err(error) => match shared.retry_after(&live, &mut backoff, &error).await {
+                Ok(l) => live = l,
+                Err(_) => return,
+            },
         }
     }
 }

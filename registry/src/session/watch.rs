@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use zookeeper_client::{Error as ZkError, EventType, Stat};
 
 use crate::error::{Error, Result};
-use crate::session::{Session, Shared};
+use super::{watch_event, Backoff, LiveClient, Retry, Session, SessionCore};
 
 /// What a watch loop last read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,12 +53,12 @@ pub(crate) enum Read {
 /// Errors that do not end the loop (a refused read, say) go to `sink` too; the loop retries them
 /// with back-off.
 pub(crate) async fn run(
-    shared: Arc<Shared>,
+    shared: Arc<SessionCore>,
     path: String,
     kind: WatchKind,
     mut sink: impl FnMut(std::result::Result<Read, Error>) + Send,
 ) {
-    let mut backoff = shared.new_backoff();
+    let mut backoff = shared.backoff();
     let Ok(mut live) = shared.live_after(0).await else { return };
     let kind_name = match kind {
         WatchKind::Children => "children",
@@ -101,7 +101,7 @@ pub(crate) async fn run(
             },
         };
         let event = tokio::select! {
-            event = event_type(watcher) => event,
+            event = watch_event(watcher) => event,
             _ = shared.closed() => return,
         };
         crate::metrics::watch_event(kind_name);
@@ -115,55 +115,21 @@ pub(crate) async fn run(
     }
 }
 
-/// Waits for a one-shot watcher's event and returns its type.
-///
-/// zookeeper-client 0.11 panics in `OneshotWatcher::changed` (an `unwrap` on a cancelled
-/// channel) when its session task is dropped without answering the watchers still waiting, as
-/// happens at runtime shutdown. That panic would end the task awaiting it, and with it a watch
-/// loop or a keeper, silently. It is contained here and reported as a session event, which every
-/// caller already handles by moving to the next usable session.
-pub(crate) async fn event_type(watcher: zookeeper_client::OneshotWatcher) -> EventType {
-    use futures::FutureExt;
-    match std::panic::AssertUnwindSafe(watcher.changed()).catch_unwind().await {
-        Ok(event) => event.event_type,
-        Err(_) => {
-            tracing::warn!("a ZooKeeper watcher was dropped unanswered; taking it as a session event");
-            EventType::Session
-        }
-    }
-}
-
-/// Handles a failed read: waits for the connection or the next session, or backs off.
+/// Handles a failed read: reports an error the connection does not explain, then waits for a
+/// client worth reading with (the session layer's one retry policy).
 async fn recover(
-    shared: &Shared,
-    live: &mut crate::session::Live,
-    backoff: &mut crate::backoff::Backoff,
+    shared: &SessionCore,
+    live: &mut LiveClient,
+    backoff: &mut Backoff,
     path: &str,
     error: ZkError,
     sink: &mut (impl FnMut(std::result::Result<Read, Error>) + Send),
 ) -> Result<()> {
-    match error {
-        ZkError::SessionExpired | ZkError::ClientClosed => {
-            *live = shared.live_after(live.generation).await?;
-        }
-        ZkError::ConnectionLoss | ZkError::Timeout | ZkError::Custom(_) => {
-            // The supervisor may not have seen the disconnection yet: pause before asking.
-            tokio::select! {
-                _ = tokio::time::sleep(backoff.next_delay()) => {}
-                _ = shared.closed() => return Err(Error::SessionClosed),
-            }
-            *live = shared.wait_usable(live.generation).await?;
-        }
-        other => {
-            tracing::warn!(%path, error = %other, "watch read failed; retrying");
-            sink(Err(Error::zk("read", path, other)));
-            tokio::select! {
-                _ = tokio::time::sleep(backoff.next_delay()) => {}
-                _ = shared.closed() => return Err(Error::SessionClosed),
-            }
-            *live = shared.live_after(0).await?;
-        }
+    if Retry::of(&error) == Retry::Never {
+        tracing::warn!(%path, %error, "watch read failed; retrying");
+        sink(Err(Error::zk("read", path, error.clone())));
     }
+    *live = shared.retry_after(live, backoff, &error).await?;
     Ok(())
 }
 
@@ -279,7 +245,7 @@ impl Session {
         kind: WatchKind,
         sink: impl FnMut(std::result::Result<Read, Error>) + Send + 'static,
     ) -> Result<WatchTask> {
-        crate::path::validate_path(path)?;
+        crate::session::validate_path(path)?;
         Ok(WatchTask { task: tokio::spawn(run(self.shared.clone(), path.to_owned(), kind, sink)) })
     }
 
@@ -333,7 +299,7 @@ mod tests {
             (client, watcher)
         });
         drop(first);
-        let event = runtime("second").block_on(event_type(watcher));
+        let event = runtime("second").block_on(watch_event(watcher));
         assert_eq!(event, EventType::Session);
         drop(client);
     }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::ephemeral::{EphemeralNode, EphemeralStatus};
+use crate::session::{EphemeralNode, EphemeralStatus};
 use crate::error::Result;
 use crate::session::Session;
 use crate::url::ServiceUrl;
@@ -70,8 +70,8 @@ pub(crate) async fn register(session: &Session, root: &str, url: &ServiceUrl) ->
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
         url.clone().with_param("timestamp", now)?
     };
-    let providers = crate::path::join(&crate::path::join(root, url.service()), "providers");
-    let path = crate::path::join(&providers, &url.to_node_name());
+    let providers = crate::session::join(&crate::session::join(root, url.service()), "providers");
+    let path = crate::session::join(&providers, &url.to_node_name());
     let node = session.create_ephemeral(&path, b"").await?;
     tracing::info!(%url, status = ?node.status(), "provider registered");
     Ok(Registration { url, node })

@@ -17,13 +17,13 @@ use tokio::sync::watch;
 use crate::cache::{LoadBalance, Provider, ProviderSet, RejectedNode, SetParts, Source};
 use crate::changes::ProviderChanges;
 use crate::current::{CurrentSet, Selected};
-use crate::ephemeral::EphemeralNode;
+use crate::session::EphemeralNode;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::selector::Selector;
 use crate::session::{lock, Session};
 use crate::url::ServiceUrl;
-use crate::watch::{run, Read, WatchKind};
+use crate::session::{run, Read, WatchKind};
 
 /// How a [`Subscription`] behaves; given to [`crate::Registry::subscribe_with`].
 #[derive(Debug, Clone)]
@@ -339,8 +339,8 @@ pub(crate) async fn subscribe(
     if options.snapshot_dir.is_none() {
         options.snapshot_dir = defaults.snapshot_dir.clone();
     }
-    let service_path = crate::path::join(&defaults.root, service);
-    let providers_path = crate::path::join(&service_path, "providers");
+    let service_path = crate::session::join(&defaults.root, service);
+    let providers_path = crate::session::join(&service_path, "providers");
     let empty = Arc::new(ProviderSet::empty(options.balance));
     let (updates, _) = watch::channel(empty.clone());
     let (to_disk, _) = watch::channel(None);
@@ -407,7 +407,7 @@ pub(crate) async fn subscribe(
             Some(url) => url,
             None => default_consumer_url(&defaults.consumer_host, service)?,
         };
-        let path = crate::path::join(&crate::path::join(&service_path, "consumers"), &url.to_node_name());
+        let path = crate::session::join(&crate::session::join(&service_path, "consumers"), &url.to_node_name());
         Some(session.create_ephemeral(&path, b"").await?)
     } else {
         None
