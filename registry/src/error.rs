@@ -147,7 +147,9 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Timeout { .. } | Error::Io { .. } => true,
-            Error::Zookeeper { source, .. } | Error::Connect { source, .. } => crate::session::is_transient(source),
+            Error::Zookeeper { source, .. } | Error::Connect { source, .. } => {
+                crate::session::is_transient(source)
+            }
             _ => false,
         }
     }

@@ -40,44 +40,34 @@
 #![forbid(unsafe_code)]
 
 pub mod balance;
-mod cache;
-mod changes;
 mod consumer;
-mod current;
-mod discover;
 mod error;
-mod filter;
 #[cfg(feature = "local-zk")]
 mod local_zk;
 mod metrics;
-mod provider;
 pub mod recipes;
+mod registration;
 mod registry;
-mod selector;
 mod session;
-mod snapshot;
 mod url;
 
 pub use self::balance::InFlightGuard;
-pub use self::cache::{LoadBalance, Provider, ProviderSet, RejectedNode, Source};
-pub use self::changes::{ProviderChange, ProviderChanges};
-pub use self::consumer::{SubscribeOptions, Subscription};
-pub use self::current::Selected;
-pub use self::discover::ServiceDiscover;
+pub use self::consumer::{
+    load_snapshot, save_snapshot, snapshot_path, Filter, LoadBalance, Provider, ProviderChange,
+    ProviderChanges, ProviderSet, ProviderSource, RejectedNode, SavedProviders, Selected, Selector,
+    ServiceDiscover, SubscribeOptions, Subscription,
+};
 pub use self::error::{Error, Result};
-pub use self::filter::Filter;
 #[cfg(feature = "local-zk")]
 pub use self::local_zk::*;
-pub use self::provider::Registration;
 #[allow(unused_imports)]
 pub use self::recipes::*;
-pub use self::registry::{Registry, RegistryBuilder};
-pub use self::selector::Selector;
+pub use self::registration::Registration;
+pub use self::registry::{Registry, RegistryBuilder, DEFAULT_ROOT};
 pub use self::session::{
-    is_transient, join, validate_path, watch_event, Backoff, EphemeralNode, EphemeralStatus, LiveClient, NodeAcl,
-    NodeEvent, NodeWatch, Retry, Session, SessionBuilder, SessionCore, SessionState, WatchTask,
+    is_transient, join, validate_path, watch_event, Backoff, EphemeralNode, EphemeralStatus, LiveClient,
+    NodeAcl, NodeEvent, NodeWatch, Retry, Session, SessionBuilder, SessionCore, SessionState, WatchTask,
 };
-pub use self::snapshot::{load_snapshot, save_snapshot, snapshot_path, SavedProviders};
 pub use self::url::{
     validate_service_name, ServiceUrl, CONSUMER_SCHEME, DEFAULT_WEIGHT, MAX_SERVICE_NAME_LEN, MAX_URL_LEN,
     MAX_WARMUP_SECS, MAX_WEIGHT,

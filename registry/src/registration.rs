@@ -3,9 +3,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::session::{EphemeralNode, EphemeralStatus};
 use crate::error::Result;
 use crate::session::Session;
+use crate::session::{EphemeralNode, EphemeralStatus};
 use crate::url::ServiceUrl;
 
 /// A registered provider. The node is re-created after session expiry, re-created if someone

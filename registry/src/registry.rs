@@ -5,9 +5,12 @@ use std::time::Duration;
 
 use crate::consumer::{RegistryDefaults, SubscribeOptions, Subscription};
 use crate::error::{Error, Result};
-use crate::provider::Registration;
+use crate::registration::Registration;
 use crate::session::{Session, SessionBuilder};
 use crate::url::ServiceUrl;
+
+/// The root under which services live (`/services/<service>/providers`, ...).
+pub const DEFAULT_ROOT: &str = "/services";
 
 /// Builder for [`Registry`].
 #[derive(Debug, Clone)]
@@ -23,7 +26,7 @@ impl Default for RegistryBuilder {
     fn default() -> Self {
         RegistryBuilder {
             session: SessionBuilder::default(),
-            root: "/services".into(),
+            root: DEFAULT_ROOT.into(),
             register_consumers: true,
             consumer_host: "127.0.0.1".into(),
             snapshot_dir: None,
@@ -163,7 +166,7 @@ impl Registry {
     /// error (such as `NoAuth`); [`Error::SessionClosed`]. While ZooKeeper is unreachable the
     /// registration is returned pending and retried.
     pub async fn register(&self, url: &ServiceUrl) -> Result<Registration> {
-        crate::provider::register(&self.session, &self.defaults.root, url).await
+        crate::registration::register(&self.session, &self.defaults.root, url).await
     }
 
     /// Subscribes to a service with the default options.

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use registry::{LocalZooKeeper, Registry, ServiceUrl, SessionState, Source, SubscribeOptions};
+use registry::{LocalZooKeeper, ProviderSource, Registry, ServiceUrl, SessionState, SubscribeOptions};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -78,14 +78,15 @@ async fn outage_keeps_the_list_and_resyncs_after_restart_then_snapshot_boots_a_c
         .expect("subscribe while ZooKeeper is down");
     assert!(started.elapsed() < Duration::from_secs(5), "does not wait for ZooKeeper");
     let set = sub2.snapshot();
-    assert_eq!(set.source(), Source::DiskSnapshot);
+    assert_eq!(set.source(), ProviderSource::DiskSnapshot);
     assert!(set.is_stale());
     assert_eq!(set.len(), 4);
     assert!(sub2.select().is_some(), "serves the snapshot");
 
     // ZooKeeper answers: its list replaces the snapshot.
     zk.restart().await.expect("restart");
-    let set = sub2.wait_for(WAIT, |s| s.source() == Source::ZooKeeper).await.expect("fresh from ZooKeeper");
+    let set =
+        sub2.wait_for(WAIT, |s| s.source() == ProviderSource::ZooKeeper).await.expect("fresh from ZooKeeper");
     assert!(!set.is_stale());
     assert_eq!(set.len(), 4);
 }
@@ -116,5 +117,5 @@ async fn a_corrupt_snapshot_is_reported_and_ignored() {
         sub.snapshot_error()
     );
     assert!(sub.snapshot().is_empty());
-    assert_eq!(sub.snapshot().source(), Source::Empty);
+    assert_eq!(sub.snapshot().source(), ProviderSource::Empty);
 }

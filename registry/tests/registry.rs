@@ -40,7 +40,11 @@ async fn two_providers_and_a_consumer() {
 
     let greeter = consumer.subscribe("greeter").await.expect("subscribe");
     assert!(greeter.snapshot().is_empty());
-    assert_eq!(greeter.snapshot().source(), registry::Source::ZooKeeper, "ZooKeeper answered (empty)");
+    assert_eq!(
+        greeter.snapshot().source(),
+        registry::ProviderSource::ZooKeeper,
+        "ZooKeeper answered (empty)"
+    );
     let mut changes = greeter.changes();
     let mut story = Vec::new();
     async fn next_change(changes: &mut registry::ProviderChanges) -> Option<String> {

@@ -13,7 +13,7 @@ use futures::Stream;
 use tokio::sync::watch;
 use tokio_stream::wrappers::WatchStream;
 
-use crate::cache::{Provider, ProviderSet};
+use crate::consumer::{Provider, ProviderSet};
 use crate::url::ServiceUrl;
 
 /// One change in a service's provider list.

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use arc_swap::ArcSwap;
 
-use crate::cache::{Provider, ProviderSet};
+use crate::consumer::{Provider, ProviderSet};
 use crate::session::lock;
 
 /// A thread's copy of a set: an `Rc` (a count only this thread touches) on the shared `Arc`.
@@ -217,7 +217,7 @@ impl std::fmt::Debug for Selected {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::cache::{LoadBalance, SetParts, Source};
+    use crate::consumer::{LoadBalance, ProviderSource, SetParts};
     use crate::url::ServiceUrl;
     use std::time::SystemTime;
 
@@ -234,7 +234,7 @@ pub(crate) mod tests {
         let parts = SetParts {
             providers,
             version: 1,
-            source: Source::ZooKeeper,
+            source: ProviderSource::ZooKeeper,
             protected: false,
             rejected: vec![],
             unfiltered,

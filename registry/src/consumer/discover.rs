@@ -11,8 +11,8 @@ use std::task::{Context, Poll};
 use futures::Stream;
 use tower::discover::Change;
 
-use crate::cache::Provider;
-use crate::changes::{ProviderChange, ProviderChanges};
+use crate::consumer::Provider;
+use crate::consumer::{ProviderChange, ProviderChanges};
 use crate::error::Error;
 use crate::url::ServiceUrl;
 

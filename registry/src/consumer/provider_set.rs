@@ -1,4 +1,4 @@
-//! The consumer's address cache: an immutable, load-balanced snapshot of one service's providers.
+//! The consumer's address cache: an immutable, load-balanced set of one service's providers.
 //!
 //! A [`ProviderSet`] is built once per membership change (and, while providers warm up, once a
 //! tick) and published through `arc-swap`; picks read it without a lock and without allocating.
@@ -35,13 +35,13 @@ pub enum LoadBalance {
 /// every [`ProviderSet`] the provider is in, so a membership change copies pointers, not URLs.
 #[derive(Debug, Clone)]
 pub struct Provider {
-    shared: Arc<Shared>,
+    inner: Arc<ProviderInner>,
     weight: u32,
 }
 
 /// What does not change while a provider stays registered under the same node name.
 #[derive(Debug)]
-struct Shared {
+struct ProviderInner {
     url: ServiceUrl,
     node: Arc<str>,
     address: Box<str>,
@@ -60,28 +60,29 @@ impl Provider {
             (Some(warmup), Some(ts)) if !warmup.is_zero() => Some((warmup, ts)),
             _ => None,
         };
-        let shared = Shared { url, node: node.into(), address, weight, warmup, in_flight: Arc::default() };
-        Provider { shared: Arc::new(shared), weight }
+        let inner =
+            ProviderInner { url, node: node.into(), address, weight, warmup, in_flight: Arc::default() };
+        Provider { inner: Arc::new(inner), weight }
     }
 
     /// The provider's URL.
     pub fn url(&self) -> &ServiceUrl {
-        &self.shared.url
+        &self.inner.url
     }
 
     /// `host:port` (IPv6 in brackets).
     pub fn address(&self) -> &str {
-        &self.shared.address
+        &self.inner.address
     }
 
     /// The znode name the provider registered under.
     pub fn node_name(&self) -> &str {
-        &self.shared.node
+        &self.inner.node
     }
 
     /// The znode name, shared.
     pub(crate) fn node_arc(&self) -> &Arc<str> {
-        &self.shared.node
+        &self.inner.node
     }
 
     /// The weight used for picking: the URL's `weight`, ramped up during the provider's `warmup`.
@@ -91,19 +92,19 @@ impl Provider {
 
     /// Requests in flight to this provider, counted by [`Provider::start`] guards.
     pub fn in_flight(&self) -> usize {
-        self.shared.in_flight.get()
+        self.inner.in_flight.get()
     }
 
     /// Counts one request in flight until the guard is dropped (what
     /// [`LoadBalance::LeastRequests`] balances on).
     pub fn start(&self) -> InFlightGuard {
-        self.shared.in_flight.start()
+        self.inner.in_flight.start()
     }
 
     /// The weight at `now`: the URL's, ramped by its `warmup` from its `timestamp` (Dubbo's rule).
     fn weight_at(&self, now: SystemTime) -> u32 {
-        let weight = self.shared.weight;
-        match self.shared.warmup {
+        let weight = self.inner.weight;
+        match self.inner.warmup {
             Some((warmup, ts)) => {
                 let started = UNIX_EPOCH + Duration::from_millis(ts);
                 let uptime = now.duration_since(started).unwrap_or(Duration::ZERO);
@@ -117,7 +118,7 @@ impl Provider {
 /// Where the addresses of a [`ProviderSet`] come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Source {
+pub enum ProviderSource {
     /// Nothing read yet.
     Empty,
     /// Read from ZooKeeper.
@@ -150,7 +151,7 @@ pub struct ProviderSet {
     providers: Vec<Provider>,
     picker: Picker,
     version: u64,
-    source: Source,
+    source: ProviderSource,
     protected: bool,
     rejected: Vec<RejectedNode>,
     unfiltered: usize,
@@ -162,7 +163,7 @@ pub struct ProviderSet {
 pub(crate) struct SetParts {
     pub(crate) providers: Vec<Provider>,
     pub(crate) version: u64,
-    pub(crate) source: Source,
+    pub(crate) source: ProviderSource,
     pub(crate) protected: bool,
     pub(crate) rejected: Vec<RejectedNode>,
     pub(crate) unfiltered: usize,
@@ -174,7 +175,7 @@ impl ProviderSet {
         let parts = SetParts {
             providers: Vec::new(),
             version: 0,
-            source: Source::Empty,
+            source: ProviderSource::Empty,
             protected: false,
             rejected: Vec::new(),
             unfiltered: 0,
@@ -189,7 +190,7 @@ impl ProviderSet {
         let mut warming = false;
         for p in &mut providers {
             p.weight = p.weight_at(now);
-            warming |= p.weight < p.shared.weight;
+            warming |= p.weight < p.inner.weight;
         }
         let weights: Vec<u32> = providers.iter().map(|p| p.weight).collect();
         let picker = match balance {
@@ -229,13 +230,13 @@ impl ProviderSet {
     }
 
     /// Where the addresses come from.
-    pub fn source(&self) -> Source {
+    pub fn source(&self) -> ProviderSource {
         self.source
     }
 
     /// Whether these addresses are from the disk snapshot, not (yet) confirmed by ZooKeeper.
     pub fn is_stale(&self) -> bool {
-        self.source == Source::DiskSnapshot
+        self.source == ProviderSource::DiskSnapshot
     }
 
     /// Whether ZooKeeper reported no providers and empty protection kept this (last non-empty)
@@ -321,7 +322,7 @@ mod tests {
             SetParts {
                 providers,
                 version: 1,
-                source: Source::ZooKeeper,
+                source: ProviderSource::ZooKeeper,
                 protected: false,
                 rejected: vec![],
                 unfiltered: n,

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::cache::{Provider, ProviderSet};
-use crate::current::CurrentSet;
+use crate::consumer::CurrentSet;
+use crate::consumer::{Provider, ProviderSet};
 
 /// A picker for one thread or task, from [`crate::Subscription::selector`].
 ///
@@ -60,7 +60,7 @@ impl std::fmt::Debug for Selector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::current::tests::set;
+    use crate::consumer::current::tests::set;
 
     #[test]
     fn a_selector_follows_every_update() {

@@ -1,212 +1,17 @@
 //! The consumer side: a [`Subscription`] follows one service's providers and keeps a lock-free,
-//! load-balanced [`ProviderSet`] of them.
-//!
-//! A push-then-pull children watch on `/services/<service>/providers` feeds every read into
-//! [`apply`]: node names are decoded (undecodable ones skipped and reported), filtered, and the
-//! new set is stored with one `arc-swap` store. Readers (`select()`) never lock. Nothing is
-//! removed because ZooKeeper is unreachable: only a read from ZooKeeper changes the set.
+//! load-balanced [`ProviderSet`] of them (see [`Directory`] for how a read becomes a set).
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
-use crate::cache::{LoadBalance, Provider, ProviderSet, RejectedNode, SetParts, Source};
-use crate::changes::ProviderChanges;
-use crate::current::{CurrentSet, Selected};
-use crate::session::EphemeralNode;
+use super::{Directory, ProviderChanges, ProviderSet, ProviderSource, Selected, Selector, SubscribeOptions};
 use crate::error::{Error, Result};
-use crate::filter::Filter;
-use crate::selector::Selector;
-use crate::session::{lock, Session};
+use crate::session::{lock, EphemeralNode, Read, Session, WatchKind};
 use crate::url::ServiceUrl;
-use crate::session::{run, Read, WatchKind};
-
-/// How a [`Subscription`] behaves; given to [`crate::Registry::subscribe_with`].
-#[derive(Debug, Clone)]
-pub struct SubscribeOptions {
-    pub(crate) filter: Filter,
-    pub(crate) balance: LoadBalance,
-    pub(crate) empty_protection: bool,
-    pub(crate) register_consumer: Option<bool>,
-    pub(crate) consumer_url: Option<ServiceUrl>,
-    pub(crate) startup_timeout: Duration,
-    pub(crate) snapshot_dir: Option<PathBuf>,
-}
-
-impl Default for SubscribeOptions {
-    fn default() -> Self {
-        SubscribeOptions {
-            filter: Filter::default(),
-            balance: LoadBalance::default(),
-            empty_protection: true,
-            register_consumer: None,
-            consumer_url: None,
-            startup_timeout: Duration::from_secs(3),
-            snapshot_dir: None,
-        }
-    }
-}
-
-impl SubscribeOptions {
-    /// Which providers to use. Default: all.
-    pub fn filter(mut self, filter: Filter) -> Self {
-        self.filter = filter;
-        self
-    }
-
-    /// How to pick among them. Default: [`LoadBalance::Random`].
-    pub fn balance(mut self, balance: LoadBalance) -> Self {
-        self.balance = balance;
-        self
-    }
-
-    /// Dubbo's `enable-empty-protection`: when on, an empty provider list from ZooKeeper never
-    /// replaces a non-empty one (the set is then marked [`ProviderSet::is_empty_protected`] and
-    /// [`Subscription::empty_refusals`] counts it). Default: on.
-    pub fn empty_protection(mut self, on: bool) -> Self {
-        self.empty_protection = on;
-        self
-    }
-
-    /// Whether to register this consumer under `/services/<service>/consumers`. Default: the
-    /// registry's setting (on).
-    pub fn register_consumer(mut self, on: bool) -> Self {
-        self.register_consumer = Some(on);
-        self
-    }
-
-    /// The URL to register as this consumer. Default:
-    /// `consumer://<host>/<service>?pid=<pid>&timestamp=<ms>` with the registry's consumer host.
-    pub fn consumer_url(mut self, url: ServiceUrl) -> Self {
-        self.consumer_url = Some(url);
-        self
-    }
-
-    /// How long `subscribe` waits for the first read from ZooKeeper before it falls back to the
-    /// disk snapshot (when there is one) and returns. Default: 3 s.
-    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
-        self.startup_timeout = timeout;
-        self
-    }
-
-    /// Where the provider list is saved on every change and read from when ZooKeeper cannot be
-    /// reached at start. Default: the registry's snapshot directory (none unless set).
-    pub fn snapshot_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.snapshot_dir = Some(dir.into());
-        self
-    }
-}
-
-/// State the watch loop, the warm-up ticker and the subscription share.
-pub(crate) struct Directory {
-    service: String,
-    options: SubscribeOptions,
-    cache: Arc<CurrentSet>,
-    updates: watch::Sender<Arc<ProviderSet>>,
-    /// Decoded providers by node name, reused across reads (keeps in-flight counters).
-    known: Mutex<HashMap<Arc<str>, Provider>>,
-    version: AtomicU64,
-    empty_refusals: AtomicU64,
-    snapshot_error: Mutex<Option<Error>>,
-    to_disk: watch::Sender<Option<Arc<Vec<String>>>>,
-    /// Wakes the warm-up ticker; notified only when a set with a warming provider is stored,
-    /// so that ordinary updates cost no extra task wake-up.
-    warming: tokio::sync::Notify,
-}
-
-impl Directory {
-    /// Applies one list of provider node names read from ZooKeeper (or loaded from disk).
-    fn apply(&self, names: &[String], source: Source) {
-        let mut known = lock(&self.known);
-        let current = self.cache.load_full();
-        if source == Source::DiskSnapshot && current.source() != Source::Empty {
-            return; // ZooKeeper answered first: the snapshot is older than what we have.
-        }
-        let mut fresh = HashMap::with_capacity(names.len());
-        let mut decoded = Vec::with_capacity(names.len());
-        let mut rejected = Vec::new();
-        for name in names {
-            let provider = match known.get(name.as_str()) {
-                Some(p) => p.clone(),
-                None => match decode(name, &self.service) {
-                    Ok(url) => Provider::new(url, name),
-                    Err(error) => {
-                        tracing::warn!(service = %self.service, node = %name, %error, "skipping a provider node");
-                        rejected.push(RejectedNode { node: name.clone(), error });
-                        continue;
-                    }
-                },
-            };
-            fresh.insert(provider.node_arc().clone(), provider.clone());
-            decoded.push(provider);
-        }
-        let unfiltered = decoded.len();
-        let mut providers = self.options.filter.apply(decoded, |p| p.url());
-        let mut protected = false;
-        let mut source = source;
-        if names.is_empty() && self.options.empty_protection && !current.is_empty() {
-            self.empty_refusals.fetch_add(1, Ordering::Relaxed);
-            crate::metrics::empty_refused(&self.service);
-            tracing::warn!(
-                service = %self.service,
-                kept = current.len(),
-                "ZooKeeper lists no providers; empty protection keeps the last known ones"
-            );
-            providers = current.providers().to_vec();
-            protected = true;
-            source = current.source();
-        } else {
-            *known = fresh;
-        }
-        let version = self.version.fetch_add(1, Ordering::Relaxed) + 1;
-        let parts = SetParts { providers, version, source, protected, rejected, unfiltered };
-        let set = Arc::new(ProviderSet::build(parts, self.options.balance, SystemTime::now()));
-        let warming = set.is_warming();
-        crate::metrics::providers(&self.service, set.len(), set.rejected().len());
-        self.cache.store(set.clone());
-        self.updates.send_replace(set);
-        drop(known);
-        if warming {
-            self.warming.notify_one();
-        }
-        if source == Source::ZooKeeper && !protected && self.options.snapshot_dir.is_some() {
-            self.to_disk.send_replace(Some(Arc::new(names.to_vec())));
-        }
-        tracing::debug!(service = %self.service, version, "provider set updated");
-    }
-
-    /// Rebuilds the current set with the weights of now (warm-up ramp).
-    fn rebuild_weights(&self) {
-        let _known = lock(&self.known);
-        let current = self.cache.load_full();
-        let parts = SetParts {
-            providers: current.providers().to_vec(),
-            version: self.version.fetch_add(1, Ordering::Relaxed) + 1,
-            source: current.source(),
-            protected: current.is_empty_protected(),
-            rejected: current.rejected().to_vec(),
-            unfiltered: current.unfiltered_len(),
-        };
-        let set = Arc::new(ProviderSet::build(parts, self.options.balance, SystemTime::now()));
-        self.cache.store(set.clone());
-        self.updates.send_replace(set);
-    }
-}
-
-fn decode(name: &str, service: &str) -> Result<ServiceUrl> {
-    let url = ServiceUrl::from_node_name(name)?;
-    if url.service() != service {
-        return Err(Error::InvalidUrl {
-            url: url.to_string(),
-            reason: format!("registered under service {service:?} but names service {:?}", url.service()),
-        });
-    }
-    Ok(url)
-}
 
 /// A live, load-balanced view of one service's providers. Dropping it stops the watch (and
 /// deregisters the consumer node).
@@ -340,79 +145,69 @@ pub(crate) async fn subscribe(
         options.snapshot_dir = defaults.snapshot_dir.clone();
     }
     let service_path = crate::session::join(&defaults.root, service);
-    let providers_path = crate::session::join(&service_path, "providers");
-    let empty = Arc::new(ProviderSet::empty(options.balance));
-    let (updates, _) = watch::channel(empty.clone());
-    let (to_disk, _) = watch::channel(None);
-    let dir = Arc::new(Directory {
-        service: service.to_owned(),
-        options: options.clone(),
-        cache: Arc::new(CurrentSet::new(empty)),
-        updates,
-        known: Mutex::new(HashMap::new()),
-        version: AtomicU64::new(0),
-        empty_refusals: AtomicU64::new(0),
-        snapshot_error: Mutex::new(None),
-        to_disk,
-        warming: tokio::sync::Notify::new(),
-    });
+    let dir = Arc::new(Directory::new(service, options.clone()));
     let mut first = dir.updates.subscribe();
-
-    let mut tasks = Vec::new();
-    let sink_dir = dir.clone();
-    tasks.push(tokio::spawn(run(session.shared.clone(), providers_path, WatchKind::Children, move |read| {
-        match read {
-            Ok(Read::Children(names, _)) => sink_dir.apply(&names, Source::ZooKeeper),
-            Ok(Read::Absent) => sink_dir.apply(&[], Source::ZooKeeper),
-            Ok(Read::Data(..)) | Err(_) => {}
-        }
-    })));
-    tasks.push(tokio::spawn(warmup_ticker(dir.clone())));
-    if let Some(snapshot_dir) = options.snapshot_dir.clone() {
-        tasks.push(tokio::spawn(snapshot_writer(dir.clone(), snapshot_dir)));
-    }
+    let tasks = spawn_tasks(session, &dir, crate::session::join(&service_path, "providers"));
 
     tracing::info!(%service, balance = ?options.balance, "subscribed");
     // Wait for ZooKeeper's answer; fall back to the disk snapshot.
     // Only whether it timed out: the `watch::Ref` it would hold is not `Send` and must not live
     // across the awaits below (the future of `subscribe_with` would not be `Send`).
-    let timed_out =
-        tokio::time::timeout(options.startup_timeout, first.wait_for(|s| s.source() != Source::Empty))
-            .await
-            .is_err();
+    let timed_out = tokio::time::timeout(
+        options.startup_timeout,
+        first.wait_for(|s| s.source() != ProviderSource::Empty),
+    )
+    .await
+    .is_err();
     if timed_out {
-        if let Some(snapshot_dir) = &options.snapshot_dir {
-            match crate::snapshot::load_snapshot(snapshot_dir, service) {
-                Ok(Some(saved)) => {
-                    tracing::warn!(
-                        %service,
-                        providers = saved.nodes.len(),
-                        "ZooKeeper did not answer in time; serving the disk snapshot (stale)"
-                    );
-                    dir.apply(&saved.nodes, Source::DiskSnapshot);
-                    crate::metrics::snapshot_loaded(service);
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::error!(%service, error = %e, "ignoring an unreadable disk snapshot");
-                    *lock(&dir.snapshot_error) = Some(e);
-                }
-            }
-        }
+        dir.boot_from_disk();
     }
-
-    let register = options.register_consumer.unwrap_or(defaults.register_consumers);
-    let consumer = if register {
-        let url = match options.consumer_url.clone() {
-            Some(url) => url,
-            None => default_consumer_url(&defaults.consumer_host, service)?,
-        };
-        let path = crate::session::join(&crate::session::join(&service_path, "consumers"), &url.to_node_name());
-        Some(session.create_ephemeral(&path, b"").await?)
-    } else {
-        None
-    };
+    let consumer = register_consumer(session, defaults, &options, service, &service_path).await?;
     Ok(Subscription { dir, tasks, consumer, _session: session.clone() })
+}
+
+/// The subscription's tasks: the watch loop on `providers_path`, the warm-up ticker and, with a
+/// snapshot directory, the disk writer.
+fn spawn_tasks(
+    session: &Session,
+    dir: &Arc<Directory>,
+    providers_path: String,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let sink_dir = dir.clone();
+    let mut tasks = vec![tokio::spawn(crate::session::run(
+        session.core(),
+        providers_path,
+        WatchKind::Children,
+        move |read| match read {
+            Ok(Read::Children(names, _)) => sink_dir.apply(&names, ProviderSource::ZooKeeper),
+            Ok(Read::Absent) => sink_dir.apply(&[], ProviderSource::ZooKeeper),
+            Ok(Read::Data(..)) | Err(_) => {}
+        },
+    ))];
+    tasks.push(tokio::spawn(super::directory::warmup_ticker(dir.clone())));
+    if let Some(snapshot_dir) = dir.options.snapshot_dir.clone() {
+        tasks.push(tokio::spawn(super::directory::snapshot_writer(dir.clone(), snapshot_dir)));
+    }
+    tasks
+}
+
+/// The consumer's own ephemeral node under `<service>/consumers`, when consumers register.
+async fn register_consumer(
+    session: &Session,
+    defaults: &RegistryDefaults,
+    options: &SubscribeOptions,
+    service: &str,
+    service_path: &str,
+) -> Result<Option<EphemeralNode>> {
+    if !options.register_consumer.unwrap_or(defaults.register_consumers) {
+        return Ok(None);
+    }
+    let url = match options.consumer_url.clone() {
+        Some(url) => url,
+        None => default_consumer_url(&defaults.consumer_host, service)?,
+    };
+    let path = crate::session::join(&crate::session::join(service_path, "consumers"), &url.to_node_name());
+    Ok(Some(session.create_ephemeral(&path, b"").await?))
 }
 
 fn default_consumer_url(host: &str, service: &str) -> Result<ServiceUrl> {
@@ -421,39 +216,4 @@ fn default_consumer_url(host: &str, service: &str) -> Result<ServiceUrl> {
         .with_param("pid", std::process::id())?
         .with_param("side", "consumer")?
         .with_param("timestamp", now)
-}
-
-/// Rebuilds the set once a second while a provider warms up.
-async fn warmup_ticker(dir: Arc<Directory>) {
-    loop {
-        if !dir.cache.load().is_warming() {
-            dir.warming.notified().await;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        if dir.cache.load().is_warming() {
-            dir.rebuild_weights();
-        }
-    }
-}
-
-/// Writes the latest list read from ZooKeeper to disk; bursts coalesce into one write.
-async fn snapshot_writer(dir: Arc<Directory>, snapshot_dir: PathBuf) {
-    let mut rx = dir.to_disk.subscribe();
-    while rx.changed().await.is_ok() {
-        let Some(nodes) = rx.borrow_and_update().clone() else { continue };
-        let service = dir.service.clone();
-        let target = snapshot_dir.clone();
-        let saved =
-            tokio::task::spawn_blocking(move || crate::snapshot::save_snapshot(&target, &service, &nodes))
-                .await;
-        crate::metrics::snapshot_written(&dir.service, matches!(saved, Ok(Ok(()))));
-        match saved {
-            Ok(Ok(())) => *lock(&dir.snapshot_error) = None,
-            Ok(Err(e)) => {
-                tracing::warn!(service = %dir.service, error = %e, "cannot write the disk snapshot");
-                *lock(&dir.snapshot_error) = Some(e);
-            }
-            Err(_) => return,
-        }
-    }
 }

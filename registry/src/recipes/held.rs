@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use zookeeper_client::{Error as ZkError, EventType};
 
 use crate::error::Result;
-use crate::session::{Session, SessionState, SessionCore};
+use crate::session::{Session, SessionCore, SessionState};
 
 use super::node::{delete_ours, Created};
 

@@ -238,7 +238,10 @@ impl DistributedQueue {
     }
 
     /// One pass over the queue: the first item that we manage to delete. `Ok(None)`: empty.
-    async fn take_first(&self, live: &LiveClient) -> std::result::Result<Option<Vec<u8>>, (&'static str, ZkError)> {
+    async fn take_first(
+        &self,
+        live: &LiveClient,
+    ) -> std::result::Result<Option<Vec<u8>>, (&'static str, ZkError)> {
         let children = match live.client.get_children(&self.dir).await {
             Ok((children, _)) => children,
             Err(ZkError::NoNode) => return Ok(None),

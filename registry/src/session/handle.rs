@@ -35,7 +35,6 @@ impl LiveClient {
     }
 }
 
-
 /// the last handle created from it, such as an [`crate::EphemeralNode`]) is dropped, or on
 /// [`Session::close`].
 ///

@@ -55,7 +55,12 @@ impl SessionCore {
     ///
     /// # Errors
     /// [`Error::SessionClosed`] when the session closes while waiting.
-    pub async fn retry_after(&self, live: &LiveClient, backoff: &mut Backoff, error: &ZkError) -> Result<LiveClient> {
+    pub async fn retry_after(
+        &self,
+        live: &LiveClient,
+        backoff: &mut Backoff,
+        error: &ZkError,
+    ) -> Result<LiveClient> {
         match Retry::of(error) {
             Retry::NextSession => self.live_after(live.generation).await,
             Retry::AfterReconnect | Retry::Never => {

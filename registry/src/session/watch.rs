@@ -14,8 +14,8 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use zookeeper_client::{Error as ZkError, EventType, Stat};
 
-use crate::error::{Error, Result};
 use super::{watch_event, Backoff, LiveClient, Retry, Session, SessionCore};
+use crate::error::{Error, Result};
 
 /// What a watch loop last read.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,36 @@
+//! The consumer side: what a service's providers are, and who gets the next request.
+//!
+//! A [`Subscription`] (`subscription.rs`) follows `/services/<service>/providers` with a
+//! push-then-pull watch; every read goes through its `Directory` (`directory.rs`: decode,
+//! [`Filter`], empty protection, disk writes) and becomes an immutable [`ProviderSet`]
+//! (`provider_set.rs`: the decoded [`Provider`]s and their balancer), stored in the
+//! subscription's current-set cell (`current.rs`) that [`Subscription::select`] and a
+//! [`Selector`] (`selector.rs`) pick from without a lock. [`ProviderChanges`] (`changes.rs`) is
+//! a per-reader diff stream, [`ServiceDiscover`] (`discover.rs`) the tower `Discover`, and
+//! `disk_snapshot.rs` the file a consumer boots from while ZooKeeper is down.
+
+mod changes;
+mod current;
+mod directory;
+mod discover;
+mod disk_snapshot;
+mod filter;
+mod options;
+mod provider_set;
+mod selector;
+mod subscription;
+
+pub use self::changes::{ProviderChange, ProviderChanges};
+pub use self::current::Selected;
+pub use self::discover::ServiceDiscover;
+pub use self::disk_snapshot::{load_snapshot, save_snapshot, snapshot_path, SavedProviders};
+pub use self::filter::Filter;
+pub use self::options::SubscribeOptions;
+pub use self::provider_set::{LoadBalance, Provider, ProviderSet, ProviderSource, RejectedNode};
+pub use self::selector::Selector;
+pub use self::subscription::Subscription;
+
+pub(crate) use self::current::CurrentSet;
+pub(crate) use self::directory::Directory;
+pub(crate) use self::provider_set::SetParts;
+pub(crate) use self::subscription::{subscribe, RegistryDefaults};

@@ -1,0 +1,83 @@
+//! [`SubscribeOptions`]: how a [`Subscription`](super::Subscription) behaves.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{Filter, LoadBalance};
+use crate::url::ServiceUrl;
+
+/// How a [`Subscription`] behaves; given to [`crate::Registry::subscribe_with`].
+#[derive(Debug, Clone)]
+pub struct SubscribeOptions {
+    pub(crate) filter: Filter,
+    pub(crate) balance: LoadBalance,
+    pub(crate) empty_protection: bool,
+    pub(crate) register_consumer: Option<bool>,
+    pub(crate) consumer_url: Option<ServiceUrl>,
+    pub(crate) startup_timeout: Duration,
+    pub(crate) snapshot_dir: Option<PathBuf>,
+}
+
+impl Default for SubscribeOptions {
+    fn default() -> Self {
+        SubscribeOptions {
+            filter: Filter::default(),
+            balance: LoadBalance::default(),
+            empty_protection: true,
+            register_consumer: None,
+            consumer_url: None,
+            startup_timeout: Duration::from_secs(3),
+            snapshot_dir: None,
+        }
+    }
+}
+
+impl SubscribeOptions {
+    /// Which providers to use. Default: all.
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// How to pick among them. Default: [`LoadBalance::Random`].
+    pub fn balance(mut self, balance: LoadBalance) -> Self {
+        self.balance = balance;
+        self
+    }
+
+    /// Dubbo's `enable-empty-protection`: when on, an empty provider list from ZooKeeper never
+    /// replaces a non-empty one (the set is then marked [`ProviderSet::is_empty_protected`] and
+    /// [`Subscription::empty_refusals`] counts it). Default: on.
+    pub fn empty_protection(mut self, on: bool) -> Self {
+        self.empty_protection = on;
+        self
+    }
+
+    /// Whether to register this consumer under `/services/<service>/consumers`. Default: the
+    /// registry's setting (on).
+    pub fn register_consumer(mut self, on: bool) -> Self {
+        self.register_consumer = Some(on);
+        self
+    }
+
+    /// The URL to register as this consumer. Default:
+    /// `consumer://<host>/<service>?pid=<pid>&timestamp=<ms>` with the registry's consumer host.
+    pub fn consumer_url(mut self, url: ServiceUrl) -> Self {
+        self.consumer_url = Some(url);
+        self
+    }
+
+    /// How long `subscribe` waits for the first read from ZooKeeper before it falls back to the
+    /// disk snapshot (when there is one) and returns. Default: 3 s.
+    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
+        self.startup_timeout = timeout;
+        self
+    }
+
+    /// Where the provider list is saved on every change and read from when ZooKeeper cannot be
+    /// reached at start. Default: the registry's snapshot directory (none unless set).
+    pub fn snapshot_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.snapshot_dir = Some(dir.into());
+        self
+    }
+}
