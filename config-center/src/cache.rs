@@ -16,7 +16,6 @@
 //! another path or a wrong checksum is reported ([`Error::CorruptCache`]) and ignored. When
 //! ZooKeeper says the node does not exist, the file is removed.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -93,20 +92,8 @@ pub(crate) fn save(file: &Path, path: &str, version: i32, document: &str) -> Res
     };
     let text = toml::to_string(&disk)
         .map_err(|e| Error::Serialize { path: path.to_owned(), message: e.to_string() })?;
-    write_atomic(file, text.as_bytes())
+    registry::write_file_atomically(file, text.as_bytes())
         .map_err(|e| Error::io(format!("writing config cache {}", file.display()), e))
-}
-
-/// Temporary file + fsync + rename + directory fsync.
-fn write_atomic(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = file.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let stem = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut tmp = tempfile::Builder::new().prefix(&format!(".{stem}.")).suffix(".tmp").tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(file).map_err(|e| e.error)?;
-    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Removes the cache file (no error when it is not there).

@@ -39,6 +39,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod atomic_file;
 pub mod balance;
 mod consumer;
 mod error;
@@ -51,6 +52,7 @@ mod registry;
 mod session;
 mod url;
 
+pub use self::atomic_file::write_file_atomically;
 pub use self::balance::InFlightGuard;
 pub use self::consumer::{
     load_snapshot, save_snapshot, snapshot_path, Filter, LoadBalance, Provider, ProviderChange,

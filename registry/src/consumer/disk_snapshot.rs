@@ -12,7 +12,6 @@
 //! http%3A%2F%2F10.0.0.5%3A8080%2Fgreeter%3Fweight%3D100
 //! ```
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -48,25 +47,8 @@ pub fn save_snapshot(dir: &Path, service: &str, nodes: &[String]) -> Result<()> 
         text.push_str(node);
         text.push('\n');
     }
-    let mut tmp = tempfile_in(dir, service)?;
-    let write = |tmp: &mut (std::fs::File, PathBuf)| -> std::io::Result<()> {
-        tmp.0.write_all(text.as_bytes())?;
-        tmp.0.sync_all()?;
-        std::fs::rename(&tmp.1, &path)
-    };
-    write(&mut tmp).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp.1);
-        Error::io(format!("write snapshot {}", path.display()), e)
-    })
-}
-
-fn tempfile_in(dir: &Path, service: &str) -> Result<(std::fs::File, PathBuf)> {
-    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = dir.join(format!(".{service}.providers.{}.{n}.tmp", std::process::id()));
-    let file =
-        std::fs::File::create(&path).map_err(|e| Error::io(format!("create {}", path.display()), e))?;
-    Ok((file, path))
+    crate::write_file_atomically(&path, text.as_bytes())
+        .map_err(|e| Error::io(format!("write snapshot {}", path.display()), e))
 }
 
 /// Reads `service`'s snapshot from `dir`: `Ok(None)` when there is none.
