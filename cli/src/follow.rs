@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 /// The services root of the zkmesh layout.
-const SERVICES: &str = "/services";
+const SERVICES: &str = registry::DEFAULT_ROOT;
 
 /// How long the subscription of a deleted service is kept to record its last read (no providers:
 /// a service node can only be deleted once its `providers` node is gone).

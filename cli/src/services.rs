@@ -9,7 +9,7 @@ use crate::args::Cli;
 use crate::output::{self, or_dash};
 use crate::zk;
 
-const ROOT: &str = "/services";
+const ROOT: &str = registry::DEFAULT_ROOT;
 
 /// Every service with its provider and consumer counts.
 pub async fn services(cli: &Cli) -> Result<(), String> {

@@ -18,7 +18,7 @@ pub async fn session(cli: &Cli) -> Result<Session, String> {
 
 /// A registry on `--zk` (consumers of the command line itself are not registered).
 pub async fn registry(cli: &Cli) -> Result<Registry, String> {
-    Ok(Registry::builder().register_consumers(false).with_session(session(cli).await?))
+    Registry::builder().register_consumers(false).build(session(cli).await?).map_err(|e| e.to_string())
 }
 
 /// The live client of `session`.

@@ -12,10 +12,17 @@ use crate::url::ServiceUrl;
 /// The root under which services live (`/services/<service>/providers`, ...).
 pub const DEFAULT_ROOT: &str = "/services";
 
-/// Builder for [`Registry`].
+/// Default of [`RegistryBuilder::consumer_host`].
+pub const DEFAULT_CONSUMER_HOST: &str = "127.0.0.1";
+
+/// Builder for [`Registry`]: [`connect`](RegistryBuilder::connect) opens a session with the
+/// session settings given here; [`build`](RegistryBuilder::build) attaches to an existing one
+/// (spelled as `config_center::ConfigCenterBuilder::build`).
 #[derive(Debug, Clone)]
 pub struct RegistryBuilder {
     session: SessionBuilder,
+    /// Names of the session settings given to this builder, refused by `build`.
+    session_settings: Vec<&'static str>,
     root: String,
     register_consumers: bool,
     consumer_host: String,
@@ -26,9 +33,10 @@ impl Default for RegistryBuilder {
     fn default() -> Self {
         RegistryBuilder {
             session: SessionBuilder::default(),
+            session_settings: Vec::new(),
             root: DEFAULT_ROOT.into(),
             register_consumers: true,
-            consumer_host: "127.0.0.1".into(),
+            consumer_host: DEFAULT_CONSUMER_HOST.into(),
             snapshot_dir: None,
         }
     }
@@ -37,18 +45,21 @@ impl Default for RegistryBuilder {
 impl RegistryBuilder {
     /// ZooKeeper session timeout. Default: 10 s.
     pub fn session_timeout(mut self, timeout: Duration) -> Self {
+        self.session_settings.push("session_timeout");
         self.session = self.session.session_timeout(timeout);
         self
     }
 
     /// How long `connect` waits for the first session. Default: 15 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.session_settings.push("connect_timeout");
         self.session = self.session.connect_timeout(timeout);
         self
     }
 
     /// ZooKeeper authentication, e.g. `("digest", b"user:password")`. Default: none.
     pub fn auth(mut self, scheme: &str, credentials: &[u8]) -> Self {
+        self.session_settings.push("auth");
         self.session = self.session.auth(scheme, credentials);
         self
     }
@@ -56,18 +67,21 @@ impl RegistryBuilder {
     /// TLS to ZooKeeper (see [`SessionBuilder::tls`]). Default: plain TCP. Feature `tls`.
     #[cfg(feature = "tls")]
     pub fn tls(mut self, options: zookeeper_client::TlsOptions) -> Self {
+        self.session_settings.push("tls");
         self.session = self.session.tls(options);
         self
     }
 
     /// The ACL of every node the registry creates (see [`SessionBuilder::acl`]). Default: open.
     pub fn acl(mut self, acl: crate::session::NodeAcl) -> Self {
+        self.session_settings.push("acl");
         self.session = self.session.acl(acl);
         self
     }
 
     /// Crash semantics on close/drop (see [`SessionBuilder::detached`]). Default: false.
     pub fn detached(mut self, detached: bool) -> Self {
+        self.session_settings.push("detached");
         self.session = self.session.detached(detached);
         self
     }
@@ -96,7 +110,7 @@ impl RegistryBuilder {
     /// As [`SessionBuilder::connect`].
     pub async fn connect(self, connect: &str) -> Result<Registry> {
         let session = self.session.clone().connect(connect).await?;
-        Ok(self.with_session(session))
+        Ok(self.attach(session))
     }
 
     /// Returns at once and keeps connecting in the background: subscriptions then start from
@@ -106,11 +120,29 @@ impl RegistryBuilder {
     /// As [`SessionBuilder::connect_lazy`].
     pub fn connect_lazy(self, connect: &str) -> Result<Registry> {
         let session = self.session.clone().connect_lazy(connect)?;
-        Ok(self.with_session(session))
+        Ok(self.attach(session))
     }
 
-    /// A registry on an existing session (session settings of this builder are ignored).
-    pub fn with_session(self, session: Session) -> Registry {
+    /// A registry on an existing session (shared with a config center or recipes). The session's
+    /// settings are the session's own.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when session settings (`session_timeout`, `connect_timeout`,
+    /// `auth`, `tls`, `acl`, `detached`) were given to this builder: they cannot apply to a
+    /// session that is already open, so give them to [`Session::builder`] instead.
+    pub fn build(self, session: Session) -> Result<Registry> {
+        if !self.session_settings.is_empty() {
+            return Err(Error::InvalidArgument {
+                what: format!("RegistryBuilder::build with {}", self.session_settings.join(", ")),
+                reason:
+                    "session settings cannot apply to an existing session; give them to Session::builder()"
+                        .into(),
+            });
+        }
+        Ok(self.attach(session))
+    }
+
+    fn attach(self, session: Session) -> Registry {
         let defaults = RegistryDefaults {
             root: self.root,
             register_consumers: self.register_consumers,
@@ -200,5 +232,27 @@ impl Registry {
             Err(zookeeper_client::Error::NoNode) => Ok(Vec::new()),
             Err(e) => Err(Error::zk("list_children", &self.defaults.root, e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn build_on_a_session_refuses_session_settings_instead_of_ignoring_them() {
+        let session = Session::builder().connect_lazy("127.0.0.1:1").expect("lazy session");
+        let err = Registry::builder()
+            .session_timeout(Duration::from_secs(3))
+            .auth("digest", b"u:p")
+            .build(session.clone())
+            .expect_err("session settings on an existing session");
+        let text = err.to_string();
+        assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
+        assert!(text.contains("session_timeout, auth") && text.contains("Session::builder()"), "{text}");
+        let registry =
+            Registry::builder().register_consumers(false).build(session).expect("registry settings only");
+        assert_eq!(registry.session().connect_string(), "127.0.0.1:1");
+        registry.session().close().await;
     }
 }

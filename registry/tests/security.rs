@@ -25,7 +25,7 @@ async fn secured(connect: &str, credentials: &[u8]) -> Session {
 #[tokio::test]
 async fn nodes_are_creator_all_world_read_all_the_way_up() {
     let connect = chroot("acl");
-    let owner = Registry::builder().with_session(secured(&connect, b"ops:s3cret").await);
+    let owner = Registry::builder().build(secured(&connect, b"ops:s3cret").await).expect("registry");
     let url = ServiceUrl::parse("http://10.3.0.1:80/billing").expect("url");
     let registration = owner.register(&url).await.expect("register");
 

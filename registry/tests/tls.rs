@@ -86,8 +86,8 @@ async fn a_provider_registered_over_tls_is_discovered_over_tls() {
 
     let provider_session = tls_session(&zk).await;
     assert_eq!(provider_session.state(), SessionState::Connected);
-    let provider = Registry::builder().with_session(provider_session.clone());
-    let consumer = Registry::builder().with_session(tls_session(&zk).await);
+    let provider = Registry::builder().build(provider_session.clone()).expect("registry");
+    let consumer = Registry::builder().build(tls_session(&zk).await).expect("registry");
 
     let greeter = consumer
         .subscribe_with("greeter", SubscribeOptions::default().empty_protection(false))

@@ -42,13 +42,22 @@ impl std::fmt::Debug for SessionBuilder {
     }
 }
 
+/// Default of [`SessionBuilder::session_timeout`].
+pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of [`SessionBuilder::connect_timeout`].
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Default shortest delay of [`SessionBuilder::retry_backoff`].
+pub const DEFAULT_RETRY_MIN: Duration = Duration::from_millis(50);
+/// Default longest delay of [`SessionBuilder::retry_backoff`].
+pub const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(2);
+
 impl Default for SessionBuilder {
     fn default() -> Self {
         SessionBuilder {
-            session_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(15),
-            backoff_min: Duration::from_millis(50),
-            backoff_max: Duration::from_secs(2),
+            session_timeout: DEFAULT_SESSION_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            backoff_min: DEFAULT_RETRY_MIN,
+            backoff_max: DEFAULT_RETRY_MAX,
             auth: Vec::new(),
             create_chroot: true,
             detached: false,

@@ -31,7 +31,9 @@ mod supervisor;
 mod watch;
 
 pub use self::backoff::Backoff;
-pub use self::builder::SessionBuilder;
+pub use self::builder::{
+    SessionBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRY_MAX, DEFAULT_RETRY_MIN, DEFAULT_SESSION_TIMEOUT,
+};
 pub use self::ephemeral::{EphemeralNode, EphemeralStatus};
 pub use self::handle::{LiveClient, Session};
 pub use self::path::{join, validate_path};
