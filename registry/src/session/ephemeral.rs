@@ -15,8 +15,8 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use zookeeper_client::{Acls, Client, CreateMode, Error as ZkError, EventType};
 
+use super::{lock, Backoff, LiveClient, Session, SessionCore};
 use crate::error::{Error, Result};
-use crate::session::{lock, Session, SessionCore};
 
 /// Where an [`EphemeralNode`] stands.
 #[derive(Debug, Clone)]
@@ -341,7 +341,8 @@ pub(crate) async fn create(session: Session, path: &str, data: &[u8]) -> Result<
 /// session through one pipeline: consumers' reads of the new members would queue behind them.
 pub(crate) const WATCHES_IN_FLIGHT: usize = 4;
 
-/// The keeper task: re-creates the node when it is missing in the current generation.
+/// The keeper task: re-creates the node when it is missing in the current generation, then
+/// watches it until it is deleted, changes hands or the session ends.
 async fn keep(shared: Arc<SessionCore>, spec: Arc<EphemeralSpec>) {
     let mut backoff = shared.backoff();
     let Ok(mut live) = shared.live_after(0).await else { return };
@@ -362,52 +363,60 @@ async fn keep(shared: Arc<SessionCore>, spec: Arc<EphemeralSpec>) {
             }
             backoff.reset();
         }
-        // Watch it: deletion, creation (after a conflict) or the end of the session.
-        let ours = live.client.session_id().0;
-        let watched = {
-            let _permit = tokio::select! {
-                permit = shared.watch_permits.acquire() => permit,
-                _ = spec.removed_notify.notified() => return,
-                _ = shared.closed() => return,
-            };
-            live.client.check_and_watch_stat(&spec.path).await
-        };
-        match watched {
-            Ok((stat, watcher)) => {
-                match stat {
-                    None => {
-                        spec.created_in.store(0, Ordering::Release);
-                        continue;
-                    }
-                    Some(stat) if stat.ephemeral_owner == ours => {}
-                    Some(stat) => {
-                        spec.created_in.store(0, Ordering::Release);
-                        spec.set_status(EphemeralStatus::Conflict { owner: stat.ephemeral_owner });
-                    }
-                }
-                let event = tokio::select! {
-                    event = crate::session::watch_event(watcher) => event,
-                    _ = spec.removed_notify.notified() => return,
-                    _ = shared.closed() => return,
-                };
-                match event {
-                    EventType::Session => match shared.live_after(live.generation).await {
-                        Ok(l) => live = l,
-                        Err(_) => return,
-                    },
-                    EventType::NodeDeleted => {
-                        tracing::info!(path = %spec.path, "ephemeral deleted while the session lives; re-creating");
-                        crate::metrics::ephemerals_recreated(1);
-                        spec.created_in.store(0, Ordering::Release);
-                        spec.set_status(EphemeralStatus::Pending { last_error: None });
-                    }
-                    _ => {}
-                }
-            }
-            Err(error) => match shared.retry_after(&live, &mut backoff, &error).await {
-                Ok(l) => live = l,
-                Err(_) => return,
-            },
+        match watch_once(&shared, &spec, &live, &mut backoff).await {
+            Some(next) => live = next,
+            None => return,
         }
     }
+}
+
+/// Watches the node once: its deletion, its creation (after a conflict) or the end of the
+/// session. Returns the client to go on with, `None` when the keeper should stop (the node was
+/// removed by its owner, or the session closed).
+async fn watch_once(
+    shared: &SessionCore,
+    spec: &EphemeralSpec,
+    live: &LiveClient,
+    backoff: &mut Backoff,
+) -> Option<LiveClient> {
+    let ours = live.client.session_id().0;
+    let watched = {
+        let _permit = tokio::select! {
+            permit = shared.watch_permits.acquire() => permit,
+            _ = spec.removed_notify.notified() => return None,
+            _ = shared.closed() => return None,
+        };
+        live.client.check_and_watch_stat(&spec.path).await
+    };
+    let (stat, watcher) = match watched {
+        Ok(watched) => watched,
+        Err(error) => return shared.retry_after(live, backoff, &error).await.ok(),
+    };
+    match stat {
+        None => {
+            spec.created_in.store(0, Ordering::Release);
+            return Some(live.clone());
+        }
+        Some(stat) if stat.ephemeral_owner == ours => {}
+        Some(stat) => {
+            spec.created_in.store(0, Ordering::Release);
+            spec.set_status(EphemeralStatus::Conflict { owner: stat.ephemeral_owner });
+        }
+    }
+    let event = tokio::select! {
+        event = super::watch_event(watcher) => event,
+        _ = spec.removed_notify.notified() => return None,
+        _ = shared.closed() => return None,
+    };
+    match event {
+        EventType::Session => return shared.live_after(live.generation).await.ok(),
+        EventType::NodeDeleted => {
+            tracing::info!(path = %spec.path, "ephemeral deleted while the session lives; re-creating");
+            crate::metrics::ephemerals_recreated(1);
+            spec.created_in.store(0, Ordering::Release);
+            spec.set_status(EphemeralStatus::Pending { last_error: None });
+        }
+        _ => {}
+    }
+    Some(live.clone())
 }
