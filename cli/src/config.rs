@@ -16,97 +16,116 @@ pub async fn run(cli: &Cli, command: &ConfigCommand) -> Result<(), String> {
     match command {
         ConfigCommand::Get { namespace, name } => get(cli, &center, namespace, name).await,
         ConfigCommand::Put { namespace, name, file, expect_version } => {
-            let text = read_file(file)?;
-            let expected = match expect_version {
-                None => Expect::Any,
-                Some(-1) => Expect::Absent,
-                Some(v) => Expect::Version(*v),
-            };
-            let published =
-                center.publish_toml(namespace, name, &text, expected).await.map_err(|e| e.to_string())?;
-            if cli.json {
-                output::json(&json!({
-                    "path": published.path, "version": published.version, "previous": published.previous,
-                }));
-            } else {
-                println!("published {} version {}", published.path, published.version);
-            }
-            Ok(())
+            put(cli, &center, namespace, name, file, *expect_version).await
         }
-        ConfigCommand::Diff { namespace, name, file } => {
-            let text = read_file(file)?;
-            toml::from_str::<toml::Table>(&text)
-                .map_err(|e| format!("{}: not TOML: {}", file.display(), e.message()))?;
-            let (current, version) = center
-                .current(namespace, name)
-                .await
-                .map_err(|e| e.to_string())?
-                .map(|(doc, v)| (doc, Some(v)))
-                .unwrap_or((String::new(), None));
-            let lines = diff_lines(&current, &text);
-            if cli.json {
-                let changes: Vec<_> = lines.iter().filter(|l| !l.starts_with(' ')).collect();
-                output::json(
-                    &json!({ "version": version, "identical": changes.is_empty(), "diff": changes }),
-                );
-            } else if lines.iter().all(|l| l.starts_with(' ')) {
-                println!(
-                    "no differences (version {})",
-                    version.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
-                );
-            } else {
-                for line in lines.iter().filter(|l| !l.starts_with(' ')) {
-                    println!("{line}");
-                }
-            }
-            Ok(())
-        }
-        ConfigCommand::History { namespace, name } => {
-            let entries = center.history(namespace, name).await.map_err(|e| e.to_string())?;
-            let now = SystemTime::now();
-            if cli.json {
-                let list: Vec<_> = entries
-                    .iter()
-                    .map(|e| {
-                        let ms = e
-                            .replaced_at
-                            .duration_since(UNIX_EPOCH)
-                            .map(|d| d.as_millis() as u64)
-                            .unwrap_or(0);
-                        json!({ "version": e.version, "replaced_at_ms": ms, "size": e.size })
-                    })
-                    .collect();
-                output::json(&json!({ "history": list }));
-            } else {
-                let rows: Vec<Vec<String>> = entries
-                    .iter()
-                    .map(|e| {
-                        let age = now.duration_since(e.replaced_at).map(|d| d.as_secs()).unwrap_or(0);
-                        vec![
-                            e.version.to_string(),
-                            format!("{} ago", crate::services::format_age(age)),
-                            e.size.to_string(),
-                        ]
-                    })
-                    .collect();
-                output::table(&["VERSION", "REPLACED", "BYTES"], &rows);
-            }
-            Ok(())
-        }
+        ConfigCommand::Diff { namespace, name, file } => diff(cli, &center, namespace, name, file).await,
+        ConfigCommand::History { namespace, name } => history(cli, &center, namespace, name).await,
         ConfigCommand::Rollback { namespace, name, version } => {
-            let published =
-                center.rollback(namespace, name, *version, Expect::Any).await.map_err(|e| e.to_string())?;
-            if cli.json {
-                output::json(
-                    &json!({ "path": published.path, "version": published.version, "restored": version }),
-                );
-            } else {
-                println!("restored version {version} of {} as version {}", published.path, published.version);
-            }
-            Ok(())
+            rollback(cli, &center, namespace, name, *version).await
         }
         ConfigCommand::Watch { namespace, name } => watch(cli, &center, namespace, name).await,
     }
+}
+
+async fn put(
+    cli: &Cli,
+    center: &ConfigCenter,
+    namespace: &str,
+    name: &str,
+    file: &std::path::Path,
+    expect_version: Option<i32>,
+) -> Result<(), String> {
+    let text = read_file(file)?;
+    let expected = match expect_version {
+        None => Expect::Any,
+        Some(-1) => Expect::Absent,
+        Some(v) => Expect::Version(v),
+    };
+    let published = center.publish_toml(namespace, name, &text, expected).await.map_err(|e| e.to_string())?;
+    if cli.json {
+        output::json(&json!({
+            "path": published.path, "version": published.version, "previous": published.previous,
+        }));
+    } else {
+        println!("published {} version {}", published.path, published.version);
+    }
+    Ok(())
+}
+
+async fn diff(
+    cli: &Cli,
+    center: &ConfigCenter,
+    namespace: &str,
+    name: &str,
+    file: &std::path::Path,
+) -> Result<(), String> {
+    let text = read_file(file)?;
+    toml::from_str::<toml::Table>(&text)
+        .map_err(|e| format!("{}: not TOML: {}", file.display(), e.message()))?;
+    let (current, version) = center
+        .current(namespace, name)
+        .await
+        .map_err(|e| e.to_string())?
+        .map(|(doc, v)| (doc, Some(v)))
+        .unwrap_or((String::new(), None));
+    let lines = diff_lines(&current, &text);
+    if cli.json {
+        let changes: Vec<_> = lines.iter().filter(|l| !l.starts_with(' ')).collect();
+        output::json(&json!({ "version": version, "identical": changes.is_empty(), "diff": changes }));
+    } else if lines.iter().all(|l| l.starts_with(' ')) {
+        println!("no differences (version {})", version.map(|v| v.to_string()).unwrap_or_else(|| "-".into()));
+    } else {
+        for line in lines.iter().filter(|l| !l.starts_with(' ')) {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+async fn history(cli: &Cli, center: &ConfigCenter, namespace: &str, name: &str) -> Result<(), String> {
+    let entries = center.history(namespace, name).await.map_err(|e| e.to_string())?;
+    let now = SystemTime::now();
+    if cli.json {
+        let list: Vec<_> = entries
+            .iter()
+            .map(|e| {
+                let ms = e.replaced_at.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+                json!({ "version": e.version, "replaced_at_ms": ms, "size": e.size })
+            })
+            .collect();
+        output::json(&json!({ "history": list }));
+    } else {
+        let rows: Vec<Vec<String>> = entries
+            .iter()
+            .map(|e| {
+                let age = now.duration_since(e.replaced_at).map(|d| d.as_secs()).unwrap_or(0);
+                vec![
+                    e.version.to_string(),
+                    format!("{} ago", crate::services::format_age(age)),
+                    e.size.to_string(),
+                ]
+            })
+            .collect();
+        output::table(&["VERSION", "REPLACED", "BYTES"], &rows);
+    }
+    Ok(())
+}
+
+async fn rollback(
+    cli: &Cli,
+    center: &ConfigCenter,
+    namespace: &str,
+    name: &str,
+    version: i32,
+) -> Result<(), String> {
+    let published =
+        center.rollback(namespace, name, version, Expect::Any).await.map_err(|e| e.to_string())?;
+    if cli.json {
+        output::json(&json!({ "path": published.path, "version": published.version, "restored": version }));
+    } else {
+        println!("restored version {version} of {} as version {}", published.path, published.version);
+    }
+    Ok(())
 }
 
 async fn get(cli: &Cli, center: &ConfigCenter, namespace: &str, name: &str) -> Result<(), String> {

@@ -82,35 +82,12 @@ async fn run(args: Args) -> Result<(), BoxError> {
             .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
         n.say(format!("Prometheus metrics on http://{addr}/metrics"));
     }
-
-    let _local;
-    let connect = match &args.zk {
-        Some(zk) => {
-            n.say(format!("using ZooKeeper at {zk}"));
-            zk.clone()
-        }
-        None => {
-            n.say("starting a local ZooKeeper (local-zk) ...");
-            let zk = LocalZooKeeper::start().await?;
-            n.say(format!("ZooKeeper serving on {}", zk.connect_string()));
-            let connect = zk.connect_string();
-            _local = zk;
-            connect
-        }
-    };
+    let (connect, _local) = zookeeper(&args, &n).await?;
     // Each run in its own chroot, so runs never see each other's nodes.
     let connect = format!("{connect}/zkmesh-demo-{}", std::process::id());
-    let session_timeout = Duration::from_secs(args.session_timeout);
 
     n.step(1, "providers register, a consumer discovers them");
-    let mut providers = Vec::new();
-    for i in 1..=args.providers {
-        let weight = if i == args.providers { 50 } else { 100 };
-        let name = format!("p{i}");
-        let p = GreeterProvider::start(&connect, &name, 0, weight, session_timeout).await?;
-        n.say(format!("provider {name} listening on {}, registered {}", p.addr(), display_url(&p)));
-        providers.push(p);
-    }
+    let mut providers = start_providers(&args, &n, &connect).await?;
     let consumer_registry = Registry::builder().connect(&connect).await?;
     let client = GreeterClient::new(&consumer_registry).await?;
     let seen = client.subscription().wait_for(Duration::from_secs(10), |s| s.len() == args.providers).await?;
@@ -121,8 +98,66 @@ async fn run(args: Args) -> Result<(), BoxError> {
     ));
 
     n.step(2, "requests through tower's p2c balancer (PeakEwma) over the live membership");
-    send(&client, args.requests, 8, &n).await?;
-    print_table(&client, &providers);
+    balanced_requests(&args, &n, &client, &providers).await?;
+
+    n.step(3, "graceful shutdown of the last provider: deregister first, then drain");
+    let leaving = providers.pop().ok_or("no provider")?;
+    let client = graceful_shutdown(&args, &n, client, leaving).await?;
+
+    n.step(4, "a config change reaches the running providers");
+    let center = ConfigCenter::builder().build(consumer_registry.session().clone())?;
+    config_change(&n, &center, &client, &providers).await?;
+
+    n.step(5, "a provider is killed abruptly (no deregistration)");
+    let victim = providers.remove(0);
+    abrupt_kill(&args, &n, client, victim).await?;
+    if let Some(addr) = args.metrics {
+        n.say(format!("keeping the metrics up for 30 s: curl http://{addr}/metrics"));
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    }
+    drop(providers);
+    Ok(())
+}
+
+/// The ZooKeeper to use: `--zk`, or a local one started here (kept alive by the second value).
+async fn zookeeper(args: &Args, n: &Narrator) -> Result<(String, Option<LocalZooKeeper>), BoxError> {
+    match &args.zk {
+        Some(zk) => {
+            n.say(format!("using ZooKeeper at {zk}"));
+            Ok((zk.clone(), None))
+        }
+        None => {
+            n.say("starting a local ZooKeeper (local-zk) ...");
+            let zk = LocalZooKeeper::start().await?;
+            n.say(format!("ZooKeeper serving on {}", zk.connect_string()));
+            Ok((zk.connect_string(), Some(zk)))
+        }
+    }
+}
+
+/// Step 1: `--providers` providers, the last with weight 50.
+async fn start_providers(args: &Args, n: &Narrator, connect: &str) -> Result<Vec<GreeterProvider>, BoxError> {
+    let session_timeout = Duration::from_secs(args.session_timeout);
+    let mut providers = Vec::new();
+    for i in 1..=args.providers {
+        let weight = if i == args.providers { 50 } else { 100 };
+        let name = format!("p{i}");
+        let p = GreeterProvider::start(connect, &name, 0, weight, session_timeout).await?;
+        n.say(format!("provider {name} listening on {}, registered {}", p.addr(), display_url(&p)));
+        providers.push(p);
+    }
+    Ok(providers)
+}
+
+/// Step 2: requests through tower, and the shares of the registry's own weighted `select()`.
+async fn balanced_requests(
+    args: &Args,
+    n: &Narrator,
+    client: &GreeterClient,
+    providers: &[GreeterProvider],
+) -> Result<(), BoxError> {
+    send(client, args.requests, 8, n).await?;
+    print_table(client, providers);
     let mut picks = std::collections::BTreeMap::<String, usize>::new();
     for _ in 0..10_000 {
         if let Some(p) = client.subscription().select() {
@@ -133,23 +168,26 @@ async fn run(args: Args) -> Result<(), BoxError> {
         picks.iter().map(|(name, c)| format!("{name} {:.1}%", *c as f64 / 100.0)).collect();
     n.say("p2c follows latency; the registered weights drive the registry's own select():");
     n.say(format!("  10,000 weighted-random select() picks: {}", shares.join(", ")));
-    expect(client.stats().failed() == 0, "requests failed while every provider was up")?;
+    expect(client.stats().failed() == 0, "requests failed while every provider was up")
+}
 
-    n.step(3, "graceful shutdown of the last provider: deregister first, then drain");
+/// Step 3: `leaving` deregisters and drains under load; no request may fail.
+async fn graceful_shutdown(
+    args: &Args,
+    n: &Narrator,
+    client: GreeterClient,
+    leaving: GreeterProvider,
+) -> Result<GreeterClient, BoxError> {
     client.stats().reset();
-    let leaving = providers.pop().ok_or("no provider")?;
     let leaving_name = leaving.name().to_owned();
-    let traffic = {
-        let client = Arc::new(client);
-        let load = tokio::spawn(send_owned(client.clone(), args.requests, 4));
-        let t0 = Instant::now();
-        leaving.shutdown(Duration::from_millis(500)).await?;
-        n.say(format!("{leaving_name} deregistered and drained in {} ms", t0.elapsed().as_millis()));
-        client.subscription().wait_for(Duration::from_secs(10), |s| s.len() == args.providers - 1).await?;
-        load.await??;
-        client
-    };
-    let client = Arc::try_unwrap(traffic).map_err(|_| "the client is still shared")?;
+    let client = Arc::new(client);
+    let load = tokio::spawn(send_owned(client.clone(), args.requests, 4));
+    let t0 = Instant::now();
+    leaving.shutdown(Duration::from_millis(500)).await?;
+    n.say(format!("{leaving_name} deregistered and drained in {} ms", t0.elapsed().as_millis()));
+    client.subscription().wait_for(Duration::from_secs(10), |s| s.len() == args.providers - 1).await?;
+    load.await??;
+    let client = Arc::try_unwrap(client).map_err(|_| "the client is still shared")?;
     n.say(format!(
         "requests during the change: {} ok, {} failed, {} retried",
         client.stats().ok(),
@@ -157,9 +195,16 @@ async fn run(args: Args) -> Result<(), BoxError> {
         client.stats().retries()
     ));
     expect(client.stats().failed() == 0, "a graceful shutdown must not fail a request")?;
+    Ok(client)
+}
 
-    n.step(4, "a config change reaches the running providers");
-    let center = ConfigCenter::builder().build(consumer_registry.session().clone())?;
+/// Step 4: a bad document is refused at publish, a good one reaches every running provider.
+async fn config_change(
+    n: &Narrator,
+    center: &ConfigCenter,
+    client: &GreeterClient,
+    providers: &[GreeterProvider],
+) -> Result<(), BoxError> {
     let spec = center
         .config::<Settings>(rpc_demo::CONFIG_NAMESPACE, rpc_demo::CONFIG_NAME)?
         .validator(Settings::validate);
@@ -189,11 +234,18 @@ async fn run(args: Args) -> Result<(), BoxError> {
     ));
     let after = client.hello("zkmesh").await?;
     n.say(format!("before: {:?}  after: {:?}", before.message, after.message));
-    expect(after.message.starts_with("Howdy"), "the new greeting was not served")?;
+    expect(after.message.starts_with("Howdy"), "the new greeting was not served")
+}
 
-    n.step(5, "a provider is killed abruptly (no deregistration)");
+/// Step 5: `victim` dies without deregistering; requests go on until its session expires.
+async fn abrupt_kill(
+    args: &Args,
+    n: &Narrator,
+    client: GreeterClient,
+    victim: GreeterProvider,
+) -> Result<(), BoxError> {
+    let session_timeout = Duration::from_secs(args.session_timeout);
     client.stats().reset();
-    let victim = providers.remove(0);
     let victim_name = victim.name().to_owned();
     let killed_at = Instant::now();
     victim.kill().await;
@@ -217,13 +269,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         client.stats().failed(),
         client.stats().retries()
     ));
-    expect(client.stats().failed() == 0, "requests failed although a live provider remained")?;
-    if let Some(addr) = args.metrics {
-        n.say(format!("keeping the metrics up for 30 s: curl http://{addr}/metrics"));
-        tokio::time::sleep(Duration::from_secs(30)).await;
-    }
-    drop(providers);
-    Ok(())
+    expect(client.stats().failed() == 0, "requests failed although a live provider remained")
 }
 
 fn display_url(p: &GreeterProvider) -> String {
