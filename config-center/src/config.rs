@@ -257,31 +257,8 @@ where
         cache: cache_file.as_ref().map(|f| CacheWriter::spawn(f.clone(), path.clone())),
         applied: None,
     };
-    let (value, status) = match first {
-        Ok(NodeEvent::Present { value, stat }) => match watcher.accept(value, &stat) {
-            Ok((v, status)) => (v, status),
-            Err(refused) => {
-                // The last good value of an earlier run, else the defaults; else nothing to serve.
-                let (v, mut status) = match fallback(&watcher.schema, cache_file.as_deref()).await {
-                    Ok(found) => found,
-                    Err(_) => return Err(refused),
-                };
-                status.stale = false;
-                status.error = Some(refused);
-                (v, status)
-            }
-        },
-        Ok(_) => watcher.absent()?,
-        Err(()) => {
-            tracing::warn!(%path, ?startup_timeout, "no answer from ZooKeeper; starting from the cache or defaults");
-            match fallback(&watcher.schema, cache_file.as_deref()).await {
-                Ok(found) => found,
-                Err(cause) => {
-                    return Err(Error::Unavailable { path, waited: startup_timeout, cause: Box::new(cause) })
-                }
-            }
-        }
-    };
+    let (value, status) =
+        first_value(&mut watcher, first, cache_file.as_deref(), &path, startup_timeout).await?;
     let value = Arc::new(ArcSwap::from_pointee(value));
     let status = Status { accepted: 1, accepted_at: Instant::now(), ..status };
     let (tx, rx) = watch::channel(status);
@@ -301,6 +278,48 @@ where
         drop((task, session));
     });
     Ok(Config { path: path.into(), value, status: rx, seen: 1 })
+}
+
+/// The value a watch starts with: ZooKeeper's first answer when it came (a refused document
+/// falls back to the last good value of an earlier run, else the defaults), else the cache or
+/// the defaults as a stale value.
+async fn first_value<T>(
+    watcher: &mut Watcher<T>,
+    first: std::result::Result<NodeEvent<Vec<u8>>, ()>,
+    cache_file: Option<&std::path::Path>,
+    path: &str,
+    startup_timeout: Duration,
+) -> Result<(T, Status)>
+where
+    T: DeserializeOwned + Send + Sync + 'static,
+{
+    match first {
+        Ok(NodeEvent::Present { value, stat }) => match watcher.accept(value, &stat) {
+            Ok(accepted) => Ok(accepted),
+            Err(refused) => {
+                // The last good value of an earlier run, else the defaults; else nothing to serve.
+                let (v, mut status) = match fallback(&watcher.schema, cache_file).await {
+                    Ok(found) => found,
+                    Err(_) => return Err(refused),
+                };
+                status.stale = false;
+                status.error = Some(refused);
+                Ok((v, status))
+            }
+        },
+        Ok(_) => watcher.absent(),
+        Err(()) => {
+            tracing::warn!(%path, ?startup_timeout, "no answer from ZooKeeper; starting from the cache or defaults");
+            match fallback(&watcher.schema, cache_file).await {
+                Ok(found) => Ok(found),
+                Err(cause) => Err(Error::Unavailable {
+                    path: path.to_owned(),
+                    waited: startup_timeout,
+                    cause: Box::new(cause),
+                }),
+            }
+        }
+    }
 }
 
 /// The cache, else the defaults, as a stale value. The error is the defaults' (a corrupt cache

@@ -182,30 +182,9 @@ pub(crate) async fn supervise(shared: Arc<SessionCore>) {
     let mut backoff = shared.backoff();
     let mut generation = 0u64;
     loop {
-        // Open a ZooKeeper session, retrying while ZooKeeper is unreachable.
-        let client = loop {
-            if shared.is_closed() {
-                finish(&shared);
-                return;
-            }
-            let opened = tokio::select! {
-                opened = shared.open_client() => opened,
-                _ = shared.closed() => {
-                    finish(&shared);
-                    return;
-                }
-            };
-            match opened {
-                Ok(client) => break client,
-                Err(e) => {
-                    tracing::debug!(connect = %shared.connect, error = %e, "cannot open a zookeeper session yet");
-                    *lock(&shared.last_error) = Some(e);
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff.next_delay()) => {}
-                        _ = shared.closed() => {}
-                    }
-                }
-            }
+        let Some(client) = open_until_done(&shared, &mut backoff).await else {
+            finish(&shared);
+            return;
         };
         backoff.reset();
         *lock(&shared.last_error) = None;
@@ -240,6 +219,31 @@ pub(crate) async fn supervise(shared: Arc<SessionCore>) {
         shared.live.send_replace(None);
         ephemeral::mark_lost(&shared);
         shared.set_state(SessionState::Lost);
+    }
+}
+
+/// Opens a ZooKeeper session, retrying with back-off while ZooKeeper is unreachable (each
+/// failure is kept as the session's last connect error). `None`: the session was closed.
+async fn open_until_done(shared: &SessionCore, backoff: &mut Backoff) -> Option<Client> {
+    loop {
+        if shared.is_closed() {
+            return None;
+        }
+        let opened = tokio::select! {
+            opened = shared.open_client() => opened,
+            _ = shared.closed() => return None,
+        };
+        match opened {
+            Ok(client) => return Some(client),
+            Err(e) => {
+                tracing::debug!(connect = %shared.connect, error = %e, "cannot open a zookeeper session yet");
+                *lock(&shared.last_error) = Some(e);
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
+                    _ = shared.closed() => {}
+                }
+            }
+        }
     }
 }
 
