@@ -67,9 +67,9 @@ pub use self::recipes::*;
 pub use self::registration::Registration;
 pub use self::registry::{Registry, RegistryBuilder, DEFAULT_CONSUMER_HOST, DEFAULT_ROOT};
 pub use self::session::{
-    is_transient, join, validate_path, watch_event, Backoff, EphemeralNode, EphemeralStatus, LiveClient,
-    NodeAcl, NodeEvent, NodeWatch, Retry, Session, SessionBuilder, SessionCore, SessionState, WatchTask,
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRY_MAX, DEFAULT_RETRY_MIN, DEFAULT_SESSION_TIMEOUT,
+    is_transient, join, validate_path, watch_event, Backoff, Environment, EphemeralNode, EphemeralStatus,
+    LiveClient, NodeAcl, NodeEvent, NodeWatch, Retry, Session, SessionBuilder, SessionCore, SessionState,
+    WatchTask, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRY_MAX, DEFAULT_RETRY_MIN, DEFAULT_SESSION_TIMEOUT,
 };
 pub use self::url::{
     validate_service_name, ServiceUrl, CONSUMER_SCHEME, DEFAULT_WEIGHT, MAX_SERVICE_NAME_LEN, MAX_URL_LEN,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 use zookeeper_client::Acl;
 
+use super::environment::split_connect_string;
 use super::handle::OwnerGuard;
 use super::supervisor::supervise;
 use super::{NodeAcl, Session, SessionCore, SessionState};
@@ -175,8 +176,10 @@ impl SessionBuilder {
         let (events, _) = broadcast::channel(64);
         let (closed, _) = watch::channel(false);
         let acls: Arc<[Acl]> = self.acl.entries().into();
+        let environment = super::Environment::of(connect)?;
         let shared = Arc::new(SessionCore {
             connect: connect.to_owned(),
+            environment,
             hosts,
             chroot,
             options: self,
@@ -194,40 +197,5 @@ impl SessionBuilder {
         });
         tokio::spawn(supervise(shared.clone()));
         Ok(Session { shared: shared.clone(), _owner: Arc::new(OwnerGuard(shared)) })
-    }
-}
-
-fn split_connect_string(connect: &str) -> Result<(String, Option<String>)> {
-    let invalid = |reason: &str| Error::InvalidPath { path: connect.to_owned(), reason: reason.to_owned() };
-    if connect.trim().is_empty() {
-        return Err(invalid("empty connect string"));
-    }
-    match connect.find('/') {
-        None => Ok((connect.to_owned(), None)),
-        Some(i) => {
-            let chroot = &connect[i..];
-            crate::session::validate_path(chroot)
-                .map_err(|_| invalid("the chroot after the hosts is not a valid absolute path"))?;
-            let chroot = (chroot != "/").then(|| chroot.to_owned());
-            Ok((connect[..i].to_owned(), chroot))
-        }
-    }
-}
-
-/// One logical ZooKeeper session that survives disconnections and session expiry.
-///
-/// Cheap to clone; every clone is the same session. The session closes when the last clone (and
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn splits_chroot() {
-        assert_eq!(split_connect_string("a:1,b:2").ok(), Some(("a:1,b:2".into(), None)));
-        assert_eq!(split_connect_string("a:1/x/y").ok(), Some(("a:1".into(), Some("/x/y".into()))));
-        assert_eq!(split_connect_string("a:1/").ok(), Some(("a:1".into(), None)));
-        assert!(split_connect_string("a:1/x/").is_err());
-        assert!(split_connect_string(" ").is_err());
     }
 }

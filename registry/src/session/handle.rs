@@ -35,6 +35,9 @@ impl LiveClient {
     }
 }
 
+/// One logical ZooKeeper session that survives disconnections and session expiry.
+///
+/// Cheap to clone; every clone is the same session. The session closes when the last clone (and
 /// the last handle created from it, such as an [`crate::EphemeralNode`]) is dropped, or on
 /// [`Session::close`].
 ///
@@ -95,6 +98,11 @@ impl Session {
     /// not keep the session open.
     pub fn core(&self) -> Arc<SessionCore> {
         self.shared.clone()
+    }
+
+    /// The ZooKeeper ensemble and chroot of this session, which keys its disk files.
+    pub fn environment(&self) -> &super::Environment {
+        &self.shared.environment
     }
 
     /// The connect string this session was opened with.

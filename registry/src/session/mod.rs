@@ -22,6 +22,7 @@
 
 mod backoff;
 mod builder;
+mod environment;
 mod ephemeral;
 mod handle;
 mod path;
@@ -34,6 +35,7 @@ pub use self::backoff::Backoff;
 pub use self::builder::{
     SessionBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRY_MAX, DEFAULT_RETRY_MIN, DEFAULT_SESSION_TIMEOUT,
 };
+pub use self::environment::Environment;
 pub use self::ephemeral::{EphemeralNode, EphemeralStatus};
 pub use self::handle::{LiveClient, Session};
 pub use self::path::{join, validate_path};

@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 /// closes it), so background tasks hold this rather than a `Session`.
 pub struct SessionCore {
     pub(crate) connect: String,
+    pub(crate) environment: super::Environment,
     pub(crate) hosts: String,
     pub(crate) chroot: Option<String>,
     pub(crate) options: SessionBuilder,
