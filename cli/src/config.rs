@@ -11,7 +11,8 @@ use crate::zk;
 
 /// Runs one config command.
 pub async fn run(cli: &Cli, command: &ConfigCommand) -> Result<(), String> {
-    let session = zk::session(cli).await?;
+    let writes = matches!(command, ConfigCommand::Put { .. } | ConfigCommand::Rollback { .. });
+    let session = zk::session(cli, if writes { zk::Chroot::Create } else { zk::Chroot::Existing }).await?;
     let center = ConfigCenter::builder().build(session).map_err(|e| e.to_string())?;
     match command {
         ConfigCommand::Get { namespace, name } => get(cli, &center, namespace, name).await,

@@ -13,7 +13,7 @@ const ROOT: &str = registry::DEFAULT_ROOT;
 
 /// Every service with its provider and consumer counts.
 pub async fn services(cli: &Cli) -> Result<(), String> {
-    let session = zk::session(cli).await?;
+    let session = zk::session(cli, zk::Chroot::Existing).await?;
     let client = zk::client(&session)?;
     let mut names = match client.list_children(ROOT).await {
         Ok(names) => names,
@@ -50,7 +50,7 @@ pub async fn services(cli: &Cli) -> Result<(), String> {
 /// The decoded providers (`kind` = "providers") or consumers of `service`.
 pub async fn members(cli: &Cli, service: &str, kind: &str) -> Result<(), String> {
     registry::validate_service_name(service).map_err(|e| e.to_string())?;
-    let session = zk::session(cli).await?;
+    let session = zk::session(cli, zk::Chroot::Existing).await?;
     let client = zk::client(&session)?;
     let service_path = format!("{ROOT}/{service}");
     if client.check_stat(&service_path).await.map_err(|e| format!("stat {service_path}: {e}"))?.is_none() {

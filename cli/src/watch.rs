@@ -9,7 +9,7 @@ use crate::zk;
 /// Prints provider additions and removals of `service` until Ctrl-C.
 pub async fn watch(cli: &Cli, service: &str) -> Result<(), String> {
     registry::validate_service_name(service).map_err(|e| e.to_string())?;
-    let registry = zk::registry(cli).await?;
+    let registry = zk::registry(cli, zk::Chroot::Existing).await?;
     let client = zk::client(registry.session())?;
     let path = format!("/services/{service}");
     if client.check_stat(&path).await.map_err(|e| format!("stat {path}: {e}"))?.is_none() {
@@ -50,7 +50,7 @@ pub async fn register(cli: &Cli, service: &str, url: &str) -> Result<(), String>
         return Err(format!("the URL names service {:?}, not {service:?}", url.service()));
     }
     let mut interrupt = crate::interrupt::Interrupt::new()?;
-    let registry = zk::registry(cli).await?;
+    let registry = zk::registry(cli, zk::Chroot::Create).await?;
     let registration = registry.register(&url).await.map_err(|e| e.to_string())?;
     if cli.json {
         crate::output::json(&json!({

@@ -376,3 +376,21 @@ async fn config_put_get_diff_history_rollback_and_watch() {
     assert_eq!((seen["version"].as_i64(), seen["document"]["greeting"].as_str()), (Some(2), Some("Hello")));
     watch.kill().await.expect("stop watch");
 }
+
+#[tokio::test]
+async fn register_creates_a_missing_chroot_and_reads_never_do() {
+    let zk = LocalZooKeeper::start().await.expect("ZooKeeper");
+    let top = Client::connect(&zk.connect_string()).await.expect("connect");
+    let reader = zkmesh(&format!("{}/team-b", zk.connect_string()), &["services"]);
+    assert!(
+        top.check_stat("/team-b").await.expect("stat").is_none(),
+        "a read created the chroot: {reader:?}"
+    );
+
+    let connect = format!("{}/team-a", zk.connect_string());
+    let (mut register, _out) = spawn_register(&connect, "svc", "http://10.0.0.2:2/svc").await;
+    let providers =
+        top.list_children("/team-a/services/svc/providers").await.expect("registered under the chroot");
+    assert_eq!(providers.len(), 1);
+    register.kill().await.expect("stop register");
+}

@@ -72,6 +72,17 @@ pub enum Error {
         #[source]
         source: zookeeper_client::Error,
     },
+    /// The chroot of the connect string does not exist (it was deleted, or never created) and
+    /// this session may not create it (`SessionBuilder::create_chroot(false)`).
+    #[error(
+        "the chroot {chroot} of {connect} does not exist (deleted?); create it, or let the session create it"
+    )]
+    MissingChroot {
+        /// The chroot path.
+        chroot: String,
+        /// The connect string.
+        connect: String,
+    },
     /// The session was closed by its owner; nothing more can be done with it.
     #[error("the ZooKeeper session is closed")]
     SessionClosed,

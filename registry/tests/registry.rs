@@ -379,3 +379,63 @@ async fn the_async_api_can_be_spawned() {
     spawnable(async move { r.services().await.map(drop) });
     registry.session().close().await;
 }
+
+/// Deletes `root` and everything below it in one transaction (children first).
+async fn delete_tree_at_once(client: &zookeeper_client::Client, root: &str) {
+    let mut paths = vec![root.to_owned()];
+    let mut i = 0;
+    while i < paths.len() {
+        let children = client.list_children(&paths[i]).await.expect("list");
+        for child in children {
+            paths.push(format!("{}/{child}", paths[i].trim_end_matches('/')));
+        }
+        i += 1;
+    }
+    let mut writer = client.new_multi_writer();
+    for path in paths.iter().rev() {
+        writer.add_delete(path, None).expect("add delete");
+    }
+    writer.commit().await.expect("delete the tree in one transaction");
+}
+
+#[tokio::test]
+async fn a_deleted_chroot_comes_back_with_every_registration() {
+    let connect = chroot("deleted-root");
+    let (hosts, root) =
+        connect.split_once('/').map(|(h, r)| (h.to_owned(), format!("/{r}"))).expect("chroot");
+    let provider = registry(&connect).await;
+    let registration = provider.register(&url("http://10.0.0.1:8080/greeter")).await.expect("register");
+    let consumer = registry(&connect).await;
+    let greeter = consumer.subscribe("greeter").await.expect("subscribe");
+    greeter.wait_for(WAIT, |s| s.len() == 1).await.expect("provider seen");
+
+    let top = zookeeper_client::Client::connect(&hosts).await.expect("unchrooted client");
+    delete_tree_at_once(&top, &root).await;
+
+    // The keeper re-creates the chroot and the node on the same ZooKeeper session.
+    eventually(WAIT, "the chroot and the registration are back", || async {
+        top.check_stat(&format!("{root}{}", registration.path()))
+            .await
+            .map(|stat| stat.is_some())
+            .unwrap_or(false)
+    })
+    .await;
+    let late = registry(&connect).await.subscribe("greeter").await.expect("a new consumer");
+    late.wait_for(WAIT, |s| s.len() == 1).await.expect("a new consumer sees the provider");
+    assert_eq!(greeter.snapshot().len(), 1, "the old consumer kept it throughout");
+}
+
+#[tokio::test]
+async fn a_session_that_may_not_create_its_chroot_names_it_when_it_is_missing() {
+    let connect = chroot("no-create");
+    let (hosts, root) =
+        connect.split_once('/').map(|(h, r)| (h.to_owned(), format!("/{r}"))).expect("chroot");
+    raw(&connect).await; // creates the chroot
+    let session = Session::builder().create_chroot(false).connect(&connect).await.expect("session");
+    let top = zookeeper_client::Client::connect(&hosts).await.expect("unchrooted client");
+    delete_tree_at_once(&top, &root).await;
+    let err = session.ensure_path("/services/greeter/providers").await.expect_err("no chroot");
+    assert!(matches!(err, registry::Error::MissingChroot { ref chroot, .. } if *chroot == root), "{err:?}");
+    assert!(err.to_string().contains(&root), "{err}");
+    assert!(top.check_stat(&root).await.expect("stat").is_none(), "not created");
+}

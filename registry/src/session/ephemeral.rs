@@ -244,7 +244,7 @@ async fn ensure(shared: &SessionCore, client: &Client, spec: &EphemeralSpec) -> 
             Err(ZkError::NoNode) if !made_parent => {
                 made_parent = true;
                 if let Some(parent) = crate::session::parent(path) {
-                    crate::session::ensure_path(client, parent, acls).await?;
+                    shared.ensure_path_on(client, parent).await?;
                 }
             }
             Err(e) => return Err(Error::zk("create", path, e)),

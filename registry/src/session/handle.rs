@@ -189,7 +189,7 @@ impl Session {
     pub async fn ensure_path(&self, path: &str) -> Result<()> {
         crate::session::validate_path(path)?;
         let live = self.shared.live_now()?;
-        crate::session::ensure_path(&live.client, path, live.acls()).await
+        self.shared.ensure_path_on(&live.client, path).await
     }
 
     /// Creates an ephemeral node that this session keeps alive: re-created after session

@@ -140,6 +140,35 @@ impl SessionCore {
         lock(&self.past_sessions).contains(&owner)
     }
 
+    /// `mkdir -p` of `path` on `client` (a client of this session, chrooted like it). When the
+    /// session's chroot itself is gone (someone deleted `/prod` while the session lives), it is
+    /// created again through the same ZooKeeper session, if this session may create its chroot
+    /// ([`SessionBuilder::create_chroot`]); otherwise the error names the chroot.
+    ///
+    /// # Errors
+    /// [`Error::MissingChroot`]; the ZooKeeper error of a create.
+    pub(crate) async fn ensure_path_on(&self, client: &Client, path: &str) -> Result<()> {
+        let acls = Acls::new(&self.acls);
+        let first = super::ensure_path(client, path, acls).await;
+        let Some(root) = self.chroot.as_deref() else { return first };
+        match first {
+            Err(Error::Zookeeper { source: zookeeper_client::Error::NoNode, path: failed, .. })
+                if super::parent(&failed) == Some("/") =>
+            {
+                let missing =
+                    || Error::MissingChroot { chroot: root.to_owned(), connect: self.connect.clone() };
+                if !self.options.create_chroot {
+                    return Err(missing());
+                }
+                let unrooted = client.clone().chroot("/").map_err(|_| missing())?;
+                super::ensure_path(&unrooted, root, acls).await?;
+                tracing::warn!(connect = %self.connect, chroot = %root, "the chroot was deleted; created it again");
+                super::ensure_path(client, path, acls).await
+            }
+            other => other,
+        }
+    }
+
     async fn open_client(&self) -> std::result::Result<Client, zookeeper_client::Error> {
         let mut connector =
             Client::connector().with_session_timeout(self.options.session_timeout).with_fail_eagerly();
