@@ -36,7 +36,10 @@ async fn outage_keeps_the_list_and_resyncs_after_restart_then_snapshot_boots_a_c
     let sub = consumer.subscribe("svc").await.expect("subscribe");
     sub.wait_for(WAIT, |s| s.len() == 2).await.expect("both seen");
     eventually(WAIT, "the snapshot file holds both", || async {
-        registry::load_snapshot(snapshots.path(), "svc").ok().flatten().is_some_and(|s| s.nodes.len() == 2)
+        registry::load_snapshot(snapshots.path(), &registry::Environment::of(&connect).expect("env"), "svc")
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.nodes.len() == 2)
     })
     .await;
 
@@ -63,7 +66,10 @@ async fn outage_keeps_the_list_and_resyncs_after_restart_then_snapshot_boots_a_c
     let _c = provider.register(&url("http://10.1.0.3:80/svc")).await.expect("register after restart");
     sub.wait_for(WAIT, |s| s.len() == 4).await.expect("re-synced");
     eventually(WAIT, "the snapshot holds four", || async {
-        registry::load_snapshot(snapshots.path(), "svc").ok().flatten().is_some_and(|s| s.nodes.len() == 4)
+        registry::load_snapshot(snapshots.path(), &registry::Environment::of(&connect).expect("env"), "svc")
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.nodes.len() == 4)
     })
     .await;
 
@@ -97,11 +103,10 @@ async fn a_corrupt_snapshot_is_reported_and_ignored() {
     let connect = zk.connect_string();
     zk.stop().await.expect("stop");
     let snapshots = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        registry::snapshot_path(snapshots.path(), "svc"),
-        b"# zkmesh provider snapshot v1\nservice=svc\n",
-    )
-    .expect("write");
+    let file =
+        registry::snapshot_path(snapshots.path(), &registry::Environment::of(&connect).expect("env"), "svc");
+    std::fs::create_dir_all(file.parent().expect("parent")).expect("dir");
+    std::fs::write(file, b"# zkmesh provider snapshot v2\nservice=svc\n").expect("write");
     let booted =
         Registry::builder().snapshot_dir(snapshots.path()).connect_lazy(&connect).expect("lazy registry");
     let sub = booted
@@ -118,4 +123,76 @@ async fn a_corrupt_snapshot_is_reported_and_ignored() {
     );
     assert!(sub.snapshot().is_empty());
     assert_eq!(sub.snapshot().source(), ProviderSource::Empty);
+}
+
+#[tokio::test]
+async fn environments_sharing_a_snapshot_dir_never_boot_from_each_other() {
+    let mut zk = LocalZooKeeper::start().await.expect("start ZooKeeper");
+    let (prod, staging) =
+        (format!("{}/prod", zk.connect_string()), format!("{}/staging", zk.connect_string()));
+    let snapshots = tempfile::tempdir().expect("tempdir");
+    let provider = Registry::builder().connect(&prod).await.expect("prod provider");
+    let _p = provider.register(&url("http://10.9.0.1:80/db")).await.expect("register");
+    let consumer =
+        Registry::builder().snapshot_dir(snapshots.path()).connect(&prod).await.expect("prod consumer");
+    let sub = consumer.subscribe("db").await.expect("subscribe");
+    sub.wait_for(WAIT, |s| s.len() == 1).await.expect("seen");
+    let prod_env = registry::Environment::of(&prod).expect("env");
+    eventually(WAIT, "prod's snapshot is written", || async {
+        registry::load_snapshot(snapshots.path(), &prod_env, "db")
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.nodes.len() == 1)
+    })
+    .await;
+
+    zk.stop().await.expect("stop");
+    let booted =
+        Registry::builder().snapshot_dir(snapshots.path()).connect_lazy(&staging).expect("lazy staging");
+    let staged = booted
+        .subscribe_with(
+            "db",
+            SubscribeOptions::default().startup_timeout(Duration::from_millis(300)).register_consumer(false),
+        )
+        .await
+        .expect("subscribe while ZooKeeper is down");
+    assert_eq!(staged.snapshot().len(), 0, "staging must not boot from prod's providers");
+    assert_eq!(staged.snapshot().source(), ProviderSource::Empty);
+    assert!(staged.select().is_none());
+}
+
+#[tokio::test]
+async fn a_list_emptied_gracefully_is_saved_empty_so_a_cold_boot_serves_nobody() {
+    let mut zk = LocalZooKeeper::start().await.expect("start ZooKeeper");
+    let connect = zk.connect_string();
+    let snapshots = tempfile::tempdir().expect("tempdir");
+    let env = registry::Environment::of(&connect).expect("env");
+    let provider = Registry::builder().connect(&connect).await.expect("provider");
+    let registration = provider.register(&url("http://10.9.0.2:80/gone")).await.expect("register");
+    let consumer =
+        Registry::builder().snapshot_dir(snapshots.path()).connect(&connect).await.expect("consumer");
+    let sub = consumer.subscribe("gone").await.expect("subscribe");
+    sub.wait_for(WAIT, |s| s.len() == 1).await.expect("seen");
+
+    registration.deregister().await.expect("deregister");
+    eventually(WAIT, "the snapshot records the empty list", || async {
+        registry::load_snapshot(snapshots.path(), &env, "gone")
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.nodes.is_empty())
+    })
+    .await;
+    assert_eq!(sub.snapshot().len(), 1, "empty protection still serves the last provider in memory");
+    assert!(sub.snapshot().is_empty_protected());
+
+    zk.stop().await.expect("stop");
+    let booted = Registry::builder().snapshot_dir(snapshots.path()).connect_lazy(&connect).expect("lazy");
+    let cold = booted
+        .subscribe_with(
+            "gone",
+            SubscribeOptions::default().startup_timeout(Duration::from_millis(300)).register_consumer(false),
+        )
+        .await
+        .expect("subscribe while ZooKeeper is down");
+    assert_eq!(cold.snapshot().len(), 0, "a departed provider is not served after a cold boot");
 }

@@ -227,7 +227,7 @@ pub(crate) mod tests {
             .map(|a| {
                 let url = ServiceUrl::parse(&format!("http://{a}/s")).expect("url");
                 let node = url.to_node_name();
-                Provider::new(url, &node)
+                Provider::new(url, node.as_str())
             })
             .collect::<Vec<_>>();
         let unfiltered = providers.len();

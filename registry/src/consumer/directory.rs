@@ -17,17 +17,29 @@ use tokio::sync::watch;
 
 use super::{CurrentSet, Provider, ProviderSet, ProviderSource, RejectedNode, SetParts, SubscribeOptions};
 use crate::error::{Error, Result};
-use crate::session::lock;
+use crate::session::{lock, Environment};
 use crate::url::ServiceUrl;
+
+/// A provider node name, decoded once.
+#[derive(Clone)]
+pub(crate) enum Decoded {
+    /// A provider of this service.
+    Provider(Provider),
+    /// A name that is not one (the reason is reported in every set's `rejected()`).
+    Rejected(Error),
+}
 
 /// State the watch loop, the warm-up ticker and the subscription share.
 pub(crate) struct Directory {
     pub(super) service: String,
+    /// The session's ZooKeeper ensemble and chroot, which keys the disk snapshot.
+    pub(super) environment: Environment,
     pub(super) options: SubscribeOptions,
     pub(super) cache: Arc<CurrentSet>,
     pub(super) updates: watch::Sender<Arc<ProviderSet>>,
-    /// Decoded providers by node name, reused across reads (keeps in-flight counters).
-    pub(super) known: Mutex<HashMap<Arc<str>, Provider>>,
+    /// Every node name of the last read, decoded or refused, reused across reads: a provider
+    /// keeps its in-flight counters, and a name that does not decode is decoded and logged once.
+    pub(super) known: Mutex<HashMap<Arc<str>, Decoded>>,
     pub(super) version: AtomicU64,
     pub(super) empty_refusals: AtomicU64,
     pub(super) snapshot_error: Mutex<Option<Error>>,
@@ -39,10 +51,11 @@ pub(crate) struct Directory {
 
 impl Directory {
     /// An empty directory for `service`.
-    pub(super) fn new(service: &str, options: SubscribeOptions) -> Self {
+    pub(super) fn new(service: &str, environment: Environment, options: SubscribeOptions) -> Self {
         let empty = Arc::new(ProviderSet::empty(options.balance));
         Directory {
             service: service.to_owned(),
+            environment,
             cache: Arc::new(CurrentSet::new(empty.clone())),
             options,
             updates: watch::channel(empty).0,
@@ -59,7 +72,7 @@ impl Directory {
     pub(super) fn boot_from_disk(&self) {
         let Some(snapshot_dir) = &self.options.snapshot_dir else { return };
         let service = &self.service;
-        match super::load_snapshot(snapshot_dir, service) {
+        match super::load_snapshot(snapshot_dir, &self.environment, service) {
             Ok(Some(saved)) => {
                 tracing::warn!(
                     %service,
@@ -84,24 +97,37 @@ impl Directory {
         if source == ProviderSource::DiskSnapshot && current.source() != ProviderSource::Empty {
             return; // ZooKeeper answered first: the snapshot is older than what we have.
         }
+        let from_zookeeper = source == ProviderSource::ZooKeeper;
         let mut fresh = HashMap::with_capacity(names.len());
         let mut decoded = Vec::with_capacity(names.len());
         let mut rejected = Vec::new();
         for name in names {
-            let provider = match known.get(name.as_str()) {
-                Some(p) => p.clone(),
-                None => match decode(name, &self.service) {
-                    Ok(url) => Provider::new(url, name),
-                    Err(error) => {
-                        tracing::warn!(service = %self.service, node = %name, %error, "skipping a provider node");
-                        rejected.push(RejectedNode { node: name.clone(), error });
-                        continue;
-                    }
-                },
+            let (key, entry) = match known.get_key_value(name.as_str()) {
+                Some((key, entry)) => (key.clone(), entry.clone()),
+                None => {
+                    let key: Arc<str> = name.as_str().into();
+                    let entry = match decode(name, &self.service) {
+                        Ok(url) => Decoded::Provider(Provider::new(url, key.clone())),
+                        Err(error) => {
+                            tracing::warn!(service = %self.service, node = %name, %error, "skipping a provider node");
+                            Decoded::Rejected(error)
+                        }
+                    };
+                    (key, entry)
+                }
             };
-            fresh.insert(provider.node_arc().clone(), provider.clone());
-            decoded.push(provider);
+            match &entry {
+                Decoded::Provider(provider) => decoded.push(provider.clone()),
+                Decoded::Rejected(error) => {
+                    rejected.push(RejectedNode { node: name.clone(), error: error.clone() })
+                }
+            }
+            fresh.insert(key, entry);
         }
+        if !rejected.is_empty() {
+            tracing::debug!(service = %self.service, rejected = rejected.len(), "provider nodes that do not decode");
+        }
+        let decoded = latest_per_address(decoded);
         let unfiltered = decoded.len();
         let mut providers = self.options.filter.apply(decoded, |p| p.url());
         let mut protected = false;
@@ -131,7 +157,10 @@ impl Directory {
         if warming {
             self.warming.notify_one();
         }
-        if source == ProviderSource::ZooKeeper && !protected && self.options.snapshot_dir.is_some() {
+        // The disk records what ZooKeeper said, an empty list included: empty protection serves
+        // the last providers from memory, but a cold boot must not send traffic to providers
+        // that left.
+        if from_zookeeper && self.options.snapshot_dir.is_some() {
             self.to_disk.send_replace(Some(Arc::new(names.to_vec())));
         }
         tracing::debug!(service = %self.service, version, "provider set updated");
@@ -153,6 +182,32 @@ impl Directory {
         self.cache.store(set.clone());
         self.updates.send_replace(set);
     }
+}
+
+/// One provider per address (`host:port`): a provider restarted within its session timeout (or
+/// registered twice) has two nodes until the old session expires, and counting both would give
+/// that instance twice its weight. The newest registration (largest `timestamp`, then the
+/// larger node name) stays; order is otherwise kept.
+fn latest_per_address(providers: Vec<Provider>) -> Vec<Provider> {
+    let mut at: HashMap<&str, usize> = HashMap::with_capacity(providers.len());
+    let mut keep = vec![true; providers.len()];
+    for (i, p) in providers.iter().enumerate() {
+        match at.get(p.address()) {
+            None => {
+                at.insert(p.address(), i);
+            }
+            Some(&j) => {
+                let newer = |p: &Provider| (p.url().timestamp().unwrap_or(0), p.node_name().to_owned());
+                let (winner, loser) = if newer(p) > newer(&providers[j]) { (i, j) } else { (j, i) };
+                keep[loser] = false;
+                at.insert(p.address(), winner);
+            }
+        }
+    }
+    if keep.iter().all(|k| *k) {
+        return providers;
+    }
+    providers.into_iter().zip(keep).filter_map(|(p, k)| k.then_some(p)).collect()
 }
 
 fn decode(name: &str, service: &str) -> Result<ServiceUrl> {
@@ -186,9 +241,11 @@ pub(super) async fn snapshot_writer(dir: Arc<Directory>, snapshot_dir: PathBuf) 
         let Some(nodes) = rx.borrow_and_update().clone() else { continue };
         let service = dir.service.clone();
         let target = snapshot_dir.clone();
-        let saved =
-            tokio::task::spawn_blocking(move || crate::consumer::save_snapshot(&target, &service, &nodes))
-                .await;
+        let environment = dir.environment.clone();
+        let saved = tokio::task::spawn_blocking(move || {
+            crate::consumer::save_snapshot(&target, &environment, &service, &nodes)
+        })
+        .await;
         crate::metrics::snapshot_written(&dir.service, matches!(saved, Ok(Ok(()))));
         match saved {
             Ok(Ok(())) => *lock(&dir.snapshot_error) = None,
@@ -198,5 +255,81 @@ pub(super) async fn snapshot_writer(dir: Arc<Directory>, snapshot_dir: PathBuf) 
             }
             Err(_) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn directory() -> Directory {
+        let environment = Environment::of("127.0.0.1:2181/t").expect("environment");
+        Directory::new("svc", environment, SubscribeOptions::default())
+    }
+
+    fn node(url: &str) -> String {
+        ServiceUrl::parse(url).expect("url").to_node_name()
+    }
+
+    /// Collects what `tracing` writes on this thread.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            lock(&self.0).extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_junk_name_is_decoded_and_logged_once_not_on_every_read() {
+        let dir = directory();
+        let junk: Vec<String> = (0..50).map(|i| format!("not-a-url-{i}")).collect();
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber =
+            tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+        tracing::subscriber::with_default(subscriber, || {
+            for i in 0..20 {
+                let mut names = junk.clone();
+                names.push(node(&format!("http://10.0.0.{i}:80/svc")));
+                dir.apply(&names, ProviderSource::ZooKeeper);
+            }
+        });
+        let log = String::from_utf8(lock(&captured.0).clone()).expect("utf-8");
+        let warnings = log.lines().filter(|l| l.contains("skipping a provider node")).count();
+        assert_eq!(warnings, 50, "one warning per junk name, not one per read");
+        let set = dir.cache.load_full();
+        assert_eq!(set.rejected().len(), 50, "every read still reports the rejected names");
+        assert_eq!(set.len(), 1);
+    }
+
+    #[test]
+    fn one_address_registered_twice_counts_once_and_the_newest_stays() {
+        let dir = directory();
+        let old = node("http://10.0.0.1:80/svc?timestamp=1000&version=1");
+        let new = node("http://10.0.0.1:80/svc?timestamp=2000&version=2");
+        let other = node("http://10.0.0.2:80/svc?timestamp=1500");
+        dir.apply(&[new.clone(), old.clone(), other.clone()], ProviderSource::ZooKeeper);
+        let kept = |dir: &Directory| {
+            let mut kept: Vec<String> =
+                dir.cache.load_full().providers().iter().map(|p| p.node_name().to_owned()).collect();
+            kept.sort();
+            kept
+        };
+        let mut expected = vec![new.clone(), other.clone()];
+        expected.sort();
+        assert_eq!(kept(&dir), expected);
+        dir.apply(&[old.clone(), other.clone(), new.clone()], ProviderSource::ZooKeeper);
+        assert_eq!(kept(&dir), expected, "the newest whatever the order");
+        dir.apply(std::slice::from_ref(&old), ProviderSource::ZooKeeper);
+        assert_eq!(dir.cache.load_full().providers()[0].node_name(), old, "alone, the old one stays");
     }
 }

@@ -1,23 +1,32 @@
 //! Disk snapshots of a service's provider list, for booting a consumer while ZooKeeper is down.
 //!
-//! One file per service, `<dir>/<service>.providers`, written atomically (a temporary file in
-//! the same directory, flushed to disk, then renamed over the old one), so a reader sees the old
-//! or the new list, never half of one. The format is text, one provider node name (the
-//! percent-encoded URL, which never contains a newline) per line after a small header:
+//! One file per environment and service, `<dir>/<environment>/<service>.providers` (the
+//! environment is the ZooKeeper ensemble and chroot, [`Environment::dir_name`]), so processes of
+//! `/prod` and `/staging` can share a directory without ever reading each other's providers; the
+//! file also records [`Environment::key`], and a file written for another environment is refused.
+//! Written atomically ([`crate::write_file_atomically`]), so a reader sees the old or the new
+//! list, never half of one. The format is text, one provider node name (the percent-encoded URL,
+//! which never contains a newline) per line after a small header:
 //!
 //! ```text
-//! # zkmesh provider snapshot v1
+//! # zkmesh provider snapshot v2
+//! environment=10.0.0.1:2181,10.0.0.2:2181/prod
 //! service=greeter
 //! saved_ms=1763769600000
 //! http%3A%2F%2F10.0.0.5%3A8080%2Fgreeter%3Fweight%3D100
 //! ```
+//!
+//! A list that ZooKeeper answered empty is saved empty (empty protection keeps serving the last
+//! providers in memory, but the disk records what ZooKeeper said), so a later cold boot does
+//! not send traffic to providers that left.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
+use crate::session::Environment;
 
-const HEADER: &str = "# zkmesh provider snapshot v1";
+const HEADER: &str = "# zkmesh provider snapshot v2";
 
 /// A snapshot read back from disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,21 +37,21 @@ pub struct SavedProviders {
     pub saved_at: SystemTime,
 }
 
-/// The file holding `service`'s snapshot in `dir`.
-pub fn snapshot_path(dir: &Path, service: &str) -> PathBuf {
-    dir.join(format!("{service}.providers"))
+/// The file holding `service`'s snapshot for `environment` in `dir`.
+pub fn snapshot_path(dir: &Path, environment: &Environment, service: &str) -> PathBuf {
+    dir.join(environment.dir_name()).join(format!("{service}.providers"))
 }
 
-/// Writes `nodes` as `service`'s snapshot in `dir` (created if missing), atomically.
+/// Writes `nodes` as `service`'s snapshot for `environment` in `dir` (created if missing),
+/// atomically.
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
-pub fn save_snapshot(dir: &Path, service: &str, nodes: &[String]) -> Result<()> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::io(format!("create snapshot dir {}", dir.display()), e))?;
-    let path = snapshot_path(dir, service);
+pub fn save_snapshot(dir: &Path, environment: &Environment, service: &str, nodes: &[String]) -> Result<()> {
+    let path = snapshot_path(dir, environment, service);
     let saved_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-    let mut text = format!("{HEADER}\nservice={service}\nsaved_ms={saved_ms}\n");
+    let mut text =
+        format!("{HEADER}\nenvironment={}\nservice={service}\nsaved_ms={saved_ms}\n", environment.key());
     for node in nodes {
         text.push_str(node);
         text.push('\n');
@@ -51,13 +60,14 @@ pub fn save_snapshot(dir: &Path, service: &str, nodes: &[String]) -> Result<()> 
         .map_err(|e| Error::io(format!("write snapshot {}", path.display()), e))
 }
 
-/// Reads `service`'s snapshot from `dir`: `Ok(None)` when there is none.
+/// Reads `service`'s snapshot for `environment` from `dir`: `Ok(None)` when there is none.
 ///
 /// # Errors
-/// [`Error::CorruptSnapshot`] when the file is not a snapshot of `service` in this format;
+/// [`Error::CorruptSnapshot`] when the file is not a snapshot of `service` for `environment` in
+/// this format (one written for another ensemble or chroot is refused, naming both);
 /// [`Error::Io`] when it cannot be read.
-pub fn load_snapshot(dir: &Path, service: &str) -> Result<Option<SavedProviders>> {
-    let path = snapshot_path(dir, service);
+pub fn load_snapshot(dir: &Path, environment: &Environment, service: &str) -> Result<Option<SavedProviders>> {
+    let path = snapshot_path(dir, environment, service);
     let text = match std::fs::read(&path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -72,6 +82,14 @@ pub fn load_snapshot(dir: &Path, service: &str) -> Result<Option<SavedProviders>
     let mut lines = text.lines();
     if lines.next() != Some(HEADER) {
         return Err(corrupt("missing header line"));
+    }
+    let expected = environment.key();
+    match lines.next().and_then(|l| l.strip_prefix("environment=")) {
+        Some(found) if found == expected => {}
+        Some(found) => {
+            return Err(corrupt(&format!("written for ZooKeeper environment {found}, not {expected}")));
+        }
+        None => return Err(corrupt("missing environment line")),
     }
     if lines.next() != Some(&format!("service={service}")) {
         return Err(corrupt("not a snapshot of this service"));
@@ -95,20 +113,25 @@ pub fn load_snapshot(dir: &Path, service: &str) -> Result<Option<SavedProviders>
 mod tests {
     use super::*;
 
+    fn prod() -> Environment {
+        Environment::of("10.0.0.1:2181,10.0.0.2:2181/prod").expect("environment")
+    }
+
     #[test]
     fn round_trips_and_replaces_atomically() {
         let dir = tempfile::tempdir().expect("tempdir");
-        assert_eq!(load_snapshot(dir.path(), "svc").expect("load"), None);
+        let env = prod();
+        assert_eq!(load_snapshot(dir.path(), &env, "svc").expect("load"), None);
         let nodes = vec!["http%3A%2F%2Fa%3A1%2Fsvc".to_owned(), "http%3A%2F%2Fb%3A1%2Fsvc".to_owned()];
-        save_snapshot(dir.path(), "svc", &nodes).expect("save");
-        let loaded = load_snapshot(dir.path(), "svc").expect("load").expect("present");
+        save_snapshot(dir.path(), &env, "svc", &nodes).expect("save");
+        let loaded = load_snapshot(dir.path(), &env, "svc").expect("load").expect("present");
         assert_eq!(loaded.nodes, nodes);
         assert!(loaded.saved_at <= SystemTime::now());
-        save_snapshot(dir.path(), "svc", &nodes[..1]).expect("save again");
-        assert_eq!(load_snapshot(dir.path(), "svc").expect("load").expect("present").nodes, nodes[..1]);
-        save_snapshot(dir.path(), "svc", &[]).expect("save empty");
-        assert!(load_snapshot(dir.path(), "svc").expect("load").expect("present").nodes.is_empty());
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        save_snapshot(dir.path(), &env, "svc", &nodes[..1]).expect("save again");
+        assert_eq!(load_snapshot(dir.path(), &env, "svc").expect("load").expect("present").nodes, nodes[..1]);
+        save_snapshot(dir.path(), &env, "svc", &[]).expect("save empty");
+        assert!(load_snapshot(dir.path(), &env, "svc").expect("load").expect("present").nodes.is_empty());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join(env.dir_name()))
             .expect("ls")
             .filter_map(|e| e.ok())
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
@@ -117,20 +140,44 @@ mod tests {
     }
 
     #[test]
+    fn environments_sharing_a_directory_never_read_each_other() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (prod, staging) = (prod(), Environment::of("10.0.0.1:2181,10.0.0.2:2181/staging").expect("env"));
+        save_snapshot(dir.path(), &prod, "svc", &["http%3A%2F%2Fprod%3A1%2Fsvc".to_owned()]).expect("save");
+        assert_eq!(
+            load_snapshot(dir.path(), &staging, "svc").expect("load"),
+            None,
+            "staging has no snapshot"
+        );
+        // A prod file copied where staging's would be is refused, naming both environments.
+        std::fs::create_dir_all(dir.path().join(staging.dir_name())).expect("dir");
+        std::fs::copy(snapshot_path(dir.path(), &prod, "svc"), snapshot_path(dir.path(), &staging, "svc"))
+            .expect("copy");
+        let err = load_snapshot(dir.path(), &staging, "svc").expect_err("foreign file");
+        let text = err.to_string();
+        assert!(text.contains("/prod, not") && text.contains("/staging"), "{text}");
+    }
+
+    #[test]
     fn corrupt_files_are_errors_not_panics() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = snapshot_path(dir.path(), "svc");
-        let cases: [&[u8]; 6] = [
-            b"garbage\n",
-            b"# zkmesh provider snapshot v1\nservice=other\nsaved_ms=1\n",
-            b"# zkmesh provider snapshot v1\nservice=svc\nsaved_ms=x\n",
-            b"# zkmesh provider snapshot v1\nservice=svc\nsaved_ms=1\nhttp%3A%2F%2Fa",
-            b"# zkmesh provider snapshot v1\nservice=svc\nsaved_ms=1\na b\n",
-            b"\xff\xfe\n",
+        let env = prod();
+        let path = snapshot_path(dir.path(), &env, "svc");
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+        let ok_env = format!("environment={}\n", env.key());
+        let cases: Vec<Vec<u8>> = vec![
+            b"garbage\n".to_vec(),
+            b"# zkmesh provider snapshot v1\nservice=svc\nsaved_ms=1\n".to_vec(),
+            format!("{HEADER}\nservice=svc\nsaved_ms=1\n").into_bytes(),
+            format!("{HEADER}\n{ok_env}service=other\nsaved_ms=1\n").into_bytes(),
+            format!("{HEADER}\n{ok_env}service=svc\nsaved_ms=x\n").into_bytes(),
+            format!("{HEADER}\n{ok_env}service=svc\nsaved_ms=1\nhttp%3A%2F%2Fa").into_bytes(),
+            format!("{HEADER}\n{ok_env}service=svc\nsaved_ms=1\na b\n").into_bytes(),
+            b"\xff\xfe\n".to_vec(),
         ];
         for bytes in cases {
-            std::fs::write(&path, bytes).expect("write");
-            let err = load_snapshot(dir.path(), "svc").expect_err("corrupt");
+            std::fs::write(&path, &bytes).expect("write");
+            let err = load_snapshot(dir.path(), &env, "svc").expect_err("corrupt");
             assert!(matches!(err, Error::CorruptSnapshot { .. }), "{err:?}");
         }
     }

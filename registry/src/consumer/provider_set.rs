@@ -53,7 +53,7 @@ struct ProviderInner {
 }
 
 impl Provider {
-    pub(crate) fn new(url: ServiceUrl, node: &str) -> Self {
+    pub(crate) fn new(url: ServiceUrl, node: impl Into<Arc<str>>) -> Self {
         let address = url.address().into();
         let weight = url.weight();
         let warmup = match (url.warmup(), url.timestamp()) {
@@ -77,11 +77,6 @@ impl Provider {
 
     /// The znode name the provider registered under.
     pub fn node_name(&self) -> &str {
-        &self.inner.node
-    }
-
-    /// The znode name, shared.
-    pub(crate) fn node_arc(&self) -> &Arc<str> {
         &self.inner.node
     }
 
@@ -312,7 +307,7 @@ mod tests {
     fn provider(url: &str) -> Provider {
         let url = ServiceUrl::parse(url).expect("url");
         let node = url.to_node_name();
-        Provider::new(url, &node)
+        Provider::new(url, node.as_str())
     }
 
     fn set(urls: &[&str], balance: LoadBalance, now: SystemTime) -> ProviderSet {

@@ -145,7 +145,7 @@ pub(crate) async fn subscribe(
         options.snapshot_dir = defaults.snapshot_dir.clone();
     }
     let service_path = crate::session::join(&defaults.root, service);
-    let dir = Arc::new(Directory::new(service, options.clone()));
+    let dir = Arc::new(Directory::new(service, session.environment().clone(), options.clone()));
     let mut first = dir.updates.subscribe();
     let tasks = spawn_tasks(session, &dir, crate::session::join(&service_path, "providers"));
 
