@@ -75,6 +75,9 @@ pub use self::url::{
     validate_service_name, ServiceUrl, CONSUMER_SCHEME, DEFAULT_WEIGHT, MAX_SERVICE_NAME_LEN, MAX_URL_LEN,
     MAX_WARMUP_SECS, MAX_WEIGHT,
 };
+/// The tower version [`Subscription::discover`] is built for (0.5, with `balance`, `discover`
+/// and `load`), so that a balancer built on it always matches.
+pub use tower;
 #[cfg(feature = "tls")]
 pub use zookeeper_client::TlsOptions;
 pub use zookeeper_client::{Acl, AuthId, Client, Permission, SessionInfo, Stat};

@@ -14,8 +14,18 @@ use crate::url::ServiceUrl;
 ///
 /// Deregister before draining: [`Registration::deregister`] deletes the node and returns once
 /// ZooKeeper confirmed it, so consumers stop picking this provider while it still serves the
-/// requests in flight. Dropping the handle deregisters too, in the background (best effort).
+/// requests in flight. Dropping the handle deregisters too, in the background (best effort):
+/// keep it for as long as the provider serves.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// async fn serve(registry: registry::Registry, url: registry::ServiceUrl) -> registry::Result<()> {
+///     registry.register(&url).await?; // dropped at once: deregistered at once
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug)]
+#[must_use = "dropping a Registration deregisters the provider: keep it while the provider serves"]
 pub struct Registration {
     url: ServiceUrl,
     node: EphemeralNode,

@@ -13,6 +13,7 @@ use futures::Stream;
 use tokio::sync::watch;
 use tokio_stream::wrappers::WatchStream;
 
+use crate::consumer::subscription::KeepAlive;
 use crate::consumer::{Provider, ProviderSet};
 use crate::url::ServiceUrl;
 
@@ -30,6 +31,7 @@ pub struct ProviderChanges {
     sets: WatchStream<Arc<ProviderSet>>,
     seen: BTreeMap<ServiceUrl, Provider>,
     pending: VecDeque<ProviderChange>,
+    _alive: KeepAlive,
 }
 
 impl std::fmt::Debug for ProviderChanges {
@@ -42,11 +44,17 @@ impl std::fmt::Debug for ProviderChanges {
 }
 
 impl ProviderChanges {
-    pub(crate) fn new(rx: watch::Receiver<Arc<ProviderSet>>) -> Self {
-        ProviderChanges { sets: WatchStream::new(rx), seen: BTreeMap::new(), pending: VecDeque::new() }
+    pub(crate) fn new(rx: watch::Receiver<Arc<ProviderSet>>, alive: KeepAlive) -> Self {
+        ProviderChanges {
+            sets: WatchStream::new(rx),
+            seen: BTreeMap::new(),
+            pending: VecDeque::new(),
+            _alive: alive,
+        }
     }
 
-    /// The next change; `None` once the subscription is gone.
+    /// The next change. The stream keeps its subscription running, so it ends only when the
+    /// session is closed.
     pub async fn next(&mut self) -> Option<ProviderChange> {
         futures::StreamExt::next(self).await
     }

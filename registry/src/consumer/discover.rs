@@ -1,9 +1,12 @@
 //! tower integration: a subscription as a `Discover` stream for `tower::balance`.
 //!
 //! [`ServiceDiscover`] is a `Stream<Item = Result<Change<ServiceUrl, S>, Error>>`, which tower's
-//! blanket impl makes a `Discover`, so `tower::balance::p2c::Balance` (directly, or wrapped in
-//! `PeakEwmaDiscover` / `PendingRequestsDiscover`) balances over live ZooKeeper membership.
-//! Readiness and p2c stay tower's; this only says who is there.
+//! blanket impl makes a `Discover`. `tower::balance::p2c::Balance` needs services that report a
+//! load, so wrap it first in `tower::load::PeakEwmaDiscover` or `PendingRequestsDiscover` (a bare
+//! `Balance::new(sub.discover(..))` does not compile: "the method `ready` exists for struct
+//! `Balance<…>` but its trait bounds were not satisfied"). Readiness and p2c stay tower's; this
+//! only says who is there. It is built for tower 0.5 with its `balance`, `discover` and `load`
+//! features, re-exported as [`crate::tower`] so that the versions always match.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -64,19 +67,31 @@ impl crate::consumer::Subscription {
     /// `poll_ready`, a moment after [`crate::Subscription::select`] and
     /// [`crate::Subscription::wait_for`] see it.
     ///
+    /// tower's p2c balancer needs a load measure: wrap the stream in `PeakEwmaDiscover` (or
+    /// `PendingRequestsDiscover`) before `Balance::new`.
+    ///
     /// ```no_run
-    /// # async fn demo(sub: registry::Subscription) {
-    /// use tower::balance::p2c::Balance;
-    /// use tower::load::{CompleteOnResponse, PeakEwmaDiscover};
+    /// # async fn demo(sub: registry::Subscription) -> Result<(), tower::BoxError> {
+    /// use registry::tower::balance::p2c::Balance;
+    /// use registry::tower::load::{CompleteOnResponse, PeakEwmaDiscover};
+    /// use registry::tower::{service_fn, Service, ServiceExt};
     /// let discover = sub.discover(|p| {
     ///     let addr = p.address().to_owned();
-    ///     tower::service_fn(move |req: String| { let addr = addr.clone(); async move { Ok::<_, std::io::Error>(format!("{addr}: {req}")) } })
+    ///     service_fn(move |req: String| {
+    ///         let addr = addr.clone();
+    ///         async move { Ok::<_, std::io::Error>(format!("{addr}: {req}")) }
+    ///     })
     /// });
-    /// let discover = PeakEwmaDiscover::new(discover, std::time::Duration::from_millis(30),
-    ///     std::time::Duration::from_secs(10), CompleteOnResponse::default());
-    /// let balance = Balance::new(discover);
-    /// # drop(balance);
-    /// # }
+    /// let discover = PeakEwmaDiscover::new(
+    ///     discover,
+    ///     std::time::Duration::from_millis(30), // initial latency estimate
+    ///     std::time::Duration::from_secs(10),   // decay
+    ///     CompleteOnResponse::default(),
+    /// );
+    /// let mut balance = Balance::new(discover);
+    /// let answer = balance.ready().await?.call("hello".to_owned()).await?;
+    /// println!("{answer}");
+    /// # Ok(()) }
     /// ```
     pub fn discover<F, S>(&self, make: F) -> ServiceDiscover<F>
     where

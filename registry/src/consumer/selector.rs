@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::consumer::subscription::KeepAlive;
 use crate::consumer::CurrentSet;
 use crate::consumer::{Provider, ProviderSet};
 
@@ -20,13 +21,14 @@ pub struct Selector {
     current: Arc<CurrentSet>,
     stamp: u64,
     set: Arc<ProviderSet>,
+    _alive: KeepAlive,
 }
 
 impl Selector {
-    pub(crate) fn new(current: Arc<CurrentSet>) -> Self {
+    pub(crate) fn new(current: Arc<CurrentSet>, alive: KeepAlive) -> Self {
         let stamp = current.stamp();
         let set = current.load_full();
-        Selector { current, stamp, set }
+        Selector { current, stamp, set, _alive: alive }
     }
 
     /// The current provider set.
@@ -65,7 +67,7 @@ mod tests {
     #[test]
     fn a_selector_follows_every_update() {
         let current = Arc::new(CurrentSet::new(set(&[])));
-        let mut selector = Selector::new(current.clone());
+        let mut selector = Selector::new(current.clone(), Arc::new(()));
         assert!(selector.select().is_none());
         current.store(set(&["a:1"]));
         assert_eq!(selector.select().map(|p| p.address().to_owned()).as_deref(), Some("a:1"));

@@ -15,12 +15,26 @@ use crate::url::ServiceUrl;
 
 /// A live, load-balanced view of one service's providers. Dropping it stops the watch (and
 /// deregisters the consumer node).
+///
+/// The streams and pickers made from it ([`Subscription::changes`], [`Subscription::selector`],
+/// [`Subscription::discover`]) keep it running: the watch stops when the last of them and the
+/// subscription are gone, so a balancer built from `discover()` never freezes because the
+/// `Subscription` went out of scope.
 pub struct Subscription {
     dir: Arc<Directory>,
+    running: Arc<Running>,
+}
+
+/// What keeps a subscription's watch running: its tasks (aborted on drop), its consumer node
+/// and its session.
+pub(crate) struct Running {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     consumer: Option<EphemeralNode>,
     _session: Session,
 }
+
+/// A handle that keeps a subscription's watch running (held by its streams and pickers).
+pub(crate) type KeepAlive = Arc<dyn std::any::Any + Send + Sync>;
 
 impl std::fmt::Debug for Subscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -31,7 +45,7 @@ impl std::fmt::Debug for Subscription {
     }
 }
 
-impl Drop for Subscription {
+impl Drop for Running {
     fn drop(&mut self) {
         for task in &self.tasks {
             task.abort();
@@ -72,10 +86,12 @@ impl Subscription {
     /// one atomic load, like [`Subscription::select`], and returns a plain borrow instead of a
     /// [`Selected`] (no per-thread table lookup). It sees every update the subscription applies.
     pub fn selector(&self) -> Selector {
-        Selector::new(self.dir.cache.clone())
+        Selector::new(self.dir.cache.clone(), self.keep_alive())
     }
 
-    /// A watch of the provider set: every update the subscription applies.
+    /// A watch of the provider set: every update the subscription applies. Unlike
+    /// [`Subscription::changes`], it does not keep the subscription running: once the
+    /// subscription is dropped, `changed()` returns an error.
     pub fn updates(&self) -> watch::Receiver<Arc<ProviderSet>> {
         self.dir.updates.subscribe()
     }
@@ -106,7 +122,12 @@ impl Subscription {
 
     /// Additions and removals, as a stream; the first items add every current provider.
     pub fn changes(&self) -> ProviderChanges {
-        ProviderChanges::new(self.updates())
+        ProviderChanges::new(self.updates(), self.keep_alive())
+    }
+
+    /// A handle that keeps this subscription's watch running.
+    pub(crate) fn keep_alive(&self) -> KeepAlive {
+        self.running.clone()
     }
 
     /// Times empty protection kept the last list instead of an empty one.
@@ -121,7 +142,7 @@ impl Subscription {
 
     /// This consumer's node under `/services/<service>/consumers`, when registered.
     pub fn consumer_node(&self) -> Option<&EphemeralNode> {
-        self.consumer.as_ref()
+        self.running.consumer.as_ref()
     }
 }
 
@@ -163,7 +184,7 @@ pub(crate) async fn subscribe(
         dir.boot_from_disk();
     }
     let consumer = register_consumer(session, defaults, &options, service, &service_path).await?;
-    Ok(Subscription { dir, tasks, consumer, _session: session.clone() })
+    Ok(Subscription { dir, running: Arc::new(Running { tasks, consumer, _session: session.clone() }) })
 }
 
 /// The subscription's tasks: the watch loop on `providers_path`, the warm-up ticker and, with a

@@ -73,6 +73,7 @@ impl EphemeralSpec {
 ///
 /// Dropping the handle deletes the node in the background (best effort); call
 /// [`EphemeralNode::delete`] to know it is gone.
+#[must_use = "dropping an EphemeralNode deletes the node: keep it for as long as the node should exist"]
 pub struct EphemeralNode {
     session: Session,
     spec: Arc<EphemeralSpec>,
