@@ -64,10 +64,13 @@ pub enum Error {
         path: String,
     },
     /// Connecting to ZooKeeper failed.
-    #[error("cannot connect to ZooKeeper at {connect}: {source}")]
+    #[error("cannot connect to ZooKeeper at {connect}: {reason}")]
     Connect {
         /// The connect string.
         connect: String,
+        /// Why, as far as it is known: "connection refused at 127.0.0.1:2181", "no session
+        /// within 15s".
+        reason: String,
         /// What the client answered.
         #[source]
         source: zookeeper_client::Error,

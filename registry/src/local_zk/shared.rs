@@ -61,7 +61,11 @@ pub fn shared_local_zookeeper() -> Result<&'static str> {
 /// [`Error::Connect`] when ZooKeeper cannot be reached; [`Error::Zookeeper`] when the chroot
 /// cannot be created.
 pub async fn raw_client(connect: &str) -> Result<zookeeper_client::Client> {
-    let connect_error = |source| Error::Connect { connect: connect.to_owned(), source };
+    let connect_error = |source: zookeeper_client::Error| Error::Connect {
+        connect: connect.to_owned(),
+        reason: source.to_string(),
+        source,
+    };
     if let Some((hosts, root)) = connect.split_once('/') {
         let top = zookeeper_client::Client::connect(hosts).await.map_err(connect_error)?;
         let root = format!("/{root}");

@@ -137,30 +137,41 @@ impl SessionBuilder {
 
     /// Connects to `connect` (`host:port[,host:port…][/chroot]`) and waits for the first session.
     ///
+    /// When every host refuses the connection (nothing listens there: ZooKeeper is not running,
+    /// or the port is wrong) it fails at once, saying so, rather than waiting out the connect
+    /// timeout; use [`SessionBuilder::connect_lazy`] to start before ZooKeeper does.
+    ///
     /// # Errors
-    /// [`Error::Connect`] when no session could be opened within the connect timeout (the last
-    /// client error is the source), [`Error::InvalidPath`] for a malformed chroot.
+    /// [`Error::Connect`] with the reason (connection refused at which hosts, or no session
+    /// within the connect timeout, with the last client error as the source);
+    /// [`Error::InvalidPath`] for a malformed connect string.
     pub async fn connect(self, connect: &str) -> Result<Session> {
         let timeout = self.connect_timeout;
         let tls = self.uses_tls();
         let session = self.connect_lazy(connect)?;
         let mut states = session.shared.state.subscribe();
-        let waited = tokio::time::timeout(timeout, states.wait_for(|s| s.is_connected())).await;
-        match waited {
-            Ok(Ok(_)) => Ok(session),
-            _ => {
-                let source = session.shared.last_error().unwrap_or(zookeeper_client::Error::Timeout);
-                session.close().await;
-                if tls {
-                    tracing::warn!(
-                        %connect,
-                        "TLS connection failed: check that these are TLS ports (secureClientPort) and the CA; \
-                         RUST_LOG=zookeeper_client=debug shows the handshake error"
-                    );
-                }
-                Err(Error::Connect { connect: connect.to_owned(), source })
+        let waited = tokio::time::timeout(timeout, async {
+            tokio::select! {
+                _ = states.wait_for(|s| s.is_connected()) => None,
+                refused = refused_everywhere(&session.shared) => Some(refused),
             }
+        })
+        .await;
+        let reason = match waited {
+            Ok(None) => return Ok(session),
+            Ok(Some(refused)) => refused,
+            Err(_) => format!("no session within {timeout:?}"),
+        };
+        let source = session.shared.last_error().unwrap_or(zookeeper_client::Error::Timeout);
+        session.close().await;
+        if tls {
+            tracing::warn!(
+                %connect,
+                "TLS connection failed: check that these are TLS ports (secureClientPort) and the CA; \
+                 RUST_LOG=zookeeper_client=debug shows the handshake error"
+            );
         }
+        Err(Error::Connect { connect: connect.to_owned(), reason, source })
     }
 
     /// Returns at once with a session in state [`SessionState::Connecting`] that keeps trying to
@@ -197,5 +208,30 @@ impl SessionBuilder {
         });
         tokio::spawn(supervise(shared.clone()));
         Ok(Session { shared: shared.clone(), _owner: Arc::new(OwnerGuard(shared)) })
+    }
+}
+
+/// Resolves (with the reason) once an attempt to open a session has failed and every host then
+/// refuses a TCP connection; never while some host accepts one or does not answer.
+async fn refused_everywhere(shared: &SessionCore) -> String {
+    const PROBE: Duration = Duration::from_secs(1);
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if shared.last_error().is_none() {
+            continue;
+        }
+        let hosts: Vec<&str> = shared.hosts.split(',').map(str::trim).filter(|h| !h.is_empty()).collect();
+        let mut refused = 0;
+        for host in &hosts {
+            match tokio::time::timeout(PROBE, tokio::net::TcpStream::connect(host)).await {
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => refused += 1,
+                _ => break,
+            }
+        }
+        if refused == hosts.len() {
+            return format!("connection refused at {} (is ZooKeeper running there?)", hosts.join(", "));
+        }
+        // Some host listens (or does not answer): leave it to the connect timeout.
+        std::future::pending::<()>().await;
     }
 }
