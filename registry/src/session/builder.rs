@@ -205,10 +205,6 @@ fn split_connect_string(connect: &str) -> Result<(String, Option<String>)> {
     }
 }
 
-/// One logical ZooKeeper session that survives disconnections and session expiry.
-///
-/// Cheap to clone; every clone is the same session. The session closes when the last clone (and
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,6 +35,9 @@ impl LiveClient {
     }
 }
 
+/// One logical ZooKeeper session that survives disconnections and session expiry.
+///
+/// Cheap to clone; every clone is the same session. The session closes when the last clone (and
 /// the last handle created from it, such as an [`crate::EphemeralNode`]) is dropped, or on
 /// [`Session::close`].
 ///
