@@ -6,12 +6,15 @@ use tokio::time::Instant;
 use zookeeper_client::{CreateMode, Error as ZkError, EventType};
 
 use crate::error::{Error, Result};
-use crate::session::{LiveClient, Session};
+use registry::{LiveClient, Session};
 
-use super::node::{await_change, live_by, recipe_dir, recover, sorted_children, until, OwnNode};
+use crate::name::recipe_dir;
+use crate::node::{await_change, live_by, recover, sorted_children, until, OwnNode};
 
 /// Where barriers live.
 const ROOT: &str = "/barriers";
+/// What its names name, for errors.
+const KIND: &str = "barrier";
 const MARKER: &str = "member-";
 /// The node the last participant in creates to release everyone (the recipe's name).
 const READY: &str = "ready";
@@ -44,10 +47,10 @@ impl DoubleBarrier {
     /// The barrier `name` (a service-name-like path segment) for `size` participants.
     ///
     /// # Errors
-    /// [`Error::InvalidServiceName`] for a name outside `[A-Za-z0-9._-]{1,255}`;
+    /// [`Error::InvalidName`] for a name outside `[A-Za-z0-9._-]{1,255}`;
     /// [`Error::InvalidArgument`] for a size of 0.
     pub fn new(session: &Session, name: &str, size: usize) -> Result<DoubleBarrier> {
-        let dir = recipe_dir(ROOT, name)?;
+        let dir = recipe_dir(KIND, ROOT, name)?;
         if size == 0 {
             return Err(Error::InvalidArgument {
                 what: format!("barrier size for {dir}"),
@@ -99,10 +102,10 @@ impl DoubleBarrier {
     }
 
     async fn enter_by(&self, deadline: Option<Instant>) -> Result<Option<BarrierMember>> {
-        let shared = self.session.shared.clone();
+        let shared = self.session.core();
         let Some(mut live) = live_by(&shared, deadline).await? else { return Ok(None) };
         let mut backoff = shared.backoff();
-        let ready = crate::session::join(&self.dir, READY);
+        let ready = registry::join(&self.dir, READY);
         let mut node = OwnNode::new(shared.clone(), &self.dir, MARKER, &self.data);
         let mut checked = false;
         'retry: loop {
@@ -141,7 +144,7 @@ impl DoubleBarrier {
                 }
                 backoff.reset();
                 let event = tokio::select! {
-                    event = until(deadline, crate::session::watch_event(watcher)) => event,
+                    event = until(deadline, registry::watch_event(watcher)) => event,
                     _ = shared.closed() => return Err(Error::SessionClosed),
                 };
                 match event {
@@ -187,7 +190,7 @@ impl DoubleBarrier {
                 Ok(_) => return Ok(()),
                 Err(ZkError::NoNode) if !made_parent => {
                     made_parent = true;
-                    crate::session::ensure_path(&live.client, ROOT, live.acls()).await.map_err(Ok)?;
+                    live.ensure_path(ROOT).await.map_err(|e| Ok(e.into()))?;
                 }
                 Err(ZkError::NodeExists) => break,
                 Err(e) => return Err(Err(("create", self.dir.clone(), e))),
@@ -257,7 +260,7 @@ impl BarrierMember {
         let shared = self.node.shared.clone();
         let dir = self.node.dir.clone();
         let ours = self.node.created().map(|c| c.name.clone()).unwrap_or_default();
-        let ready = crate::session::join(&dir, READY);
+        let ready = registry::join(&dir, READY);
         let Some(mut live) = live_by(&shared, deadline).await? else { return Ok(false) };
         let mut backoff = shared.backoff();
         'retry: loop {
@@ -295,7 +298,7 @@ impl BarrierMember {
                     }
                     (_, None) => &members[0],
                 };
-                let wait_for = crate::session::join(&dir, &wait_for.name);
+                let wait_for = registry::join(&dir, &wait_for.name);
                 let watcher = match live.client.check_and_watch_stat(&wait_for).await {
                     Ok((None, _)) => continue 'retry,
                     Ok((Some(_), watcher)) => watcher,

@@ -6,10 +6,10 @@ use tokio::time::Instant;
 use zookeeper_client::Error as ZkError;
 
 use crate::error::{Error, Result};
-use crate::session::{LiveClient, Session};
+use registry::{LiveClient, Session};
 
-use super::held::{log_gained, Held};
-use super::node::{await_change, live_by, recover, sorted_children, Child, OwnNode};
+use crate::held::{log_gained, Held};
+use crate::node::{await_change, live_by, recover, sorted_children, Child, OwnNode};
 
 /// How long a contender waits for its turn.
 #[derive(Debug, Clone, Copy)]
@@ -61,7 +61,7 @@ pub(crate) async fn acquire(
     data: &[u8],
     patience: Patience,
 ) -> Result<Option<Held>> {
-    let mut node = OwnNode::new(session.shared.clone(), line.dir, line.marker, data);
+    let mut node = OwnNode::new(session.core(), line.dir, line.marker, data);
     match contend(&mut node, &line, patience).await? {
         Some(live) => {
             let Some(created) = node.disarm() else {
@@ -121,7 +121,7 @@ async fn contend(node: &mut OwnNode, line: &Line<'_>, patience: Patience) -> Res
             if matches!(patience, Patience::Never) {
                 return Ok(None);
             }
-            let blocker = crate::session::join(line.dir, &children[blocker].name);
+            let blocker = registry::join(line.dir, &children[blocker].name);
             let watcher = match live.client.check_and_watch_stat(&blocker).await {
                 Ok((None, _)) => continue 'retry,
                 Ok((Some(_), watcher)) => watcher,

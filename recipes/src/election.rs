@@ -9,14 +9,17 @@ use tokio_stream::wrappers::WatchStream;
 use zookeeper_client::{Error as ZkError, EventType, OneshotWatcher};
 
 use crate::error::{Error, Result};
-use crate::session::{LiveClient, Session, SessionCore};
+use registry::{LiveClient, Session, SessionCore};
 
-use super::contend::{acquire, predecessor, Line, Patience};
-use super::held::Held;
-use super::node::{recipe_dir, sorted_children};
+use crate::contend::{acquire, predecessor, Line, Patience};
+use crate::held::Held;
+use crate::name::recipe_dir;
+use crate::node::sorted_children;
 
 /// Where elections live.
 const ROOT: &str = "/election";
+/// What its names name, for errors.
+const KIND: &str = "election";
 /// Curator's `LeaderLatch` node name.
 const MARKER: &str = "latch-";
 
@@ -35,13 +38,13 @@ const MARKER: &str = "latch-";
 /// the line, under the new session). While the session is only `Suspended` the leader still says
 /// it leads, although ZooKeeper may expire its session (and elect another) before this process
 /// hears of it: work that must never run twice should also pause on
-/// [`crate::SessionState::Suspended`].
+/// [`registry::SessionState::Suspended`].
 ///
 /// Anyone, candidate or not, can follow who leads with [`LeaderObserver`].
 ///
 /// ```no_run
-/// # async fn demo(session: registry::Session) -> registry::Result<()> {
-/// use registry::LeaderElection;
+/// # async fn demo(session: registry::Session) -> recipes::Result<()> {
+/// use recipes::LeaderElection;
 /// let election = LeaderElection::new(&session, "scheduler", b"http://10.0.0.5:8080")?;
 /// loop {
 ///     let leadership = election.elect().await?;
@@ -64,11 +67,11 @@ impl LeaderElection {
     /// as `identity` (written as its node's data). Nothing is written until [`LeaderElection::elect`].
     ///
     /// # Errors
-    /// [`Error::InvalidServiceName`] for a name outside `[A-Za-z0-9._-]{1,255}`.
+    /// [`Error::InvalidName`] for a name outside `[A-Za-z0-9._-]{1,255}`.
     pub fn new(session: &Session, name: &str, identity: &[u8]) -> Result<LeaderElection> {
         Ok(LeaderElection {
             session: session.clone(),
-            dir: recipe_dir(ROOT, name)?,
+            dir: recipe_dir(KIND, ROOT, name)?,
             identity: identity.to_vec(),
         })
     }
@@ -188,14 +191,14 @@ impl LeaderObserver {
     /// returns.
     ///
     /// # Errors
-    /// [`Error::InvalidServiceName`]; a ZooKeeper error from the first read (connection loss
+    /// [`Error::InvalidName`]; a ZooKeeper error from the first read (connection loss
     /// when ZooKeeper is unreachable now: [`Error::is_retryable`]); [`Error::SessionClosed`].
     pub async fn new(session: &Session, name: &str) -> Result<LeaderObserver> {
-        Self::start(session, recipe_dir(ROOT, name)?).await
+        Self::start(session, recipe_dir(KIND, ROOT, name)?).await
     }
 
     async fn start(session: &Session, dir: String) -> Result<LeaderObserver> {
-        let shared = session.shared.clone();
+        let shared = session.core();
         let live = shared.live_now()?;
         let (leader, watcher) =
             read_leader(&live, &dir).await.map_err(|(op, path, e)| Error::zk(op, path, e))?;
@@ -282,7 +285,7 @@ async fn read_leader(
                 Err(e) => return Err(("get_and_watch_children", dir.to_owned(), e)),
             }
         };
-        let path = crate::session::join(dir, &first.name);
+        let path = registry::join(dir, &first.name);
         match live.client.get_and_watch_data(&path).await {
             Ok((identity, stat, watcher)) => {
                 return Ok((Some(Leader { identity, path, session_id: stat.ephemeral_owner }), watcher))
@@ -304,7 +307,7 @@ async fn follow(
     let mut backoff = shared.backoff();
     loop {
         let event = tokio::select! {
-            event = crate::session::watch_event(watcher) => event,
+            event = registry::watch_event(watcher) => event,
             _ = shared.closed() => return,
             _ = tx.closed() => return,
         };

@@ -12,9 +12,9 @@ use tokio::sync::watch;
 use zookeeper_client::{Error as ZkError, EventType};
 
 use crate::error::Result;
-use crate::session::{Session, SessionCore, SessionState};
+use registry::{Session, SessionCore, SessionState};
 
-use super::node::{delete_ours, Created};
+use crate::node::{delete_ours, Created};
 
 /// The shared core of [`LockGuard`] and [`crate::Leadership`].
 pub(crate) struct Held {
@@ -39,7 +39,7 @@ impl Held {
         let held = Arc::new(held);
         let states = session.state_watch();
         let monitor = tokio::spawn(monitor(
-            session.shared.clone(),
+            session.core(),
             states,
             created.path.clone(),
             generation,
@@ -76,7 +76,7 @@ impl Held {
 
     pub(crate) async fn release(mut self) -> Result<()> {
         self.stop();
-        let result = delete_ours(&self.session.shared, &self.path).await;
+        let result = delete_ours(&self.session.core(), &self.path).await;
         match &result {
             Ok(()) => tracing::info!(path = %self.path, what = self.what, "released"),
             Err(e) => tracing::warn!(path = %self.path, what = self.what, error = %e, "release failed"),
@@ -96,7 +96,7 @@ impl Drop for Held {
         let path = std::mem::take(&mut self.path);
         let what = self.what;
         handle.spawn(async move {
-            match delete_ours(&session.shared, &path).await {
+            match delete_ours(&session.core(), &path).await {
                 Ok(()) => tracing::info!(%path, what, "released (dropped)"),
                 Err(e) => tracing::warn!(%path, what, error = %e, "could not release a dropped node"),
             }
@@ -144,7 +144,7 @@ async fn monitor(
                     }
                 };
                 tokio::select! {
-                    event = crate::session::watch_event(watcher) => match event {
+                    event = registry::watch_event(watcher) => match event {
                         EventType::NodeDeleted => break "the node was deleted",
                         EventType::Session => break "the ZooKeeper session expired",
                         _ => continue,

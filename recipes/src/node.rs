@@ -4,7 +4,7 @@
 //! protection names every sequential node `_c_<uuid>-<marker><seq>`: after a `ConnectionLoss` the
 //! creator lists the parent and finds its node by the uuid. [`OwnNode`] does that, re-creates the
 //! node when the ZooKeeper session it lived in is gone (only while its owner is still *waiting*;
-//! see [`crate::recipes`]), and deletes whatever it created when it is dropped.
+//! see [the crate's rules](crate)), and deletes whatever it created when it is dropped.
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,19 +15,13 @@ use tokio::time::Instant;
 use zookeeper_client::{CreateMode, Error as ZkError, EventType, OneshotWatcher};
 
 use crate::error::{Error, Result};
-use crate::session::{LiveClient, Retry, SessionCore};
+use registry::{LiveClient, Retry, SessionCore};
 
 /// Curator's protection prefix.
 pub(crate) const PROTECTED: &str = "_c_";
 
 /// How long a best-effort cleanup keeps trying through connection trouble.
 pub(crate) const CLEANUP_FOR: Duration = Duration::from_secs(10);
-
-/// Checks a recipe name (one path segment) and returns the recipe's directory, `{root}/{name}`.
-pub(crate) fn recipe_dir(root: &str, name: &str) -> Result<String> {
-    crate::url::validate_service_name(name)?;
-    Ok(crate::session::join(root, name))
-}
 
 /// A fresh random (version 4) UUID, lower-case hyphenated like Java's `UUID.toString()`.
 ///
@@ -101,7 +95,7 @@ pub(crate) async fn await_change(
     deadline: Option<Instant>,
 ) -> Result<bool> {
     let event = tokio::select! {
-        event = until(deadline, crate::session::watch_event(watcher)) => event,
+        event = until(deadline, registry::watch_event(watcher)) => event,
         _ = shared.closed() => return Err(Error::SessionClosed),
     };
     match event {
@@ -130,8 +124,8 @@ pub(crate) async fn until<F: std::future::Future>(deadline: Option<Instant>, f: 
 pub(crate) async fn live_by(shared: &SessionCore, deadline: Option<Instant>) -> Result<Option<LiveClient>> {
     match shared.live_now() {
         Ok(live) => Ok(Some(live)),
-        Err(Error::SessionClosed) => Err(Error::SessionClosed),
-        Err(_) => until(deadline, shared.wait_usable(0)).await.transpose(),
+        Err(registry::Error::SessionClosed) => Err(Error::SessionClosed),
+        Err(_) => Ok(until(deadline, shared.wait_usable(0)).await.transpose()?),
     }
 }
 
@@ -140,7 +134,7 @@ pub(crate) async fn live_by(shared: &SessionCore, deadline: Option<Instant>) -> 
 pub(crate) async fn recover(
     shared: &SessionCore,
     live: &LiveClient,
-    backoff: &mut crate::session::Backoff,
+    backoff: &mut registry::Backoff,
     deadline: Option<Instant>,
     op: &'static str,
     path: &str,
@@ -149,7 +143,7 @@ pub(crate) async fn recover(
     if Retry::of(&error) == Retry::Never {
         return Err(Error::zk(op, path, error));
     }
-    until(deadline, shared.retry_after(live, backoff, &error)).await.transpose()
+    Ok(until(deadline, shared.retry_after(live, backoff, &error)).await.transpose()?)
 }
 
 /// A failed request of a clean-up attempt: the operation, its path and the error.
@@ -199,7 +193,7 @@ pub(crate) async fn delete_prefixed(shared: &SessionCore, dir: &str, prefix: &st
             Err(e) => return Err(("get_children", dir.to_owned(), e)),
         };
         for child in children.iter().filter(|c| c.starts_with(prefix)) {
-            let path = crate::session::join(dir, child);
+            let path = registry::join(dir, child);
             match live.client.delete(&path, None).await {
                 Ok(()) | Err(ZkError::NoNode) => {}
                 Err(e) => return Err(("delete", path, e)),
@@ -347,7 +341,7 @@ impl OwnNode {
                 Err(e) => return Err(("get_children", self.dir.clone(), e)),
             };
             for name in children.into_iter().filter(|c| c.starts_with(&self.prefix)) {
-                let path = crate::session::join(&self.dir, &name);
+                let path = registry::join(&self.dir, &name);
                 let owner = match live.client.check_stat(&path).await {
                     Ok(Some(stat)) => stat.ephemeral_owner,
                     Ok(None) => continue,
@@ -369,7 +363,7 @@ impl OwnNode {
                 return Ok(());
             }
         }
-        let base = crate::session::join(&self.dir, &format!("{}{}", self.prefix, self.marker));
+        let base = registry::join(&self.dir, &format!("{}{}", self.prefix, self.marker));
         let mut made_dir = false;
         loop {
             // Until the answer comes, the node may exist (and a drop must look for it).
@@ -382,7 +376,7 @@ impl OwnNode {
                 Ok((_, seq)) => {
                     self.maybe_created = false;
                     let name = format!("{}{}{seq}", self.prefix, self.marker);
-                    let path = crate::session::join(&self.dir, &name);
+                    let path = registry::join(&self.dir, &name);
                     self.created =
                         Some(Created { name, path, generation: live.generation, session_id: ours });
                     return Ok(());
@@ -390,7 +384,7 @@ impl OwnNode {
                 Err(ZkError::NoNode) if !made_dir => {
                     self.maybe_created = false;
                     made_dir = true;
-                    if let Err(e) = crate::session::ensure_path(&live.client, &self.dir, live.acls()).await {
+                    if let Err(e) = live.ensure_path(&self.dir).await {
                         let source = e.zookeeper_error().cloned().unwrap_or(ZkError::NoNode);
                         return Err(("create", self.dir.clone(), source));
                     }
@@ -483,28 +477,20 @@ mod tests {
         assert_eq!(&a[14..15], "4", "version 4: {a}");
         assert!(a.chars().all(|c| c == '-' || c.is_ascii_hexdigit()));
     }
-
-    #[test]
-    fn recipe_names_are_checked() {
-        assert_eq!(recipe_dir("/locks", "jobs.v1").ok().as_deref(), Some("/locks/jobs.v1"));
-        for bad in ["", "a/b", "..", "a b"] {
-            assert!(recipe_dir("/locks", bad).is_err(), "{bad:?}");
-        }
-    }
 }
 
-#[cfg(all(test, feature = "local-zk"))]
+#[cfg(test)]
 mod zk_tests {
     use super::*;
 
     #[tokio::test]
     async fn a_create_whose_answer_was_lost_is_found_by_its_uuid() {
-        let zk = crate::LocalZooKeeper::start().await.expect("start ZooKeeper");
-        let session = crate::Session::connect(&zk.connect_string()).await.expect("connect");
-        let live = session.shared.live_now().expect("live");
-        let mut node = OwnNode::new(session.shared.clone(), "/locks/x", "lock-", b"");
+        let zk = registry::LocalZooKeeper::start().await.expect("start ZooKeeper");
+        let session = registry::Session::connect(&zk.connect_string()).await.expect("connect");
+        let live = session.core().live_now().expect("live");
+        let mut node = OwnNode::new(session.core(), "/locks/x", "lock-", b"");
         // What a create whose answer was lost leaves behind: our node, unknown to us.
-        crate::session::ensure_path(&live.client, "/locks/x", live.acls()).await.expect("dir");
+        live.ensure_path("/locks/x").await.expect("dir");
         let base = format!("/locks/x/{}lock-", node.prefix);
         let options = live.create_options(CreateMode::EphemeralSequential);
         let (_, seq) = live.client.create(&base, b"", &options).await.expect("create");

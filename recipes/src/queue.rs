@@ -6,12 +6,15 @@ use tokio::time::Instant;
 use zookeeper_client::{CreateMode, Error as ZkError};
 
 use crate::error::{Error, Result};
-use crate::session::{LiveClient, Session};
+use registry::{LiveClient, Session};
 
-use super::node::{await_change, live_by, recipe_dir, recover, sequence_of, sorted_children, OwnNode};
+use crate::name::recipe_dir;
+use crate::node::{await_change, live_by, recover, sequence_of, sorted_children, OwnNode};
 
 /// Where queues live.
 const ROOT: &str = "/queues";
+/// What its names name, for errors.
+const KIND: &str = "queue";
 /// The item prefix of the ZooKeeper recipe's `DistributedQueue`.
 const PREFIX: &str = "qn-";
 /// The marker of a waiting taker's node.
@@ -49,9 +52,9 @@ impl DistributedQueue {
     /// The queue `name` (a service-name-like path segment) on `session`.
     ///
     /// # Errors
-    /// [`Error::InvalidServiceName`] for a name outside `[A-Za-z0-9._-]{1,255}`.
+    /// [`Error::InvalidName`] for a name outside `[A-Za-z0-9._-]{1,255}`.
     pub fn new(session: &Session, name: &str) -> Result<DistributedQueue> {
-        Ok(DistributedQueue { session: session.clone(), dir: recipe_dir(ROOT, name)? })
+        Ok(DistributedQueue { session: session.clone(), dir: recipe_dir(KIND, ROOT, name)? })
     }
 
     /// The queue's directory, `/queues/<name>`.
@@ -66,9 +69,9 @@ impl DistributedQueue {
     /// A ZooKeeper error (connection loss: the item may or may not be queued; oversized data:
     /// it is not); [`Error::SessionClosed`].
     pub async fn put(&self, item: &[u8]) -> Result<u64> {
-        let shared = &self.session.shared;
+        let shared = &self.session.core();
         let live = shared.wait_usable(self.session.generation()).await?;
-        let base = crate::session::join(&self.dir, PREFIX);
+        let base = registry::join(&self.dir, PREFIX);
         let mut made_dir = false;
         loop {
             match live
@@ -79,7 +82,7 @@ impl DistributedQueue {
                 Ok((_, seq)) => return Ok(seq.into_i64().max(0) as u64),
                 Err(ZkError::NoNode) if !made_dir => {
                     made_dir = true;
-                    crate::session::ensure_path(&live.client, &self.dir, live.acls()).await?;
+                    live.ensure_path(&self.dir).await?;
                 }
                 Err(e) => return Err(Error::zk("create", base, e)),
             }
@@ -118,7 +121,7 @@ impl DistributedQueue {
     /// # Errors
     /// A ZooKeeper error, such as connection loss when ZooKeeper is unreachable now.
     pub async fn len(&self) -> Result<usize> {
-        let live = self.session.shared.live_now()?;
+        let live = self.session.core().live_now()?;
         match live.client.get_children(&self.dir).await {
             Ok((children, _)) => Ok(sorted_children(children, &[PREFIX]).len()),
             Err(ZkError::NoNode) => Ok(0),
@@ -137,7 +140,7 @@ impl DistributedQueue {
     /// `Ok(None)`: nothing taken before `deadline`. With `wait` false, a connection problem is
     /// an error rather than something to wait out, and nobody joins the line of waiting takers.
     async fn take_by(&self, deadline: Option<Instant>, wait: bool) -> Result<Option<Vec<u8>>> {
-        let mut line = wait.then(|| OwnNode::new(self.session.shared.clone(), &self.dir, TAKER, &[]));
+        let mut line = wait.then(|| OwnNode::new(self.session.core(), &self.dir, TAKER, &[]));
         let taken = self.take_in_line(deadline, line.as_mut()).await;
         if let Some(node) = line.filter(|node| node.may_exist()) {
             // Leave the line now (an error leaves it in the background, when `node` drops).
@@ -156,7 +159,7 @@ impl DistributedQueue {
         deadline: Option<Instant>,
         mut line: Option<&mut OwnNode>,
     ) -> Result<Option<Vec<u8>>> {
-        let shared = &self.session.shared;
+        let shared = &self.session.core();
         let wait = line.is_some();
         let mut backoff = shared.backoff();
         let mut live = if wait {
@@ -213,7 +216,7 @@ impl DistributedQueue {
                         Err(e) => break 'attempt ("get_and_watch_children", e),
                     }
                 } else {
-                    let before = crate::session::join(&self.dir, &takers[index - 1].name);
+                    let before = registry::join(&self.dir, &takers[index - 1].name);
                     match live.client.check_and_watch_stat(&before).await {
                         Ok((None, _)) => continue 'retry,
                         Ok((Some(_), watcher)) => watcher,
@@ -248,7 +251,7 @@ impl DistributedQueue {
             Err(e) => return Err(("get_children", e)),
         };
         for item in sorted_children(children, &[PREFIX]) {
-            let path = crate::session::join(&self.dir, &item.name);
+            let path = registry::join(&self.dir, &item.name);
             let (data, stat) = match live.client.get_data(&path).await {
                 Ok(read) => read,
                 Err(ZkError::NoNode) => continue,

@@ -1,16 +1,19 @@
 //! Unique, increasing ids from ZooKeeper's sequential nodes (a naming service).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use zookeeper_client::{CreateMode, Error as ZkError, MultiWriteError, MultiWriteResult};
 
 use crate::error::{Error, Result};
-use crate::session::{lock, LiveClient, Session};
+use registry::{LiveClient, Session};
 
-use super::node::{new_uuid, recipe_dir, recover, sequence_of, PrefixCleanup, PROTECTED};
+use crate::name::recipe_dir;
+use crate::node::{new_uuid, recover, sequence_of, PrefixCleanup, PROTECTED};
 
 /// Where id sequences live.
 const ROOT: &str = "/ids";
+/// What its names name, for errors.
+const KIND: &str = "id sequence";
 const MARKER: &str = "id-";
 /// Creates per multi request (ZooKeeper bounds a request by `jute.maxbuffer`).
 const CHUNK: usize = 500;
@@ -40,11 +43,11 @@ impl IdGenerator {
     /// The id sequence `name` (a service-name-like path segment) on `session`.
     ///
     /// # Errors
-    /// [`Error::InvalidServiceName`] for a name outside `[A-Za-z0-9._-]{1,255}`.
+    /// [`Error::InvalidName`] for a name outside `[A-Za-z0-9._-]{1,255}`.
     pub fn new(session: &Session, name: &str) -> Result<IdGenerator> {
         Ok(IdGenerator {
             session: session.clone(),
-            dir: recipe_dir(ROOT, name)?,
+            dir: recipe_dir(KIND, ROOT, name)?,
             leftovers: Default::default(),
         })
     }
@@ -80,9 +83,9 @@ impl IdGenerator {
     }
 
     async fn take_chunk(&self, n: usize) -> Result<Vec<u64>> {
-        let shared = &self.session.shared;
+        let shared = &self.session.core();
         let prefix = format!("{PROTECTED}{}-", new_uuid());
-        let base = crate::session::join(&self.dir, &format!("{prefix}{MARKER}"));
+        let base = registry::join(&self.dir, &format!("{prefix}{MARKER}"));
         let mut backoff = shared.backoff();
         let mut live = shared.wait_usable(self.session.generation()).await?;
         let mut made_dir = false;
@@ -130,7 +133,7 @@ impl IdGenerator {
                 ZkError::NoNode if !made_dir => {
                     maybe_created = false;
                     made_dir = true;
-                    crate::session::ensure_path(&live.client, &self.dir, live.acls()).await?;
+                    live.ensure_path(&self.dir).await?;
                 }
                 ZkError::NoNode | ZkError::NoAuth | ZkError::InvalidAcl | ZkError::NodeExists => {
                     return Err(Error::zk("multi", &base, error));
@@ -150,11 +153,11 @@ impl IdGenerator {
     async fn retry(
         &self,
         live: &LiveClient,
-        backoff: &mut crate::session::Backoff,
+        backoff: &mut registry::Backoff,
         op: &'static str,
         error: ZkError,
     ) -> Result<LiveClient> {
-        match recover(&self.session.shared, live, backoff, None, op, &self.dir, error).await? {
+        match recover(&self.session.core(), live, backoff, None, op, &self.dir, error).await? {
             Some(live) => Ok(live),
             None => Err(Error::SessionClosed),
         }
@@ -166,7 +169,7 @@ impl IdGenerator {
             Ok((children, _)) => Ok(children
                 .into_iter()
                 .filter(|c| c.starts_with(prefix))
-                .map(|c| crate::session::join(&self.dir, &c))
+                .map(|c| registry::join(&self.dir, &c))
                 .collect()),
             Err(ZkError::NoNode) => Ok(Vec::new()),
             Err(e) => Err(e),
@@ -196,7 +199,7 @@ impl IdGenerator {
         if paths.is_empty() {
             return;
         }
-        let Ok(live) = self.session.shared.live_now() else {
+        let Ok(live) = self.session.core().live_now() else {
             lock(&self.leftovers).extend(paths);
             return;
         };
@@ -212,4 +215,9 @@ impl IdGenerator {
             lock(&self.leftovers).extend(failed);
         }
     }
+}
+
+/// Locks a mutex, recovering from poisoning (every critical section here leaves the data valid).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -33,6 +33,16 @@ impl LiveClient {
     pub fn create_options(&self, mode: CreateMode) -> CreateOptions<'_> {
         mode.with_acls(self.acls())
     }
+
+    /// `mkdir -p` on this client: creates `path` and its missing ancestors as persistent nodes
+    /// with empty data and the session's ACL. Racing creators are tolerated.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPath`]; [`Error::Zookeeper`] or [`Error::NotAuthorized`] naming the node
+    /// whose create failed (connection loss included: retry with [`SessionCore::retry_after`]).
+    pub async fn ensure_path(&self, path: &str) -> Result<()> {
+        super::ensure_path(&self.client, path, self.acls()).await
+    }
 }
 
 /// One logical ZooKeeper session that survives disconnections and session expiry.
