@@ -3,13 +3,14 @@
 use std::time::Duration;
 
 use tokio::time::Instant;
-use zookeeper_client::{CreateMode, Error as ZkError, EventType};
+use zookeeper_client::{CreateMode, Error as ZkError};
 
-use crate::error::{Error, Result};
 use registry::{LiveClient, Session};
 
+use crate::error::{Error, Result};
 use crate::name::recipe_dir;
-use crate::node::{await_change, live_by, recover, sorted_children, until, OwnNode};
+use crate::node::{sorted_children, OwnNode};
+use crate::retry::{failed, retry, Attempt, Attempted, Attempts, Failed, Patience, Setback, Step};
 
 /// Where barriers live.
 const ROOT: &str = "/barriers";
@@ -83,7 +84,7 @@ impl DoubleBarrier {
     /// [`Error::InvalidArgument`] when the barrier node says another size; [`Error::SessionClosed`];
     /// a ZooKeeper error that waiting cannot cure.
     pub async fn enter(&self) -> Result<BarrierMember> {
-        self.enter_by(None).await?.ok_or(Error::SessionClosed)
+        self.enter_by(Patience::Forever).await?.ok_or(Error::SessionClosed)
     }
 
     /// Enters, and waits up to `timeout` until all participants have.
@@ -92,7 +93,7 @@ impl DoubleBarrier {
     /// [`Error::Timeout`] when they did not in time (this participant withdraws); otherwise as
     /// [`DoubleBarrier::enter`].
     pub async fn enter_timeout(&self, timeout: Duration) -> Result<BarrierMember> {
-        match self.enter_by(Some(Instant::now() + timeout)).await? {
+        match self.enter_by(Patience::Until(Instant::now() + timeout)).await? {
             Some(member) => Ok(member),
             None => Err(Error::Timeout {
                 what: format!("{} participants in {}", self.size, self.dir),
@@ -101,84 +102,58 @@ impl DoubleBarrier {
         }
     }
 
-    async fn enter_by(&self, deadline: Option<Instant>) -> Result<Option<BarrierMember>> {
+    /// `Ok(None)`: not everyone came within the patience (this participant withdrew).
+    async fn enter_by(&self, patience: Patience) -> Result<Option<BarrierMember>> {
         let shared = self.session.core();
-        let Some(mut live) = live_by(&shared, deadline).await? else { return Ok(None) };
-        let mut backoff = shared.backoff();
-        let ready = registry::join(&self.dir, READY);
-        let mut node = OwnNode::new(shared.clone(), &self.dir, MARKER, &self.data);
-        let mut checked = false;
-        'retry: loop {
-            let failed = 'attempt: {
-                if !checked {
-                    match self.check_size(&live).await {
-                        Ok(()) => checked = true,
-                        Err(Ok(e)) => return Err(e),
-                        Err(Err(failed)) => break 'attempt failed,
-                    }
-                }
-                // Watch `ready` before joining, so that its creation cannot be missed.
-                let (released, watcher) = match live.client.check_and_watch_stat(&ready).await {
-                    Ok((stat, watcher)) => (stat.is_some(), watcher),
-                    Err(e) => break 'attempt ("check_and_watch_stat", ready.clone(), e),
-                };
-                if let Err(failed) = node.ensure(&live).await {
-                    break 'attempt failed;
-                }
-                if released {
-                    return Ok(Some(BarrierMember::new(node)));
-                }
-                let members = match live.client.get_children(&self.dir).await {
-                    Ok((children, _)) => sorted_children(children, &[MARKER]).len(),
-                    Err(e) => break 'attempt ("get_children", self.dir.clone(), e),
-                };
-                if members >= self.size {
-                    match live.client.create(&ready, &[], &live.create_options(CreateMode::Persistent)).await
-                    {
-                        Ok(_) | Err(ZkError::NodeExists) => {
-                            tracing::info!(path = %self.dir, members, "barrier released");
-                            return Ok(Some(BarrierMember::new(node)));
-                        }
-                        Err(e) => break 'attempt ("create", ready.clone(), e),
-                    }
-                }
-                backoff.reset();
-                let event = tokio::select! {
-                    event = until(deadline, registry::watch_event(watcher)) => event,
-                    _ = shared.closed() => return Err(Error::SessionClosed),
-                };
-                match event {
-                    None => {
-                        if let Err(e) = node.delete().await {
-                            tracing::warn!(path = %self.dir, error = %e, "could not withdraw from a barrier");
-                        }
-                        return Ok(None);
-                    }
-                    Some(EventType::Session) => {
-                        match until(deadline, shared.live_after(live.generation)).await {
-                            None => return Ok(None),
-                            Some(next) => live = next?,
-                        }
-                    }
-                    Some(EventType::NodeCreated) => return Ok(Some(BarrierMember::new(node))),
-                    Some(_) => {}
-                }
-                continue 'retry;
-            };
-            let (op, path, error) = failed;
-            match recover(&shared, &live, &mut backoff, deadline, op, &path, error).await? {
-                Some(next) => live = next,
-                None => return Ok(None),
-            }
+        let node = OwnNode::new(shared.clone(), &self.dir, MARKER, &self.data);
+        let mut entering = Entering { barrier: self, node, checked: false };
+        let entered = retry(&shared, patience, &mut entering).await?;
+        let node = entering.node;
+        if entered.is_some() {
+            return Ok(Some(BarrierMember::new(node)));
         }
+        if let Err(e) = node.delete().await {
+            tracing::warn!(path = %self.dir, error = %e, "could not withdraw from a barrier");
+        }
+        Ok(None)
+    }
+
+    /// The recipe's enter: watch `ready` (before joining, so that its creation cannot be
+    /// missed), join, count the members; the one that makes the count reach the size creates
+    /// `ready`. Done: `ready` exists.
+    async fn try_enter(&self, at: &mut Attempt<'_>, node: &mut OwnNode, checked: &mut bool) -> Attempted<()> {
+        if !*checked {
+            self.check_size(&at.live).await?;
+            *checked = true;
+        }
+        let ready = registry::join(&self.dir, READY);
+        let (released, watcher) = match at.live.client.check_and_watch_stat(&ready).await {
+            Ok((stat, watcher)) => (stat.is_some(), watcher),
+            Err(e) => return failed("check_and_watch_stat", ready, e),
+        };
+        node.ensure(&at.live).await?;
+        if released {
+            return Ok(Step::Done(()));
+        }
+        let members = match at.live.client.get_children(&self.dir).await {
+            Ok((children, _)) => sorted_children(children, &[MARKER]).len(),
+            Err(e) => return failed("get_children", &self.dir, e),
+        };
+        if members >= self.size {
+            let options = at.live.create_options(CreateMode::Persistent);
+            return match at.live.client.create(&ready, &[], &options).await {
+                Ok(_) | Err(ZkError::NodeExists) => {
+                    tracing::info!(path = %self.dir, members, "barrier released");
+                    Ok(Step::Done(()))
+                }
+                Err(e) => failed("create", ready, e),
+            };
+        }
+        at.wait(watcher).await
     }
 
     /// Creates the barrier node with our size, or checks the size it holds.
-    /// `Err(Ok(_))`: a final error; `Err(Err(_))`: a request failed.
-    async fn check_size(
-        &self,
-        live: &LiveClient,
-    ) -> std::result::Result<(), std::result::Result<Error, (&'static str, String, ZkError)>> {
+    async fn check_size(&self, live: &LiveClient) -> std::result::Result<(), Setback> {
         let size = self.size.to_string();
         let mut made_parent = false;
         loop {
@@ -190,25 +165,51 @@ impl DoubleBarrier {
                 Ok(_) => return Ok(()),
                 Err(ZkError::NoNode) if !made_parent => {
                     made_parent = true;
-                    live.ensure_path(ROOT).await.map_err(|e| Ok(e.into()))?;
+                    live.ensure_path(ROOT).await?;
                 }
                 Err(ZkError::NodeExists) => break,
-                Err(e) => return Err(Err(("create", self.dir.clone(), e))),
+                Err(e) => return Err(Failed::new("create", &self.dir, e).into()),
             }
         }
         let data = match live.client.get_data(&self.dir).await {
             Ok((data, _)) => data,
-            Err(e) => return Err(Err(("get_data", self.dir.clone(), e))),
+            Err(e) => return Err(Failed::new("get_data", &self.dir, e).into()),
         };
         let theirs = String::from_utf8_lossy(&data);
         if theirs.trim() == size {
             Ok(())
         } else {
-            Err(Ok(Error::InvalidArgument {
+            Err(Setback::Final(Error::InvalidArgument {
                 what: format!("barrier size for {}", self.dir),
                 reason: format!("the barrier is for {theirs:?} participants, not {size}"),
             }))
         }
+    }
+}
+
+/// A participant on its way in: its node, and whether the barrier's size was checked.
+struct Entering<'a> {
+    barrier: &'a DoubleBarrier,
+    node: OwnNode,
+    checked: bool,
+}
+
+impl Attempts for Entering<'_> {
+    type Output = ();
+
+    async fn attempt(&mut self, at: &mut Attempt<'_>) -> Attempted<()> {
+        self.barrier.try_enter(at, &mut self.node, &mut self.checked).await
+    }
+}
+
+/// A participant on its way out.
+struct Leaving<'a>(&'a BarrierMember);
+
+impl Attempts for Leaving<'_> {
+    type Output = ();
+
+    async fn attempt(&mut self, at: &mut Attempt<'_>) -> Attempted<()> {
+        self.0.try_leave(at).await
     }
 }
 
@@ -236,7 +237,7 @@ impl BarrierMember {
     /// # Errors
     /// [`Error::SessionClosed`]; a ZooKeeper error that waiting cannot cure.
     pub async fn leave(self) -> Result<()> {
-        match self.leave_by(None).await? {
+        match self.leave_by(Patience::Forever).await? {
             true => Ok(()),
             false => Err(Error::SessionClosed),
         }
@@ -248,73 +249,63 @@ impl BarrierMember {
     /// [`Error::Timeout`] when some did not in time (this participant's node is deleted anyway);
     /// otherwise as [`BarrierMember::leave`].
     pub async fn leave_timeout(self, timeout: Duration) -> Result<()> {
-        let what = format!("every participant to leave {}", self.node.dir);
-        match self.leave_by(Some(Instant::now() + timeout)).await? {
+        let what = format!("every participant to leave {}", self.node.dir());
+        match self.leave_by(Patience::Until(Instant::now() + timeout)).await? {
             true => Ok(()),
             false => Err(Error::Timeout { what, after: timeout }),
         }
     }
 
-    /// `Ok(false)`: the deadline passed.
-    async fn leave_by(self, deadline: Option<Instant>) -> Result<bool> {
-        let shared = self.node.shared.clone();
-        let dir = self.node.dir.clone();
-        let ours = self.node.created().map(|c| c.name.clone()).unwrap_or_default();
-        let ready = registry::join(&dir, READY);
-        let Some(mut live) = live_by(&shared, deadline).await? else { return Ok(false) };
-        let mut backoff = shared.backoff();
-        'retry: loop {
-            let failed = 'attempt: {
-                let members = match live.client.get_children(&dir).await {
-                    Ok((children, _)) => sorted_children(children, &[MARKER]),
-                    Err(ZkError::NoNode) => Vec::new(),
-                    Err(e) => break 'attempt ("get_children", dir.clone(), e),
-                };
-                let index = members.iter().position(|m| m.name == ours);
-                let wait_for = match (members.len(), index) {
-                    (0, _) => {
-                        self.node.disarm();
-                        return Ok(true);
-                    }
-                    (1, Some(_)) => {
-                        // The last one: `ready` goes first, then our node.
-                        for path in [ready.as_str(), self.path.as_str()] {
-                            match live.client.delete(path, None).await {
-                                Ok(()) | Err(ZkError::NoNode) => {}
-                                Err(e) => break 'attempt ("delete", path.to_owned(), e),
-                            }
-                        }
-                        tracing::info!(path = %dir, "barrier left by everyone");
-                        self.node.disarm();
-                        return Ok(true);
-                    }
-                    (n, Some(0)) => &members[n - 1],
-                    (_, Some(_)) => {
-                        match live.client.delete(&self.path, None).await {
-                            Ok(()) | Err(ZkError::NoNode) => {}
-                            Err(e) => break 'attempt ("delete", self.path.clone(), e),
-                        }
-                        &members[0]
-                    }
-                    (_, None) => &members[0],
-                };
-                let wait_for = registry::join(&dir, &wait_for.name);
-                let watcher = match live.client.check_and_watch_stat(&wait_for).await {
-                    Ok((None, _)) => continue 'retry,
-                    Ok((Some(_), watcher)) => watcher,
-                    Err(e) => break 'attempt ("check_and_watch_stat", wait_for, e),
-                };
-                backoff.reset();
-                if !await_change(&shared, &mut live, watcher, deadline).await? {
-                    return Ok(false);
-                }
-                continue 'retry;
-            };
-            let (op, path, error) = failed;
-            match recover(&shared, &live, &mut backoff, deadline, op, &path, error).await? {
-                Some(next) => live = next,
-                None => return Ok(false),
-            }
+    /// `Ok(false)`: not everyone left within the patience.
+    async fn leave_by(self, patience: Patience) -> Result<bool> {
+        let shared = self.node.shared().clone();
+        if retry(&shared, patience, &mut Leaving(&self)).await?.is_none() {
+            return Ok(false);
         }
+        self.node.disarm();
+        Ok(true)
+    }
+
+    /// The recipe's leave: the member with the lowest node waits for the highest, every other
+    /// member deletes its node and waits for the lowest; the last one deletes `ready`, then its
+    /// own node. Done: nobody is left.
+    async fn try_leave(&self, at: &mut Attempt<'_>) -> Attempted<()> {
+        let dir = self.node.dir();
+        let members = match at.live.client.get_children(dir).await {
+            Ok((children, _)) => sorted_children(children, &[MARKER]),
+            Err(ZkError::NoNode) => Vec::new(),
+            Err(e) => return failed("get_children", dir, e),
+        };
+        let ours = self.node.created().map(|c| c.name.as_str());
+        let index = members.iter().position(|m| Some(m.name.as_str()) == ours);
+        let wait_for = match (members.len(), index) {
+            (0, _) => return Ok(Step::Done(())),
+            (1, Some(_)) => {
+                for path in [registry::join(dir, READY), self.path.clone()] {
+                    match at.live.client.delete(&path, None).await {
+                        Ok(()) | Err(ZkError::NoNode) => {}
+                        Err(e) => return failed("delete", path, e),
+                    }
+                }
+                tracing::info!(path = %dir, "barrier left by everyone");
+                return Ok(Step::Done(()));
+            }
+            (n, Some(0)) => &members[n - 1],
+            (_, Some(_)) => {
+                match at.live.client.delete(&self.path, None).await {
+                    Ok(()) | Err(ZkError::NoNode) => {}
+                    Err(e) => return failed("delete", &self.path, e),
+                }
+                &members[0]
+            }
+            (_, None) => &members[0],
+        };
+        let wait_for = registry::join(dir, &wait_for.name);
+        let watcher = match at.live.client.check_and_watch_stat(&wait_for).await {
+            Ok((None, _)) => return Ok(Step::Again),
+            Ok((Some(_), watcher)) => watcher,
+            Err(e) => return failed("check_and_watch_stat", wait_for, e),
+        };
+        at.wait(watcher).await
     }
 }

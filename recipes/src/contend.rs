@@ -2,35 +2,14 @@
 //! ephemeral sequential node joins a line, and waits on the one earlier node that stands in its
 //! way (never on the parent, so a release wakes one waiter, not all).
 
-use tokio::time::Instant;
 use zookeeper_client::Error as ZkError;
 
+use registry::Session;
+
 use crate::error::{Error, Result};
-use registry::{LiveClient, Session};
-
 use crate::held::{log_gained, Held};
-use crate::node::{await_change, live_by, recover, sorted_children, Child, OwnNode};
-
-/// How long a contender waits for its turn.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Patience {
-    /// Not at all: take the turn if it is ours now (a connection problem is an error).
-    Never,
-    /// Until the deadline.
-    Until(Instant),
-    /// As long as it takes.
-    Forever,
-}
-
-impl Patience {
-    fn deadline(self) -> Option<Instant> {
-        match self {
-            Patience::Never => Some(Instant::now()),
-            Patience::Until(deadline) => Some(deadline),
-            Patience::Forever => None,
-        }
-    }
-}
+use crate::node::{sorted_children, Child, OwnNode};
+use crate::retry::{failed, retry, Attempt, Attempted, Attempts, Patience, Step};
 
 /// Which earlier child (an index below `ours`) the node at `ours` must wait for, if any.
 pub(crate) type Blocker = fn(&[Child], usize) -> Option<usize>;
@@ -61,14 +40,17 @@ pub(crate) async fn acquire(
     data: &[u8],
     patience: Patience,
 ) -> Result<Option<Held>> {
-    let mut node = OwnNode::new(session.core(), line.dir, line.marker, data);
-    match contend(&mut node, &line, patience).await? {
-        Some(live) => {
+    let shared = session.core();
+    let mut contender = Contender { node: OwnNode::new(shared.clone(), line.dir, line.marker, data), line };
+    let turn = retry(&shared, patience, &mut contender).await?;
+    let node = contender.node;
+    match turn {
+        Some(generation) => {
             let Some(created) = node.disarm() else {
                 return Err(Error::zk("create", line.dir, ZkError::RuntimeInconsistent));
             };
             log_gained(&created.path, line.what);
-            Ok(Some(Held::start(session, created, live.generation, line.what)))
+            Ok(Some(Held::start(session, created, generation, line.what)))
         }
         None => {
             if let Err(e) = node.delete().await {
@@ -79,67 +61,51 @@ pub(crate) async fn acquire(
     }
 }
 
-/// The loop: (re-)create our node, list the line, wait on the blocker, until nothing blocks us.
-/// Returns the client of the session our node lives in, or `None` when patience ran out.
-async fn contend(node: &mut OwnNode, line: &Line<'_>, patience: Patience) -> Result<Option<LiveClient>> {
-    let shared = node.shared.clone();
-    let deadline = patience.deadline();
-    let mut backoff = shared.backoff();
-    let mut live = match patience {
-        Patience::Never => shared.live_now()?,
-        _ => match live_by(&shared, deadline).await? {
-            Some(live) => live,
-            None => return Ok(None),
-        },
-    };
-    'retry: loop {
-        let failed = 'attempt: {
-            if let Err(failed) = node.ensure(&live).await {
-                break 'attempt failed;
-            }
-            let Some(ours) = node.created().cloned() else {
-                break 'attempt ("create", line.dir.to_owned(), ZkError::RuntimeInconsistent);
-            };
-            let children = match live.client.get_children(line.dir).await {
-                Ok((children, _)) => children,
-                Err(ZkError::NoNode) => {
-                    node.forget();
-                    continue 'retry;
-                }
-                Err(e) => break 'attempt ("get_children", line.dir.to_owned(), e),
-            };
-            let children = sorted_children(children, line.markers);
-            let Some(index) = children.iter().position(|c| c.name == ours.name) else {
-                // Deleted by someone, or our session ended: queue again (we held nothing yet).
-                tracing::debug!(path = %ours.path, "contender node vanished; joining the line again");
-                node.forget();
-                continue 'retry;
-            };
-            let Some(blocker) = (line.blocker)(&children, index) else {
-                return Ok(Some(live));
-            };
-            if matches!(patience, Patience::Never) {
-                return Ok(None);
-            }
-            let blocker = registry::join(line.dir, &children[blocker].name);
-            let watcher = match live.client.check_and_watch_stat(&blocker).await {
-                Ok((None, _)) => continue 'retry,
-                Ok((Some(_), watcher)) => watcher,
-                Err(e) => break 'attempt ("check_and_watch_stat", blocker, e),
-            };
-            backoff.reset();
-            tracing::debug!(path = %ours.path, waits_for = %blocker, "waiting for an earlier node");
-            if !await_change(&shared, &mut live, watcher, deadline).await? {
-                return Ok(None);
-            }
-            continue 'retry;
+/// A place in a line: our node.
+struct Contender<'a> {
+    node: OwnNode,
+    line: Line<'a>,
+}
+
+impl Attempts for Contender<'_> {
+    type Output = u64;
+
+    /// One look at the line: (re-)create our node, list the line, and wait on the node that
+    /// blocks us, if any. Done: nothing blocks us, with the generation of our node's session.
+    async fn attempt(&mut self, at: &mut Attempt<'_>) -> Attempted<u64> {
+        let (node, line) = (&mut self.node, self.line);
+        node.ensure(&at.live).await?;
+        let Some(ours) = node.created().cloned() else {
+            return failed("create", line.dir, ZkError::RuntimeInconsistent);
         };
-        let (op, path, error) = failed;
-        let kept = error.clone();
-        match recover(&shared, &live, &mut backoff, deadline, op, &path, error).await? {
-            Some(next) => live = next,
-            None if matches!(patience, Patience::Never) => return Err(Error::zk(op, path, kept)),
-            None => return Ok(None),
+        let children = match at.live.client.get_children(line.dir).await {
+            Ok((children, _)) => children,
+            Err(ZkError::NoNode) => {
+                node.forget();
+                return Ok(Step::Again);
+            }
+            Err(e) => return failed("get_children", line.dir, e),
+        };
+        let children = sorted_children(children, line.markers);
+        let Some(index) = children.iter().position(|c| c.name == ours.name) else {
+            // Deleted by someone, or our session ended: queue again (we held nothing yet).
+            tracing::debug!(path = %ours.path, "contender node vanished; joining the line again");
+            node.forget();
+            return Ok(Step::Again);
+        };
+        let Some(blocker) = (line.blocker)(&children, index) else {
+            return Ok(Step::Done(at.live.generation));
+        };
+        if !at.can_wait() {
+            return Ok(Step::OutOfTime);
         }
+        let blocker = registry::join(line.dir, &children[blocker].name);
+        let watcher = match at.live.client.check_and_watch_stat(&blocker).await {
+            Ok((None, _)) => return Ok(Step::Again),
+            Ok((Some(_), watcher)) => watcher,
+            Err(e) => return failed("check_and_watch_stat", blocker, e),
+        };
+        tracing::debug!(path = %ours.path, waits_for = %blocker, "waiting for an earlier node");
+        at.wait(watcher).await
     }
 }

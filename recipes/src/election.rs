@@ -8,13 +8,14 @@ use tokio::sync::watch;
 use tokio_stream::wrappers::WatchStream;
 use zookeeper_client::{Error as ZkError, EventType, OneshotWatcher};
 
-use crate::error::{Error, Result};
-use registry::{LiveClient, Session, SessionCore};
+use registry::{LiveClient, Retry, Session, SessionCore};
 
-use crate::contend::{acquire, predecessor, Line, Patience};
+use crate::contend::{acquire, predecessor, Line};
+use crate::error::{Error, Result};
 use crate::held::Held;
 use crate::name::recipe_dir;
 use crate::node::sorted_children;
+use crate::retry::{Failed, Patience};
 
 /// Where elections live.
 const ROOT: &str = "/election";
@@ -200,8 +201,7 @@ impl LeaderObserver {
     async fn start(session: &Session, dir: String) -> Result<LeaderObserver> {
         let shared = session.core();
         let live = shared.live_now()?;
-        let (leader, watcher) =
-            read_leader(&live, &dir).await.map_err(|(op, path, e)| Error::zk(op, path, e))?;
+        let (leader, watcher) = read_leader(&live, &dir).await?;
         let (tx, rx) = watch::channel(leader);
         let stream = WatchStream::new(rx.clone());
         let task = tokio::spawn(follow(shared, dir, live, watcher, tx));
@@ -254,8 +254,6 @@ impl Drop for LeaderObserver {
     }
 }
 
-type Failed = (&'static str, String, ZkError);
-
 /// Reads the current leader and watches what makes it change: the leader's node, or (when
 /// nobody stands) the directory's children, or (when there is no directory) its creation.
 async fn read_leader(
@@ -268,9 +266,9 @@ async fn read_leader(
             Err(ZkError::NoNode) => match live.client.check_and_watch_stat(dir).await {
                 Ok((None, watcher)) => return Ok((None, watcher)),
                 Ok((Some(_), _)) => continue,
-                Err(e) => return Err(("check_and_watch_stat", dir.to_owned(), e)),
+                Err(e) => return Err(Failed::new("check_and_watch_stat", dir, e)),
             },
-            Err(e) => return Err(("get_children", dir.to_owned(), e)),
+            Err(e) => return Err(Failed::new("get_children", dir, e)),
         };
         let Some(first) = sorted_children(children, &[MARKER]).into_iter().next() else {
             // Nobody stands: watch for the first candidate (the only time the parent is watched).
@@ -282,7 +280,7 @@ async fn read_leader(
                     continue;
                 }
                 Err(ZkError::NoNode) => continue,
-                Err(e) => return Err(("get_and_watch_children", dir.to_owned(), e)),
+                Err(e) => return Err(Failed::new("get_and_watch_children", dir, e)),
             }
         };
         let path = registry::join(dir, &first.name);
@@ -291,7 +289,7 @@ async fn read_leader(
                 return Ok((Some(Leader { identity, path, session_id: stat.ephemeral_owner }), watcher))
             }
             Err(ZkError::NoNode) => continue,
-            Err(e) => return Err(("get_and_watch_data", path, e)),
+            Err(e) => return Err(Failed::new("get_and_watch_data", path, e)),
         }
     }
 }
@@ -331,21 +329,11 @@ async fn follow(
                     });
                     break watcher;
                 }
-                Err((_, path, error)) => {
-                    let retry = match error {
-                        ZkError::SessionExpired | ZkError::ClientClosed => {
-                            shared.live_after(live.generation).await
-                        }
-                        other => {
-                            tracing::debug!(%path, error = %other, "cannot read the leader yet");
-                            tokio::select! {
-                                _ = tokio::time::sleep(backoff.next_delay()) => {}
-                                _ = shared.closed() => return,
-                            }
-                            shared.wait_usable(live.generation).await
-                        }
-                    };
-                    match retry {
+                Err(Failed { path, error, .. }) => {
+                    if Retry::of(&error) != Retry::NextSession {
+                        tracing::debug!(%path, %error, "cannot read the leader yet");
+                    }
+                    match shared.retry_after(&live, &mut backoff, &error).await {
                         Ok(next) => live = next,
                         Err(_) => return,
                     }

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use zookeeper_client::{Error as ZkError, EventType};
+use zookeeper_client::EventType;
+
+use registry::{Retry, Session, SessionCore, SessionState};
 
 use crate::error::Result;
-use registry::{Session, SessionCore, SessionState};
-
 use crate::node::{delete_ours, Created};
 
 /// The shared core of [`LockGuard`] and [`crate::Leadership`].
@@ -109,6 +109,15 @@ fn session_over(shared: &SessionCore, generation: u64) -> bool {
     !matches!(shared.live_now(), Ok(live) if live.generation == generation)
 }
 
+/// Resolves once the ZooKeeper session of `generation` is over (or the states end).
+async fn session_ended(shared: &SessionCore, states: &mut watch::Receiver<SessionState>, generation: u64) {
+    while !session_over(shared, generation) {
+        if states.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Watches the held node until it is lost, then flips `held` to false.
 async fn monitor(
     shared: Arc<SessionCore>,
@@ -133,28 +142,18 @@ async fn monitor(
         match watched {
             Ok((Some(stat), watcher)) if stat.ephemeral_owner == session_id => {
                 backoff.reset();
-                let session_ended = async {
-                    loop {
-                        if session_over(&shared, generation) {
-                            return;
-                        }
-                        if states.changed().await.is_err() {
-                            return;
-                        }
-                    }
-                };
                 tokio::select! {
                     event = registry::watch_event(watcher) => match event {
                         EventType::NodeDeleted => break "the node was deleted",
                         EventType::Session => break "the ZooKeeper session expired",
                         _ => continue,
                     },
-                    _ = session_ended => break "the ZooKeeper session expired",
+                    _ = session_ended(&shared, &mut states, generation) => break "the ZooKeeper session expired",
                     _ = shared.closed() => break "the session was closed",
                 }
             }
             Ok(_) => break "the node is gone",
-            Err(ZkError::SessionExpired | ZkError::ClientClosed) => break "the ZooKeeper session expired",
+            Err(e) if Retry::of(&e) == Retry::NextSession => break "the ZooKeeper session expired",
             Err(e) => {
                 tracing::debug!(%path, error = %e, "cannot watch a held node yet");
                 tokio::select! {

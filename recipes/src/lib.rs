@@ -64,6 +64,7 @@ mod lock;
 mod name;
 mod node;
 mod queue;
+mod retry;
 mod rwlock;
 mod sequence;
 

@@ -3,13 +3,14 @@
 use std::time::Duration;
 
 use tokio::time::Instant;
-use zookeeper_client::{CreateMode, Error as ZkError};
+use zookeeper_client::{CreateMode, Error as ZkError, OneshotWatcher};
 
-use crate::error::{Error, Result};
 use registry::{LiveClient, Session};
 
+use crate::error::{Error, Result};
 use crate::name::recipe_dir;
-use crate::node::{await_change, live_by, recover, sequence_of, sorted_children, OwnNode};
+use crate::node::{sequence_of, sorted_children, Child, OwnNode};
+use crate::retry::{failed, retry, Attempt, Attempted, Attempts, Failed, Patience, Step};
 
 /// Where queues live.
 const ROOT: &str = "/queues";
@@ -94,7 +95,7 @@ impl DistributedQueue {
     /// # Errors
     /// [`Error::SessionClosed`]; a ZooKeeper error that waiting cannot cure.
     pub async fn take(&self) -> Result<Vec<u8>> {
-        self.take_by(None, true).await?.ok_or(Error::SessionClosed)
+        self.take_by(Patience::Forever).await?.ok_or(Error::SessionClosed)
     }
 
     /// Takes the first item, waiting up to `timeout` for one.
@@ -102,7 +103,7 @@ impl DistributedQueue {
     /// # Errors
     /// [`Error::Timeout`] when no item came in time; otherwise as [`DistributedQueue::take`].
     pub async fn take_timeout(&self, timeout: Duration) -> Result<Vec<u8>> {
-        match self.take_by(Some(Instant::now() + timeout), true).await? {
+        match self.take_by(Patience::Until(Instant::now() + timeout)).await? {
             Some(item) => Ok(item),
             None => Err(Error::Timeout { what: format!("an item in queue {}", self.dir), after: timeout }),
         }
@@ -113,7 +114,7 @@ impl DistributedQueue {
     /// # Errors
     /// A ZooKeeper error, such as connection loss when ZooKeeper is unreachable now.
     pub async fn try_take(&self) -> Result<Option<Vec<u8>>> {
-        self.take_by(Some(Instant::now()), false).await
+        self.take_by(Patience::Never).await
     }
 
     /// How many items are queued now.
@@ -137,133 +138,126 @@ impl DistributedQueue {
         Ok(self.len().await? == 0)
     }
 
-    /// `Ok(None)`: nothing taken before `deadline`. With `wait` false, a connection problem is
-    /// an error rather than something to wait out, and nobody joins the line of waiting takers.
-    async fn take_by(&self, deadline: Option<Instant>, wait: bool) -> Result<Option<Vec<u8>>> {
-        let mut line = wait.then(|| OwnNode::new(self.session.core(), &self.dir, TAKER, &[]));
-        let taken = self.take_in_line(deadline, line.as_mut()).await;
-        if let Some(node) = line.filter(|node| node.may_exist()) {
-            // Leave the line now (an error leaves it in the background, when `node` drops).
-            if taken.is_ok() {
-                if let Err(e) = node.delete().await {
-                    tracing::warn!(dir = %self.dir, error = %e, "could not leave the takers' line");
-                }
+    /// `Ok(None)`: nothing taken within the patience. With [`Patience::Never`], a connection
+    /// problem is an error rather than something to wait out, and nobody joins the line of
+    /// waiting takers.
+    async fn take_by(&self, patience: Patience) -> Result<Option<Vec<u8>>> {
+        let shared = self.session.core();
+        let mut taker = Taker { queue: self, line: OwnNode::new(shared.clone(), &self.dir, TAKER, &[]) };
+        let taken = retry(&shared, patience, &mut taker).await;
+        let line = taker.line;
+        // Leave the line now (an error leaves it in the background, when `line` drops).
+        if taken.is_ok() && line.may_exist() {
+            if let Err(e) = line.delete().await {
+                tracing::warn!(dir = %self.dir, error = %e, "could not leave the takers' line");
             }
         }
         taken
     }
 
-    /// Takes the first item; when there is none, waits in the takers' line (if `line` is given).
-    async fn take_in_line(
-        &self,
-        deadline: Option<Instant>,
-        mut line: Option<&mut OwnNode>,
-    ) -> Result<Option<Vec<u8>>> {
-        let shared = &self.session.core();
-        let wait = line.is_some();
-        let mut backoff = shared.backoff();
-        let mut live = if wait {
-            match live_by(shared, deadline).await? {
-                Some(live) => live,
-                None => return Ok(None),
-            }
-        } else {
-            shared.live_now()?
+    /// Takes the first item; when there is none, waits in the takers' line (if the caller
+    /// waits at all).
+    async fn take_or_wait(&self, at: &mut Attempt<'_>, line: &mut OwnNode) -> Attempted<Vec<u8>> {
+        if let Some(item) = self.take_first(&at.live).await? {
+            return Ok(Step::Done(item));
+        }
+        if !at.can_wait() {
+            return Ok(Step::OutOfTime);
+        }
+        line.ensure(&at.live).await?;
+        let Some(ours) = line.created().map(|c| c.name.clone()) else {
+            return failed("create", &self.dir, ZkError::RuntimeInconsistent);
         };
-        'retry: loop {
-            let failed = 'attempt: {
-                match self.take_first(&live).await {
-                    Ok(Some(item)) => return Ok(Some(item)),
-                    Ok(None) => {}
-                    Err(e) => break 'attempt e,
-                }
-                let Some(node) = line.as_deref_mut() else { return Ok(None) };
-                // Empty: wait in line. Only the first taker in line watches the queue.
-                if let Err((op, _, e)) = node.ensure(&live).await {
-                    break 'attempt (op, e);
-                }
-                let Some(ours) = node.created().map(|c| c.name.clone()) else {
-                    break 'attempt ("create", ZkError::RuntimeInconsistent);
-                };
-                let children = match live.client.get_children(&self.dir).await {
-                    Ok((children, _)) => children,
-                    Err(ZkError::NoNode) => {
-                        node.forget();
-                        continue 'retry;
-                    }
-                    Err(e) => break 'attempt ("get_children", e),
-                };
-                if children.iter().any(|c| is_item(c)) {
-                    continue 'retry;
-                }
-                let takers = sorted_children(children, &[TAKER]);
-                let Some(index) = takers.iter().position(|t| t.name == ours) else {
-                    node.forget();
-                    continue 'retry;
-                };
-                let watcher = if index == 0 {
-                    match live.client.get_and_watch_children(&self.dir).await {
-                        Ok((children, _, watcher)) => {
-                            if children.iter().any(|c| is_item(c)) {
-                                continue 'retry;
-                            }
-                            watcher
-                        }
-                        Err(ZkError::NoNode) => {
-                            node.forget();
-                            continue 'retry;
-                        }
-                        Err(e) => break 'attempt ("get_and_watch_children", e),
-                    }
-                } else {
-                    let before = registry::join(&self.dir, &takers[index - 1].name);
-                    match live.client.check_and_watch_stat(&before).await {
-                        Ok((None, _)) => continue 'retry,
-                        Ok((Some(_), watcher)) => watcher,
-                        Err(e) => break 'attempt ("check_and_watch_stat", e),
-                    }
-                };
-                backoff.reset();
-                if !await_change(shared, &mut live, watcher, deadline).await? {
-                    return Ok(None);
-                }
-                continue 'retry;
-            };
-            let (op, error) = failed;
-            let kept = error.clone();
-            let recover_by = if wait { deadline } else { Some(Instant::now()) };
-            match recover(shared, &live, &mut backoff, recover_by, op, &self.dir, error).await? {
-                Some(next) => live = next,
-                None if !wait => return Err(Error::zk(op, &self.dir, kept)),
-                None => return Ok(None),
+        let children = match at.live.client.get_children(&self.dir).await {
+            Ok((children, _)) => children,
+            Err(ZkError::NoNode) => {
+                line.forget();
+                return Ok(Step::Again);
+            }
+            Err(e) => return failed("get_children", &self.dir, e),
+        };
+        if children.iter().any(|c| is_item(c)) {
+            return Ok(Step::Again);
+        }
+        let takers = sorted_children(children, &[TAKER]);
+        let Some(index) = takers.iter().position(|t| t.name == ours) else {
+            line.forget();
+            return Ok(Step::Again);
+        };
+        match self.watch_turn(&at.live, &takers, index).await? {
+            Turn::Watch(watcher) => at.wait(watcher).await,
+            Turn::LookAgain => Ok(Step::Again),
+            Turn::Rejoin => {
+                line.forget();
+                Ok(Step::Again)
             }
         }
     }
 
+    /// The watch of the waiting taker at `index` of `takers`: the first in line alone watches
+    /// the queue's children, every other taker the taker just before it.
+    async fn watch_turn(&self, live: &LiveClient, takers: &[Child], index: usize) -> Result<Turn, Failed> {
+        if index == 0 {
+            return match live.client.get_and_watch_children(&self.dir).await {
+                Ok((children, _, _)) if children.iter().any(|c| is_item(c)) => Ok(Turn::LookAgain),
+                Ok((_, _, watcher)) => Ok(Turn::Watch(watcher)),
+                Err(ZkError::NoNode) => Ok(Turn::Rejoin),
+                Err(e) => Err(Failed::new("get_and_watch_children", &self.dir, e)),
+            };
+        }
+        let before = registry::join(&self.dir, &takers[index - 1].name);
+        match live.client.check_and_watch_stat(&before).await {
+            Ok((None, _)) => Ok(Turn::LookAgain),
+            Ok((Some(_), watcher)) => Ok(Turn::Watch(watcher)),
+            Err(e) => Err(Failed::new("check_and_watch_stat", before, e)),
+        }
+    }
+
     /// One pass over the queue: the first item that we manage to delete. `Ok(None)`: empty.
-    async fn take_first(
-        &self,
-        live: &LiveClient,
-    ) -> std::result::Result<Option<Vec<u8>>, (&'static str, ZkError)> {
+    async fn take_first(&self, live: &LiveClient) -> Result<Option<Vec<u8>>, Failed> {
         let children = match live.client.get_children(&self.dir).await {
             Ok((children, _)) => children,
             Err(ZkError::NoNode) => return Ok(None),
-            Err(e) => return Err(("get_children", e)),
+            Err(e) => return Err(Failed::new("get_children", &self.dir, e)),
         };
         for item in sorted_children(children, &[PREFIX]) {
             let path = registry::join(&self.dir, &item.name);
             let (data, stat) = match live.client.get_data(&path).await {
                 Ok(read) => read,
                 Err(ZkError::NoNode) => continue,
-                Err(e) => return Err(("get_data", e)),
+                Err(e) => return Err(Failed::new("get_data", path, e)),
             };
             match live.client.delete(&path, Some(stat.version)).await {
                 Ok(()) => return Ok(Some(data)),
                 // Someone else took it (or changed it, which no taker does): try the next.
                 Err(ZkError::NoNode | ZkError::BadVersion) => continue,
-                Err(e) => return Err(("delete", e)),
+                Err(e) => return Err(Failed::new("delete", path, e)),
             }
         }
         Ok(None)
     }
+}
+
+/// A taker: the queue, and its node in the takers' line while it waits.
+struct Taker<'a> {
+    queue: &'a DistributedQueue,
+    line: OwnNode,
+}
+
+impl Attempts for Taker<'_> {
+    type Output = Vec<u8>;
+
+    async fn attempt(&mut self, at: &mut Attempt<'_>) -> Attempted<Vec<u8>> {
+        self.queue.take_or_wait(at, &mut self.line).await
+    }
+}
+
+/// What a waiting taker does next.
+enum Turn {
+    /// Waits for this watch.
+    Watch(OneshotWatcher),
+    /// Looks at the queue again (an item came, or the taker before it left).
+    LookAgain,
+    /// Joins the line again (the queue's directory is gone, and our node with it).
+    Rejoin,
 }

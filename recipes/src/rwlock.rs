@@ -4,13 +4,14 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::error::{Error, Result};
 use registry::Session;
 
-use crate::contend::{acquire, predecessor, Line, Patience};
+use crate::contend::{acquire, predecessor, Line};
+use crate::error::{Error, Result};
 use crate::held::LockGuard;
 use crate::name::recipe_dir;
 use crate::node::Child;
+use crate::retry::Patience;
 
 /// Where locks live.
 const ROOT: &str = "/locks";

@@ -4,11 +4,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use zookeeper_client::{CreateMode, Error as ZkError, MultiWriteError, MultiWriteResult};
 
-use crate::error::{Error, Result};
 use registry::{LiveClient, Session};
 
+use crate::error::{Error, Result};
 use crate::name::recipe_dir;
-use crate::node::{new_uuid, recover, sequence_of, PrefixCleanup, PROTECTED};
+use crate::node::{new_uuid, sequence_of, PrefixCleanup, PROTECTED};
+use crate::retry::{failed, retry, Attempt, Attempted, Attempts, Failed, Patience, Step};
 
 /// Where id sequences live.
 const ROOT: &str = "/ids";
@@ -83,63 +84,12 @@ impl IdGenerator {
     }
 
     async fn take_chunk(&self, n: usize) -> Result<Vec<u64>> {
-        let shared = &self.session.core();
-        let prefix = format!("{PROTECTED}{}-", new_uuid());
-        let base = registry::join(&self.dir, &format!("{prefix}{MARKER}"));
-        let mut backoff = shared.backoff();
-        let mut live = shared.wait_usable(self.session.generation()).await?;
-        let mut made_dir = false;
-        let mut maybe_created = false;
+        let shared = self.session.core();
+        let mut chunk = Chunk::new(self, n);
         // Until the ids are known, a cancelled or failed call deletes what it may have created.
-        let mut cleanup = PrefixCleanup::new(shared.clone(), &self.dir, &prefix);
-        let paths = loop {
-            if maybe_created {
-                // The answer of an earlier attempt was lost: it may have created our nodes.
-                match self.find(&live, &prefix).await {
-                    Ok(found) if found.len() == n => break found,
-                    Ok(found) if found.is_empty() => {}
-                    Ok(found) => {
-                        // Not from one atomic multi: cannot happen; drop them and start over.
-                        lock(&self.leftovers).extend(found);
-                        self.delete_leftovers().await;
-                    }
-                    Err(e) => {
-                        live = self.retry(&live, &mut backoff, "get_children", e).await?;
-                        continue;
-                    }
-                }
-            }
-            let mut multi = live.client.new_multi_writer();
-            for _ in 0..n {
-                multi
-                    .add_create(&base, &[], &live.create_options(CreateMode::PersistentSequential))
-                    .map_err(|e| Error::zk("create", &base, e))?;
-            }
-            maybe_created = true;
-            let error = match multi.commit().await {
-                Ok(results) => {
-                    break results
-                        .into_iter()
-                        .filter_map(|r| match r {
-                            MultiWriteResult::Create { path, .. } => Some(path),
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>();
-                }
-                Err(MultiWriteError::OperationFailed { source, .. }) => source,
-                Err(MultiWriteError::RequestFailed { source }) => source,
-            };
-            match error {
-                ZkError::NoNode if !made_dir => {
-                    maybe_created = false;
-                    made_dir = true;
-                    live.ensure_path(&self.dir).await?;
-                }
-                ZkError::NoNode | ZkError::NoAuth | ZkError::InvalidAcl | ZkError::NodeExists => {
-                    return Err(Error::zk("multi", &base, error));
-                }
-                other => live = self.retry(&live, &mut backoff, "multi", other).await?,
-            }
+        let mut cleanup = PrefixCleanup::new(shared.clone(), &self.dir, &chunk.prefix);
+        let Some((paths, live)) = retry(&shared, Patience::Forever, &mut chunk).await? else {
+            return Err(Error::SessionClosed);
         };
         let ids: Option<Vec<u64>> =
             paths.iter().map(|path| sequence_of(path).filter(|s| *s >= 0).map(|s| s as u64)).collect();
@@ -150,21 +100,61 @@ impl IdGenerator {
         Ok(ids)
     }
 
-    async fn retry(
+    /// Creates the chunk's nodes in one multi request, or finds them after a lost answer. Done:
+    /// their paths, and the client that can delete them.
+    async fn create_chunk(
         &self,
-        live: &LiveClient,
-        backoff: &mut registry::Backoff,
-        op: &'static str,
-        error: ZkError,
-    ) -> Result<LiveClient> {
-        match recover(&self.session.core(), live, backoff, None, op, &self.dir, error).await? {
-            Some(live) => Ok(live),
-            None => Err(Error::SessionClosed),
+        at: &mut Attempt<'_>,
+        chunk: &mut Chunk<'_>,
+    ) -> Attempted<(Vec<String>, LiveClient)> {
+        if chunk.maybe_created {
+            // The answer of an earlier attempt was lost: it may have created our nodes.
+            let found = self.find(&at.live, &chunk.prefix).await?;
+            if found.len() == chunk.n {
+                return Ok(Step::Done((found, at.live.clone())));
+            }
+            if !found.is_empty() {
+                // Not from one atomic multi: cannot happen; drop them and start over.
+                lock(&self.leftovers).extend(found);
+                self.delete_leftovers().await;
+            }
+        }
+        let mut multi = at.live.client.new_multi_writer();
+        let options = at.live.create_options(CreateMode::PersistentSequential);
+        for _ in 0..chunk.n {
+            multi.add_create(&chunk.base, &[], &options).map_err(|e| Error::zk("create", &chunk.base, e))?;
+        }
+        chunk.maybe_created = true;
+        let error = match multi.commit().await {
+            Ok(results) => {
+                let paths = results
+                    .into_iter()
+                    .filter_map(|r| match r {
+                        MultiWriteResult::Create { path, .. } => Some(path),
+                        _ => None,
+                    })
+                    .collect();
+                return Ok(Step::Done((paths, at.live.clone())));
+            }
+            Err(MultiWriteError::OperationFailed { source, .. }) => source,
+            Err(MultiWriteError::RequestFailed { source }) => source,
+        };
+        match error {
+            ZkError::NoNode if !chunk.made_dir => {
+                chunk.maybe_created = false;
+                chunk.made_dir = true;
+                at.live.ensure_path(&self.dir).await?;
+                Ok(Step::Again)
+            }
+            ZkError::NoNode | ZkError::NoAuth | ZkError::InvalidAcl | ZkError::NodeExists => {
+                Err(Error::zk("multi", &chunk.base, error).into())
+            }
+            other => failed("multi", &self.dir, other),
         }
     }
 
     /// Our nodes (by `prefix`) in the directory.
-    async fn find(&self, live: &LiveClient, prefix: &str) -> std::result::Result<Vec<String>, ZkError> {
+    async fn find(&self, live: &LiveClient, prefix: &str) -> Result<Vec<String>, Failed> {
         match live.client.get_children(&self.dir).await {
             Ok((children, _)) => Ok(children
                 .into_iter()
@@ -172,7 +162,7 @@ impl IdGenerator {
                 .map(|c| registry::join(&self.dir, &c))
                 .collect()),
             Err(ZkError::NoNode) => Ok(Vec::new()),
-            Err(e) => Err(e),
+            Err(e) => Err(Failed::new("get_children", &self.dir, e)),
         }
     }
 
@@ -214,6 +204,37 @@ impl IdGenerator {
             tracing::warn!(dir = %self.dir, left = failed.len(), "id nodes not deleted yet");
             lock(&self.leftovers).extend(failed);
         }
+    }
+}
+
+/// One [`IdGenerator::take_chunk`]: its nodes' names and what its attempts found out.
+struct Chunk<'a> {
+    ids: &'a IdGenerator,
+    /// `_c_<uuid>-`, ours alone.
+    prefix: String,
+    /// `<dir>/_c_<uuid>-id-`
+    base: String,
+    /// How many ids.
+    n: usize,
+    made_dir: bool,
+    /// A multi request was sent whose outcome is unknown (its answer was lost).
+    maybe_created: bool,
+}
+
+impl Chunk<'_> {
+    fn new(ids: &IdGenerator, n: usize) -> Chunk<'_> {
+        let prefix = format!("{PROTECTED}{}-", new_uuid());
+        let base = registry::join(&ids.dir, &format!("{prefix}{MARKER}"));
+        Chunk { ids, prefix, base, n, made_dir: false, maybe_created: false }
+    }
+}
+
+impl Attempts for Chunk<'_> {
+    type Output = (Vec<String>, LiveClient);
+
+    async fn attempt(&mut self, at: &mut Attempt<'_>) -> Attempted<Self::Output> {
+        let ids = self.ids;
+        ids.create_chunk(at, self).await
     }
 }
 
