@@ -12,10 +12,6 @@
 //!   [`Subscription::select`] picks from the calling thread's copy of the current set (one
 //!   atomic load, no write to shared memory); [`Subscription::selector`] gives a [`Selector`]
 //!   that one thread or task owns, returning plain borrows.
-//! - [`recipes`]: leader election with an observable leader ([`LeaderElection`],
-//!   [`LeaderObserver`]), locks ([`Lock`], [`ReadWriteLock`]), ids ([`IdGenerator`]), a FIFO queue
-//!   ([`DistributedQueue`]) and a double barrier ([`DoubleBarrier`]); waiters watch only their
-//!   predecessor.
 //! - Observability: `tracing` events (session states, registrations, subscriptions, refusals)
 //!   and metrics through the `metrics` facade (names in the README), nothing per pick.
 //! - feature `local-zk`: [`LocalZooKeeper`] and [`LocalEnsemble`], real ZooKeeper servers on
@@ -46,7 +42,6 @@ mod error;
 #[cfg(feature = "local-zk")]
 mod local_zk;
 mod metrics;
-pub mod recipes;
 mod registration;
 mod registry;
 mod session;
@@ -62,8 +57,6 @@ pub use self::consumer::{
 pub use self::error::{Error, Result};
 #[cfg(feature = "local-zk")]
 pub use self::local_zk::*;
-#[allow(unused_imports)]
-pub use self::recipes::*;
 pub use self::registration::Registration;
 pub use self::registry::{Registry, RegistryBuilder, DEFAULT_CONSUMER_HOST, DEFAULT_ROOT};
 pub use self::session::{

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use config_center::{Config, ConfigCenter, Expect};
-use registry::{Lock, Registration, Registry, ServiceUrl, SessionState, Subscription};
+use recipes::Lock;
+use registry::{Registration, Registry, ServiceUrl, SessionState, Subscription};
 use serde::{Deserialize, Serialize};
 use tests::support::{
     addresses, chroot_path, eventually, providers_in_zookeeper, raw, shared_zk, within, StateLog, WAIT,

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use examples::BoxError;
-use registry::{DoubleBarrier, Session};
+use recipes::DoubleBarrier;
+use registry::Session;
 use tokio::time::Instant;
 
 const PARTICIPANTS: usize = 4;

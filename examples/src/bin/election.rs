@@ -8,7 +8,8 @@
 use std::time::Duration;
 
 use examples::BoxError;
-use registry::{LeaderElection, LeaderObserver, Session};
+use recipes::{LeaderElection, LeaderObserver};
+use registry::Session;
 use tokio::sync::mpsc;
 
 const WAIT: Duration = Duration::from_secs(5);

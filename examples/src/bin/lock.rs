@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use examples::BoxError;
-use registry::{Lock, Session};
+use recipes::Lock;
+use registry::Session;
 
 const WORKERS: usize = 4;
 const ROUNDS: usize = 10;

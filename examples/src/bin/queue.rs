@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use examples::BoxError;
-use registry::{DistributedQueue, Session};
+use recipes::DistributedQueue;
+use registry::Session;
 
 const ITEMS: usize = 20;
 const CONSUMERS: usize = 3;

@@ -21,6 +21,8 @@ pub struct LiveClient {
     /// Its generation.
     pub generation: u64,
     pub(crate) acls: Arc<[Acl]>,
+    /// The session it belongs to (weak: the session holds its live client).
+    pub(crate) core: std::sync::Weak<SessionCore>,
 }
 
 impl LiveClient {
@@ -32,6 +34,22 @@ impl LiveClient {
     /// `mode` with the session's ACL.
     pub fn create_options(&self, mode: CreateMode) -> CreateOptions<'_> {
         mode.with_acls(self.acls())
+    }
+
+    /// `mkdir -p` on this client: creates `path` and its missing ancestors as persistent nodes
+    /// with empty data and the session's ACL. Racing creators are tolerated. A deleted chroot is
+    /// created again as [`Session::ensure_path`] does.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPath`]; [`Error::MissingChroot`]; [`Error::Zookeeper`] or
+    /// [`Error::NotAuthorized`] naming the node whose create failed (connection loss included:
+    /// retry with [`SessionCore::retry_after`]).
+    pub async fn ensure_path(&self, path: &str) -> Result<()> {
+        super::validate_path(path)?;
+        match self.core.upgrade() {
+            Some(core) => core.ensure_path_on(&self.client, path).await,
+            None => Err(Error::SessionClosed),
+        }
     }
 }
 

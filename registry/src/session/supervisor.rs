@@ -226,6 +226,7 @@ pub(crate) async fn supervise(shared: Arc<SessionCore>) {
             client: client.clone(),
             generation,
             acls: shared.acls.clone(),
+            core: Arc::downgrade(&shared),
         }));
         shared.set_state(if generation == 1 { SessionState::Connected } else { SessionState::Reconnected });
 

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use zookeeper_client::{Error as ZkError, EventType};
+use zookeeper_client::EventType;
+
+use registry::{Retry, Session, SessionCore, SessionState};
 
 use crate::error::Result;
-use crate::session::{Session, SessionCore, SessionState};
-
-use super::node::{delete_ours, Created};
+use crate::node::{delete_ours, Created};
 
 /// The shared core of [`LockGuard`] and [`crate::Leadership`].
 pub(crate) struct Held {
@@ -39,7 +39,7 @@ impl Held {
         let held = Arc::new(held);
         let states = session.state_watch();
         let monitor = tokio::spawn(monitor(
-            session.shared.clone(),
+            session.core(),
             states,
             created.path.clone(),
             generation,
@@ -76,7 +76,7 @@ impl Held {
 
     pub(crate) async fn release(mut self) -> Result<()> {
         self.stop();
-        let result = delete_ours(&self.session.shared, &self.path).await;
+        let result = delete_ours(&self.session.core(), &self.path).await;
         match &result {
             Ok(()) => tracing::info!(path = %self.path, what = self.what, "released"),
             Err(e) => tracing::warn!(path = %self.path, what = self.what, error = %e, "release failed"),
@@ -96,7 +96,7 @@ impl Drop for Held {
         let path = std::mem::take(&mut self.path);
         let what = self.what;
         handle.spawn(async move {
-            match delete_ours(&session.shared, &path).await {
+            match delete_ours(&session.core(), &path).await {
                 Ok(()) => tracing::info!(%path, what, "released (dropped)"),
                 Err(e) => tracing::warn!(%path, what, error = %e, "could not release a dropped node"),
             }
@@ -107,6 +107,15 @@ impl Drop for Held {
 /// Whether the ZooKeeper session of `generation` is over.
 fn session_over(shared: &SessionCore, generation: u64) -> bool {
     !matches!(shared.live_now(), Ok(live) if live.generation == generation)
+}
+
+/// Resolves once the ZooKeeper session of `generation` is over (or the states end).
+async fn session_ended(shared: &SessionCore, states: &mut watch::Receiver<SessionState>, generation: u64) {
+    while !session_over(shared, generation) {
+        if states.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 /// Watches the held node until it is lost, then flips `held` to false.
@@ -133,28 +142,18 @@ async fn monitor(
         match watched {
             Ok((Some(stat), watcher)) if stat.ephemeral_owner == session_id => {
                 backoff.reset();
-                let session_ended = async {
-                    loop {
-                        if session_over(&shared, generation) {
-                            return;
-                        }
-                        if states.changed().await.is_err() {
-                            return;
-                        }
-                    }
-                };
                 tokio::select! {
-                    event = crate::session::watch_event(watcher) => match event {
+                    event = registry::watch_event(watcher) => match event {
                         EventType::NodeDeleted => break "the node was deleted",
                         EventType::Session => break "the ZooKeeper session expired",
                         _ => continue,
                     },
-                    _ = session_ended => break "the ZooKeeper session expired",
+                    _ = session_ended(&shared, &mut states, generation) => break "the ZooKeeper session expired",
                     _ = shared.closed() => break "the session was closed",
                 }
             }
             Ok(_) => break "the node is gone",
-            Err(ZkError::SessionExpired | ZkError::ClientClosed) => break "the ZooKeeper session expired",
+            Err(e) if Retry::of(&e) == Retry::NextSession => break "the ZooKeeper session expired",
             Err(e) => {
                 tracing::debug!(%path, error = %e, "cannot watch a held node yet");
                 tokio::select! {

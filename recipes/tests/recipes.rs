@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use common::*;
 use futures::StreamExt;
-use registry::{
-    expire_session, DistributedQueue, DoubleBarrier, Error, IdGenerator, LeaderElection, LeaderObserver,
-    Lock, ReadWriteLock, Session,
+use recipes::{
+    DistributedQueue, DoubleBarrier, Error, IdGenerator, LeaderElection, LeaderObserver, Lock, ReadWriteLock,
 };
+use registry::{expire_session, Session};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
 
@@ -188,7 +188,7 @@ async fn try_acquire_and_timeout_give_up_their_place_and_follow_curators_layout(
     let connect = chroot("trylock");
     let all = sessions(&connect, 2).await;
     let raw = raw(&connect).await;
-    assert!(matches!(Lock::new(&all[0], "a/b"), Err(Error::InvalidServiceName { .. })));
+    assert!(matches!(Lock::new(&all[0], "a/b"), Err(Error::InvalidName { kind: "lock", .. })));
 
     let mine = Lock::new(&all[0], "jobs").expect("lock").with_data(b"host-a");
     let theirs = Lock::new(&all[1], "jobs").expect("lock");
@@ -222,6 +222,35 @@ async fn try_acquire_and_timeout_give_up_their_place_and_follow_curators_layout(
         children_of(&raw, "/locks/jobs").await.is_empty()
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_bad_recipe_name_is_refused_naming_the_recipe_not_a_service() {
+    let session = session(&chroot("badname")).await;
+    let err = Lock::new(&session, "nightly report").expect_err("a space");
+    match &err {
+        Error::InvalidName { kind: "lock", name, reason } => {
+            assert_eq!(name, "nightly report");
+            assert!(reason.contains("' '"), "{reason}");
+        }
+        other => panic!("not InvalidName {{ kind: \"lock\", .. }}: {other:?}"),
+    }
+    let message = err.to_string();
+    assert!(message.starts_with("invalid lock name \"nightly report\""), "{message}");
+    assert!(!message.contains("service"), "{message}");
+    assert!(!err.is_retryable());
+
+    let kind = |r: Result<(), Error>| match r {
+        Err(Error::InvalidName { kind, .. }) => kind,
+        other => panic!("not InvalidName: {other:?}"),
+    };
+    assert_eq!(kind(ReadWriteLock::new(&session, "").map(drop)), "read/write lock");
+    assert_eq!(kind(LeaderElection::new(&session, "..", b"me").map(drop)), "election");
+    assert_eq!(kind(LeaderObserver::new(&session, "a/b").await.map(drop)), "election");
+    assert_eq!(kind(DistributedQueue::new(&session, "jobs?").map(drop)), "queue");
+    assert_eq!(kind(DoubleBarrier::new(&session, &"x".repeat(256), 2).map(drop)), "barrier");
+    assert_eq!(kind(IdGenerator::new(&session, "orders/eu").map(drop)), "id sequence");
+    session.close().await;
 }
 
 #[tokio::test]

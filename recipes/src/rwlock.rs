@@ -4,15 +4,19 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::error::{Error, Result};
-use crate::session::Session;
+use registry::Session;
 
-use super::contend::{acquire, predecessor, Line, Patience};
-use super::held::LockGuard;
-use super::node::{recipe_dir, Child};
+use crate::contend::{acquire, predecessor, Line};
+use crate::error::{Error, Result};
+use crate::held::LockGuard;
+use crate::name::recipe_dir;
+use crate::node::Child;
+use crate::retry::Patience;
 
 /// Where locks live.
 const ROOT: &str = "/locks";
+/// What its names name, for errors.
+const KIND: &str = "read/write lock";
 /// Curator's read and write lock names.
 const READ: &str = "__READ__";
 const WRITE: &str = "__WRIT__";
@@ -48,9 +52,9 @@ impl ReadWriteLock {
     /// The read/write lock `name` (a service-name-like path segment) on `session`.
     ///
     /// # Errors
-    /// [`Error::InvalidServiceName`] for a name outside `[A-Za-z0-9._-]{1,255}`.
+    /// [`Error::InvalidName`] for a name outside `[A-Za-z0-9._-]{1,255}`.
     pub fn new(session: &Session, name: &str) -> Result<ReadWriteLock> {
-        Ok(ReadWriteLock { session: session.clone(), dir: recipe_dir(ROOT, name)?, data: Vec::new() })
+        Ok(ReadWriteLock { session: session.clone(), dir: recipe_dir(KIND, ROOT, name)?, data: Vec::new() })
     }
 
     /// Data written into this process's lock nodes (e.g. its address). Default: empty.

@@ -8,15 +8,19 @@ use tokio::sync::watch;
 use tokio_stream::wrappers::WatchStream;
 use zookeeper_client::{Error as ZkError, EventType, OneshotWatcher};
 
-use crate::error::{Error, Result};
-use crate::session::{LiveClient, Session, SessionCore};
+use registry::{LiveClient, Retry, Session, SessionCore};
 
-use super::contend::{acquire, predecessor, Line, Patience};
-use super::held::Held;
-use super::node::{recipe_dir, sorted_children};
+use crate::contend::{acquire, predecessor, Line};
+use crate::error::{Error, Result};
+use crate::held::Held;
+use crate::name::recipe_dir;
+use crate::node::sorted_children;
+use crate::retry::{Failed, Patience};
 
 /// Where elections live.
 const ROOT: &str = "/election";
+/// What its names name, for errors.
+const KIND: &str = "election";
 /// Curator's `LeaderLatch` node name.
 const MARKER: &str = "latch-";
 
@@ -35,13 +39,13 @@ const MARKER: &str = "latch-";
 /// the line, under the new session). While the session is only `Suspended` the leader still says
 /// it leads, although ZooKeeper may expire its session (and elect another) before this process
 /// hears of it: work that must never run twice should also pause on
-/// [`crate::SessionState::Suspended`].
+/// [`registry::SessionState::Suspended`].
 ///
 /// Anyone, candidate or not, can follow who leads with [`LeaderObserver`].
 ///
 /// ```no_run
-/// # async fn demo(session: registry::Session) -> registry::Result<()> {
-/// use registry::LeaderElection;
+/// # async fn demo(session: registry::Session) -> recipes::Result<()> {
+/// use recipes::LeaderElection;
 /// let election = LeaderElection::new(&session, "scheduler", b"http://10.0.0.5:8080")?;
 /// loop {
 ///     let leadership = election.elect().await?;
@@ -64,11 +68,11 @@ impl LeaderElection {
     /// as `identity` (written as its node's data). Nothing is written until [`LeaderElection::elect`].
     ///
     /// # Errors
-    /// [`Error::InvalidServiceName`] for a name outside `[A-Za-z0-9._-]{1,255}`.
+    /// [`Error::InvalidName`] for a name outside `[A-Za-z0-9._-]{1,255}`.
     pub fn new(session: &Session, name: &str, identity: &[u8]) -> Result<LeaderElection> {
         Ok(LeaderElection {
             session: session.clone(),
-            dir: recipe_dir(ROOT, name)?,
+            dir: recipe_dir(KIND, ROOT, name)?,
             identity: identity.to_vec(),
         })
     }
@@ -188,17 +192,16 @@ impl LeaderObserver {
     /// returns.
     ///
     /// # Errors
-    /// [`Error::InvalidServiceName`]; a ZooKeeper error from the first read (connection loss
+    /// [`Error::InvalidName`]; a ZooKeeper error from the first read (connection loss
     /// when ZooKeeper is unreachable now: [`Error::is_retryable`]); [`Error::SessionClosed`].
     pub async fn new(session: &Session, name: &str) -> Result<LeaderObserver> {
-        Self::start(session, recipe_dir(ROOT, name)?).await
+        Self::start(session, recipe_dir(KIND, ROOT, name)?).await
     }
 
     async fn start(session: &Session, dir: String) -> Result<LeaderObserver> {
-        let shared = session.shared.clone();
+        let shared = session.core();
         let live = shared.live_now()?;
-        let (leader, watcher) =
-            read_leader(&live, &dir).await.map_err(|(op, path, e)| Error::zk(op, path, e))?;
+        let (leader, watcher) = read_leader(&live, &dir).await?;
         let (tx, rx) = watch::channel(leader);
         let stream = WatchStream::new(rx.clone());
         let task = tokio::spawn(follow(shared, dir, live, watcher, tx));
@@ -251,8 +254,6 @@ impl Drop for LeaderObserver {
     }
 }
 
-type Failed = (&'static str, String, ZkError);
-
 /// Reads the current leader and watches what makes it change: the leader's node, or (when
 /// nobody stands) the directory's children, or (when there is no directory) its creation.
 async fn read_leader(
@@ -265,9 +266,9 @@ async fn read_leader(
             Err(ZkError::NoNode) => match live.client.check_and_watch_stat(dir).await {
                 Ok((None, watcher)) => return Ok((None, watcher)),
                 Ok((Some(_), _)) => continue,
-                Err(e) => return Err(("check_and_watch_stat", dir.to_owned(), e)),
+                Err(e) => return Err(Failed::new("check_and_watch_stat", dir, e)),
             },
-            Err(e) => return Err(("get_children", dir.to_owned(), e)),
+            Err(e) => return Err(Failed::new("get_children", dir, e)),
         };
         let Some(first) = sorted_children(children, &[MARKER]).into_iter().next() else {
             // Nobody stands: watch for the first candidate (the only time the parent is watched).
@@ -279,16 +280,16 @@ async fn read_leader(
                     continue;
                 }
                 Err(ZkError::NoNode) => continue,
-                Err(e) => return Err(("get_and_watch_children", dir.to_owned(), e)),
+                Err(e) => return Err(Failed::new("get_and_watch_children", dir, e)),
             }
         };
-        let path = crate::session::join(dir, &first.name);
+        let path = registry::join(dir, &first.name);
         match live.client.get_and_watch_data(&path).await {
             Ok((identity, stat, watcher)) => {
                 return Ok((Some(Leader { identity, path, session_id: stat.ephemeral_owner }), watcher))
             }
             Err(ZkError::NoNode) => continue,
-            Err(e) => return Err(("get_and_watch_data", path, e)),
+            Err(e) => return Err(Failed::new("get_and_watch_data", path, e)),
         }
     }
 }
@@ -304,7 +305,7 @@ async fn follow(
     let mut backoff = shared.backoff();
     loop {
         let event = tokio::select! {
-            event = crate::session::watch_event(watcher) => event,
+            event = registry::watch_event(watcher) => event,
             _ = shared.closed() => return,
             _ = tx.closed() => return,
         };
@@ -328,21 +329,11 @@ async fn follow(
                     });
                     break watcher;
                 }
-                Err((_, path, error)) => {
-                    let retry = match error {
-                        ZkError::SessionExpired | ZkError::ClientClosed => {
-                            shared.live_after(live.generation).await
-                        }
-                        other => {
-                            tracing::debug!(%path, error = %other, "cannot read the leader yet");
-                            tokio::select! {
-                                _ = tokio::time::sleep(backoff.next_delay()) => {}
-                                _ = shared.closed() => return,
-                            }
-                            shared.wait_usable(live.generation).await
-                        }
-                    };
-                    match retry {
+                Err(Failed { path, error, .. }) => {
+                    if Retry::of(&error) != Retry::NextSession {
+                        tracing::debug!(%path, %error, "cannot read the leader yet");
+                    }
+                    match shared.retry_after(&live, &mut backoff, &error).await {
                         Ok(next) => live = next,
                         Err(_) => return,
                     }

@@ -4,7 +4,7 @@
 //! protection names every sequential node `_c_<uuid>-<marker><seq>`: after a `ConnectionLoss` the
 //! creator lists the parent and finds its node by the uuid. [`OwnNode`] does that, re-creates the
 //! node when the ZooKeeper session it lived in is gone (only while its owner is still *waiting*;
-//! see [`crate::recipes`]), and deletes whatever it created when it is dropped.
+//! see [the crate's rules](crate)), and deletes whatever it created when it is dropped.
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,22 +12,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use zookeeper_client::{CreateMode, Error as ZkError, EventType, OneshotWatcher};
+use zookeeper_client::{CreateMode, Error as ZkError};
+
+use registry::{LiveClient, SessionCore};
 
 use crate::error::{Error, Result};
-use crate::session::{LiveClient, Retry, SessionCore};
+use crate::retry::{failed, retry, Attempt, Attempted, Attempts, Failed, Patience, Step};
 
 /// Curator's protection prefix.
 pub(crate) const PROTECTED: &str = "_c_";
 
 /// How long a best-effort cleanup keeps trying through connection trouble.
 pub(crate) const CLEANUP_FOR: Duration = Duration::from_secs(10);
-
-/// Checks a recipe name (one path segment) and returns the recipe's directory, `{root}/{name}`.
-pub(crate) fn recipe_dir(root: &str, name: &str) -> Result<String> {
-    crate::url::validate_service_name(name)?;
-    Ok(crate::session::join(root, name))
-}
 
 /// A fresh random (version 4) UUID, lower-case hyphenated like Java's `UUID.toString()`.
 ///
@@ -91,144 +87,81 @@ pub(crate) fn sorted_children(names: Vec<String>, markers: &[&str]) -> Vec<Child
     children
 }
 
-/// Waits until `watcher` fires, `deadline` passes (`Ok(false)`) or the session closes. After a
-/// session event (the ZooKeeper session ended) `live` moves on to the next generation, so the
-/// caller's next look is on the new session.
-pub(crate) async fn await_change(
-    shared: &SessionCore,
-    live: &mut LiveClient,
-    watcher: OneshotWatcher,
-    deadline: Option<Instant>,
-) -> Result<bool> {
-    let event = tokio::select! {
-        event = until(deadline, crate::session::watch_event(watcher)) => event,
-        _ = shared.closed() => return Err(Error::SessionClosed),
-    };
-    match event {
-        None => Ok(false),
-        Some(EventType::Session) => match until(deadline, shared.live_after(live.generation)).await {
-            None => Ok(false),
-            Some(next) => {
-                *live = next?;
-                Ok(true)
-            }
-        },
-        Some(_) => Ok(true),
-    }
-}
-
-/// Waits for `f`, but not past `deadline` (`None`: no deadline).
-pub(crate) async fn until<F: std::future::Future>(deadline: Option<Instant>, f: F) -> Option<F::Output> {
-    match deadline {
-        None => Some(f.await),
-        Some(d) => tokio::time::timeout_at(d, f).await.ok(),
-    }
-}
-
-/// A live client, waiting (up to `deadline`) for one while ZooKeeper is unreachable.
-/// `Ok(None)`: the deadline passed.
-pub(crate) async fn live_by(shared: &SessionCore, deadline: Option<Instant>) -> Result<Option<LiveClient>> {
-    match shared.live_now() {
-        Ok(live) => Ok(Some(live)),
-        Err(Error::SessionClosed) => Err(Error::SessionClosed),
-        Err(_) => until(deadline, shared.wait_usable(0)).await.transpose(),
-    }
-}
-
-/// After a failed request on `live`: waits for a client worth retrying with, up to `deadline`.
-/// `Ok(None)`: the deadline passed; `Err`: the error cannot be waited out.
-pub(crate) async fn recover(
-    shared: &SessionCore,
-    live: &LiveClient,
-    backoff: &mut crate::session::Backoff,
-    deadline: Option<Instant>,
-    op: &'static str,
-    path: &str,
-    error: ZkError,
-) -> Result<Option<LiveClient>> {
-    if Retry::of(&error) == Retry::Never {
-        return Err(Error::zk(op, path, error));
-    }
-    until(deadline, shared.retry_after(live, backoff, &error)).await.transpose()
-}
-
-/// A failed request of a clean-up attempt: the operation, its path and the error.
-type Failed = (&'static str, String, ZkError);
-
-/// Runs `attempt` until it succeeds, on a live client, across disconnections and expiry, for up
-/// to [`CLEANUP_FOR`] (`what` names the nodes, for the time-out error). Nothing is left to do
-/// once the session is closed: the ephemerals went with it.
-async fn clean_up<F, Fut>(shared: &SessionCore, what: &str, mut attempt: F) -> Result<()>
-where
-    F: FnMut(LiveClient) -> Fut,
-    Fut: std::future::Future<Output = std::result::Result<(), Failed>>,
-{
-    let deadline = Instant::now() + CLEANUP_FOR;
-    let mut backoff = shared.backoff();
-    let run = async {
-        loop {
-            let Some(live) = live_by(shared, Some(deadline)).await? else {
-                return Err(Error::Timeout {
-                    what: format!("a connection to delete {what}"),
-                    after: CLEANUP_FOR,
-                });
-            };
-            match attempt(live.clone()).await {
-                Ok(()) => return Ok(()),
-                Err((op, path, e)) => {
-                    if recover(shared, &live, &mut backoff, Some(deadline), op, &path, e).await?.is_none() {
-                        return Err(Error::Timeout { what: format!("deleting {path}"), after: CLEANUP_FOR });
-                    }
-                }
-            }
-        }
-    };
-    match run.await {
-        Err(Error::SessionClosed) => Ok(()),
-        other => other,
-    }
-}
-
 /// Deletes every child of `dir` whose name starts with `prefix`, waiting a bounded time for a
 /// connection. Nodes are ours by their uuid, whichever of our ZooKeeper sessions made them.
 pub(crate) async fn delete_prefixed(shared: &SessionCore, dir: &str, prefix: &str) -> Result<()> {
-    clean_up(shared, &format!("{dir}/{prefix}*"), |live| async move {
-        let children = match live.client.get_children(dir).await {
-            Ok((children, _)) => children,
-            Err(ZkError::NoNode) => return Ok(()),
-            Err(e) => return Err(("get_children", dir.to_owned(), e)),
-        };
-        for child in children.iter().filter(|c| c.starts_with(prefix)) {
-            let path = crate::session::join(dir, child);
-            match live.client.delete(&path, None).await {
-                Ok(()) | Err(ZkError::NoNode) => {}
-                Err(e) => return Err(("delete", path, e)),
-            }
-        }
-        Ok(())
-    })
-    .await
+    clean_up(shared, Doomed::Prefixed { dir, prefix }).await
 }
 
 /// Deletes `path` unless a foreign session owns it (a node of one of our dead sessions goes too),
 /// waiting a bounded time for a connection.
 pub(crate) async fn delete_ours(shared: &SessionCore, path: &str) -> Result<()> {
-    clean_up(shared, path, |live| async move {
-        let stat = match live.client.check_stat(path).await {
-            Ok(Some(stat)) => stat,
-            Ok(None) => return Ok(()),
-            Err(e) => return Err(("check_stat", path.to_owned(), e)),
-        };
-        let owner = stat.ephemeral_owner;
-        if owner != 0 && owner != live.client.session_id().0 && !shared.was_ours(owner) {
-            return Ok(());
+    clean_up(shared, Doomed::Ours { shared, path }).await
+}
+
+/// Nodes to delete.
+enum Doomed<'a> {
+    /// The children of `dir` whose name starts with `prefix`.
+    Prefixed { dir: &'a str, prefix: &'a str },
+    /// `path`, unless a foreign session owns it.
+    Ours { shared: &'a SessionCore, path: &'a str },
+}
+
+/// Deletes `doomed`, retrying across disconnections and expiry for up to [`CLEANUP_FOR`].
+/// Nothing is left to do once the session is closed: the ephemerals went with it.
+async fn clean_up(shared: &SessionCore, mut doomed: Doomed<'_>) -> Result<()> {
+    let what = match doomed {
+        Doomed::Prefixed { dir, prefix } => format!("{dir}/{prefix}*"),
+        Doomed::Ours { path, .. } => path.to_owned(),
+    };
+    match retry(shared, Patience::Until(Instant::now() + CLEANUP_FOR), &mut doomed).await {
+        Ok(Some(())) | Err(Error::SessionClosed) => Ok(()),
+        Ok(None) => Err(Error::Timeout { what: format!("deleting {what}"), after: CLEANUP_FOR }),
+        Err(e) => Err(e),
+    }
+}
+
+impl Attempts for Doomed<'_> {
+    type Output = ();
+
+    async fn attempt(&mut self, at: &mut Attempt<'_>) -> Attempted<()> {
+        match *self {
+            Doomed::Prefixed { dir, prefix } => delete_children(&at.live, dir, prefix).await,
+            Doomed::Ours { shared, path } => delete_unless_foreign(shared, &at.live, path).await,
         }
-        match live.client.delete(path, Some(stat.version)).await {
-            Ok(()) | Err(ZkError::NoNode) => Ok(()),
-            Err(e) => Err(("delete", path.to_owned(), e)),
+    }
+}
+
+async fn delete_children(live: &LiveClient, dir: &str, prefix: &str) -> Attempted<()> {
+    let children = match live.client.get_children(dir).await {
+        Ok((children, _)) => children,
+        Err(ZkError::NoNode) => return Ok(Step::Done(())),
+        Err(e) => return failed("get_children", dir, e),
+    };
+    for child in children.iter().filter(|c| c.starts_with(prefix)) {
+        let path = registry::join(dir, child);
+        match live.client.delete(&path, None).await {
+            Ok(()) | Err(ZkError::NoNode) => {}
+            Err(e) => return failed("delete", path, e),
         }
-    })
-    .await
+    }
+    Ok(Step::Done(()))
+}
+
+async fn delete_unless_foreign(shared: &SessionCore, live: &LiveClient, path: &str) -> Attempted<()> {
+    let stat = match live.client.check_stat(path).await {
+        Ok(Some(stat)) => stat,
+        Ok(None) => return Ok(Step::Done(())),
+        Err(e) => return failed("check_stat", path, e),
+    };
+    let owner = stat.ephemeral_owner;
+    if owner != 0 && owner != live.client.session_id().0 && !shared.was_ours(owner) {
+        return Ok(Step::Done(()));
+    }
+    match live.client.delete(path, Some(stat.version)).await {
+        Ok(()) | Err(ZkError::NoNode) => Ok(Step::Done(())),
+        Err(e) => failed("delete", path, e),
+    }
 }
 
 /// Deletes, when dropped armed (a cancelled or failed call), every child of `dir` whose name
@@ -247,6 +180,13 @@ impl PrefixCleanup {
 
     pub(crate) fn disarm(&mut self) {
         self.armed = false;
+    }
+
+    /// Deletes the nodes now, waiting a bounded time for a connection; nothing is left to do
+    /// on drop.
+    async fn delete_now(&mut self) -> Result<()> {
+        self.armed = false;
+        delete_prefixed(&self.shared, &self.dir, &self.prefix).await
     }
 }
 
@@ -281,30 +221,38 @@ pub(crate) struct Created {
 /// Dropped without [`OwnNode::disarm`], it deletes (in the background) every node carrying its
 /// uuid, including one whose create answer was lost.
 pub(crate) struct OwnNode {
-    pub(crate) shared: Arc<SessionCore>,
-    pub(crate) dir: String,
-    /// `_c_<uuid>-`
-    prefix: String,
+    /// Deletes the nodes with our uuid (`_c_<uuid>-`) when dropped armed.
+    cleanup: PrefixCleanup,
     marker: String,
     data: Vec<u8>,
     created: Option<Created>,
     /// A create was sent whose outcome is unknown (its answer was lost).
     maybe_created: bool,
-    armed: bool,
 }
 
 impl OwnNode {
     pub(crate) fn new(shared: Arc<SessionCore>, dir: &str, marker: &str, data: &[u8]) -> Self {
         OwnNode {
-            shared,
-            dir: dir.to_owned(),
-            prefix: format!("{PROTECTED}{}-", new_uuid()),
+            cleanup: PrefixCleanup::new(shared, dir, &format!("{PROTECTED}{}-", new_uuid())),
             marker: marker.to_owned(),
             data: data.to_vec(),
             created: None,
             maybe_created: false,
-            armed: true,
         }
+    }
+
+    /// The session the node belongs to.
+    pub(crate) fn shared(&self) -> &Arc<SessionCore> {
+        &self.cleanup.shared
+    }
+
+    /// The recipe directory the node is in.
+    pub(crate) fn dir(&self) -> &str {
+        &self.cleanup.dir
+    }
+
+    fn prefix(&self) -> &str {
+        &self.cleanup.prefix
     }
 
     /// The node, if it has been created.
@@ -325,15 +273,10 @@ impl OwnNode {
 
     /// Makes sure the node exists under `live`'s ZooKeeper session: adopts the node of a create
     /// whose answer was lost, deletes ours left by a dead session, creates it otherwise.
-    /// Errors are the raw client error (with the operation) for the caller's [`recover`].
-    pub(crate) async fn ensure(
-        &mut self,
-        live: &LiveClient,
-    ) -> std::result::Result<(), (&'static str, String, ZkError)> {
+    pub(crate) async fn ensure(&mut self, live: &LiveClient) -> std::result::Result<(), Failed> {
         if matches!(&self.created, Some(c) if c.generation == live.generation) {
             return Ok(());
         }
-        let ours = live.client.session_id().0;
         if let Some(old) = self.created.take() {
             // Left by one of our dead sessions (the server may not have expired it yet): it
             // would stand in front of the new one.
@@ -341,58 +284,68 @@ impl OwnNode {
             tracing::debug!(path = %old.path, "replacing a recipe node of an expired session");
         }
         if self.maybe_created {
-            let children = match live.client.get_children(&self.dir).await {
-                Ok((children, _)) => children,
-                Err(ZkError::NoNode) => Vec::new(),
-                Err(e) => return Err(("get_children", self.dir.clone(), e)),
-            };
-            for name in children.into_iter().filter(|c| c.starts_with(&self.prefix)) {
-                let path = crate::session::join(&self.dir, &name);
-                let owner = match live.client.check_stat(&path).await {
-                    Ok(Some(stat)) => stat.ephemeral_owner,
-                    Ok(None) => continue,
-                    Err(e) => return Err(("check_stat", path, e)),
-                };
-                if owner == ours && self.created.is_none() {
-                    tracing::debug!(%path, "found our node after a lost create answer");
-                    self.created =
-                        Some(Created { name, path, generation: live.generation, session_id: ours });
-                } else {
-                    match live.client.delete(&path, None).await {
-                        Ok(()) | Err(ZkError::NoNode) => {}
-                        Err(e) => return Err(("delete", path, e)),
-                    }
-                }
-            }
-            self.maybe_created = false;
+            self.adopt_or_delete(live).await?;
             if self.created.is_some() {
                 return Ok(());
             }
         }
-        let base = crate::session::join(&self.dir, &format!("{}{}", self.prefix, self.marker));
+        self.create(live).await
+    }
+
+    /// Looks for nodes with our uuid: adopts the one of `live`'s session, deletes the others.
+    async fn adopt_or_delete(&mut self, live: &LiveClient) -> std::result::Result<(), Failed> {
+        let ours = live.client.session_id().0;
+        let (dir, prefix) = (self.cleanup.dir.clone(), self.cleanup.prefix.clone());
+        let children = match live.client.get_children(&dir).await {
+            Ok((children, _)) => children,
+            Err(ZkError::NoNode) => Vec::new(),
+            Err(e) => return Err(Failed::new("get_children", dir, e)),
+        };
+        for name in children.into_iter().filter(|c| c.starts_with(&prefix)) {
+            let path = registry::join(&dir, &name);
+            let owner = match live.client.check_stat(&path).await {
+                Ok(Some(stat)) => stat.ephemeral_owner,
+                Ok(None) => continue,
+                Err(e) => return Err(Failed::new("check_stat", path, e)),
+            };
+            if owner == ours && self.created.is_none() {
+                tracing::debug!(%path, "found our node after a lost create answer");
+                self.created = Some(Created { name, path, generation: live.generation, session_id: ours });
+            } else {
+                match live.client.delete(&path, None).await {
+                    Ok(()) | Err(ZkError::NoNode) => {}
+                    Err(e) => return Err(Failed::new("delete", path, e)),
+                }
+            }
+        }
+        self.maybe_created = false;
+        Ok(())
+    }
+
+    /// Creates the node (and the recipe directory, when it is missing).
+    async fn create(&mut self, live: &LiveClient) -> std::result::Result<(), Failed> {
+        let name_base = format!("{}{}", self.prefix(), self.marker);
+        let base = registry::join(self.dir(), &name_base);
+        let options = live.create_options(CreateMode::EphemeralSequential);
         let mut made_dir = false;
         loop {
             // Until the answer comes, the node may exist (and a drop must look for it).
             self.maybe_created = true;
-            match live
-                .client
-                .create(&base, &self.data, &live.create_options(CreateMode::EphemeralSequential))
-                .await
-            {
+            match live.client.create(&base, &self.data, &options).await {
                 Ok((_, seq)) => {
                     self.maybe_created = false;
-                    let name = format!("{}{}{seq}", self.prefix, self.marker);
-                    let path = crate::session::join(&self.dir, &name);
-                    self.created =
-                        Some(Created { name, path, generation: live.generation, session_id: ours });
+                    let name = format!("{name_base}{seq}");
+                    let path = registry::join(self.dir(), &name);
+                    let session_id = live.client.session_id().0;
+                    self.created = Some(Created { name, path, generation: live.generation, session_id });
                     return Ok(());
                 }
                 Err(ZkError::NoNode) if !made_dir => {
                     self.maybe_created = false;
                     made_dir = true;
-                    if let Err(e) = crate::session::ensure_path(&live.client, &self.dir, live.acls()).await {
+                    if let Err(e) = live.ensure_path(self.dir()).await {
                         let source = e.zookeeper_error().cloned().unwrap_or(ZkError::NoNode);
-                        return Err(("create", self.dir.clone(), source));
+                        return Err(Failed::new("create", self.dir(), source));
                     }
                 }
                 Err(e) => {
@@ -405,7 +358,7 @@ impl OwnNode {
                             | ZkError::InvalidAcl
                             | ZkError::BadArguments(_)
                     );
-                    return Err(("create", base, e));
+                    return Err(Failed::new("create", base, e));
                 }
             }
         }
@@ -413,21 +366,20 @@ impl OwnNode {
 
     /// Keeps the node: no cleanup on drop. Returns it, if created.
     pub(crate) fn disarm(mut self) -> Option<Created> {
-        self.armed = false;
+        self.cleanup.disarm();
         self.created.take()
     }
 
     /// Deletes the node now (and any node with our uuid), waiting a bounded time for a connection.
     pub(crate) async fn delete(mut self) -> Result<()> {
-        self.armed = false;
-        delete_prefixed(&self.shared, &self.dir, &self.prefix).await
+        self.cleanup.delete_now().await
     }
 }
 
 impl std::fmt::Debug for OwnNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OwnNode")
-            .field("dir", &self.dir)
+            .field("dir", &self.dir())
             .field("created", &self.created.as_ref().map(|c| &c.path))
             .finish()
     }
@@ -435,18 +387,9 @@ impl std::fmt::Debug for OwnNode {
 
 impl Drop for OwnNode {
     fn drop(&mut self) {
-        if !self.armed || (self.created.is_none() && !self.maybe_created) {
-            return;
+        if !self.may_exist() {
+            self.cleanup.disarm();
         }
-        let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
-        let shared = self.shared.clone();
-        let dir = std::mem::take(&mut self.dir);
-        let prefix = std::mem::take(&mut self.prefix);
-        handle.spawn(async move {
-            if let Err(e) = delete_prefixed(&shared, &dir, &prefix).await {
-                tracing::warn!(%dir, %prefix, error = %e, "could not delete an abandoned recipe node");
-            }
-        });
     }
 }
 
@@ -483,35 +426,27 @@ mod tests {
         assert_eq!(&a[14..15], "4", "version 4: {a}");
         assert!(a.chars().all(|c| c == '-' || c.is_ascii_hexdigit()));
     }
-
-    #[test]
-    fn recipe_names_are_checked() {
-        assert_eq!(recipe_dir("/locks", "jobs.v1").ok().as_deref(), Some("/locks/jobs.v1"));
-        for bad in ["", "a/b", "..", "a b"] {
-            assert!(recipe_dir("/locks", bad).is_err(), "{bad:?}");
-        }
-    }
 }
 
-#[cfg(all(test, feature = "local-zk"))]
+#[cfg(test)]
 mod zk_tests {
     use super::*;
 
     #[tokio::test]
     async fn a_create_whose_answer_was_lost_is_found_by_its_uuid() {
-        let zk = crate::LocalZooKeeper::start().await.expect("start ZooKeeper");
-        let session = crate::Session::connect(&zk.connect_string()).await.expect("connect");
-        let live = session.shared.live_now().expect("live");
-        let mut node = OwnNode::new(session.shared.clone(), "/locks/x", "lock-", b"");
+        let zk = registry::LocalZooKeeper::start().await.expect("start ZooKeeper");
+        let session = registry::Session::connect(&zk.connect_string()).await.expect("connect");
+        let live = session.core().live_now().expect("live");
+        let mut node = OwnNode::new(session.core(), "/locks/x", "lock-", b"");
         // What a create whose answer was lost leaves behind: our node, unknown to us.
-        crate::session::ensure_path(&live.client, "/locks/x", live.acls()).await.expect("dir");
-        let base = format!("/locks/x/{}lock-", node.prefix);
+        live.ensure_path("/locks/x").await.expect("dir");
+        let base = format!("/locks/x/{}lock-", node.prefix());
         let options = live.create_options(CreateMode::EphemeralSequential);
         let (_, seq) = live.client.create(&base, b"", &options).await.expect("create");
         node.maybe_created = true;
         node.ensure(&live).await.expect("ensure");
         let created = node.created().expect("created").clone();
-        assert_eq!(created.name, format!("{}lock-{seq}", node.prefix), "adopted, not created again");
+        assert_eq!(created.name, format!("{}lock-{seq}", node.prefix()), "adopted, not created again");
         let (children, _) = live.client.get_children("/locks/x").await.expect("list");
         assert_eq!(children, std::slice::from_ref(&created.name));
         node.delete().await.expect("delete");

@@ -4,15 +4,18 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::error::{Error, Result};
-use crate::session::Session;
+use registry::Session;
 
-use super::contend::{acquire, predecessor, Line, Patience};
-use super::held::LockGuard;
-use super::node::recipe_dir;
+use crate::contend::{acquire, predecessor, Line};
+use crate::error::{Error, Result};
+use crate::held::LockGuard;
+use crate::name::recipe_dir;
+use crate::retry::Patience;
 
 /// Where locks live.
 const ROOT: &str = "/locks";
+/// What its names name, for errors.
+const KIND: &str = "lock";
 /// Curator's `InterProcessMutex` lock name.
 const MARKER: &str = "lock-";
 
@@ -31,12 +34,12 @@ const MARKER: &str = "lock-";
 /// [`LockGuard::lost`] resolves; nothing is re-acquired behind the holder's back. While the session
 /// is only `Suspended` (disconnected, not yet expired) the guard still says held, although
 /// ZooKeeper may expire the session before this process hears of it: work that must never run
-/// twice should also pause on [`crate::SessionState::Suspended`]. A contender that is still
+/// twice should also pause on [`registry::SessionState::Suspended`]. A contender that is still
 /// *waiting* when its session expires queues again under the new session.
 ///
 /// ```no_run
-/// # async fn demo(session: registry::Session) -> registry::Result<()> {
-/// let lock = registry::Lock::new(&session, "nightly-report")?;
+/// # async fn demo(session: registry::Session) -> recipes::Result<()> {
+/// let lock = recipes::Lock::new(&session, "nightly-report")?;
 /// let guard = lock.acquire().await?;
 /// tokio::select! {
 ///     _ = guard.lost() => eprintln!("lock lost, stopping"),
@@ -57,9 +60,9 @@ impl Lock {
     /// until the lock is acquired.
     ///
     /// # Errors
-    /// [`Error::InvalidServiceName`] for a name outside `[A-Za-z0-9._-]{1,255}`.
+    /// [`Error::InvalidName`] (kind `"lock"`) for a name outside `[A-Za-z0-9._-]{1,255}`.
     pub fn new(session: &Session, name: &str) -> Result<Lock> {
-        Ok(Lock { session: session.clone(), dir: recipe_dir(ROOT, name)?, data: Vec::new() })
+        Ok(Lock { session: session.clone(), dir: recipe_dir(KIND, ROOT, name)?, data: Vec::new() })
     }
 
     /// Data written into this process's lock nodes, e.g. its address, so that operators can see

@@ -1,4 +1,16 @@
-//! Coordination recipes from the ZooKeeper literature, on a [`crate::Session`].
+//! zkmesh recipes: coordination from the ZooKeeper literature on a [`registry::Session`], as
+//! Apache Curator's recipes are built on its framework.
+//!
+//! Features:
+//! - leader election with an observable leader ([`LeaderElection`], [`Leadership`],
+//!   [`LeaderObserver`]);
+//! - locks: exclusive ([`Lock`]) and read/write ([`ReadWriteLock`]), held as a [`LockGuard`];
+//! - unique increasing ids ([`IdGenerator`]), a FIFO queue ([`DistributedQueue`]) and a double
+//!   barrier ([`DoubleBarrier`], [`BarrierMember`]);
+//! - waiters watch only their predecessor; every wait survives disconnections and session expiry.
+//!
+//! The crate is an ordinary client of registry's public session API ([`registry::Session::core`],
+//! [`registry::LiveClient`], [`registry::Retry`]).
 //!
 //! | recipe | type | nodes |
 //! |---|---|---|
@@ -15,7 +27,8 @@
 //! the double barrier), so that a Java or Python program can take part.
 //!
 //! Common rules:
-//! - Names (`<name>` above) follow the service-name rules ([`crate::validate_service_name`]).
+//! - Names (`<name>` above) follow the service-name rules: `[A-Za-z0-9._-]{1,255}`, not `.` or
+//!   `..` ([`Error::InvalidName`] otherwise).
 //! - No herd: a waiter watches only the node it waits for (its predecessor), never the parent.
 //! - Nodes that stand for an owner (lock holders, candidates, barrier members) are ephemeral and
 //!   are **not** re-created after session expiry: a lock holder or leader learns of the loss
@@ -24,22 +37,40 @@
 //! - While the session is `Suspended` (disconnected, session maybe alive) a holder still counts
 //!   as holding: ZooKeeper may expire the session, and let someone else in, before this process
 //!   hears of it. Work that must never overlap should also pause on
-//!   [`crate::SessionState::Suspended`].
+//!   [`registry::SessionState::Suspended`].
 //! - Every wait is cancel-safe: dropping a pending `acquire`/`elect`/`enter` future deletes the
 //!   node it created (in the background).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let session = registry::Session::connect("127.0.0.1:2181/prod").await?;
+//! let lock = recipes::Lock::new(&session, "nightly-report")?;
+//! let guard = lock.acquire().await?;
+//! tokio::select! {
+//!     _ = guard.lost() => eprintln!("lock lost, stopping"),
+//!     _ = async { /* the critical work */ } => {}
+//! }
+//! guard.release().await?;
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
 
 mod barrier;
 mod contend;
 mod election;
+mod error;
 mod held;
 mod lock;
+mod name;
 mod node;
 mod queue;
+mod retry;
 mod rwlock;
 mod sequence;
 
 pub use self::barrier::{BarrierMember, DoubleBarrier};
 pub use self::election::{Leader, LeaderElection, LeaderObserver, Leadership};
+pub use self::error::{Error, Result};
 pub use self::held::LockGuard;
 pub use self::lock::Lock;
 pub use self::queue::DistributedQueue;

@@ -1,16 +1,20 @@
 //! Unique, increasing ids from ZooKeeper's sequential nodes (a naming service).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use zookeeper_client::{CreateMode, Error as ZkError, MultiWriteError, MultiWriteResult};
 
-use crate::error::{Error, Result};
-use crate::session::{lock, LiveClient, Session};
+use registry::{LiveClient, Session};
 
-use super::node::{new_uuid, recipe_dir, recover, sequence_of, PrefixCleanup, PROTECTED};
+use crate::error::{Error, Result};
+use crate::name::recipe_dir;
+use crate::node::{new_uuid, sequence_of, PrefixCleanup, PROTECTED};
+use crate::retry::{failed, retry, Attempt, Attempted, Attempts, Failed, Patience, Step};
 
 /// Where id sequences live.
 const ROOT: &str = "/ids";
+/// What its names name, for errors.
+const KIND: &str = "id sequence";
 const MARKER: &str = "id-";
 /// Creates per multi request (ZooKeeper bounds a request by `jute.maxbuffer`).
 const CHUNK: usize = 500;
@@ -40,11 +44,11 @@ impl IdGenerator {
     /// The id sequence `name` (a service-name-like path segment) on `session`.
     ///
     /// # Errors
-    /// [`Error::InvalidServiceName`] for a name outside `[A-Za-z0-9._-]{1,255}`.
+    /// [`Error::InvalidName`] for a name outside `[A-Za-z0-9._-]{1,255}`.
     pub fn new(session: &Session, name: &str) -> Result<IdGenerator> {
         Ok(IdGenerator {
             session: session.clone(),
-            dir: recipe_dir(ROOT, name)?,
+            dir: recipe_dir(KIND, ROOT, name)?,
             leftovers: Default::default(),
         })
     }
@@ -80,63 +84,12 @@ impl IdGenerator {
     }
 
     async fn take_chunk(&self, n: usize) -> Result<Vec<u64>> {
-        let shared = &self.session.shared;
-        let prefix = format!("{PROTECTED}{}-", new_uuid());
-        let base = crate::session::join(&self.dir, &format!("{prefix}{MARKER}"));
-        let mut backoff = shared.backoff();
-        let mut live = shared.wait_usable(self.session.generation()).await?;
-        let mut made_dir = false;
-        let mut maybe_created = false;
+        let shared = self.session.core();
+        let mut chunk = Chunk::new(self, n);
         // Until the ids are known, a cancelled or failed call deletes what it may have created.
-        let mut cleanup = PrefixCleanup::new(shared.clone(), &self.dir, &prefix);
-        let paths = loop {
-            if maybe_created {
-                // The answer of an earlier attempt was lost: it may have created our nodes.
-                match self.find(&live, &prefix).await {
-                    Ok(found) if found.len() == n => break found,
-                    Ok(found) if found.is_empty() => {}
-                    Ok(found) => {
-                        // Not from one atomic multi: cannot happen; drop them and start over.
-                        lock(&self.leftovers).extend(found);
-                        self.delete_leftovers().await;
-                    }
-                    Err(e) => {
-                        live = self.retry(&live, &mut backoff, "get_children", e).await?;
-                        continue;
-                    }
-                }
-            }
-            let mut multi = live.client.new_multi_writer();
-            for _ in 0..n {
-                multi
-                    .add_create(&base, &[], &live.create_options(CreateMode::PersistentSequential))
-                    .map_err(|e| Error::zk("create", &base, e))?;
-            }
-            maybe_created = true;
-            let error = match multi.commit().await {
-                Ok(results) => {
-                    break results
-                        .into_iter()
-                        .filter_map(|r| match r {
-                            MultiWriteResult::Create { path, .. } => Some(path),
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>();
-                }
-                Err(MultiWriteError::OperationFailed { source, .. }) => source,
-                Err(MultiWriteError::RequestFailed { source }) => source,
-            };
-            match error {
-                ZkError::NoNode if !made_dir => {
-                    maybe_created = false;
-                    made_dir = true;
-                    crate::session::ensure_path(&live.client, &self.dir, live.acls()).await?;
-                }
-                ZkError::NoNode | ZkError::NoAuth | ZkError::InvalidAcl | ZkError::NodeExists => {
-                    return Err(Error::zk("multi", &base, error));
-                }
-                other => live = self.retry(&live, &mut backoff, "multi", other).await?,
-            }
+        let mut cleanup = PrefixCleanup::new(shared.clone(), &self.dir, &chunk.prefix);
+        let Some((paths, live)) = retry(&shared, Patience::Forever, &mut chunk).await? else {
+            return Err(Error::SessionClosed);
         };
         let ids: Option<Vec<u64>> =
             paths.iter().map(|path| sequence_of(path).filter(|s| *s >= 0).map(|s| s as u64)).collect();
@@ -147,29 +100,69 @@ impl IdGenerator {
         Ok(ids)
     }
 
-    async fn retry(
+    /// Creates the chunk's nodes in one multi request, or finds them after a lost answer. Done:
+    /// their paths, and the client that can delete them.
+    async fn create_chunk(
         &self,
-        live: &LiveClient,
-        backoff: &mut crate::session::Backoff,
-        op: &'static str,
-        error: ZkError,
-    ) -> Result<LiveClient> {
-        match recover(&self.session.shared, live, backoff, None, op, &self.dir, error).await? {
-            Some(live) => Ok(live),
-            None => Err(Error::SessionClosed),
+        at: &mut Attempt<'_>,
+        chunk: &mut Chunk<'_>,
+    ) -> Attempted<(Vec<String>, LiveClient)> {
+        if chunk.maybe_created {
+            // The answer of an earlier attempt was lost: it may have created our nodes.
+            let found = self.find(&at.live, &chunk.prefix).await?;
+            if found.len() == chunk.n {
+                return Ok(Step::Done((found, at.live.clone())));
+            }
+            if !found.is_empty() {
+                // Not from one atomic multi: cannot happen; drop them and start over.
+                lock(&self.leftovers).extend(found);
+                self.delete_leftovers().await;
+            }
+        }
+        let mut multi = at.live.client.new_multi_writer();
+        let options = at.live.create_options(CreateMode::PersistentSequential);
+        for _ in 0..chunk.n {
+            multi.add_create(&chunk.base, &[], &options).map_err(|e| Error::zk("create", &chunk.base, e))?;
+        }
+        chunk.maybe_created = true;
+        let error = match multi.commit().await {
+            Ok(results) => {
+                let paths = results
+                    .into_iter()
+                    .filter_map(|r| match r {
+                        MultiWriteResult::Create { path, .. } => Some(path),
+                        _ => None,
+                    })
+                    .collect();
+                return Ok(Step::Done((paths, at.live.clone())));
+            }
+            Err(MultiWriteError::OperationFailed { source, .. }) => source,
+            Err(MultiWriteError::RequestFailed { source }) => source,
+        };
+        match error {
+            ZkError::NoNode if !chunk.made_dir => {
+                chunk.maybe_created = false;
+                chunk.made_dir = true;
+                at.live.ensure_path(&self.dir).await?;
+                Ok(Step::Again)
+            }
+            ZkError::NoNode | ZkError::NoAuth | ZkError::InvalidAcl | ZkError::NodeExists => {
+                Err(Error::zk("multi", &chunk.base, error).into())
+            }
+            other => failed("multi", &self.dir, other),
         }
     }
 
     /// Our nodes (by `prefix`) in the directory.
-    async fn find(&self, live: &LiveClient, prefix: &str) -> std::result::Result<Vec<String>, ZkError> {
+    async fn find(&self, live: &LiveClient, prefix: &str) -> Result<Vec<String>, Failed> {
         match live.client.get_children(&self.dir).await {
             Ok((children, _)) => Ok(children
                 .into_iter()
                 .filter(|c| c.starts_with(prefix))
-                .map(|c| crate::session::join(&self.dir, &c))
+                .map(|c| registry::join(&self.dir, &c))
                 .collect()),
             Err(ZkError::NoNode) => Ok(Vec::new()),
-            Err(e) => Err(e),
+            Err(e) => Err(Failed::new("get_children", &self.dir, e)),
         }
     }
 
@@ -196,7 +189,7 @@ impl IdGenerator {
         if paths.is_empty() {
             return;
         }
-        let Ok(live) = self.session.shared.live_now() else {
+        let Ok(live) = self.session.core().live_now() else {
             lock(&self.leftovers).extend(paths);
             return;
         };
@@ -212,4 +205,40 @@ impl IdGenerator {
             lock(&self.leftovers).extend(failed);
         }
     }
+}
+
+/// One [`IdGenerator::take_chunk`]: its nodes' names and what its attempts found out.
+struct Chunk<'a> {
+    ids: &'a IdGenerator,
+    /// `_c_<uuid>-`, ours alone.
+    prefix: String,
+    /// `<dir>/_c_<uuid>-id-`
+    base: String,
+    /// How many ids.
+    n: usize,
+    made_dir: bool,
+    /// A multi request was sent whose outcome is unknown (its answer was lost).
+    maybe_created: bool,
+}
+
+impl Chunk<'_> {
+    fn new(ids: &IdGenerator, n: usize) -> Chunk<'_> {
+        let prefix = format!("{PROTECTED}{}-", new_uuid());
+        let base = registry::join(&ids.dir, &format!("{prefix}{MARKER}"));
+        Chunk { ids, prefix, base, n, made_dir: false, maybe_created: false }
+    }
+}
+
+impl Attempts for Chunk<'_> {
+    type Output = (Vec<String>, LiveClient);
+
+    async fn attempt(&mut self, at: &mut Attempt<'_>) -> Attempted<Self::Output> {
+        let ids = self.ids;
+        ids.create_chunk(at, self).await
+    }
+}
+
+/// Locks a mutex, recovering from poisoning (every critical section here leaves the data valid).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
