@@ -48,7 +48,7 @@ async fn put(
             "path": published.path, "version": published.version, "previous": published.previous,
         }));
     } else {
-        println!("published {} version {}", published.path, published.version);
+        crate::out!("published {} version {}", published.path, published.version);
     }
     Ok(())
 }
@@ -74,10 +74,13 @@ async fn diff(
         let changes: Vec<_> = lines.iter().filter(|l| !l.starts_with(' ')).collect();
         output::json(&json!({ "version": version, "identical": changes.is_empty(), "diff": changes }));
     } else if lines.iter().all(|l| l.starts_with(' ')) {
-        println!("no differences (version {})", version.map(|v| v.to_string()).unwrap_or_else(|| "-".into()));
+        crate::out!(
+            "no differences (version {})",
+            version.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+        );
     } else {
         for line in lines.iter().filter(|l| !l.starts_with(' ')) {
-            println!("{line}");
+            crate::out!("{line}");
         }
     }
     Ok(())
@@ -124,7 +127,7 @@ async fn rollback(
     if cli.json {
         output::json(&json!({ "path": published.path, "version": published.version, "restored": version }));
     } else {
-        println!("restored version {version} of {} as version {}", published.path, published.version);
+        crate::out!("restored version {version} of {} as version {}", published.path, published.version);
     }
     Ok(())
 }
@@ -136,10 +139,10 @@ async fn get(cli: &Cli, center: &ConfigCenter, namespace: &str, name: &str) -> R
             if cli.json {
                 output::json(&json!({ "path": path, "version": version, "document": document }));
             } else {
-                println!("# {path} version {version}");
-                print!("{document}");
+                crate::out!("# {path} version {version}");
+                crate::output::write(&document);
                 if !document.ends_with('\n') {
-                    println!();
+                    crate::out!();
                 }
             }
             Ok(())
@@ -158,8 +161,11 @@ async fn watch(cli: &Cli, center: &ConfigCenter, namespace: &str, name: &str) ->
             let doc = serde_json::to_value(&*value).unwrap_or_default();
             output::json(&json!({ "version": version, "document": doc }));
         } else {
-            println!("# version {}", version.map(|v| v.to_string()).unwrap_or_else(|| "- (absent)".into()));
-            print!("{}", toml::to_string(&*value).unwrap_or_default());
+            crate::out!(
+                "# version {}",
+                version.map(|v| v.to_string()).unwrap_or_else(|| "- (absent)".into())
+            );
+            crate::output::write(toml::to_string(&*value).unwrap_or_default());
         }
         tokio::select! {
             changed = config.changed() => { changed.map_err(|e| e.to_string())?; }

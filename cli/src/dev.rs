@@ -19,11 +19,11 @@ pub async fn dev(port: u16, metrics: Option<&str>) -> Result<(), String> {
         Some(_) => Some(DevMetrics::start(&zk).await?),
         None => None,
     };
-    println!("ZooKeeper is serving on {} (data in {})", zk.connect_string(), zk.data_dir().display());
+    crate::out!("ZooKeeper is serving on {} (data in {})", zk.connect_string(), zk.data_dir().display());
     if let Some(addr) = metrics_addr {
-        println!("metrics on http://{addr}/metrics (zkmesh_* for every service, zookeeper_* from mntr)");
+        crate::out!("metrics on http://{addr}/metrics (zkmesh_* for every service, zookeeper_* from mntr)");
     }
-    println!("try: zkmesh --zk {} services   (Ctrl-C stops it)", zk.connect_string());
+    crate::out!("try: zkmesh --zk {} services   (Ctrl-C stops it)", zk.connect_string());
     match &observer {
         Some(observer) => tokio::select! {
             _ = interrupt.recv() => {}
@@ -35,6 +35,6 @@ pub async fn dev(port: u16, metrics: Option<&str>) -> Result<(), String> {
         observer.close().await;
     }
     drop(zk);
-    println!("stopped");
+    crate::out!("stopped");
     Ok(())
 }

@@ -69,13 +69,11 @@ pub async fn members(cli: &Cli, service: &str, kind: &str) -> Result<(), String>
     for node in &nodes {
         match ServiceUrl::from_node_name(node) {
             Ok(url) => {
-                let since_ms = match url.timestamp() {
-                    Some(ts) => Some(ts as i64),
-                    None => {
-                        client.check_stat(&format!("{path}/{node}")).await.ok().flatten().map(|s| s.ctime)
-                    }
-                };
-                let age = since_ms.map(|t| ((now_ms - t).max(0) / 1000) as u64);
+                // The age of this node, not of the URL's `timestamp`: a provider re-registered
+                // after a session expiry keeps its URL (and timestamp) but has a new node.
+                let created_ms =
+                    client.check_stat(&format!("{path}/{node}")).await.ok().flatten().map(|s| s.ctime);
+                let age = created_ms.map(|t| ((now_ms - t).max(0) / 1000) as u64);
                 rows.push(vec![
                     url.to_string(),
                     url.host().to_owned(),
@@ -89,7 +87,7 @@ pub async fn members(cli: &Cli, service: &str, kind: &str) -> Result<(), String>
                 docs.push(json!({
                     "url": url.to_string(), "host": url.host(), "port": url.port(), "weight": url.weight(),
                     "version": url.version(), "group": url.group(), "zone": url.zone(),
-                    "age_seconds": age, "node": node,
+                    "age_seconds": age, "registered_ms": url.timestamp(), "node": node,
                 }));
             }
             Err(e) => {

@@ -34,7 +34,7 @@ pub async fn watch(cli: &Cli, service: &str) -> Result<(), String> {
                     }));
                 } else {
                     let sign = if event == "added" { '+' } else { '-' };
-                    println!("{sign} {}", provider.url());
+                    crate::out!("{sign} {}", provider.url());
                 }
             }
             _ = interrupt.recv() => return Ok(()),
@@ -58,14 +58,14 @@ pub async fn register(cli: &Cli, service: &str, url: &str) -> Result<(), String>
             "status": format!("{:?}", registration.status()),
         }));
     } else {
-        println!("registered {} (Ctrl-C to deregister)", registration.url());
+        crate::out!("registered {} (Ctrl-C to deregister)", registration.url());
     }
     interrupt.recv().await;
     registration.deregister().await.map_err(|e| format!("deregister: {e}"))?;
     if cli.json {
         crate::output::json(&json!({ "event": "deregistered", "url": url.to_string() }));
     } else {
-        println!("deregistered");
+        crate::out!("deregistered");
     }
     Ok(())
 }

@@ -394,3 +394,42 @@ async fn register_creates_a_missing_chroot_and_reads_never_do() {
     assert_eq!(providers.len(), 1);
     register.kill().await.expect("stop register");
 }
+
+#[tokio::test]
+async fn age_counts_from_the_current_node_not_the_first_registration() {
+    let zk = LocalZooKeeper::start().await.expect("ZooKeeper");
+    let other = Client::connect(&zk.connect_string()).await.expect("connect");
+    // A URL registered long ago (its timestamp), whose node was just re-created.
+    write_provider(&other, "http://10.0.0.9:9/old?timestamp=1000").await;
+    let out = zkmesh(&zk.connect_string(), &["--json", "providers", "old"]);
+    let doc: Value = serde_json::from_str(stdout(&out).trim()).expect("json");
+    let provider = &doc["providers"][0];
+    assert_eq!(provider["registered_ms"].as_u64(), Some(1000));
+    let age = provider["age_seconds"].as_u64().expect("age");
+    assert!(age < 3600, "AGE counts from the node's creation, not from 1970: {age} s");
+}
+
+#[tokio::test]
+async fn a_reader_that_goes_away_ends_the_command_quietly() {
+    let zk = LocalZooKeeper::start().await.expect("ZooKeeper");
+    let other = Client::connect(&zk.connect_string()).await.expect("connect");
+    for i in 0..2000 {
+        write_provider(&other, &format!("http://10.0.{}.{}:80/many", i / 250, i % 250)).await;
+    }
+    // `zkmesh providers many | head -1`: the reader closes the pipe after one line.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zkmesh"))
+        .args(["--zk", &zk.connect_string(), "providers", "many"])
+        .env_remove("ZKMESH_ZK")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(&mut stdout, &mut first).expect("some output");
+    drop(stdout);
+    let out = child.wait_with_output().expect("exit");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "status {:?}, stderr {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
