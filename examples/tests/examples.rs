@@ -135,6 +135,7 @@ async fn election() {
     assert_eq!(distinct.len(), 3, "{out}");
     for name in elected {
         assert!(out.contains(&format!("observer: leader is {name}")), "{out}");
+        assert!(out.contains(&format!("{name}: did 3 units of work as leader")), "{out}");
     }
 }
 

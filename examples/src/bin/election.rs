@@ -1,6 +1,9 @@
 //! Leader election: three candidates on three sessions (three processes, as far as ZooKeeper
 //! knows), and an observer that follows who leads. The first leader resigns, the second crashes
-//! (its session closes), the third resigns, and the observer sees each change.
+//! (its session closes), the third resigns, and the observer sees each change. Each leader runs
+//! its work in [`lead`], which pauses while the session is `Suspended` (ZooKeeper may expire the
+//! session and elect another leader before this process hears of it) and stops when the
+//! leadership is lost, as the recipe's docs advise.
 //!
 //! ```text
 //! cargo run -p examples --bin election -- --zk 127.0.0.1:2181
@@ -8,8 +11,8 @@
 use std::time::Duration;
 
 use examples::BoxError;
-use recipes::{LeaderElection, LeaderObserver};
-use registry::Session;
+use recipes::{LeaderElection, LeaderObserver, Leadership};
+use registry::{Session, SessionState};
 use tokio::sync::mpsc;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -20,8 +23,8 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn story(zk: String) -> Result<(), BoxError> {
-    // The observer is not a candidate; it watches only the leader's node. (Its session must
-    // outlive it: the observer does not keep the session open by itself.)
+    // The observer is not a candidate; it watches only the leader's node (and keeps its session
+    // open for as long as it lives).
     let observer_session = Session::connect(&zk).await?;
     let mut observer = LeaderObserver::new(&observer_session, "scheduler").await?;
 
@@ -47,6 +50,8 @@ async fn story(zk: String) -> Result<(), BoxError> {
         let leader = observer.wait_for(WAIT, |l| l.is_some_and(|l| l.identity == name.as_bytes())).await?;
         let identity = leader.map(|l| String::from_utf8_lossy(&l.identity).into_owned());
         println!("observer: leader is {}", identity.unwrap_or_default());
+        let ticks = lead(name, &session, &leadership, 3).await;
+        println!("{name}: did {ticks} units of work as leader");
         if round == 1 {
             // A crash: the session ends, the candidate node goes with it, and the next one in
             // line (only it was watching this node) takes over.
@@ -62,4 +67,25 @@ async fn story(zk: String) -> Result<(), BoxError> {
     observer.wait_for(WAIT, |l| l.is_none()).await?;
     println!("observer: nobody leads");
     Ok(())
+}
+
+/// The leader's work: `units` ticks, each done only while this process leads *and* its session
+/// is connected. On `Suspended` it pauses until the session is back (`Reconnected`: same
+/// session, still the leader) or the leadership is lost (the session expired; another process
+/// may lead by now). Returns how many units it did.
+async fn lead(name: &str, session: &Session, leadership: &Leadership, units: usize) -> usize {
+    let mut states = session.state_watch();
+    let mut done = 0;
+    while done < units && leadership.is_leader() {
+        if *states.borrow() == SessionState::Suspended {
+            println!("{name}: session suspended; pausing the work");
+            tokio::select! {
+                _ = states.wait_for(|s| s.is_connected()) => continue,
+                _ = leadership.lost() => break,
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        done += 1;
+    }
+    done
 }
