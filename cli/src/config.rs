@@ -174,8 +174,20 @@ async fn watch(cli: &Cli, center: &ConfigCenter, namespace: &str, name: &str) ->
     }
 }
 
+/// The content of a local TOML file, checked before anything is sent: a parse error names the
+/// file, the line and the column (not the ZooKeeper path it was meant for).
 fn read_file(file: &std::path::Path) -> Result<String, String> {
-    std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    if let Err(e) = toml::from_str::<toml::Table>(&text) {
+        let at = e.span().map(|span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!(", line {line}, column {column}")
+        });
+        return Err(format!("{}{}: not TOML: {}", file.display(), at.unwrap_or_default(), e.message()));
+    }
+    Ok(text)
 }
 
 /// A line diff (longest common subsequence): every line of `old` and `new`, prefixed with ` `

@@ -352,7 +352,7 @@ async fn config_put_get_diff_history_rollback_and_watch() {
     // A stale version and a bad document are refused with one line, nothing written.
     for (args, message) in [
         (vec!["config", "put", "demo", "greeter", &v1, "--expect-version", "5"], "version"),
-        (vec!["config", "put", "demo", "greeter", &bad], "line 1"),
+        (vec!["config", "put", "demo", "greeter", &bad], &format!("{bad}, line 1, column 12: not TOML")),
         (vec!["config", "get", "demo", "nosuch"], "no config"),
         (vec!["config", "put", "bad/ns", "greeter", &v1], "invalid"),
     ] {
