@@ -18,8 +18,6 @@
 //!   predecessor.
 //! - Observability: `tracing` events (session states, registrations, subscriptions, refusals)
 //!   and metrics through the `metrics` facade (names in the README), nothing per pick.
-//! - feature `local-zk`: [`LocalZooKeeper`] and [`LocalEnsemble`], real ZooKeeper servers on
-//!   loopback ports for tests, demos and `zkmesh dev`, and [`expire_session`] to inject expiry.
 //!
 //! ```no_run
 //! # async fn demo() -> registry::Result<()> {
@@ -49,8 +47,6 @@ mod discover;
 mod ephemeral;
 mod error;
 mod filter;
-#[cfg(feature = "local-zk")]
-mod local_zk;
 mod metrics;
 mod path;
 mod provider;
@@ -71,8 +67,6 @@ pub use self::discover::ServiceDiscover;
 pub use self::ephemeral::{EphemeralNode, EphemeralStatus};
 pub use self::error::{Error, Result};
 pub use self::filter::Filter;
-#[cfg(feature = "local-zk")]
-pub use self::local_zk::*;
 pub use self::path::{join, validate_path};
 pub use self::provider::Registration;
 #[allow(unused_imports)]

@@ -6,7 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use registry::{LocalZooKeeper, Registry, ServiceUrl, SessionState, Source, SubscribeOptions};
+use local_zk::LocalZooKeeper;
+use registry::{Registry, ServiceUrl, SessionState, Source, SubscribeOptions};
 
 const WAIT: Duration = Duration::from_secs(30);
 

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use common::*;
 use futures::StreamExt;
+use local_zk::expire_session;
 use registry::{
-    expire_session, DistributedQueue, DoubleBarrier, Error, IdGenerator, LeaderElection, LeaderObserver,
-    Lock, ReadWriteLock, Session,
+    DistributedQueue, DoubleBarrier, Error, IdGenerator, LeaderElection, LeaderObserver, Lock, ReadWriteLock,
+    Session,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
@@ -136,7 +137,7 @@ async fn lock_excludes_8_contending_sessions() {
 #[tokio::test]
 async fn waiters_watch_only_their_predecessor_and_are_served_in_order() {
     // A server of its own: its watch counts are this test's alone.
-    let zk = registry::LocalZooKeeper::start().await.expect("start ZooKeeper");
+    let zk = local_zk::LocalZooKeeper::start().await.expect("start ZooKeeper");
     let hosts = zk.connect_string();
     let connect = format!("{hosts}/herd");
     let all = sessions(&connect, 5).await;
@@ -514,7 +515,7 @@ async fn queue_is_fifo_and_take_blocks_until_an_item_arrives() {
 
 #[tokio::test]
 async fn idle_takers_line_up_and_only_the_first_watches_the_queue() {
-    let zk = registry::LocalZooKeeper::start().await.expect("start ZooKeeper");
+    let zk = local_zk::LocalZooKeeper::start().await.expect("start ZooKeeper");
     let hosts = zk.connect_string();
     let connect = format!("{hosts}/takers");
     let all = sessions(&connect, 4).await;

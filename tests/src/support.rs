@@ -36,7 +36,7 @@ pub fn init_logging() {
 /// When ZooKeeper cannot be started.
 pub fn shared_zk() -> &'static str {
     init_logging();
-    registry::shared_local_zookeeper().unwrap_or_else(|e| panic!("cannot start the shared ZooKeeper: {e}"))
+    local_zk::shared_local_zookeeper().unwrap_or_else(|e| panic!("cannot start the shared ZooKeeper: {e}"))
 }
 
 /// A fresh chroot path (`/fault-<pid>-<name>-<n>`) for one test.
@@ -52,7 +52,7 @@ pub fn chroot_path(name: &str) -> String {
 /// # Panics
 /// When ZooKeeper cannot be reached.
 pub async fn raw(connect: &str) -> zookeeper_client::Client {
-    registry::raw_client(connect).await.unwrap_or_else(|e| panic!("raw client on {connect}: {e}"))
+    local_zk::raw_client(connect).await.unwrap_or_else(|e| panic!("raw client on {connect}: {e}"))
 }
 
 /// ZooKeeper's truth for `service` read with a raw client: how many provider nodes each

@@ -15,9 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use config_center::{Config, ConfigCenter, Expect};
-use registry::{
-    LeaderElection, LocalEnsemble, Lock, Registration, Registry, ServiceUrl, SessionState, Subscription,
-};
+use local_zk::LocalEnsemble;
+use registry::{LeaderElection, Lock, Registration, Registry, ServiceUrl, SessionState, Subscription};
 use serde::{Deserialize, Serialize};
 use tests::support::{addresses, init_logging, providers_in_zookeeper, within, StateLog, WAIT};
 use tests::Rng;

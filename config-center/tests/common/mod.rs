@@ -16,7 +16,7 @@ pub const WAIT: Duration = Duration::from_secs(20);
 /// thread of its own so that it outlives every test's runtime; the JVM dies with the process).
 pub fn shared_zk() -> &'static str {
     init_logging();
-    registry::shared_local_zookeeper().unwrap_or_else(|e| panic!("cannot start the shared ZooKeeper: {e}"))
+    local_zk::shared_local_zookeeper().unwrap_or_else(|e| panic!("cannot start the shared ZooKeeper: {e}"))
 }
 
 /// A connect string rooted at a fresh chroot of the shared ZooKeeper.
@@ -43,7 +43,7 @@ pub async fn center(connect: &str) -> ConfigCenter {
 /// A raw zookeeper-client on the same chroot, independent of the code under test (the chroot
 /// is created first).
 pub async fn raw(connect: &str) -> zookeeper_client::Client {
-    registry::raw_client(connect).await.unwrap_or_else(|e| panic!("raw client on {connect}: {e}"))
+    local_zk::raw_client(connect).await.unwrap_or_else(|e| panic!("raw client on {connect}: {e}"))
 }
 
 /// Polls `check` every 20 ms until it returns true or `within` passes.

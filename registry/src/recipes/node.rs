@@ -508,13 +508,13 @@ mod tests {
     }
 }
 
-#[cfg(all(test, feature = "local-zk"))]
+#[cfg(test)]
 mod zk_tests {
     use super::*;
 
     #[tokio::test]
     async fn a_create_whose_answer_was_lost_is_found_by_its_uuid() {
-        let zk = crate::LocalZooKeeper::start().await.expect("start ZooKeeper");
+        let zk = local_zk::LocalZooKeeper::start().await.expect("start ZooKeeper");
         let session = crate::Session::connect(&zk.connect_string()).await.expect("connect");
         let live = session.shared.live_now().expect("live");
         let mut node = OwnNode::new(session.shared.clone(), "/locks/x", "lock-", b"");

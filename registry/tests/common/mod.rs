@@ -12,7 +12,7 @@ use registry::{NodeEvent, Session};
 /// the JVM when the test process exits).
 pub fn shared_zk() -> &'static str {
     init_logging();
-    registry::shared_local_zookeeper().unwrap_or_else(|e| panic!("cannot start the shared ZooKeeper: {e}"))
+    local_zk::shared_local_zookeeper().unwrap_or_else(|e| panic!("cannot start the shared ZooKeeper: {e}"))
 }
 
 /// A connect string rooted at a fresh chroot of the shared ZooKeeper.
@@ -34,7 +34,7 @@ pub async fn session(connect: &str) -> Session {
 /// A raw zookeeper-client on the same ensemble and chroot, independent of the code under test.
 /// Creates the connect string's chroot first when it has one.
 pub async fn raw(connect: &str) -> zookeeper_client::Client {
-    registry::raw_client(connect).await.unwrap_or_else(|e| panic!("raw client on {connect}: {e}"))
+    local_zk::raw_client(connect).await.unwrap_or_else(|e| panic!("raw client on {connect}: {e}"))
 }
 
 /// Waits (bounded) for a state transition equal to `want` on `events`, returning the states seen.

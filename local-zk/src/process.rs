@@ -114,10 +114,6 @@ wait "$guard" 2>/dev/null
 exit "$status"
 "#;
 
-fn local_zk(reason: impl Into<String>) -> Error {
-    Error::LocalZooKeeper { reason: reason.into() }
-}
-
 /// How to run a JVM with ZooKeeper on its class path.
 #[derive(Debug, Clone)]
 pub(crate) struct Launch {
@@ -203,13 +199,13 @@ fn find_java(java: Option<OsString>, path_var: Option<OsString>) -> Result<PathB
             Some(java) => format!("JAVA={} is not an executable", Path::new(java).display()),
             None => "no `java` on PATH".to_owned(),
         };
-        local_zk(format!("Java not found ({what}): {INSTALL_JAVA}, or set JAVA to a java binary"))
+        Error::not_installed(format!("Java not found ({what}): {INSTALL_JAVA}, or set JAVA to a java binary"))
     })
 }
 
 fn default_classpath(jar_dir: &Path) -> Result<OsString> {
     if !jar_dir.join("zookeeper.jar").is_file() {
-        return Err(local_zk(format!(
+        return Err(Error::not_installed(format!(
             "ZooKeeper jars not found in {} (no zookeeper.jar): {INSTALL_ZOOKEEPER}, or set ZOOKEEPER_CLASSPATH",
             jar_dir.display()
         )));
@@ -225,7 +221,7 @@ fn default_classpath(jar_dir: &Path) -> Result<OsString> {
     if binding.is_file() {
         jars.push(binding);
     }
-    std::env::join_paths(jars).map_err(|e| local_zk(format!("cannot build a class path: {e}")))
+    std::env::join_paths(jars).map_err(|e| Error::start(format!("cannot build a class path: {e}")))
 }
 
 /// Picks `n` distinct free ports on 127.0.0.1 (all bound at once, then released).
@@ -266,7 +262,7 @@ impl Settings {
     pub(crate) fn validate(&self) -> Result<()> {
         let ms = |d: Duration| d.as_millis();
         if ms(self.tick_time) == 0 || ms(self.tick_time) > i32::MAX as u128 {
-            return Err(local_zk(format!(
+            return Err(Error::invalid(format!(
                 "tick time {:?} is not between 1 ms and i32::MAX ms",
                 self.tick_time
             )));
@@ -275,13 +271,13 @@ impl Settings {
         let min = self.min_session_timeout.unwrap_or(self.tick_time * 2);
         let max = self.max_session_timeout.unwrap_or(self.tick_time * 20);
         if ms(min) == 0 || ms(max) > i32::MAX as u128 || min > max {
-            return Err(local_zk(format!(
+            return Err(Error::invalid(format!(
                 "session timeouts must satisfy 1 ms <= min <= max <= i32::MAX ms, got min {min:?} and max {max:?} \
                  (unset ones default to 2 and 20 ticks)"
             )));
         }
         if self.startup_timeout.is_zero() {
-            return Err(local_zk("the start-up timeout must not be zero"));
+            return Err(Error::invalid("the start-up timeout must not be zero"));
         }
         Ok(())
     }
@@ -402,7 +398,7 @@ impl Watchdog {
             }
             None => {
                 watchdog.kill_now();
-                Err(local_zk(format!(
+                Err(Error::start(format!(
                     "the watchdog shell did not report the JVM's pid{}",
                     tail_suffix(&log_path)
                 )))
@@ -441,7 +437,7 @@ impl Watchdog {
         }
         match kill(self.jvm, signal) {
             Ok(()) | Err(Errno::ESRCH) => Ok(()),
-            Err(e) => Err(local_zk(format!("cannot send {signal} to the JVM (pid {}): {e}", self.jvm))),
+            Err(e) => Err(Error::signal(format!("cannot send {signal} to the JVM (pid {}): {e}", self.jvm))),
         }
     }
 
@@ -467,8 +463,9 @@ impl Watchdog {
             None => {
                 // Cannot happen short of a wedged kernel; do not leave the shell behind either way.
                 self.kill_now();
-                self.try_exit()
-                    .ok_or_else(|| local_zk(format!("the JVM (pid {}) did not die on SIGKILL", self.jvm)))
+                self.try_exit().ok_or_else(|| {
+                    Error::signal(format!("the JVM (pid {}) did not die on SIGKILL", self.jvm))
+                })
             }
         }
     }
@@ -642,9 +639,11 @@ impl Node {
                 )));
             }
             if self.process.is_none() {
-                return Err(
-                    local_zk(format!("ZooKeeper on 127.0.0.1:{} is not running", self.client_port)).into()
-                );
+                return Err(Error::start(format!(
+                    "ZooKeeper on 127.0.0.1:{} is not running",
+                    self.client_port
+                ))
+                .into());
             }
             if self.answers_ruok().await
                 && (self.id > 0 || self.serves().await)
@@ -700,7 +699,7 @@ impl Node {
         } else {
             format!("{what}; last lines of {}:\n{tail}", self.log_path().display())
         };
-        StartFailure { error: local_zk(reason), port_conflict }
+        StartFailure { error: Error::start(reason), port_conflict }
     }
 
     /// Whether a port could not be bound: the log says so (with a logging binding that prints),
@@ -859,7 +858,9 @@ pub(crate) async fn four_letter(port: u16, cmd: &str) -> Result<String> {
 /// [`four_letter`] with a time limit for the whole exchange.
 pub(crate) async fn four_letter_within(port: u16, cmd: &str, timeout: Duration) -> Result<String> {
     if cmd.len() != 4 || !cmd.bytes().all(|b| b.is_ascii_lowercase()) {
-        return Err(local_zk(format!("{cmd:?} is not a four-letter word (four lowercase ASCII letters)")));
+        return Err(Error::invalid(format!(
+            "{cmd:?} is not a four-letter word (four lowercase ASCII letters)"
+        )));
     }
     let exchange = async {
         let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await?;
@@ -911,7 +912,7 @@ mod tests {
         let empty = tempfile::tempdir().unwrap();
         let err = Launch::resolve(None, None, jars.path(), Some(empty.path().into())).unwrap_err();
         let text = err.to_string();
-        assert!(matches!(err, Error::LocalZooKeeper { .. }), "{err:?}");
+        assert!(matches!(err, Error::NotInstalled { .. }), "{err:?}");
         assert!(text.contains("no `java` on PATH"), "{text}");
         assert!(text.contains("apt-get install -y --no-install-recommends default-jre-headless"), "{text}");
         assert!(text.contains("set JAVA"), "{text}");
@@ -926,7 +927,7 @@ mod tests {
         let jars = fake_dir(&["slf4j-api.jar"]);
         let err = Launch::resolve(Some(java.into()), None, jars.path(), None).unwrap_err();
         let text = err.to_string();
-        assert!(matches!(err, Error::LocalZooKeeper { .. }), "{err:?}");
+        assert!(matches!(err, Error::NotInstalled { .. }), "{err:?}");
         assert!(text.contains("no zookeeper.jar"), "{text}");
         assert!(
             text.contains("`apt-get update && apt-get install -y --no-install-recommends zookeeper`"),
@@ -1114,7 +1115,7 @@ mod tests {
 
     #[tokio::test]
     async fn four_letter_refuses_non_words() {
-        assert!(matches!(four_letter(1, "ruok\n").await, Err(Error::LocalZooKeeper { .. })));
-        assert!(matches!(four_letter(1, "RUOK").await, Err(Error::LocalZooKeeper { .. })));
+        assert!(matches!(four_letter(1, "ruok\n").await, Err(Error::InvalidArgument { .. })));
+        assert!(matches!(four_letter(1, "RUOK").await, Err(Error::InvalidArgument { .. })));
     }
 }

@@ -1,4 +1,5 @@
-//! Real ZooKeeper servers on loopback, for tests, demos and `zkmesh dev`.
+//! Real ZooKeeper servers on loopback, for tests, demos and `zkmesh dev` (what curator-test is
+//! to Curator). It depends on `zookeeper-client`, not on zkmesh's `registry`.
 //!
 //! [`LocalZooKeeper`] runs one standalone server, [`LocalEnsemble`] a quorum of 1 to 7 members.
 //! Both start real JVMs from Debian's `zookeeper` package (`apt-get install zookeeper`, which
@@ -20,14 +21,29 @@
 //! a self-signed certificate for 127.0.0.1 made at start by Java's `keytool` (which comes with
 //! Java); its directory then also holds `keystore.p12` and `ca.pem`.
 
+//!
+//! ```no_run
+//! # async fn demo() -> local_zk::Result<()> {
+//! use local_zk::LocalZooKeeper;
+//!
+//! let zk = LocalZooKeeper::start().await?;
+//! let client = local_zk::raw_client(&format!("{}/my-test", zk.connect_string())).await?;
+//! # drop(client);
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+
 mod ensemble;
+mod error;
 mod expire;
 mod process;
 mod server;
 mod shared;
 mod tls;
 
-pub use ensemble::{LocalEnsemble, LocalEnsembleBuilder};
-pub use expire::{expire_session, expire_session_id};
-pub use server::{LocalZooKeeper, LocalZooKeeperBuilder};
-pub use shared::{raw_client, shared_local_zookeeper};
+pub use self::ensemble::{LocalEnsemble, LocalEnsembleBuilder};
+pub use self::error::{Error, Result};
+pub use self::expire::{expire_session, expire_session_id};
+pub use self::server::{LocalZooKeeper, LocalZooKeeperBuilder};
+pub use self::shared::{raw_client, shared_local_zookeeper};
