@@ -6,11 +6,13 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::process::{
-    self, free_ports, srvr_mode, Launch, Node, PeerPorts, Settings, StartFailure, POLL_INTERVAL,
-    PROBE_TIMEOUT, START_ATTEMPTS,
-};
+use crate::config::{PeerPorts, Settings};
 use crate::error::{Error, Result};
+use crate::launch::Launch;
+use crate::log::{log_tail, LOG_TAIL_LINES};
+use crate::node::{Node, StartFailure, QUORUM_MAIN, START_ATTEMPTS};
+use crate::ports::free_ports;
+use crate::probe::{self, srvr_mode, POLL_INTERVAL, PROBE_TIMEOUT};
 
 /// Most members an ensemble may have.
 const MAX_MEMBERS: usize = 7;
@@ -108,12 +110,7 @@ impl LocalEnsembleBuilder {
             .map_err(|e| Error::io("creating a temporary directory for a ZooKeeper ensemble", e))?;
         let members = (1..=n)
             .map(|id| {
-                Node::new(
-                    id,
-                    dir.path().join(format!("member-{id}")),
-                    dir.path().to_path_buf(),
-                    process::QUORUM_MAIN,
-                )
+                Node::new(id, dir.path().join(format!("member-{id}")), dir.path().to_path_buf(), QUORUM_MAIN)
             })
             .collect();
         let mut ensemble = LocalEnsemble { members, launch, settings: self.settings, _dir: dir };
@@ -222,7 +219,7 @@ impl LocalEnsemble {
     /// answer within 5 s.
     pub async fn four_letter(&self, i: usize, cmd: &str) -> Result<String> {
         let port = self.checked(i)?;
-        process::four_letter(port, cmd).await
+        probe::four_letter(port, cmd).await
     }
 
     /// The index of the member whose `srvr` says `Mode: leader`, waiting for an election for up
@@ -406,7 +403,7 @@ impl LocalEnsemble {
                 for &i in which.iter().filter(|&&i| !serving(i)) {
                     let member = &self.members[i];
                     port_conflict |= member.port_conflict();
-                    let tail = process::log_tail(&member.log_path(), 20);
+                    let tail = log_tail(&member.log_path(), LOG_TAIL_LINES);
                     let _ = write!(reason, "\nlast lines of {}:\n{tail}", member.log_path().display());
                 }
                 return Err(StartFailure { error: Error::Start { reason }, port_conflict });
@@ -419,7 +416,7 @@ impl LocalEnsemble {
     async fn modes(&self) -> Vec<Option<String>> {
         let mut modes = Vec::with_capacity(self.members.len());
         for member in &self.members {
-            let mode = match process::four_letter_within(member.client_port(), "srvr", PROBE_TIMEOUT).await {
+            let mode = match probe::four_letter_within(member.client_port(), "srvr", PROBE_TIMEOUT).await {
                 Ok(answer) => srvr_mode(&answer).map(str::to_owned),
                 Err(_) => None,
             };

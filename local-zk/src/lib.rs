@@ -34,13 +34,19 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod config;
 mod ensemble;
 mod error;
 mod expire;
-mod process;
+mod launch;
+mod log;
+mod node;
+mod ports;
+mod probe;
 mod server;
 mod shared;
 mod tls;
+mod watchdog;
 
 pub use self::ensemble::{LocalEnsemble, LocalEnsembleBuilder};
 pub use self::error::{Error, Result};

@@ -5,9 +5,13 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::process::{self, free_ports, Launch, Node, SecurePort, Settings, START_ATTEMPTS};
-use super::tls::{self, TlsMaterial};
+use crate::config::{SecurePort, Settings};
 use crate::error::{Error, Result};
+use crate::launch::Launch;
+use crate::node::{Node, STANDALONE_MAIN, START_ATTEMPTS};
+use crate::ports::{free_ports, port_is_free};
+use crate::probe;
+use crate::tls::{self, TlsMaterial};
 
 /// A real standalone ZooKeeper server (a JVM running `ZooKeeperServerMain`) on 127.0.0.1, with
 /// its configuration, data and log in a temporary directory.
@@ -141,8 +145,7 @@ impl LocalZooKeeperBuilder {
             }
             None => None,
         };
-        let mut node =
-            Node::new(0, dir.path().to_path_buf(), dir.path().to_path_buf(), process::STANDALONE_MAIN);
+        let mut node = Node::new(0, dir.path().to_path_buf(), dir.path().to_path_buf(), STANDALONE_MAIN);
         // A fixed port is not replaced; with TLS, a conflict on the picked TLS port is retried.
         let attempts = if self.port.is_some() && !self.tls { 1 } else { START_ATTEMPTS };
         #[cfg(test)]
@@ -182,11 +185,6 @@ impl LocalZooKeeperBuilder {
         }
         unreachable!("the last attempt returns")
     }
-}
-
-/// Whether 127.0.0.1:`port` can be bound now.
-fn port_is_free(port: u16) -> bool {
-    std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).is_ok()
 }
 
 impl LocalZooKeeper {
@@ -303,7 +301,7 @@ impl LocalZooKeeper {
     /// [`Error::InvalidArgument`] if `cmd` is not four lowercase letters, [`Error::Io`] if the
     /// server cannot be reached, [`Error::Timeout`] if it does not answer within 5 s.
     pub async fn four_letter(&self, cmd: &str) -> Result<String> {
-        process::four_letter(self.port(), cmd).await
+        probe::four_letter(self.port(), cmd).await
     }
 }
 

@@ -41,7 +41,7 @@ pub(crate) fn find_keytool(java: &Path) -> Result<PathBuf> {
     let resolved = fs::canonicalize(java).unwrap_or_else(|_| java.to_path_buf());
     let candidates: Vec<PathBuf> =
         [resolved.parent(), java.parent()].into_iter().flatten().map(|dir| dir.join("keytool")).collect();
-    if let Some(found) = candidates.iter().find(|c| crate::process::is_executable_file(c)) {
+    if let Some(found) = candidates.iter().find(|c| crate::launch::is_executable_file(c)) {
         return Ok(found.clone());
     }
     let looked: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
@@ -257,7 +257,7 @@ mod tests {
     /// certificate as a trusted entry, and a PEM certificate.
     #[tokio::test]
     async fn keytool_makes_a_store_and_a_pem() {
-        let java = crate::process::Launch::from_env().unwrap();
+        let java = crate::launch::Launch::from_env().unwrap();
         let keytool = find_keytool(java.java()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let material = TlsMaterial::create(&keytool, dir.path(), Duration::from_secs(60)).await.unwrap();
