@@ -65,50 +65,30 @@ pub async fn run(
     breakdown: bool,
 ) -> Result<String, BoxError> {
     let watchers = watchers.max(1);
-    let publisher = Session::connect(root).await?;
-    let center = ConfigCenter::builder().history_limit(history_limit).build(publisher.clone())?;
-    let spec = bench_spec(&center)?;
-    let first = spec.publish(&doc(0), Expect::Any).await?;
-    let raw_publisher = Client::connect(root).await?;
-    let mut floor = RawNode::create(&raw_publisher, FLOOR).await?;
-    let mut mid = RawNode::create(&raw_publisher, MID).await?;
-
-    // W sessions of each kind, opened a few at a time.
-    let sessions = connect_all(watchers, || async { Ok(Session::connect(root).await?) }).await?;
-    let raw_sessions = connect_all(watchers, || async { Ok(Client::connect(root).await?) }).await?;
-    let mid_sessions = match breakdown {
-        true => connect_all(watchers, || async { Ok(Session::connect(root).await?) }).await?,
-        false => Vec::new(),
-    };
-    let (ours_tx, mut ours_rx) = mpsc::unbounded_channel::<OursReport>();
-    let (floor_tx, mut floor_rx) = mpsc::unbounded_channel::<Report>();
-    let (mid_tx, mut mid_rx) = mpsc::unbounded_channel::<Report>();
-    let mut configs = Vec::with_capacity(watchers);
-    for session in &sessions {
-        let center = ConfigCenter::builder().history_limit(history_limit).build(session.clone())?;
-        configs.push(bench_spec(&center)?.watch().await?);
-    }
-    for (i, config) in configs.into_iter().enumerate() {
-        tokio::spawn(follow_ours(i, config, ours_tx.clone()));
-    }
-    for (i, client) in raw_sessions.iter().enumerate() {
-        tokio::spawn(follow_floor(i, client.clone(), floor_tx.clone()));
-    }
-    for (i, session) in mid_sessions.iter().enumerate() {
-        tokio::spawn(follow_mid(i, session.watch_data(MID)?, mid_tx.clone()));
-    }
+    let mut ours = Ours::start(root, history_limit).await?;
+    let mut floor = Floor::start(root, breakdown).await?;
+    let _watchers = Watchers::start(root, watchers, history_limit, &ours, &floor).await?;
     // Everyone has read the starting state.
-    collect(&mut ours_rx, watchers, 0).await?;
-    collect(&mut floor_rx, watchers, floor.version).await?;
-    if breakdown {
-        collect(&mut mid_rx, watchers, mid.version).await?;
-    }
+    collect(&mut ours.rx, watchers, 0).await?;
+    floor.started(watchers).await?;
 
-    let (mut ours, mut raw, mut watch_only) = (Samples::default(), Samples::default(), Samples::default());
-    let mut woken = Samples::default();
-    let (mut by_version, mut by_any) = (Samples::default(), Samples::default());
-    let (mut publish, mut set_data) = (Samples::default(), Samples::default());
-    let mut version = first.version;
+    let (samples, warmup_trials) = measure(&mut ours, &mut floor, watchers, trials).await?;
+    let history = ours.center.history(NAMESPACE, NAME).await?.len();
+    if history_limit > 0 && history != history_limit {
+        return Err(format!("history holds {history} entries, expected {history_limit}").into());
+    }
+    Ok(samples.summary(watchers, trials, history_limit, warmup_trials, breakdown))
+}
+
+/// Runs trials until `trials` of them are measured, after the warm-up; returns the samples and
+/// how many trials warmed up.
+async fn measure(
+    ours: &mut Ours,
+    floor: &mut Floor,
+    watchers: usize,
+    trials: usize,
+) -> Result<(ConfigSamples, usize), BoxError> {
+    let mut samples = ConfigSamples::default();
     let warm_from = Instant::now() + WARMUP_TIME;
     let (mut measured, mut warmup_trials) = (0, 0);
     for trial in 0.. {
@@ -116,91 +96,261 @@ pub async fn run(
             break;
         }
         let warming = trial < WARMUP || Instant::now() < warm_from;
-        let seq = trial as u64 + 1;
-        let bytes = toml_text(&doc(seq));
-        // Which side goes first alternates every two trials (so both `Expect`s see both
-        // orders): whatever a trial leaves behind on the server (its 100 reads, collections in
-        // the JVM) then weighs on both sides alike.
-        let floor_first = (trial / 2) % 2 == 0;
-
-        // Floor: set_data, until all W raw watchers have read the new version. Breakdown: the
-        // same set_data, read through registry's `NodeWatch` (no config-center).
-        let floor_side = async {
-            let floor_times = floor.trial(&raw_publisher, &bytes, &mut floor_rx, watchers).await?;
-            let mid_all = match breakdown {
-                true => Some(mid.trial(&raw_publisher, &bytes, &mut mid_rx, watchers).await?.0),
-                false => None,
-            };
-            Ok::<_, BoxError>((floor_times, mid_all))
-        };
-        // zkmesh: a typed publish, until all W configs have accepted it.
-        let expect = if trial % 2 == 0 { Expect::Version(version) } else { Expect::Any };
-        let ours_side = async {
-            let value = doc(seq);
-            let t0 = Instant::now();
-            let write = async {
-                let published = spec.publish(&value, expect).await?;
-                Ok::<_, BoxError>((published, t0.elapsed()))
-            };
-            let (written, last) = tokio::join!(write, collect(&mut ours_rx, watchers, seq));
-            let (published, ours_write) = written?;
-            let (last_accepted, last_woken) = last?;
-            Ok::<_, BoxError>((published.version, ours_write, last_accepted - t0, last_woken - t0))
-        };
-        let (floor_done, ours_done) = if floor_first {
-            let floor_done = floor_side.await?;
-            (floor_done, ours_side.await?)
-        } else {
-            let ours_done = ours_side.await?;
-            (floor_side.await?, ours_done)
-        };
-        let ((floor_all, floor_write), mid_all) = floor_done;
-        let (published_version, ours_write, ours_all, ours_wake) = ours_done;
-        version = published_version;
-
+        let (times, expect) = one_trial(ours, floor, watchers, trial).await?;
         if warming {
             warmup_trials += 1;
         } else {
             measured += 1;
-            raw.push(floor_all);
-            ours.push(ours_all);
-            woken.push(ours_wake);
-            set_data.push(floor_write);
-            publish.push(ours_write);
-            if let Some(mid_all) = mid_all {
-                watch_only.push(mid_all);
-            }
-            match expect {
-                Expect::Version(_) => by_version.push(ours_all),
-                _ => by_any.push(ours_all),
-            }
+            samples.record(&times, expect);
         }
     }
-    let history = center.history(NAMESPACE, NAME).await?.len();
-    if history_limit > 0 && history != history_limit {
-        return Err(format!("history holds {history} entries, expected {history_limit}").into());
+    Ok((samples, warmup_trials))
+}
+
+/// Trial `trial` on both sides, and the `Expect` of its publish (trials alternate
+/// `Expect::Version` of the version last published and `Expect::Any`).
+///
+/// Which side goes first alternates every two trials (so both `Expect`s see both orders):
+/// whatever a trial leaves behind on the server (its 100 reads, collections in the JVM) then
+/// weighs on both sides alike.
+async fn one_trial(
+    ours: &mut Ours,
+    floor: &mut Floor,
+    watchers: usize,
+    trial: usize,
+) -> Result<(TrialTimes, Expect), BoxError> {
+    let seq = trial as u64 + 1;
+    let bytes = toml_text(&doc(seq));
+    let floor_first = (trial / 2) % 2 == 0;
+    let expect = if trial % 2 == 0 { Expect::Version(ours.version) } else { Expect::Any };
+    let floor_side = floor.trial(&bytes, watchers);
+    let ours_side = ours.trial(seq, expect, watchers);
+    let (floor, ours) = if floor_first {
+        let floor = floor_side.await?;
+        (floor, ours_side.await?)
+    } else {
+        let ours = ours_side.await?;
+        (floor_side.await?, ours)
+    };
+    Ok((TrialTimes { floor, ours }, expect))
+}
+
+/// zkmesh's side: one publisher session running [`ConfigSpec::publish`], and the reports of
+/// the W configs.
+struct Ours {
+    center: ConfigCenter,
+    spec: ConfigSpec<Doc>,
+    /// The version last published, for [`Expect::Version`].
+    version: i32,
+    tx: mpsc::UnboundedSender<OursReport>,
+    rx: mpsc::UnboundedReceiver<OursReport>,
+}
+
+/// What one trial took on zkmesh's side.
+struct OursTimes {
+    /// The `publish` call.
+    write: Duration,
+    /// Until the last config accepted the value.
+    all: Duration,
+    /// Until the last task waiting in `changed()` woke with it.
+    wake: Duration,
+}
+
+impl Ours {
+    /// Connects the publisher and publishes the starting document (`seq` 0).
+    async fn start(root: &str, history_limit: usize) -> Result<Ours, BoxError> {
+        let publisher = Session::connect(root).await?;
+        let center = ConfigCenter::builder().history_limit(history_limit).build(publisher)?;
+        let spec = bench_spec(&center)?;
+        let first = spec.publish(&doc(0), Expect::Any).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        Ok(Ours { center, spec, version: first.version, tx, rx })
     }
-    let (p50, floor_p50) = (ours.p50(), raw.p50());
-    let mut line = format!(
-        "config watchers={watchers} p50_us={p50:.0} p99_us={:.0} floor_p50_us={floor_p50:.0} ratio_p50={:.3} \
-         floor_p99_us={:.0} trials={trials} history_limit={history_limit} version_p50_us={:.0} any_p50_us={:.0} \
-         publish_p50_us={:.0} floor_set_data_p50_us={:.0} wake_p50_us={:.0} ratio_wake_p50={:.3} \
-         warmup_trials={warmup_trials}",
-        ours.p99(),
-        p50 / floor_p50,
-        raw.p99(),
-        by_version.p50(),
-        by_any.p50(),
-        publish.p50(),
-        set_data.p50(),
-        woken.p50(),
-        woken.p50() / floor_p50,
-    );
-    if breakdown {
-        let mid_p50 = watch_only.p50();
-        line += &format!(" node_watch_p50_us={mid_p50:.0} ratio_node_watch_p50={:.3}", mid_p50 / floor_p50);
+
+    /// A typed publish of trial `seq`, until all `watchers` configs have accepted it.
+    async fn trial(&mut self, seq: u64, expect: Expect, watchers: usize) -> Result<OursTimes, BoxError> {
+        let Ours { spec, rx, .. } = self;
+        let value = doc(seq);
+        let t0 = Instant::now();
+        let write = async {
+            let published = spec.publish(&value, expect).await?;
+            Ok::<_, BoxError>((published, t0.elapsed()))
+        };
+        let (written, last) = tokio::join!(write, collect(rx, watchers, seq));
+        let (published, write) = written?;
+        let (last_accepted, last_woken) = last?;
+        self.version = published.version;
+        Ok(OursTimes { write, all: last_accepted - t0, wake: last_woken - t0 })
     }
-    Ok(line)
+}
+
+/// The floor's side: one raw session doing `set_data` on [`FLOOR`], and the reports of the W raw
+/// watchers; with the breakdown, the same `set_data` on [`MID`], read through registry's
+/// `NodeWatch` alone.
+struct Floor {
+    client: Client,
+    floor: RawNode,
+    mid: RawNode,
+    breakdown: bool,
+    floor_tx: mpsc::UnboundedSender<Report>,
+    floor_rx: mpsc::UnboundedReceiver<Report>,
+    mid_tx: mpsc::UnboundedSender<Report>,
+    mid_rx: mpsc::UnboundedReceiver<Report>,
+}
+
+/// What one trial took on the floor's side.
+struct FloorTimes {
+    /// Until the last raw watcher read the new version.
+    all: Duration,
+    /// The `set_data` call.
+    write: Duration,
+    /// With the breakdown: until the last `NodeWatch` read it.
+    mid: Option<Duration>,
+}
+
+impl Floor {
+    /// Connects the raw publisher and writes the starting document to both nodes.
+    async fn start(root: &str, breakdown: bool) -> Result<Floor, BoxError> {
+        let client = Client::connect(root).await?;
+        let floor = RawNode::create(&client, FLOOR).await?;
+        let mid = RawNode::create(&client, MID).await?;
+        let (floor_tx, floor_rx) = mpsc::unbounded_channel();
+        let (mid_tx, mid_rx) = mpsc::unbounded_channel();
+        Ok(Floor { client, floor, mid, breakdown, floor_tx, floor_rx, mid_tx, mid_rx })
+    }
+
+    /// Waits until every watcher has read the starting state.
+    async fn started(&mut self, watchers: usize) -> Result<(), BoxError> {
+        collect(&mut self.floor_rx, watchers, self.floor.version).await?;
+        if self.breakdown {
+            collect(&mut self.mid_rx, watchers, self.mid.version).await?;
+        }
+        Ok(())
+    }
+
+    /// `set_data` of `bytes` until all `watchers` raw watchers have read it (and, with the
+    /// breakdown, all `NodeWatch`es the same on [`MID`]).
+    async fn trial(&mut self, bytes: &str, watchers: usize) -> Result<FloorTimes, BoxError> {
+        let (all, write) = self.floor.trial(&self.client, bytes, &mut self.floor_rx, watchers).await?;
+        let mid = match self.breakdown {
+            true => Some(self.mid.trial(&self.client, bytes, &mut self.mid_rx, watchers).await?.0),
+            false => None,
+        };
+        Ok(FloorTimes { all, write, mid })
+    }
+}
+
+/// The W watchers of each kind, each on its own session, following their side's node; kept
+/// until the run ends.
+struct Watchers {
+    _sessions: Vec<Session>,
+    _raw_sessions: Vec<Client>,
+    _mid_sessions: Vec<Session>,
+}
+
+impl Watchers {
+    /// Opens the sessions (a few at a time) and starts a task per watcher that reports to its
+    /// side: a [`Config`] per session for zkmesh, `get_and_watch_data` for the floor, and with
+    /// the breakdown a `NodeWatch` on [`MID`].
+    async fn start(
+        root: &str,
+        watchers: usize,
+        history_limit: usize,
+        ours: &Ours,
+        floor: &Floor,
+    ) -> Result<Watchers, BoxError> {
+        let sessions = connect_all(watchers, || async { Ok(Session::connect(root).await?) }).await?;
+        let raw_sessions = connect_all(watchers, || async { Ok(Client::connect(root).await?) }).await?;
+        let mid_sessions = match floor.breakdown {
+            true => connect_all(watchers, || async { Ok(Session::connect(root).await?) }).await?,
+            false => Vec::new(),
+        };
+        let mut configs = Vec::with_capacity(watchers);
+        for session in &sessions {
+            let center = ConfigCenter::builder().history_limit(history_limit).build(session.clone())?;
+            configs.push(bench_spec(&center)?.watch().await?);
+        }
+        for (i, config) in configs.into_iter().enumerate() {
+            tokio::spawn(follow_ours(i, config, ours.tx.clone()));
+        }
+        for (i, client) in raw_sessions.iter().enumerate() {
+            tokio::spawn(follow_floor(i, client.clone(), floor.floor_tx.clone()));
+        }
+        for (i, session) in mid_sessions.iter().enumerate() {
+            tokio::spawn(follow_mid(i, session.watch_data(MID)?, floor.mid_tx.clone()));
+        }
+        Ok(Watchers { _sessions: sessions, _raw_sessions: raw_sessions, _mid_sessions: mid_sessions })
+    }
+}
+
+/// Both sides' times of one trial.
+struct TrialTimes {
+    floor: FloorTimes,
+    ours: OursTimes,
+}
+
+/// The measured trials' samples.
+#[derive(Default)]
+struct ConfigSamples {
+    ours: Samples,
+    raw: Samples,
+    watch_only: Samples,
+    woken: Samples,
+    by_version: Samples,
+    by_any: Samples,
+    publish: Samples,
+    set_data: Samples,
+}
+
+impl ConfigSamples {
+    fn record(&mut self, times: &TrialTimes, expect: Expect) {
+        let TrialTimes { floor, ours } = times;
+        self.raw.push(floor.all);
+        self.ours.push(ours.all);
+        self.woken.push(ours.wake);
+        self.set_data.push(floor.write);
+        self.publish.push(ours.write);
+        if let Some(mid) = floor.mid {
+            self.watch_only.push(mid);
+        }
+        match expect {
+            Expect::Version(_) => self.by_version.push(ours.all),
+            _ => self.by_any.push(ours.all),
+        }
+    }
+
+    /// The summary line.
+    fn summary(
+        mut self,
+        watchers: usize,
+        trials: usize,
+        history_limit: usize,
+        warmup_trials: usize,
+        breakdown: bool,
+    ) -> String {
+        let (p50, floor_p50) = (self.ours.p50(), self.raw.p50());
+        let mut line = format!(
+            "config watchers={watchers} p50_us={p50:.0} p99_us={:.0} floor_p50_us={floor_p50:.0} ratio_p50={:.3} \
+             floor_p99_us={:.0} trials={trials} history_limit={history_limit} version_p50_us={:.0} any_p50_us={:.0} \
+             publish_p50_us={:.0} floor_set_data_p50_us={:.0} wake_p50_us={:.0} ratio_wake_p50={:.3} \
+             warmup_trials={warmup_trials}",
+            self.ours.p99(),
+            p50 / floor_p50,
+            self.raw.p99(),
+            self.by_version.p50(),
+            self.by_any.p50(),
+            self.publish.p50(),
+            self.set_data.p50(),
+            self.woken.p50(),
+            self.woken.p50() / floor_p50,
+        );
+        if breakdown {
+            let mid_p50 = self.watch_only.p50();
+            line +=
+                &format!(" node_watch_p50_us={mid_p50:.0} ratio_node_watch_p50={:.3}", mid_p50 / floor_p50);
+        }
+        line
+    }
 }
 
 /// A node written with plain `set_data` (floor and breakdown), and its data version.
