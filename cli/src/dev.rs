@@ -1,7 +1,7 @@
 //! `zkmesh dev`: a local ZooKeeper for development, in the foreground, optionally with a
 //! Prometheus endpoint ([`crate::dev_metrics`]).
 
-use registry::LocalZooKeeper;
+use local_zk::LocalZooKeeper;
 
 use crate::dev_metrics::{self, DevMetrics};
 

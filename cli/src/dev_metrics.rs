@@ -11,8 +11,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use local_zk::LocalZooKeeper;
 use metrics_exporter_prometheus::PrometheusBuilder;
-use registry::{LocalZooKeeper, Registry};
+use registry::Registry;
 
 use crate::follow::ServiceFollower;
 

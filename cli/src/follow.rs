@@ -123,7 +123,8 @@ async fn follow(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use registry::{LocalZooKeeper, ServiceUrl};
+    use local_zk::LocalZooKeeper;
+    use registry::ServiceUrl;
 
     const WAIT: Duration = Duration::from_secs(20);
 

@@ -4,7 +4,7 @@
 //! than ASCII letters, digits and `_` replaced by `_`); other lines (`zk_version`,
 //! `zk_server_state`, ...) are skipped.
 
-use registry::LocalZooKeeper;
+use local_zk::LocalZooKeeper;
 
 /// The numeric entries of an `mntr` answer, as (gauge name, value), in answer order.
 pub fn numeric_entries(answer: &str) -> Vec<(String, f64)> {

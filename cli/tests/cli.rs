@@ -4,7 +4,8 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use registry::{LocalZooKeeper, ServiceUrl};
+use local_zk::LocalZooKeeper;
+use registry::ServiceUrl;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;

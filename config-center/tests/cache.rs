@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use common::*;
 use config_center::{ConfigCenter, Error, Expect, Source};
-use registry::{LocalZooKeeper, Session};
+use local_zk::LocalZooKeeper;
+use registry::Session;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -396,7 +396,7 @@ async fn session_expiry_in_the_middle_of_updates_loses_no_final_value() {
     for (center, config) in &mut watchers {
         config.wait_for(WAIT, |v, _| v.n >= 5).await.expect("updates flow");
         let info = center.session().session_info().expect("live session");
-        registry::expire_session(&connect, &info).await.expect("expire");
+        local_zk::expire_session(&connect, &info).await.expect("expire");
     }
     expired.store(true, Ordering::SeqCst);
     let (last, version) = within("the publisher", publishing).await.expect("publisher task");

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// The ZooKeeper shared by this test binary.
 fn shared_zk() -> &'static str {
-    registry::shared_local_zookeeper().unwrap_or_else(|e| panic!("cannot start the shared ZooKeeper: {e}"))
+    local_zk::shared_local_zookeeper().unwrap_or_else(|e| panic!("cannot start the shared ZooKeeper: {e}"))
 }
 
 /// Runs an example binary with `--zk <zk>`, killed if it takes longer than 20 s.

@@ -434,7 +434,7 @@ mod zk_tests {
 
     #[tokio::test]
     async fn a_create_whose_answer_was_lost_is_found_by_its_uuid() {
-        let zk = registry::LocalZooKeeper::start().await.expect("start ZooKeeper");
+        let zk = local_zk::LocalZooKeeper::start().await.expect("start ZooKeeper");
         let session = registry::Session::connect(&zk.connect_string()).await.expect("connect");
         let live = session.core().live_now().expect("live");
         let mut node = OwnNode::new(session.core(), "/locks/x", "lock-", b"");

@@ -2,6 +2,8 @@
 //! contention and session loss, read/write ordering, election failover and observation, queue,
 //! barrier and id sequence.
 
+/// The registry suite's test support (one copy for both crates).
+#[path = "../../registry/tests/common/mod.rs"]
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
@@ -11,10 +13,11 @@ use std::time::Duration;
 
 use common::*;
 use futures::StreamExt;
+use local_zk::expire_session;
 use recipes::{
     DistributedQueue, DoubleBarrier, Error, IdGenerator, LeaderElection, LeaderObserver, Lock, ReadWriteLock,
 };
-use registry::{expire_session, Session};
+use registry::Session;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
 
@@ -136,7 +139,7 @@ async fn lock_excludes_8_contending_sessions() {
 #[tokio::test]
 async fn waiters_watch_only_their_predecessor_and_are_served_in_order() {
     // A server of its own: its watch counts are this test's alone.
-    let zk = registry::LocalZooKeeper::start().await.expect("start ZooKeeper");
+    let zk = local_zk::LocalZooKeeper::start().await.expect("start ZooKeeper");
     let hosts = zk.connect_string();
     let connect = format!("{hosts}/herd");
     let all = sessions(&connect, 5).await;
@@ -543,7 +546,7 @@ async fn queue_is_fifo_and_take_blocks_until_an_item_arrives() {
 
 #[tokio::test]
 async fn idle_takers_line_up_and_only_the_first_watches_the_queue() {
-    let zk = registry::LocalZooKeeper::start().await.expect("start ZooKeeper");
+    let zk = local_zk::LocalZooKeeper::start().await.expect("start ZooKeeper");
     let hosts = zk.connect_string();
     let connect = format!("{hosts}/takers");
     let all = sessions(&connect, 4).await;

@@ -97,12 +97,6 @@ pub enum Error {
         /// How long was waited.
         after: Duration,
     },
-    /// A local ZooKeeper (feature `local-zk`) could not be started or controlled.
-    #[error("local ZooKeeper: {reason}")]
-    LocalZooKeeper {
-        /// What went wrong and, where it applies, what to install.
-        reason: String,
-    },
     /// A disk snapshot that cannot be read back (truncated, edited, another format).
     #[error("corrupt snapshot {path}: {reason}")]
     CorruptSnapshot {

@@ -14,8 +14,6 @@
 //!   that one thread or task owns, returning plain borrows.
 //! - Observability: `tracing` events (session states, registrations, subscriptions, refusals)
 //!   and metrics through the `metrics` facade (names in the README), nothing per pick.
-//! - feature `local-zk`: [`LocalZooKeeper`] and [`LocalEnsemble`], real ZooKeeper servers on
-//!   loopback ports for tests, demos and `zkmesh dev`, and [`expire_session`] to inject expiry.
 //!
 //! ```no_run
 //! # async fn demo() -> registry::Result<()> {
@@ -39,8 +37,6 @@ mod atomic_file;
 pub mod balance;
 mod consumer;
 mod error;
-#[cfg(feature = "local-zk")]
-mod local_zk;
 mod metrics;
 mod registration;
 mod registry;
@@ -55,8 +51,6 @@ pub use self::consumer::{
     ServiceDiscover, SubscribeOptions, Subscription,
 };
 pub use self::error::{Error, Result};
-#[cfg(feature = "local-zk")]
-pub use self::local_zk::*;
 pub use self::registration::Registration;
 pub use self::registry::{Registry, RegistryBuilder, DEFAULT_CONSUMER_HOST, DEFAULT_ROOT};
 pub use self::session::{

@@ -6,7 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use registry::{LocalEnsemble, Registry, ServiceUrl, SessionState};
+use local_zk::LocalEnsemble;
+use registry::{Registry, ServiceUrl, SessionState};
 
 const WAIT: Duration = Duration::from_secs(30);
 

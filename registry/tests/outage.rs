@@ -6,7 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use registry::{LocalZooKeeper, ProviderSource, Registry, ServiceUrl, SessionState, SubscribeOptions};
+use local_zk::LocalZooKeeper;
+use registry::{ProviderSource, Registry, ServiceUrl, SessionState, SubscribeOptions};
 
 const WAIT: Duration = Duration::from_secs(30);
 

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::*;
+use local_zk::expire_session;
 use registry::{
-    expire_session, Filter, LoadBalance, ProviderChange, Registry, ServiceUrl, Session, SessionState,
-    SubscribeOptions,
+    Filter, LoadBalance, ProviderChange, Registry, ServiceUrl, Session, SessionState, SubscribeOptions,
 };
 use zookeeper_client::{Acls, CreateMode};
 

@@ -6,7 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use registry::{expire_session, EphemeralStatus, LocalZooKeeper, NodeEvent, Session, SessionState};
+use local_zk::{expire_session, LocalZooKeeper};
+use registry::{EphemeralStatus, NodeEvent, Session, SessionState};
 use zookeeper_client::{Acls, CreateMode};
 
 const WAIT: Duration = Duration::from_secs(20);

@@ -9,9 +9,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{expect_state, init_logging};
-use registry::{
-    Error, LocalZooKeeper, Registry, ServiceUrl, Session, SessionState, SubscribeOptions, TlsOptions,
-};
+use local_zk::LocalZooKeeper;
+use registry::{Error, Registry, ServiceUrl, Session, SessionState, SubscribeOptions, TlsOptions};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 const WAIT: Duration = Duration::from_secs(20);

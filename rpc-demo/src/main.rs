@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use config_center::{ConfigCenter, Expect};
-use registry::{LocalZooKeeper, Registry};
+use local_zk::LocalZooKeeper;
+use registry::Registry;
 use rpc_demo::{BoxError, GreeterClient, GreeterProvider, Settings};
 
 /// The zkmesh demo.

@@ -629,7 +629,7 @@ impl Engine {
             self.publisher.center.session().clone()
         };
         let Some(info) = session.session_info() else { return };
-        match registry::expire_session(&self.connect, &info).await {
+        match local_zk::expire_session(&self.connect, &info).await {
             Ok(()) => self.report.expiries += 1,
             Err(e) => {
                 self.report.expiry_failures += 1;

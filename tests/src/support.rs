@@ -1,58 +1,24 @@
-//! Helpers shared by the fault tests: one ZooKeeper per test binary, chroots, a raw client that
-//! reads ZooKeeper's truth independently of the code under test, bounded waits.
+//! Helpers shared by the fault tests: ZooKeeper's truth about a service read with a raw client,
+//! a bounded wait, a session's state log, and (re-exported from `local_zk::support`) one
+//! ZooKeeper per test binary, a raw client, polling and logging.
 //!
 //! A module rather than flat re-exports: these are test plumbing, and `support::eventually`
 //! reads better at the call site than a bare `eventually` would in the crate's root API.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
+use std::future::Future;
 use std::time::Duration;
 
+pub use local_zk::support::{init_logging, raw, shared_zk};
 use registry::ServiceUrl;
 
 /// The default bound of every wait in the fault tests: generous, so a busy machine never
 /// makes a test fail; a broken behaviour still fails, only later.
 pub const WAIT: Duration = Duration::from_secs(30);
 
-/// Logs to the test's output when `RUST_LOG` is set (e.g. `RUST_LOG=registry=debug,tests=debug`).
-pub fn init_logging() {
-    static INIT: OnceLock<()> = OnceLock::new();
-    INIT.get_or_init(|| {
-        if std::env::var_os("RUST_LOG").is_some() {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-                .with_test_writer()
-                .try_init();
-        }
-    });
-}
-
-/// `127.0.0.1:PORT` of a standalone ZooKeeper shared by the test binary (`tickTime` 500 ms),
-/// started on first use on a thread of its own so that it outlives every test's runtime; the
-/// launcher's watchdog kills the JVM when the test process exits.
-///
-/// # Panics
-/// When ZooKeeper cannot be started.
-pub fn shared_zk() -> &'static str {
-    init_logging();
-    registry::shared_local_zookeeper().unwrap_or_else(|e| panic!("cannot start the shared ZooKeeper: {e}"))
-}
-
 /// A fresh chroot path (`/fault-<pid>-<name>-<n>`) for one test.
 pub fn chroot_path(name: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    format!("/fault-{}-{name}-{n}", std::process::id())
-}
-
-/// A raw `zookeeper-client` on `connect` (hosts, optional chroot), independent of the code
-/// under test; creates the chroot first when there is one.
-///
-/// # Panics
-/// When ZooKeeper cannot be reached.
-pub async fn raw(connect: &str) -> zookeeper_client::Client {
-    registry::raw_client(connect).await.unwrap_or_else(|e| panic!("raw client on {connect}: {e}"))
+    local_zk::support::chroot_path("fault", name)
 }
 
 /// ZooKeeper's truth for `service` read with a raw client: how many provider nodes each
@@ -97,23 +63,19 @@ pub fn addresses(set: &registry::ProviderSet) -> Vec<String> {
 ///
 /// # Panics
 /// When `check` is still false after `within`.
-pub async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
+pub async fn eventually<F, Fut>(within: Duration, what: &str, check: F)
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
+    Fut: Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + within;
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "not within {within:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    local_zk::support::eventually_every(Duration::from_millis(25), within, what, check).await
 }
 
 /// Runs `f` with the bound [`WAIT`], panicking with `what` when it takes longer.
 ///
 /// # Panics
 /// When `f` does not finish within [`WAIT`].
-pub async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
+pub async fn within<F: Future>(what: &str, f: F) -> F::Output {
     tokio::time::timeout(WAIT, f).await.unwrap_or_else(|_| panic!("not within {WAIT:?}: {what}"))
 }
 

@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use config_center::{Config, ConfigCenter, Expect};
+use local_zk::LocalEnsemble;
 use recipes::{LeaderElection, Lock};
-use registry::{LocalEnsemble, Registration, Registry, ServiceUrl, SessionState, Subscription};
+use registry::{Registration, Registry, ServiceUrl, SessionState, Subscription};
 use serde::{Deserialize, Serialize};
 use tests::support::{addresses, init_logging, providers_in_zookeeper, within, StateLog, WAIT};
 use tests::Rng;

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use registry::LocalZooKeeper;
+use local_zk::LocalZooKeeper;
 use tests::support::init_logging;
 
 /// Growth allowed between the start and the end (same population, everything settled): a

@@ -277,7 +277,7 @@ impl Session {
     }
 }
 
-#[cfg(all(test, feature = "local-zk"))]
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -285,7 +285,7 @@ mod tests {
     /// the runtime that ran it is dropped); `event_type` reports a session event instead.
     #[test]
     fn a_watcher_dropped_unanswered_is_a_session_event() {
-        let zk = crate::shared_local_zookeeper().expect("shared ZooKeeper");
+        let zk = local_zk::shared_local_zookeeper().expect("shared ZooKeeper");
         let runtime = |name| {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -41,11 +41,8 @@ pub fn shared_local_zookeeper() -> Result<&'static str> {
         if let Err(e) = spawned {
             return Err(Error::io("spawning the shared ZooKeeper's thread", e));
         }
-        rx.recv().unwrap_or_else(|_| {
-            Err(Error::LocalZooKeeper {
-                reason: "the shared ZooKeeper's thread ended before it started".into(),
-            })
-        })
+        rx.recv()
+            .unwrap_or_else(|_| Err(Error::start("the shared ZooKeeper's thread ended before it started")))
     });
     match started {
         Ok(connect) => Ok(connect.as_str()),
@@ -61,15 +58,37 @@ pub fn shared_local_zookeeper() -> Result<&'static str> {
 /// [`Error::Connect`] when ZooKeeper cannot be reached; [`Error::Zookeeper`] when the chroot
 /// cannot be created.
 pub async fn raw_client(connect: &str) -> Result<zookeeper_client::Client> {
-    let connect_error = |source: zookeeper_client::Error| Error::Connect {
-        connect: connect.to_owned(),
-        reason: source.to_string(),
-        source,
-    };
+    let connect_error = |source| Error::Connect { connect: connect.to_owned(), source };
     if let Some((hosts, root)) = connect.split_once('/') {
         let top = zookeeper_client::Client::connect(hosts).await.map_err(connect_error)?;
-        let root = format!("/{root}");
-        crate::session::ensure_path(&top, &root, zookeeper_client::Acls::anyone_all()).await?;
+        create_path(&top, &format!("/{root}")).await?;
     }
     zookeeper_client::Client::connect(connect).await.map_err(connect_error)
+}
+
+/// `mkdir -p` for a chroot: creates `path` and its missing ancestors as persistent nodes with
+/// empty data, open to anyone; a node that exists already (or is created meanwhile) is fine.
+async fn create_path(client: &zookeeper_client::Client, path: &str) -> Result<()> {
+    if path == "/" {
+        return Ok(());
+    }
+    // Usually the chroot exists already or only its last segment is missing.
+    match create_node(client, path).await {
+        Err(Error::Zookeeper { source: zookeeper_client::Error::NoNode, .. }) => {}
+        done => return done,
+    }
+    let ancestors = path.match_indices('/').skip(1).map(|(end, _)| &path[..end]);
+    for prefix in ancestors.chain([path]) {
+        create_node(client, prefix).await?;
+    }
+    Ok(())
+}
+
+/// Creates `path` (persistent, empty, open to anyone) unless it exists.
+async fn create_node(client: &zookeeper_client::Client, path: &str) -> Result<()> {
+    let options = zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
+    match client.create(path, &[], &options).await {
+        Ok(_) | Err(zookeeper_client::Error::NodeExists) => Ok(()),
+        Err(source) => Err(Error::Zookeeper { op: "create", path: path.to_owned(), source }),
+    }
 }

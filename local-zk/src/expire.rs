@@ -28,8 +28,8 @@ const CLOSE_SESSION: i32 = -11;
 /// clients see `Expired` on their next contact.
 ///
 /// # Errors
-/// [`Error::LocalZooKeeper`] when no server of `connect` answers within 10 s or the server
-/// answers something unexpected.
+/// [`Error::Expire`] when no server of `connect` answers within 10 s or the server answers
+/// something unexpected.
 pub async fn expire_session(connect: &str, session: &SessionInfo) -> Result<()> {
     expire_session_id(connect, session.id().0).await
 }
@@ -52,9 +52,7 @@ pub async fn expire_session_id(connect: &str, session_id: i64) -> Result<()> {
             }
         }
         if tokio::time::Instant::now() > deadline {
-            return Err(Error::LocalZooKeeper {
-                reason: format!("cannot expire session {session_id:#x}: {last}"),
-            });
+            return Err(Error::Expire { session_id, reason: last });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

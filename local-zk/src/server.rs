@@ -5,9 +5,13 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::process::{self, free_ports, Launch, Node, SecurePort, Settings, START_ATTEMPTS};
-use super::tls::{self, TlsMaterial};
+use crate::config::{SecurePort, Settings};
 use crate::error::{Error, Result};
+use crate::launch::Launch;
+use crate::node::{Node, STANDALONE_MAIN, START_ATTEMPTS};
+use crate::ports::{free_ports, port_is_free};
+use crate::probe;
+use crate::tls::{self, TlsMaterial};
 
 /// A real standalone ZooKeeper server (a JVM running `ZooKeeperServerMain`) on 127.0.0.1, with
 /// its configuration, data and log in a temporary directory.
@@ -20,8 +24,8 @@ use crate::error::{Error, Result};
 /// the `&mut self` methods) can serve every `#[tokio::test]` of a test binary.
 ///
 /// ```no_run
-/// # async fn demo() -> registry::Result<()> {
-/// use registry::LocalZooKeeper;
+/// # async fn demo() -> local_zk::Result<()> {
+/// use local_zk::LocalZooKeeper;
 ///
 /// let zk = LocalZooKeeper::start().await?;
 /// let client = zookeeper_client::Client::connect(&zk.connect_string()).await.expect("connect");
@@ -31,7 +35,7 @@ use crate::error::{Error, Result};
 /// ```
 ///
 /// With [`LocalZooKeeperBuilder::tls`] it also serves TLS on a second port (feature `tls` of
-/// this crate for the client side):
+/// `registry` for the client side):
 ///
 /// ```ignore
 /// let zk = LocalZooKeeper::builder().tls(true).start().await?;
@@ -120,13 +124,13 @@ impl LocalZooKeeperBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::LocalZooKeeper`] if the settings are invalid, Java or the ZooKeeper jars are
-    /// missing (the message says what to install), the JVM exits before it is ready (with the
-    /// tail of its log; a port conflict on a picked port is retried with new ports, up to 5
-    /// attempts) or it is not ready within the start-up timeout; [`Error::Io`] if the temporary
-    /// directory or its files cannot be created. With [`LocalZooKeeperBuilder::tls`]:
-    /// [`Error::LocalZooKeeper`] also if `keytool` is missing (the message says what to install)
-    /// or fails, [`Error::Timeout`] if it hangs for the start-up timeout.
+    /// [`Error::InvalidArgument`] if the settings are invalid; [`Error::NotInstalled`] if Java
+    /// or the ZooKeeper jars are missing (the message says what to install); [`Error::Start`] if
+    /// the JVM exits before it is ready (with the tail of its log; a port conflict on a picked
+    /// port is retried with new ports, up to 5 attempts) or it is not ready within the start-up
+    /// timeout; [`Error::Io`] if the temporary directory or its files cannot be created. With
+    /// [`LocalZooKeeperBuilder::tls`]: [`Error::NotInstalled`] also if `keytool` is missing,
+    /// [`Error::Start`] if it fails, [`Error::Timeout`] if it hangs for the start-up timeout.
     pub async fn start(self) -> Result<LocalZooKeeper> {
         self.settings.validate()?;
         let launch = Launch::from_env()?;
@@ -141,8 +145,7 @@ impl LocalZooKeeperBuilder {
             }
             None => None,
         };
-        let mut node =
-            Node::new(0, dir.path().to_path_buf(), dir.path().to_path_buf(), process::STANDALONE_MAIN);
+        let mut node = Node::new(0, dir.path().to_path_buf(), dir.path().to_path_buf(), STANDALONE_MAIN);
         // A fixed port is not replaced; with TLS, a conflict on the picked TLS port is retried.
         let attempts = if self.port.is_some() && !self.tls { 1 } else { START_ATTEMPTS };
         #[cfg(test)]
@@ -182,11 +185,6 @@ impl LocalZooKeeperBuilder {
         }
         unreachable!("the last attempt returns")
     }
-}
-
-/// Whether 127.0.0.1:`port` can be bound now.
-fn port_is_free(port: u16) -> bool {
-    std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).is_ok()
 }
 
 impl LocalZooKeeper {
@@ -257,7 +255,7 @@ impl LocalZooKeeper {
     ///
     /// # Errors
     ///
-    /// [`Error::LocalZooKeeper`] if the JVM cannot be signalled.
+    /// [`Error::Signal`] if the JVM cannot be signalled.
     pub async fn stop(&mut self) -> Result<()> {
         self.node.stop().await
     }
@@ -267,7 +265,7 @@ impl LocalZooKeeper {
     ///
     /// # Errors
     ///
-    /// [`Error::LocalZooKeeper`] if the JVM cannot be signalled.
+    /// [`Error::Signal`] if the JVM cannot be signalled.
     pub async fn kill(&mut self) -> Result<()> {
         self.node.kill().await
     }
@@ -278,7 +276,7 @@ impl LocalZooKeeper {
     ///
     /// # Errors
     ///
-    /// [`Error::LocalZooKeeper`] if the JVM exits before it is ready (for instance because
+    /// [`Error::Start`] if the JVM exits before it is ready (for instance because
     /// something else took the port meanwhile; there is no retry on other ports) or is not ready
     /// within the start-up timeout; the message has the tail of its log.
     pub async fn restart(&mut self) -> Result<()> {
@@ -300,10 +298,10 @@ impl LocalZooKeeper {
     ///
     /// # Errors
     ///
-    /// [`Error::LocalZooKeeper`] if `cmd` is not four lowercase letters, [`Error::Io`] if the
+    /// [`Error::InvalidArgument`] if `cmd` is not four lowercase letters, [`Error::Io`] if the
     /// server cannot be reached, [`Error::Timeout`] if it does not answer within 5 s.
     pub async fn four_letter(&self, cmd: &str) -> Result<String> {
-        process::four_letter(self.port(), cmd).await
+        probe::four_letter(self.port(), cmd).await
     }
 }
 
@@ -359,7 +357,7 @@ mod tests {
         let started = Instant::now();
         let err = LocalZooKeeper::builder().port(port).start().await.unwrap_err();
         let text = err.to_string();
-        assert!(matches!(err, Error::LocalZooKeeper { .. }), "{err:?}");
+        assert!(matches!(err, Error::Start { .. }), "{err:?}");
         assert!(text.contains("exited (exit code"), "{text}");
         assert!(text.contains("Address already in use"), "{text}");
         assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use registry::{Error, LocalEnsemble, LocalZooKeeper};
+use local_zk::{Error, LocalEnsemble, LocalZooKeeper};
 use tokio::sync::{Semaphore, SemaphorePermit};
 use zookeeper_client::{Acls, Client, CreateMode, SessionState};
 
@@ -158,7 +158,7 @@ async fn restart_on_a_taken_port_fails_with_the_log_tail_then_succeeds() {
     let squatter = std::net::TcpListener::bind(("127.0.0.1", zk.port())).unwrap();
     let err = zk.restart().await.unwrap_err();
     let text = err.to_string();
-    assert!(matches!(err, Error::LocalZooKeeper { .. }), "{err:?}");
+    assert!(matches!(err, Error::Start { .. }), "{err:?}");
     assert!(text.contains("Address already in use"), "{text}");
     assert!(!zk.is_running());
     drop(squatter);
@@ -190,8 +190,8 @@ async fn builder_settings_reach_the_server() {
 
     let err =
         LocalZooKeeper::builder().max_session_timeout(Duration::from_millis(100)).start().await.unwrap_err();
-    assert!(matches!(err, Error::LocalZooKeeper { .. }), "{err:?}");
-    assert!(matches!(zk.four_letter("RUOK").await, Err(Error::LocalZooKeeper { .. })));
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
+    assert!(matches!(zk.four_letter("RUOK").await, Err(Error::InvalidArgument { .. })));
 }
 
 #[tokio::test]
@@ -270,7 +270,7 @@ async fn ensemble_elects_a_new_leader_and_the_old_one_rejoins() {
     direct.sync("/after").await.unwrap();
     assert_eq!(direct.get_data("/after").await.unwrap().0, b"2");
 
-    assert!(matches!(ensemble.stop(3).await, Err(Error::LocalZooKeeper { .. })));
+    assert!(matches!(ensemble.stop(3).await, Err(Error::InvalidArgument { .. })));
 }
 
 #[tokio::test]
@@ -287,8 +287,8 @@ async fn ensemble_stop_all_and_restart_all_keep_data() {
     ensemble.leader().await.unwrap();
     let client = Client::connect(&ensemble.connect_string()).await.unwrap();
     assert_eq!(client.get_data("/kept").await.unwrap().0, b"yes");
-    assert!(matches!(LocalEnsemble::start(8).await, Err(Error::LocalZooKeeper { .. })));
-    assert!(matches!(LocalEnsemble::start(0).await, Err(Error::LocalZooKeeper { .. })));
+    assert!(matches!(LocalEnsemble::start(8).await, Err(Error::InvalidArgument { .. })));
+    assert!(matches!(LocalEnsemble::start(0).await, Err(Error::InvalidArgument { .. })));
     drop(ensemble);
 
     // One member runs standalone and is its own leader.

@@ -6,11 +6,13 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::process::{
-    self, free_ports, srvr_mode, Launch, Node, PeerPorts, Settings, StartFailure, POLL_INTERVAL,
-    PROBE_TIMEOUT, START_ATTEMPTS,
-};
+use crate::config::{PeerPorts, Settings};
 use crate::error::{Error, Result};
+use crate::launch::Launch;
+use crate::log::{log_tail, LOG_TAIL_LINES};
+use crate::node::{Node, StartFailure, QUORUM_MAIN, START_ATTEMPTS};
+use crate::ports::free_ports;
+use crate::probe::{self, srvr_mode, POLL_INTERVAL, PROBE_TIMEOUT};
 
 /// Most members an ensemble may have.
 const MAX_MEMBERS: usize = 7;
@@ -23,9 +25,9 @@ const MAX_MEMBERS: usize = 7;
 /// the JVMs die with our process even if it is never dropped.
 ///
 /// ```no_run
-/// # async fn demo() -> registry::Result<()> {
+/// # async fn demo() -> local_zk::Result<()> {
 /// use std::time::Duration;
-/// use registry::LocalEnsemble;
+/// use local_zk::LocalEnsemble;
 ///
 /// let mut ensemble = LocalEnsemble::start(3).await?;
 /// let leader = ensemble.leader().await?;
@@ -89,17 +91,16 @@ impl LocalEnsembleBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::LocalZooKeeper`] if the member count is not 1 to 7, the settings are invalid,
-    /// Java or the ZooKeeper jars are missing (the message says what to install), a member exits
-    /// or the quorum does not form within the start-up timeout (with the tails of the logs
-    /// concerned; port conflicts are retried on new ports, up to 5 attempts); [`Error::Io`] if
-    /// the temporary directories or files cannot be created.
+    /// [`Error::InvalidArgument`] if the member count is not 1 to 7 or the settings are invalid;
+    /// [`Error::NotInstalled`] if Java or the ZooKeeper jars are missing (the message says what
+    /// to install); [`Error::Start`] if a member exits or the quorum does not form within the
+    /// start-up timeout (with the tails of the logs concerned; port conflicts are retried on new
+    /// ports, up to 5 attempts); [`Error::Io`] if the temporary directories or files cannot be
+    /// created.
     pub async fn start(self) -> Result<LocalEnsemble> {
         let n = self.members;
         if !(1..=MAX_MEMBERS).contains(&n) {
-            return Err(Error::LocalZooKeeper {
-                reason: format!("an ensemble has 1 to {MAX_MEMBERS} members, not {n}"),
-            });
+            return Err(Error::invalid(format!("an ensemble has 1 to {MAX_MEMBERS} members, not {n}")));
         }
         self.settings.validate()?;
         let launch = Launch::from_env()?;
@@ -109,12 +110,7 @@ impl LocalEnsembleBuilder {
             .map_err(|e| Error::io("creating a temporary directory for a ZooKeeper ensemble", e))?;
         let members = (1..=n)
             .map(|id| {
-                Node::new(
-                    id,
-                    dir.path().join(format!("member-{id}")),
-                    dir.path().to_path_buf(),
-                    process::QUORUM_MAIN,
-                )
+                Node::new(id, dir.path().join(format!("member-{id}")), dir.path().to_path_buf(), QUORUM_MAIN)
             })
             .collect();
         let mut ensemble = LocalEnsemble { members, launch, settings: self.settings, _dir: dir };
@@ -218,12 +214,12 @@ impl LocalEnsemble {
     ///
     /// # Errors
     ///
-    /// [`Error::LocalZooKeeper`] if there is no member `i` or `cmd` is not four lowercase
+    /// [`Error::InvalidArgument`] if there is no member `i` or `cmd` is not four lowercase
     /// letters, [`Error::Io`] if the member cannot be reached, [`Error::Timeout`] if it does not
     /// answer within 5 s.
     pub async fn four_letter(&self, i: usize, cmd: &str) -> Result<String> {
         let port = self.checked(i)?;
-        process::four_letter(port, cmd).await
+        probe::four_letter(port, cmd).await
     }
 
     /// The index of the member whose `srvr` says `Mode: leader`, waiting for an election for up
@@ -266,7 +262,8 @@ impl LocalEnsemble {
     ///
     /// # Errors
     ///
-    /// [`Error::LocalZooKeeper`] if there is no member `i` or its JVM cannot be signalled.
+    /// [`Error::InvalidArgument`] if there is no member `i`, [`Error::Signal`] if its JVM cannot
+    /// be signalled.
     pub async fn stop(&mut self, i: usize) -> Result<()> {
         self.checked(i)?;
         self.members[i].stop().await
@@ -277,7 +274,8 @@ impl LocalEnsemble {
     ///
     /// # Errors
     ///
-    /// [`Error::LocalZooKeeper`] if there is no member `i` or its JVM cannot be signalled.
+    /// [`Error::InvalidArgument`] if there is no member `i`, [`Error::Signal`] if its JVM cannot
+    /// be signalled.
     pub async fn kill(&mut self, i: usize) -> Result<()> {
         self.checked(i)?;
         self.members[i].kill().await
@@ -290,8 +288,9 @@ impl LocalEnsemble {
     ///
     /// # Errors
     ///
-    /// [`Error::LocalZooKeeper`] if there is no member `i`, or it exits, is not ready or does not
-    /// join the quorum within the start-up timeout (with the tail of its log; it is killed then).
+    /// [`Error::InvalidArgument`] if there is no member `i`; [`Error::Start`] if it exits, is not
+    /// ready or does not join the quorum within the start-up timeout (with the tail of its log;
+    /// it is killed then); [`Error::Signal`] if it runs and cannot be stopped first.
     pub async fn restart(&mut self, i: usize) -> Result<()> {
         self.checked(i)?;
         let timeout = self.settings.startup_timeout;
@@ -314,7 +313,7 @@ impl LocalEnsemble {
     ///
     /// # Errors
     ///
-    /// [`Error::LocalZooKeeper`] if a JVM cannot be signalled.
+    /// [`Error::Signal`] if a JVM cannot be signalled.
     pub async fn stop_all(&mut self) -> Result<()> {
         for member in &mut self.members {
             member.request_stop()?;
@@ -330,8 +329,9 @@ impl LocalEnsemble {
     ///
     /// # Errors
     ///
-    /// [`Error::LocalZooKeeper`] if a member exits or the quorum does not form within the
-    /// start-up timeout (no retry on other ports; every member is killed then).
+    /// [`Error::Start`] if a member exits or the quorum does not form within the start-up
+    /// timeout (no retry on other ports; every member is killed then); [`Error::Signal`] if a
+    /// running member cannot be stopped first.
     pub async fn restart_all(&mut self) -> Result<()> {
         self.stop_all().await?;
         for member in &mut self.members {
@@ -347,8 +347,9 @@ impl LocalEnsemble {
     }
 
     fn checked(&self, i: usize) -> Result<u16> {
-        self.members.get(i).map(Node::client_port).ok_or_else(|| Error::LocalZooKeeper {
-            reason: format!("no member {i}: the ensemble has {} (0 to {})", self.len(), self.len() - 1),
+        self.members.get(i).map(Node::client_port).ok_or_else(|| {
+            let n = self.len();
+            Error::invalid(format!("no member {i}: the ensemble has {n} (0 to {})", n - 1))
         })
     }
 
@@ -402,10 +403,10 @@ impl LocalEnsemble {
                 for &i in which.iter().filter(|&&i| !serving(i)) {
                     let member = &self.members[i];
                     port_conflict |= member.port_conflict();
-                    let tail = process::log_tail(&member.log_path(), 20);
+                    let tail = log_tail(&member.log_path(), LOG_TAIL_LINES);
                     let _ = write!(reason, "\nlast lines of {}:\n{tail}", member.log_path().display());
                 }
-                return Err(StartFailure { error: Error::LocalZooKeeper { reason }, port_conflict });
+                return Err(StartFailure { error: Error::Start { reason }, port_conflict });
             }
             tokio::time::sleep(POLL_INTERVAL).await;
         }
@@ -415,7 +416,7 @@ impl LocalEnsemble {
     async fn modes(&self) -> Vec<Option<String>> {
         let mut modes = Vec::with_capacity(self.members.len());
         for member in &self.members {
-            let mode = match process::four_letter_within(member.client_port(), "srvr", PROBE_TIMEOUT).await {
+            let mode = match probe::four_letter_within(member.client_port(), "srvr", PROBE_TIMEOUT).await {
                 Ok(answer) => srvr_mode(&answer).map(str::to_owned),
                 Err(_) => None,
             };

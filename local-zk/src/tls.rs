@@ -34,10 +34,6 @@ const KEYTOOL_JVM: &[&str] = &["-J-XX:TieredStopAtLevel=1", "-J-XX:+UseSerialGC"
 const INSTALL_KEYTOOL: &str = "install Debian's package: \
      `apt-get update && apt-get install -y --no-install-recommends default-jre-headless` (keytool comes with it)";
 
-fn local_zk(reason: impl Into<String>) -> Error {
-    Error::LocalZooKeeper { reason: reason.into() }
-}
-
 /// `keytool` next to the java binary `java` (its symbolic links resolved, as Debian's
 /// `/usr/bin/java` leads through `/etc/alternatives` to the JDK's `bin`), else next to `java`
 /// itself.
@@ -45,11 +41,11 @@ pub(crate) fn find_keytool(java: &Path) -> Result<PathBuf> {
     let resolved = fs::canonicalize(java).unwrap_or_else(|_| java.to_path_buf());
     let candidates: Vec<PathBuf> =
         [resolved.parent(), java.parent()].into_iter().flatten().map(|dir| dir.join("keytool")).collect();
-    if let Some(found) = candidates.iter().find(|c| super::process::is_executable_file(c)) {
+    if let Some(found) = candidates.iter().find(|c| crate::launch::is_executable_file(c)) {
         return Ok(found.clone());
     }
     let looked: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
-    Err(local_zk(format!(
+    Err(Error::not_installed(format!(
         "keytool (needed to make the TLS certificate) not found next to Java {} (looked for {}): \
          {INSTALL_KEYTOOL}, or set JAVA to a java binary that has keytool beside it",
         java.display(),
@@ -130,7 +126,7 @@ impl TlsMaterial {
         let ca_pem = fs::read_to_string(&ca_file)
             .map_err(|e| Error::io(format!("reading {}", ca_file.display()), e))?;
         if !ca_pem.contains("-----BEGIN CERTIFICATE-----") {
-            return Err(local_zk(format!("keytool wrote no PEM certificate to {}", ca_file.display())));
+            return Err(Error::start(format!("keytool wrote no PEM certificate to {}", ca_file.display())));
         }
         Ok(TlsMaterial { store, password, ca_pem })
     }
@@ -203,7 +199,7 @@ async fn run_keytool(
     }
     let mut said = String::from_utf8_lossy(&output.stderr).into_owned();
     said.push_str(&String::from_utf8_lossy(&output.stdout));
-    Err(local_zk(format!(
+    Err(Error::start(format!(
         "keytool failed {what} ({}): {}",
         output.status,
         said.trim().replace(password, "<redacted>")
@@ -240,7 +236,7 @@ mod tests {
         executable(&jre.path().join("java"));
         let err = find_keytool(&jre.path().join("java")).unwrap_err();
         let text = err.to_string();
-        assert!(matches!(err, Error::LocalZooKeeper { .. }), "{err:?}");
+        assert!(matches!(err, Error::NotInstalled { .. }), "{err:?}");
         assert!(text.contains("keytool"), "{text}");
         assert!(text.contains("apt-get install -y --no-install-recommends default-jre-headless"), "{text}");
         assert!(text.contains("set JAVA"), "{text}");
@@ -261,7 +257,7 @@ mod tests {
     /// certificate as a trusted entry, and a PEM certificate.
     #[tokio::test]
     async fn keytool_makes_a_store_and_a_pem() {
-        let java = crate::local_zk::process::Launch::from_env().unwrap();
+        let java = crate::launch::Launch::from_env().unwrap();
         let keytool = find_keytool(java.java()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let material = TlsMaterial::create(&keytool, dir.path(), Duration::from_secs(60)).await.unwrap();

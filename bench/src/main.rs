@@ -12,7 +12,7 @@ mod stats;
 mod storm;
 
 use clap::{Parser, Subcommand};
-use registry::LocalZooKeeper;
+use local_zk::LocalZooKeeper;
 
 /// zkmesh benchmarks.
 #[derive(Debug, Parser)]
