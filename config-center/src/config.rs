@@ -17,8 +17,9 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{oneshot, watch};
 
 use crate::cache::{self, CacheWriter};
-use crate::document::{self, Schema, Text};
+use crate::document::{self, Text};
 use crate::error::{Error, Result};
+use crate::schema::Schema;
 
 /// Where the value in use came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

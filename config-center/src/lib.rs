@@ -79,10 +79,12 @@ mod cache;
 mod center;
 mod config;
 mod document;
+mod env;
 mod error;
 mod history;
 mod name;
 mod publish;
+mod schema;
 mod spec;
 
 pub use self::center::{

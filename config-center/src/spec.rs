@@ -11,11 +11,13 @@ use serde::Serialize;
 
 use crate::center::ConfigCenter;
 use crate::config::{self, Config, Start};
-use crate::document::{Defaults, Env, Layers, Schema, Text, Validator};
+use crate::document::Text;
+use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::history::{self, HistoryEntry};
 use crate::name::config_path;
 use crate::publish::{self, Expect, Published};
+use crate::schema::{Defaults, Layers, Schema, Validator};
 
 /// One document as a `T`: where it lives, its defaults, environment overrides and validator.
 ///
