@@ -7,6 +7,7 @@
 //! validated; an accepted value is swapped in through arc-swap, a refused one leaves the last
 //! good value in place and is reported.
 
+use std::hash::{BuildHasher, RandomState};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -194,11 +195,13 @@ pub(crate) struct Start<T> {
     pub(crate) startup_timeout: Duration,
 }
 
-/// What was last applied, so that the same read is not applied twice.
+/// What was last applied, so that the same read is not applied twice. The content's digest is
+/// part of it: after ZooKeeper was wiped and rebuilt, another document can come back with the
+/// same version and mzxid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Applied {
     Absent,
-    Document { version: i32, mzxid: i64 },
+    Document { version: i32, mzxid: i64, digest: u64 },
 }
 
 /// The watch loop's state, shared with [`start`]: reads are collected until the first answer
@@ -253,11 +256,8 @@ where
         Ok(Err(_)) => return Err(Error::Registry(registry::Error::SessionClosed)),
         Err(_) => Err(()),
     };
-    let mut watcher = Watcher {
-        schema,
-        cache: cache_file.as_ref().map(|f| CacheWriter::spawn(f.clone(), path.clone())),
-        applied: None,
-    };
+    let mut watcher =
+        Watcher::new(schema, cache_file.as_ref().map(|f| CacheWriter::spawn(f.clone(), path.clone())));
     let (value, status) =
         first_value(&mut watcher, first, cache_file.as_deref(), &path, startup_timeout).await?;
     let value = Arc::new(ArcSwap::from_pointee(value));
@@ -379,12 +379,23 @@ struct Watcher<T> {
     schema: Schema<T>,
     cache: Option<CacheWriter>,
     applied: Option<Applied>,
+    /// Keys the digest of the documents applied.
+    digests: RandomState,
 }
 
 impl<T: DeserializeOwned> Watcher<T> {
+    fn new(schema: Schema<T>, cache: Option<CacheWriter>) -> Self {
+        Watcher { schema, cache, applied: None, digests: RandomState::new() }
+    }
+
+    /// What applying `bytes` read with `stat` is remembered as.
+    fn document_key(&self, bytes: &[u8], stat: &Stat) -> Applied {
+        Applied::Document { version: stat.version, mzxid: stat.mzxid, digest: self.digests.hash_one(bytes) }
+    }
+
     /// A document read from ZooKeeper, as a value and the status that goes with it.
     fn accept(&mut self, bytes: Vec<u8>, stat: &Stat) -> Result<(T, Status)> {
-        self.applied = Some(Applied::Document { version: stat.version, mzxid: stat.mzxid });
+        self.applied = Some(self.document_key(&bytes, stat));
         let doc = document::decode(&self.schema.path, Some(stat.version), bytes)?;
         let value = self.schema.convert(Some(&doc))?;
         if let Some(cache) = &self.cache {
@@ -425,8 +436,7 @@ impl<T: DeserializeOwned> Watcher<T> {
     fn apply(&mut self, event: NodeEvent<Vec<u8>>, value: &ArcSwap<T>, status: &watch::Sender<Status>) {
         let outcome = match event {
             NodeEvent::Present { value, stat } => {
-                let key = Applied::Document { version: stat.version, mzxid: stat.mzxid };
-                if self.applied == Some(key) {
+                if self.applied == Some(self.document_key(&value, &stat)) {
                     return;
                 }
                 self.accept(value, &stat)
@@ -458,5 +468,53 @@ impl<T: DeserializeOwned> Watcher<T> {
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::schema::Layers;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Doc {
+        n: u32,
+    }
+
+    fn present(text: &str, stat: Stat) -> NodeEvent<Vec<u8>> {
+        NodeEvent::Present { value: text.as_bytes().to_vec(), stat }
+    }
+
+    #[test]
+    fn a_read_with_the_stat_applied_last_but_other_bytes_is_applied() {
+        // ZooKeeper wiped and rebuilt: another document at the same version and mzxid.
+        let schema: Schema<Doc> =
+            Schema { path: "/config/ns/doc".into(), layers: Layers::default(), validator: None };
+        let mut watcher = Watcher::new(schema, None);
+        let stat = Stat {
+            czxid: 6,
+            mzxid: 6,
+            pzxid: 6,
+            ctime: 0,
+            mtime: 0,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner: 0,
+            data_length: 5,
+            num_children: 0,
+        };
+        let (first, status) = watcher.accept(b"n = 1".to_vec(), &stat).expect("accepted");
+        let value = ArcSwap::from_pointee(first);
+        let (status, _rx) = watch::channel(Status { accepted: 1, ..status });
+
+        watcher.apply(present("n = 2", stat), &value, &status);
+        assert_eq!(*value.load_full(), Doc { n: 2 }, "same version and mzxid, other content");
+        assert_eq!(status.borrow().accepted, 2);
+
+        watcher.apply(present("n = 2", stat), &value, &status);
+        assert_eq!(status.borrow().accepted, 2, "the same read again is skipped");
     }
 }
