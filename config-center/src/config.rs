@@ -59,14 +59,26 @@ pub struct Status {
 /// A typed config kept up to date from ZooKeeper; see [`crate::ConfigCenter::watch`].
 ///
 /// [`Config::load`] is the read path: an `Arc<T>` out of arc-swap, no lock, no allocation.
-/// [`Config::changed`] waits for the next accepted value. Clones share the value and the watch;
-/// the watch stops when the last clone is dropped (the session it uses is kept open until then).
+/// [`Config::changed`] waits for the next accepted value, and only for that: a refused document
+/// keeps the value in use and does not wake it. [`Config::status_changed`] (or a receiver from
+/// [`Config::statuses`]) wakes on every change of the [`Status`]: an accepted value, a refused
+/// document, ZooKeeper answering after a start from the cache, the document deleted. Clones
+/// share the value and the watch; the watch stops when the last clone is dropped (the session it
+/// uses is kept open until then).
 ///
 /// ```no_run
 /// # async fn demo(center: config_center::ConfigCenter) -> config_center::Result<()> {
 /// #[derive(serde::Deserialize)]
 /// struct Db { pool: u32 }
 /// let mut db = center.watch::<Db>("shop", "db").await?;
+/// let mut alerts = db.clone();
+/// tokio::spawn(async move {
+///     while let Ok(status) = alerts.status_changed().await {
+///         if let Some(error) = status.error {
+///             eprintln!("config refused, still on version {:?}: {error}", status.version);
+///         }
+///     }
+/// });
 /// loop {
 ///     println!("pool {} (version {:?})", db.load().pool, db.version());
 ///     db.changed().await?;
@@ -77,6 +89,8 @@ pub struct Config<T> {
     path: Arc<str>,
     value: Arc<ArcSwap<T>>,
     status: watch::Receiver<Status>,
+    /// The status as [`Config::status_changed`] last saw it.
+    updates: watch::Receiver<Status>,
     seen: u64,
 }
 
@@ -86,9 +100,17 @@ impl<T> Clone for Config<T> {
             path: self.path.clone(),
             value: self.value.clone(),
             status: self.status.clone(),
+            updates: unchanged(&self.updates),
             seen: self.status.borrow().accepted,
         }
     }
+}
+
+/// A new receiver that has seen the current status.
+fn unchanged(status: &watch::Receiver<Status>) -> watch::Receiver<Status> {
+    let mut status = status.clone();
+    status.mark_unchanged();
+    status
 }
 
 impl<T> std::fmt::Debug for Config<T> {
@@ -148,6 +170,27 @@ impl<T> Config<T> {
             }
             self.status.changed().await.map_err(|_| Error::Registry(registry::Error::SessionClosed))?;
         }
+    }
+
+    /// Waits for the next change of the status (one since the last call, or since this handle
+    /// was made) and returns the status then: an accepted value, a refused document
+    /// ([`Status::error`] set, the value in use unchanged), ZooKeeper answering after a start
+    /// from the cache, the document deleted. Changes in a burst fold into one wake-up.
+    ///
+    /// Use it to log or alert on refusals; [`Config::changed`] does not wake on them.
+    ///
+    /// # Errors
+    /// [`registry::Error::SessionClosed`] (as [`Error::Registry`]) once the watch has ended.
+    pub async fn status_changed(&mut self) -> Result<Status> {
+        self.updates.changed().await.map_err(|_| Error::Registry(registry::Error::SessionClosed))?;
+        Ok(self.updates.borrow_and_update().clone())
+    }
+
+    /// A receiver of the status, for `select!` loops or a stream (tokio-stream's
+    /// `WatchStream`): its `changed()` wakes on every change after this call, refusals
+    /// included, as [`Config::status_changed`] does.
+    pub fn statuses(&self) -> watch::Receiver<Status> {
+        unchanged(&self.status)
     }
 
     /// Waits until `pred` holds for the value and status in use, and returns the value.
@@ -278,7 +321,7 @@ where
         status.closed().await;
         drop((task, session));
     });
-    Ok(Config { path: path.into(), value, status: rx, seen: 1 })
+    Ok(Config { path: path.into(), value, updates: unchanged(&rx), status: rx, seen: 1 })
 }
 
 /// The value a watch starts with: ZooKeeper's first answer when it came (a refused document

@@ -2,8 +2,10 @@
 //!
 //! Features:
 //! - [`ConfigCenter::watch`] / [`ConfigSpec::watch`]: a [`Config<T>`] whose [`Config::load`]
-//!   returns the current `Arc<T>` through arc-swap (no lock, no allocation) and whose
-//!   [`Config::changed`] wakes on each accepted value. Push-then-pull on registry's data watch:
+//!   returns the current `Arc<T>` through arc-swap (no lock, no allocation), whose
+//!   [`Config::changed`] wakes on each accepted value (only on those), and whose
+//!   [`Config::status_changed`] / [`Config::statuses`] wake on every change of the [`Status`],
+//!   refusals included. Push-then-pull on registry's data watch:
 //!   bursts fold into one read, a change made during a disconnection is read on reconnection,
 //!   and after session expiry the watch is set again and the document read again.
 //! - Validation: a document that is not TOML, does not deserialize into `T` or fails the

@@ -624,3 +624,29 @@ async fn the_watch_follows_while_a_clone_lives_and_stops_with_the_last_one() {
     }
     assert_eq!(center.session().reads_issued(), reads, "no read after the last handle was dropped");
 }
+
+#[tokio::test]
+async fn a_refused_document_wakes_status_changed_and_not_changed() {
+    let connect = chroot("status");
+    let center = center(&connect).await;
+    center.publish("shop", "db", &db(1), Expect::Absent).await.expect("publish");
+    let mut config = common::center(&connect).await.watch::<Db>("shop", "db").await.expect("watch");
+    let mut statuses = config.statuses();
+
+    let raw = raw(&connect).await;
+    raw.set_data("/config/shop/db", b"host = \"h\"\nport = \"high\"\n", Some(0)).await.expect("set_data");
+    let status = within("the refusal", config.status_changed()).await.expect("status");
+    assert!(matches!(&status.error, Some(Error::ConfigParse { version: Some(1), .. })), "{status:?}");
+    assert_eq!((status.version, status.accepted), (Some(0), 1), "the last good value stays");
+    within("the refusal, on the receiver", statuses.changed()).await.expect("statuses");
+    assert!(statuses.borrow_and_update().error.is_some());
+    assert_eq!(*config.load(), db(1));
+
+    // changed() did not take the refusal for a value: it returns the next accepted one.
+    center.publish("shop", "db", &db(2), Expect::Version(1)).await.expect("publish");
+    let value = within("the next value", config.changed()).await.expect("changed");
+    assert_eq!(*value, db(2));
+    let status = within("the acceptance", config.status_changed()).await.expect("status");
+    assert_eq!((status.version, status.accepted), (Some(2), 2));
+    assert!(status.error.is_none(), "cleared by the accepted document");
+}
