@@ -8,7 +8,6 @@
 //! good value in place and is reported.
 
 use std::hash::{BuildHasher, RandomState};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -17,7 +16,7 @@ use registry::{NodeEvent, Session, Stat};
 use serde::de::DeserializeOwned;
 use tokio::sync::{oneshot, watch};
 
-use crate::cache::{self, CacheWriter};
+use crate::cache::{CacheFile, CacheWriter};
 use crate::document::{self, Text};
 use crate::error::{Error, Result};
 use crate::schema::Schema;
@@ -234,7 +233,7 @@ impl<T> Config<T> {
 pub(crate) struct Start<T> {
     pub(crate) session: Session,
     pub(crate) schema: Schema<T>,
-    pub(crate) cache_file: Option<PathBuf>,
+    pub(crate) cache: Option<CacheFile>,
     pub(crate) startup_timeout: Duration,
 }
 
@@ -279,7 +278,7 @@ pub(crate) async fn start<T>(start: Start<T>) -> Result<Config<T>>
 where
     T: DeserializeOwned + Send + Sync + 'static,
 {
-    let Start { session, schema, cache_file, startup_timeout } = start;
+    let Start { session, schema, cache, startup_timeout } = start;
     let path = schema.path.clone();
     let (first_tx, first_rx) = oneshot::channel();
     let phase = Arc::new(Mutex::new(Phase::Starting { first: Some(first_tx), latest: NodeEvent::Unknown }));
@@ -299,10 +298,8 @@ where
         Ok(Err(_)) => return Err(Error::Registry(registry::Error::SessionClosed)),
         Err(_) => Err(()),
     };
-    let mut watcher =
-        Watcher::new(schema, cache_file.as_ref().map(|f| CacheWriter::spawn(f.clone(), path.clone())));
-    let (value, status) =
-        first_value(&mut watcher, first, cache_file.as_deref(), &path, startup_timeout).await?;
+    let mut watcher = Watcher::new(schema, cache.clone().map(CacheWriter::spawn));
+    let (value, status) = first_value(&mut watcher, first, cache.as_ref(), &path, startup_timeout).await?;
     let value = Arc::new(ArcSwap::from_pointee(value));
     let status = Status { accepted: 1, accepted_at: Instant::now(), ..status };
     let (tx, rx) = watch::channel(status);
@@ -330,7 +327,7 @@ where
 async fn first_value<T>(
     watcher: &mut Watcher<T>,
     first: std::result::Result<NodeEvent<Vec<u8>>, ()>,
-    cache_file: Option<&std::path::Path>,
+    cache: Option<&CacheFile>,
     path: &str,
     startup_timeout: Duration,
 ) -> Result<(T, Status)>
@@ -342,7 +339,7 @@ where
             Ok(accepted) => Ok(accepted),
             Err(refused) => {
                 // The last good value of an earlier run, else the defaults; else nothing to serve.
-                let (v, mut status) = match fallback(&watcher.schema, cache_file).await {
+                let (v, mut status) = match fallback(&watcher.schema, cache).await {
                     Ok(found) => found,
                     Err(_) => return Err(refused),
                 };
@@ -354,7 +351,7 @@ where
         Ok(_) => watcher.absent(),
         Err(()) => {
             tracing::warn!(%path, ?startup_timeout, "no answer from ZooKeeper; starting from the cache or defaults");
-            match fallback(&watcher.schema, cache_file).await {
+            match fallback(&watcher.schema, cache).await {
                 Ok(found) => Ok(found),
                 Err(cause) => Err(Error::Unavailable {
                     path: path.to_owned(),
@@ -368,13 +365,10 @@ where
 
 /// The cache, else the defaults, as a stale value. The error is the defaults' (a corrupt cache
 /// is reported in the status).
-async fn fallback<T: DeserializeOwned>(
-    schema: &Schema<T>,
-    cache_file: Option<&std::path::Path>,
-) -> Result<(T, Status)> {
+async fn fallback<T: DeserializeOwned>(schema: &Schema<T>, cache: Option<&CacheFile>) -> Result<(T, Status)> {
     let mut error = None;
-    if let Some(file) = cache_file {
-        match cache::load(file, &schema.path).await {
+    if let Some(cache) = cache {
+        match cache.load().await {
             Ok(Some(cached)) => {
                 let doc = Text::document(&schema.path, Some(cached.version), cached.document);
                 match schema.convert(Some(&doc)) {

@@ -107,6 +107,17 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A local cache file written for another environment (another ZooKeeper ensemble or
+    /// chroot, [`registry::Environment::key`]); it is ignored.
+    #[error("config cache {} was written for {written_for}, not for this session's environment {expected}; ignored", file.display())]
+    ForeignCache {
+        /// The cache file.
+        file: PathBuf,
+        /// The environment it records.
+        written_for: String,
+        /// This session's environment.
+        expected: String,
+    },
     /// Writers kept changing the document between our read and our write (only with
     /// [`Expect::Any`], which retries).
     #[error("gave up writing {path} after {attempts} attempts: other writers kept changing it")]

@@ -206,7 +206,7 @@ impl<T: DeserializeOwned> ConfigSpec<T> {
         config::start(Start {
             session: inner.session.clone(),
             schema: self.schema(true).await?,
-            cache_file: self.center.cache_file(&self.namespace, &self.name)?,
+            cache: self.center.cache(&self.namespace, &self.name)?,
             startup_timeout: self.startup_timeout.unwrap_or(inner.startup_timeout),
         })
         .await
