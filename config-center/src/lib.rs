@@ -88,6 +88,7 @@ mod name;
 mod publish;
 mod schema;
 mod spec;
+mod watcher;
 
 pub use self::center::{
     ConfigCenter, ConfigCenterBuilder, DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_DOCUMENT_SIZE, DEFAULT_ROOT,

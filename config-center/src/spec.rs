@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::center::ConfigCenter;
-use crate::config::{self, Config, Start};
+use crate::config::Config;
 use crate::document::Text;
 use crate::env::Env;
 use crate::error::{Error, Result};
@@ -18,6 +18,7 @@ use crate::history::{self, HistoryEntry};
 use crate::name::config_path;
 use crate::publish::{self, Expect, Published};
 use crate::schema::{Defaults, Layers, Schema, Validator};
+use crate::watcher::{self, Start};
 
 /// One document as a `T`: where it lives, its defaults, environment overrides and validator.
 ///
@@ -203,7 +204,7 @@ impl<T: DeserializeOwned> ConfigSpec<T> {
         T: Send + Sync + 'static,
     {
         let inner = &self.center.inner;
-        config::start(Start {
+        watcher::start(Start {
             session: inner.session.clone(),
             schema: self.schema(true).await?,
             cache: self.center.cache(&self.namespace, &self.name)?,
