@@ -16,7 +16,8 @@ pub enum Source {
     /// No document: the defaults (and environment overrides). The node does not exist, or
     /// ZooKeeper has not answered and there is no usable cache.
     Defaults,
-    /// The local cache, read at start because ZooKeeper did not answer in time.
+    /// The local cache, read at start because ZooKeeper did not answer in time, or because
+    /// the document does not exist any more (see [`Status::absent`]).
     Cache,
     /// The ZooKeeper document.
     ZooKeeper,
@@ -34,13 +35,34 @@ pub struct Status {
     /// and may be out of date.
     pub stale: bool,
     /// Why the latest document was refused (or the cache ignored); cleared when a document is
-    /// accepted.
+    /// accepted, or when the document is deleted.
     pub error: Option<Error>,
+    /// ZooKeeper says the document does not exist: it was deleted (or ZooKeeper wiped), or it
+    /// was never created. By default the value in use is then the last one read, from
+    /// ZooKeeper or the cache ([`Status::version`] and [`Status::source`] say which), or the
+    /// defaults when there was none; with
+    /// [`keep_when_deleted(false)`](crate::ConfigSpec::keep_when_deleted) it is the defaults.
+    pub absent: bool,
     /// How many values have been accepted so far (1 for the first).
     pub accepted: u64,
     /// When the value in use was swapped in: [`Config::load`] returns it from this instant on
     /// (taken just after the swap). For the first value, when the watch started serving it.
     pub accepted_at: Instant,
+}
+
+impl Status {
+    /// A value's status before it is swapped in: no error, present, not counted yet.
+    pub(crate) fn new(version: Option<i32>, source: Source, stale: bool) -> Status {
+        Status {
+            version,
+            source,
+            stale,
+            error: None,
+            absent: false,
+            accepted: 0,
+            accepted_at: Instant::now(),
+        }
+    }
 }
 
 /// A typed config kept up to date from ZooKeeper; see [`crate::ConfigCenter::watch`].

@@ -58,6 +58,7 @@ pub struct ConfigSpec<T> {
     env: Env,
     validator: Option<Validator<T>>,
     startup_timeout: Option<Duration>,
+    keep_when_deleted: bool,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -72,6 +73,7 @@ impl<T> Clone for ConfigSpec<T> {
             env: self.env.clone(),
             validator: self.validator.clone(),
             startup_timeout: self.startup_timeout,
+            keep_when_deleted: self.keep_when_deleted,
             _type: PhantomData,
         }
     }
@@ -101,6 +103,7 @@ impl<T> ConfigSpec<T> {
             env: Env::None,
             validator: None,
             startup_timeout: None,
+            keep_when_deleted: true,
             _type: PhantomData,
         })
     }
@@ -172,6 +175,19 @@ impl<T> ConfigSpec<T> {
         self
     }
 
+    /// What a watcher does when the document is deleted (or ZooKeeper wiped and rebuilt
+    /// without it). `true`: it keeps the value in use and its cache file, with
+    /// [`Status::absent`](crate::Status::absent) set (and [`crate::Config::status_changed`]
+    /// woken, not [`crate::Config::changed`]); a watch that starts while the document is absent
+    /// serves the cache file of an earlier run when there is one, else the defaults. `false`:
+    /// it reverts to the defaults (a new value) and removes the cache file. A document created
+    /// again is read as usual either way. Default: `true` (a deletion is more often a mistake or
+    /// a wiped ensemble than a wish for the defaults; publish the defaults to go back to them).
+    pub fn keep_when_deleted(mut self, keep: bool) -> Self {
+        self.keep_when_deleted = keep;
+        self
+    }
+
     /// The schema of watchers (`with_env`) or publishers.
     async fn schema(&self, with_env: bool) -> Result<Schema<T>> {
         let env = if with_env { self.env.resolve()? } else { Vec::new() };
@@ -209,6 +225,7 @@ impl<T: DeserializeOwned> ConfigSpec<T> {
             schema: self.schema(true).await?,
             cache: self.center.cache(&self.namespace, &self.name)?,
             startup_timeout: self.startup_timeout.unwrap_or(inner.startup_timeout),
+            keep_when_deleted: self.keep_when_deleted,
         })
         .await
     }

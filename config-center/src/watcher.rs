@@ -28,6 +28,8 @@ pub(crate) struct Start<T> {
     pub(crate) schema: Schema<T>,
     pub(crate) cache: Option<CacheFile>,
     pub(crate) startup_timeout: Duration,
+    /// See [`crate::ConfigSpec::keep_when_deleted`].
+    pub(crate) keep_when_deleted: bool,
 }
 
 /// What was last applied, so that the same read is not applied twice. The content's digest is
@@ -71,7 +73,7 @@ pub(crate) async fn start<T>(start: Start<T>) -> Result<Config<T>>
 where
     T: DeserializeOwned + Send + Sync + 'static,
 {
-    let Start { session, schema, cache, startup_timeout } = start;
+    let Start { session, schema, cache, startup_timeout, keep_when_deleted } = start;
     let path = schema.path.clone();
     let (first_tx, first_rx) = oneshot::channel();
     let phase = Arc::new(Mutex::new(Phase::Starting { first: Some(first_tx), latest: NodeEvent::Unknown }));
@@ -91,7 +93,7 @@ where
         Ok(Err(_)) => return Err(Error::Registry(registry::Error::SessionClosed)),
         Err(_) => Err(()),
     };
-    let mut watcher = Watcher::new(schema, cache.clone().map(CacheWriter::spawn));
+    let mut watcher = Watcher::new(schema, cache.clone().map(CacheWriter::spawn), keep_when_deleted);
     let (value, status) = first_value(&mut watcher, first, cache.as_ref(), &path, startup_timeout).await?;
     let value = Arc::new(ArcSwap::from_pointee(value));
     let status = Status { accepted: 1, accepted_at: Instant::now(), ..status };
@@ -141,6 +143,13 @@ where
                 Ok((v, status))
             }
         },
+        Ok(_) if watcher.keep_when_deleted => {
+            // Deleted (or ZooKeeper wiped) while this process was away: the last good value
+            // of an earlier run, else the defaults.
+            watcher.applied = Some(Applied::Absent);
+            let (value, status) = fallback(&watcher.schema, cache).await?;
+            Ok((value, Status { stale: false, absent: true, ..status }))
+        }
         Ok(_) => watcher.absent(),
         Err(()) => {
             tracing::warn!(%path, ?startup_timeout, "no answer from ZooKeeper; starting from the cache or defaults");
@@ -165,17 +174,7 @@ async fn fallback<T: DeserializeOwned>(schema: &Schema<T>, cache: Option<&CacheF
             Ok(Some(cached)) => {
                 let doc = Text::document(&schema.path, Some(cached.version), cached.document);
                 match schema.convert(Some(&doc)) {
-                    Ok(value) => {
-                        let status = Status {
-                            version: Some(cached.version),
-                            source: Source::Cache,
-                            stale: true,
-                            error: None,
-                            accepted: 0,
-                            accepted_at: Instant::now(),
-                        };
-                        return Ok((value, status));
-                    }
+                    Ok(value) => return Ok((value, Status::new(Some(cached.version), Source::Cache, true))),
                     Err(e) => {
                         tracing::warn!(error = %e, "cached config refused");
                         error = Some(e);
@@ -190,17 +189,7 @@ async fn fallback<T: DeserializeOwned>(schema: &Schema<T>, cache: Option<&CacheF
         }
     }
     let value = schema.convert(None)?;
-    Ok((
-        value,
-        Status {
-            version: None,
-            source: Source::Defaults,
-            stale: true,
-            error,
-            accepted: 0,
-            accepted_at: Instant::now(),
-        },
-    ))
+    Ok((value, Status { error, ..Status::new(None, Source::Defaults, true) }))
 }
 
 // === The watch task ===
@@ -211,11 +200,13 @@ struct Watcher<T> {
     applied: Option<Applied>,
     /// Keys the digest of the documents applied.
     digests: RandomState,
+    /// A deleted document keeps the value in use and the cache file (else: the defaults).
+    keep_when_deleted: bool,
 }
 
 impl<T: DeserializeOwned> Watcher<T> {
-    fn new(schema: Schema<T>, cache: Option<CacheWriter>) -> Self {
-        Watcher { schema, cache, applied: None, digests: RandomState::new() }
+    fn new(schema: Schema<T>, cache: Option<CacheWriter>, keep_when_deleted: bool) -> Self {
+        Watcher { schema, cache, applied: None, digests: RandomState::new(), keep_when_deleted }
     }
 
     /// What applying `bytes` read with `stat` is remembered as.
@@ -231,35 +222,30 @@ impl<T: DeserializeOwned> Watcher<T> {
         if let Some(cache) = &self.cache {
             cache.save(stat.version, doc.text);
         }
-        let status = Status {
-            version: Some(stat.version),
-            source: Source::ZooKeeper,
-            stale: false,
-            error: None,
-            accepted: 0,
-            accepted_at: Instant::now(),
-        };
-        Ok((value, status))
+        Ok((value, Status::new(Some(stat.version), Source::ZooKeeper, false)))
     }
 
-    /// The node does not exist: defaults and overrides.
+    /// The node does not exist, with `keep_when_deleted(false)`: defaults and overrides, and
+    /// the cache file removed.
     fn absent(&mut self) -> Result<(T, Status)> {
         self.applied = Some(Applied::Absent);
         let value = self.schema.convert(None)?;
         if let Some(cache) = &self.cache {
             cache.remove();
         }
-        Ok((
-            value,
-            Status {
-                version: None,
-                source: Source::Defaults,
-                stale: false,
-                error: None,
-                accepted: 0,
-                accepted_at: Instant::now(),
-            },
-        ))
+        Ok((value, Status { absent: true, ..Status::new(None, Source::Defaults, false) }))
+    }
+
+    /// The node was deleted, with `keep_when_deleted(true)`: the value in use and the cache file
+    /// stay; the status says the document is absent.
+    fn keep_deleted(&mut self, status: &watch::Sender<Status>) {
+        self.applied = Some(Applied::Absent);
+        tracing::warn!(path = %self.schema.path, "config document deleted; keeping the last good value and its cache");
+        status.send_modify(|s| {
+            s.absent = true;
+            s.stale = false;
+            s.error = None;
+        });
     }
 
     /// Applies a read: swaps the value in or reports the refusal.
@@ -274,6 +260,9 @@ impl<T: DeserializeOwned> Watcher<T> {
             NodeEvent::Absent => {
                 if self.applied == Some(Applied::Absent) {
                     return;
+                }
+                if self.keep_when_deleted {
+                    return self.keep_deleted(status);
                 }
                 self.absent()
             }
@@ -322,7 +311,7 @@ mod tests {
         // ZooKeeper wiped and rebuilt: another document at the same version and mzxid.
         let schema: Schema<Doc> =
             Schema { path: "/config/ns/doc".into(), layers: Layers::default(), validator: None };
-        let mut watcher = Watcher::new(schema, None);
+        let mut watcher = Watcher::new(schema, None, true);
         let stat = Stat {
             czxid: 6,
             mzxid: 6,

@@ -417,7 +417,9 @@ async fn an_absent_node_serves_defaults_until_it_is_created() {
     let connect = chroot("absent");
     let center = center(&connect).await;
     let defaults = Db { host: "localhost".into(), port: 5432, pool: Pool { min: 1, max: 4 } };
-    let spec = center.config::<Db>("shop", "db").expect("spec").defaults(defaults.clone());
+    // Reverting to the defaults on deletion is the opt-out (see the next test for the default).
+    let spec =
+        center.config::<Db>("shop", "db").expect("spec").defaults(defaults.clone()).keep_when_deleted(false);
     let mut config = spec.watch().await.expect("watch");
     assert_eq!(*config.load(), defaults);
     assert_eq!((config.version(), config.source(), config.is_stale()), (None, Source::Defaults, false));
@@ -649,4 +651,55 @@ async fn a_refused_document_wakes_status_changed_and_not_changed() {
     let status = within("the acceptance", config.status_changed()).await.expect("status");
     assert_eq!((status.version, status.accepted), (Some(2), 2));
     assert!(status.error.is_none(), "cleared by the accepted document");
+}
+
+/// Deletes `/config/shop/db` with its history, as an operator (or a wipe) would.
+async fn delete_document(raw: &zookeeper_client::Client) {
+    for name in raw.list_children("/config/shop/db/history").await.expect("children") {
+        raw.delete(&format!("/config/shop/db/history/{name}"), None).await.expect("delete entry");
+    }
+    raw.delete("/config/shop/db/history", None).await.expect("delete history");
+    raw.delete("/config/shop/db", None).await.expect("delete");
+}
+
+#[tokio::test]
+async fn a_deleted_document_keeps_the_last_good_value_and_its_cache() {
+    let connect = chroot("deleted");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let center =
+        ConfigCenter::builder().cache_dir(dir.path()).build(session(&connect).await).expect("center");
+    let spec = center.config::<Db>("shop", "db").expect("spec").defaults(db(0));
+    spec.publish(&db(1), Expect::Absent).await.expect("publish");
+    spec.publish(&db(2), Expect::Version(0)).await.expect("publish");
+    let mut config = spec.watch().await.expect("watch");
+    assert_eq!(*config.load(), db(2));
+    assert!(!config.status().absent);
+    let file = center.cache_file("shop", "db").expect("name").expect("cache dir set");
+    eventually(WAIT, "the cache file is written", || async { file.exists() }).await;
+
+    let raw = raw(&connect).await;
+    delete_document(&raw).await;
+    let status = within("the deletion", config.status_changed()).await.expect("status");
+    assert!(status.absent, "{status:?}");
+    assert_eq!((status.version, status.source, status.accepted), (Some(1), Source::ZooKeeper, 1));
+    assert_eq!(*config.load(), db(2), "the last good value stays");
+
+    // A process starting now (ZooKeeper answers: no document) starts from the cache file.
+    let restarted = spec.watch().await.expect("watch");
+    assert_eq!(*restarted.load(), db(2), "the cache file was kept");
+    let status = restarted.status();
+    assert_eq!(
+        (status.version, status.source, status.absent, status.stale),
+        (Some(1), Source::Cache, true, false)
+    );
+
+    // Created again: read as usual, by both.
+    let other = common::center(&connect).await;
+    other.publish("shop", "db", &db(3), Expect::Absent).await.expect("create again");
+    let value = within("the new document", config.changed()).await.expect("changed");
+    assert_eq!(*value, db(3));
+    let status = config.status();
+    assert_eq!((status.version, status.source, status.absent), (Some(0), Source::ZooKeeper, false));
+    let mut restarted = restarted;
+    assert_eq!(*within("the new document", restarted.changed()).await.expect("changed"), db(3));
 }
