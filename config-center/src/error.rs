@@ -81,6 +81,20 @@ pub enum Error {
         /// The version asked for.
         version: i32,
     },
+    /// A history entry that stands for a document too large to archive (written by a foreign
+    /// client near ZooKeeper's request limit; see [`crate::HistoryEntry::archived`]): there is
+    /// no document to read or roll back to.
+    #[error("version {version} of {path} was not archived: {size} bytes did not fit in one ZooKeeper request with its history entry's path (at most {limit} bytes)")]
+    NotArchived {
+        /// The ZooKeeper path of the document.
+        path: String,
+        /// The version asked for.
+        version: i32,
+        /// The size the document had, in bytes.
+        size: usize,
+        /// The request limit ([`crate::ConfigCenterBuilder::max_request_size`]).
+        limit: usize,
+    },
     /// A value that cannot be written as a TOML document (for example not a table at the top).
     #[error("cannot write {path} as TOML: {message}")]
     Serialize {

@@ -47,7 +47,9 @@
 //! replaced document is archived first (when it has no entry), in a transaction guarded by its
 //! version (`check(path, version)` + `create(v-<version>)`), then the write, then the new
 //! document's entry, guarded the same way. An entry only ever holds the document of its
-//! version; a writer that comes in between archives the version it replaces itself.
+//! version; a writer that comes in between archives the version it replaces itself. A document
+//! that a foreign writer left too large to travel again with its entry's path is not archived:
+//! its entry records its size (see [`HistoryEntry::archived`], [`Error::NotArchived`]).
 //!
 //! ```no_run
 //! # async fn demo() -> config_center::Result<()> {

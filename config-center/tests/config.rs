@@ -703,3 +703,51 @@ async fn a_deleted_document_keeps_the_last_good_value_and_its_cache() {
     let mut restarted = restarted;
     assert_eq!(*within("the new document", restarted.changed()).await.expect("changed"), db(3));
 }
+
+#[tokio::test]
+async fn a_foreign_document_too_large_to_archive_is_replaced_and_the_history_says_so() {
+    // A plain setData of a document ZooKeeper accepts but that cannot travel in a second request
+    // with its history entry's path and a version check (ZooKeeper's jute.maxbuffer is 0xfffff =
+    // 1,048,575 bytes by default; here a setData of up to about 1,048,530 bytes passes, and the
+    // archive transaction of one over about 1,048,440 bytes makes the server drop the connection).
+    let connect = chroot("huge");
+    let center = center(&connect).await;
+    center.publish_toml("shop", "db", "small = 0\n", Expect::Absent).await.expect("create");
+    let raw = raw(&connect).await;
+    let big = format!("blob = \"{}\"\n", "x".repeat(1_048_500 - 10));
+    assert_eq!(big.len(), 1_048_500);
+    raw.set_data("/config/shop/db", big.as_bytes(), Some(0)).await.expect("ZooKeeper takes it");
+
+    let published =
+        within("the publish", center.publish_toml("shop", "db", "small = 2\n", Expect::Version(1)))
+            .await
+            .expect("replaces the large document");
+    assert_eq!((published.version, published.previous), (2, Some(1)));
+    assert_eq!(center.current("shop", "db").await.expect("read"), Some(("small = 2\n".to_owned(), 2)));
+
+    // The history says what happened to version 1.
+    let history = center.history("shop", "db").await.expect("history");
+    let listed: Vec<(i32, usize)> = history.iter().map(|e| (e.version, e.size)).collect();
+    assert_eq!(listed, [(1, 1_048_500), (0, 10)], "newest first");
+    let err = match center.history_document("shop", "db", 1).await {
+        Err(e) => e,
+        Ok(doc) => panic!("version 1 archived whole ({} bytes)", doc.len()),
+    };
+    assert!(matches!(&err, Error::NotArchived { version: 1, size: 1_048_500, .. }), "{err:?}");
+    assert!(err.to_string().contains("1048500 bytes"), "{err}");
+    let err = center
+        .rollback("shop", "db", 1, Expect::Any)
+        .await
+        .map(|p| p.version)
+        .expect_err("nothing to roll back to");
+    assert!(matches!(&err, Error::NotArchived { .. }), "{err:?}");
+    let (entry, _) = raw.get_data("/config/shop/db/history/v-0000000001").await.expect("entry");
+    let entry = String::from_utf8(entry).expect("UTF-8");
+    assert!(entry.starts_with("!zkmesh not archived\n"), "{entry}");
+    assert_eq!(center.history_document("shop", "db", 0).await.expect("archived"), "small = 0\n");
+    assert_eq!(
+        center.current("shop", "db").await.expect("read").map(|(_, v)| v),
+        Some(2),
+        "nothing rolled back"
+    );
+}
