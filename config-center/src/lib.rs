@@ -8,8 +8,9 @@
 //!   refusals included. Push-then-pull on registry's data watch:
 //!   bursts fold into one read, a change made during a disconnection is read on reconnection,
 //!   and after session expiry the watch is set again and the document read again.
-//! - Validation: a document that is not TOML, does not deserialize into `T` or fails the
-//!   validator is refused; the last good value stays and the error ([`Error::ConfigParse`] with
+//! - Validation: a document that is not TOML, does not deserialize into `T`, has a key `T` does
+//!   not read (a typo; unless [`ConfigSpec::allow_unknown_keys`]) or fails the validator is
+//!   refused; the last good value stays and the error ([`Error::ConfigParse`] with
 //!   path, version, line and column, or [`Error::Validation`]) is in [`Config::last_error`].
 //! - Layering, lowest first: defaults (a TOML file, text or a value such as `T::default()`),
 //!   the ZooKeeper document, environment overrides `PREFIX__SECTION__KEY` (see
@@ -90,6 +91,7 @@ mod name;
 mod publish;
 mod schema;
 mod spec;
+mod unknown_keys;
 mod watcher;
 
 pub use self::center::{

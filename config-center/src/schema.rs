@@ -13,13 +13,16 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use std::ops::Range;
+
 use serde::de::DeserializeOwned;
-use toml::de::DeTable;
+use toml::de::{DeArray, DeTable, DeValue};
 use toml::Spanned;
 
 use crate::document::{merge, Text, LAYER_BASE};
 use crate::env::Override;
 use crate::error::{Error, Result};
+use crate::unknown_keys::{self, Step, UnknownKey};
 
 /// A validator: `Err(reason)` refuses the value.
 pub(crate) type Validator<T> = Arc<dyn Fn(&T) -> std::result::Result<(), String> + Send + Sync>;
@@ -107,6 +110,11 @@ impl Layers {
         Ok(Spanned::new(span, root))
     }
 
+    /// The variable (`$NAME`) of the environment override an absolute span points into.
+    fn env_label(&self, pos: usize) -> Option<&str> {
+        self.env.iter().find(|o| o.text.contains(pos)).map(|o| o.text.label.as_str())
+    }
+
     /// The text an absolute span points into.
     fn locate<'a>(&'a self, doc: Option<&'a Text>, pos: usize) -> Option<&'a Text> {
         doc.into_iter()
@@ -118,12 +126,15 @@ impl Layers {
 
 // === Schema ===
 
-/// Everything that turns a document into a `T`: the layers and the validator.
+/// Everything that turns a document into a `T`: the layers, the validator, and whether keys
+/// `T` does not read are refused.
 pub(crate) struct Schema<T> {
     /// The ZooKeeper path of the document, for errors about a missing document.
     pub(crate) path: String,
     pub(crate) layers: Layers,
     pub(crate) validator: Option<Validator<T>>,
+    /// Keys `T` does not read are accepted (else refused; see `unknown_keys.rs`).
+    pub(crate) allow_unknown_keys: bool,
 }
 
 impl<T: DeserializeOwned> Schema<T> {
@@ -131,23 +142,15 @@ impl<T: DeserializeOwned> Schema<T> {
     /// the validator accepts.
     pub(crate) fn convert(&self, doc: Option<&Text>) -> Result<T> {
         let root = self.layers.merged(doc)?;
-        let value = T::deserialize(toml::de::Deserializer::from(root)).map_err(|e| {
-            let message = e.to_string().trim_end().replace('\n', " ");
-            let span = e.span();
-            match span.as_ref().and_then(|s| self.layers.locate(doc, s.start)) {
-                Some(text) => text.error(span, message, doc),
-                None => match doc {
-                    Some(doc) => doc.error(None, message, None),
-                    None => Error::ConfigParse {
-                        path: self.path.clone(),
-                        version: None,
-                        line: None,
-                        column: None,
-                        message: format!("{message} (no document: defaults and overrides only)"),
-                    },
-                },
-            }
-        })?;
+        let (value, unknown) =
+            unknown_keys::deserialize(toml::de::Deserializer::from(root)).map_err(|e| {
+                let message = e.to_string().trim_end().replace('\n', " ");
+                let span = e.span();
+                self.error_at(doc, span, message)
+            })?;
+        if !unknown.is_empty() {
+            self.check_unknown(doc, &unknown)?;
+        }
         if let Some(validate) = &self.validator {
             validate(&value).map_err(|reason| Error::Validation {
                 path: self.path.clone(),
@@ -157,6 +160,72 @@ impl<T: DeserializeOwned> Schema<T> {
         }
         Ok(value)
     }
+}
+
+impl<T> Schema<T> {
+    /// An error at `span` (absolute) in whichever layer holds it.
+    fn error_at(&self, doc: Option<&Text>, span: Option<Range<usize>>, message: String) -> Error {
+        match span.as_ref().and_then(|s| self.layers.locate(doc, s.start)) {
+            Some(text) => text.error(span, message, doc),
+            None => match doc {
+                Some(doc) => doc.error(None, message, None),
+                None => Error::ConfigParse {
+                    path: self.path.clone(),
+                    version: None,
+                    line: None,
+                    column: None,
+                    message: format!("{message} (no document: defaults and overrides only)"),
+                },
+            },
+        }
+    }
+
+    /// Refuses the keys `T` did not read, pointing at the first in the layers' order and naming
+    /// the others, unless they are allowed; an environment override that sets one is warned
+    /// about even then.
+    fn check_unknown(&self, doc: Option<&Text>, unknown: &[UnknownKey]) -> Result<()> {
+        let root = self.layers.merged(doc)?;
+        let mut located: Vec<_> =
+            unknown.iter().map(|key| (key, key_span(root.get_ref(), &key.path))).collect();
+        if self.allow_unknown_keys {
+            for (key, span) in &located {
+                let Some(var) = span.as_ref().and_then(|s| self.layers.env_label(s.start)) else { continue };
+                tracing::warn!(variable = %var, key = %key.dotted(), "an environment override sets a key the config type does not read; ignored");
+            }
+            return Ok(());
+        }
+        located.sort_by_key(|(_, span)| span.as_ref().map_or(usize::MAX, |s| s.start));
+        let Some(((first, span), others)) = located.split_first() else { return Ok(()) };
+        let mut message = first.message();
+        if !others.is_empty() {
+            let names: Vec<String> = others.iter().map(|(key, _)| format!("`{}`", key.dotted())).collect();
+            message.push_str(&format!("; also unknown: {}", names.join(", ")));
+        }
+        Err(self.error_at(doc, span.clone(), message))
+    }
+}
+
+/// The span of the key at `path` in a merged tree.
+fn key_span(root: &DeTable<'_>, path: &[Step]) -> Option<Range<usize>> {
+    let (Step::Key(key), parents) = path.split_last()? else { return None };
+    let mut table = root;
+    let mut array: Option<&DeArray<'_>> = None;
+    for step in parents {
+        let value = match (step, array) {
+            (Step::Key(k), None) => table.get(k.as_str())?.get_ref(),
+            (Step::Index(i), Some(items)) => items.get(*i)?.get_ref(),
+            _ => return None,
+        };
+        (table, array) = match value {
+            DeValue::Table(t) => (t, None),
+            DeValue::Array(items) => (table, Some(items)),
+            _ => return None,
+        };
+    }
+    if array.is_some() {
+        return None;
+    }
+    table.get_key_value(key.as_str()).map(|(k, _)| k.span())
 }
 
 #[cfg(test)]
@@ -188,6 +257,7 @@ mod tests {
             path: "/config/ns/db".into(),
             layers: Layers::new(defaults, env).expect("layers"),
             validator: None,
+            allow_unknown_keys: false,
         }
     }
 
@@ -313,6 +383,45 @@ mod tests {
         );
     }
 
+    #[test]
+    fn unknown_keys_are_refused_with_their_position_and_the_expected_names() {
+        let s = schema(Some(DEFAULTS), &[]);
+        let err = s.convert(Some(&doc("port = 1\n[pool]\nmin = 1\nmxa = 2\n"))).expect_err("typo");
+        assert!(
+            matches!(&err, Error::ConfigParse { path, version: Some(7), line: Some(4), column: Some(1), message }
+                if path == "/config/ns/db" && message == "unknown field `mxa`, expected `min` or `max` (in `pool`)"),
+            "{err:?}"
+        );
+        let err = s.convert(Some(&doc("prot = 1\nhots = \"h\"\n"))).expect_err("two typos");
+        assert!(
+            matches!(&err, Error::ConfigParse { line: Some(1), message, .. }
+                if message.starts_with("unknown field `prot`") && message.ends_with("; also unknown: `hots`")),
+            "{err:?}"
+        );
+
+        let s = schema(Some(DEFAULTS), &[("APP__POOL__MXA", "3")]);
+        let err = s.convert(Some(&doc("port = 1\n"))).expect_err("from the environment");
+        assert!(
+            matches!(&err, Error::ConfigParse { path, version: None, message, .. }
+                if path == "$APP__POOL__MXA" && message.contains("`mxa`") && message.contains("version 7")),
+            "{err:?}"
+        );
+        let s = schema(Some(&format!("{DEFAULTS}prot = 2\n")), &[]);
+        let err = s.convert(None).expect_err("in the defaults");
+        assert!(
+            matches!(&err, Error::ConfigParse { path, line: Some(7), column: Some(1), .. } if path == "defaults.toml"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_can_be_allowed() {
+        let mut s = schema(Some(DEFAULTS), &[("APP__POOL__MXA", "3")]);
+        s.allow_unknown_keys = true;
+        let v = s.convert(Some(&doc("mesage = \"typo\"\nport = 9\n"))).expect("allowed");
+        assert_eq!(v.port, 9);
+    }
+
     mod layering {
         //! Layering as a property: for any defaults and document, the result is the deep merge
         //! (tables key by key, everything else replaced by the upper layer).
@@ -359,6 +468,7 @@ mod tests {
                     path: "/config/ns/p".into(),
                     layers: Layers::new(Some(Text::other("defaults.toml".into(), d)), Vec::new()).expect("layers"),
                     validator: None,
+                    allow_unknown_keys: false,
                 };
                 let got = schema.convert(Some(&Text::document("/config/ns/p", Some(1), z))).expect("converts");
                 prop_assert_eq!(got, model(&defaults, &document));

@@ -59,6 +59,7 @@ pub struct ConfigSpec<T> {
     validator: Option<Validator<T>>,
     startup_timeout: Option<Duration>,
     keep_when_deleted: bool,
+    allow_unknown_keys: bool,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -74,6 +75,7 @@ impl<T> Clone for ConfigSpec<T> {
             validator: self.validator.clone(),
             startup_timeout: self.startup_timeout,
             keep_when_deleted: self.keep_when_deleted,
+            allow_unknown_keys: self.allow_unknown_keys,
             _type: PhantomData,
         }
     }
@@ -104,6 +106,7 @@ impl<T> ConfigSpec<T> {
             validator: None,
             startup_timeout: None,
             keep_when_deleted: true,
+            allow_unknown_keys: false,
             _type: PhantomData,
         })
     }
@@ -175,6 +178,20 @@ impl<T> ConfigSpec<T> {
         self
     }
 
+    /// Whether keys that `T` does not read are accepted. Default: `false`: a document, a
+    /// defaults text or file, or an environment override with a key `T` does not have (a typo
+    /// such as `mesage` next to `message`, at any depth) is refused, by watchers (the last good
+    /// value stays, the error is in the status) and by publishers alike, with the line and
+    /// column of the key and the names the struct expects, as serde's `deny_unknown_fields`
+    /// would say it; `T` needs no attribute for that. `true` accepts them, for a document that
+    /// several types read a part of each; an environment override that sets a key `T` does not
+    /// read is then only warned about. (Keys inside `#[serde(flatten)]` fields and untagged or
+    /// internally tagged enums are never checked.)
+    pub fn allow_unknown_keys(mut self, allow: bool) -> Self {
+        self.allow_unknown_keys = allow;
+        self
+    }
+
     /// What a watcher does when the document is deleted (or ZooKeeper wiped and rebuilt
     /// without it). `true`: it keeps the value in use and its cache file, with
     /// [`Status::absent`](crate::Status::absent) set (and [`crate::Config::status_changed`]
@@ -192,7 +209,12 @@ impl<T> ConfigSpec<T> {
     async fn schema(&self, with_env: bool) -> Result<Schema<T>> {
         let env = if with_env { self.env.resolve()? } else { Vec::new() };
         let layers = Layers::new(self.defaults.load().await?, env)?;
-        Ok(Schema { path: self.path.clone(), layers, validator: self.validator.clone() })
+        Ok(Schema {
+            path: self.path.clone(),
+            layers,
+            validator: self.validator.clone(),
+            allow_unknown_keys: self.allow_unknown_keys,
+        })
     }
 
     /// The history of the document, newest first.
@@ -285,7 +307,11 @@ pub(crate) fn to_toml<T: Serialize>(path: &str, value: &T) -> Result<String> {
 
 /// Refuses text that is not TOML, with the position.
 pub(crate) fn check_syntax(path: &str, text: &str) -> Result<()> {
-    let schema: Schema<toml::Table> =
-        Schema { path: path.to_owned(), layers: Layers::default(), validator: None };
+    let schema: Schema<toml::Table> = Schema {
+        path: path.to_owned(),
+        layers: Layers::default(),
+        validator: None,
+        allow_unknown_keys: true,
+    };
     schema.convert(Some(&Text::document(path, None, text.to_owned()))).map(drop)
 }

@@ -309,8 +309,12 @@ mod tests {
     #[test]
     fn a_read_with_the_stat_applied_last_but_other_bytes_is_applied() {
         // ZooKeeper wiped and rebuilt: another document at the same version and mzxid.
-        let schema: Schema<Doc> =
-            Schema { path: "/config/ns/doc".into(), layers: Layers::default(), validator: None };
+        let schema: Schema<Doc> = Schema {
+            path: "/config/ns/doc".into(),
+            layers: Layers::default(),
+            validator: None,
+            allow_unknown_keys: false,
+        };
         let mut watcher = Watcher::new(schema, None, true);
         let stat = Stat {
             czxid: 6,

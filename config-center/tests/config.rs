@@ -751,3 +751,53 @@ async fn a_foreign_document_too_large_to_archive_is_replaced_and_the_history_say
         "nothing rolled back"
     );
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Greeting {
+    message: String,
+    #[serde(default)]
+    level: u32,
+}
+
+#[tokio::test]
+async fn a_key_the_type_does_not_have_is_refused_at_publish_and_on_watch() {
+    let connect = chroot("unknown");
+    let center = center(&connect).await;
+    let hello = Greeting { message: "hello".into(), level: 1 };
+    let spec = center.config::<Greeting>("app", "greeting").expect("spec").defaults(hello.clone());
+    spec.publish_toml("message = \"hi\"\n", Expect::Absent).await.expect("publish");
+    let mut config = spec.watch().await.expect("watch");
+    let hi = Greeting { message: "hi".into(), level: 1 };
+    assert_eq!(*config.load(), hi);
+
+    // The publisher refuses a typo before writing.
+    let typo = "message = \"hi\"\nmesage = \"typo\"\n";
+    let err = spec.publish_toml(typo, Expect::Any).await.expect_err("unknown key");
+    assert!(
+        matches!(&err, Error::ConfigParse { version: None, line: Some(2), column: Some(1), message, .. }
+            if message == "unknown field `mesage`, expected `message` or `level`"),
+        "{err:?}"
+    );
+    assert_eq!(
+        center.current("app", "greeting").await.expect("read").map(|(_, v)| v),
+        Some(0),
+        "nothing written"
+    );
+
+    // Watchers refuse it from a writer that does not check: the last good value stays.
+    let raw = raw(&connect).await;
+    raw.set_data("/config/app/greeting", b"mesage = \"typo\"\n", Some(0)).await.expect("set_data");
+    let status = within("the refusal", config.status_changed()).await.expect("status");
+    assert!(
+        matches!(&status.error, Some(Error::ConfigParse { version: Some(1), line: Some(1), column: Some(1), message, .. })
+            if message == "unknown field `mesage`, expected `message` or `level`"),
+        "{status:?}"
+    );
+    assert_eq!(*config.load(), hi, "the last good value stays");
+
+    // The opt-out, for a document several types read a part of.
+    let shared = spec.clone().allow_unknown_keys(true).watch().await.expect("watch");
+    assert_eq!(*shared.load(), hello, "the key is ignored: the defaults");
+    assert!(shared.last_error().is_none());
+    spec.clone().allow_unknown_keys(true).publish_toml(typo, Expect::Version(1)).await.expect("allowed");
+}
