@@ -1,4 +1,10 @@
 //! Environment overrides: `PREFIX__SECTION__KEY=value` sets `section.key` over the document.
+//!
+//! Two underscores separate the prefix from the first key and each key from the next; keys are
+//! lower-cased. A variable that carries the prefix with one underscore (`SHOP_DB_POOL` for the
+//! prefix `SHOP_DB`), or is the prefix alone, is not an override: it is ignored, and named by
+//! [`Env::ignored`] so that a watch can warn about it. (A variable whose key the type does not
+//! have is refused as an unknown key, blamed on the variable; see `schema.rs`.)
 
 use std::borrow::Cow;
 
@@ -20,6 +26,9 @@ pub(crate) enum Env {
     Vars { prefix: String, vars: Vec<(String, String)> },
 }
 
+/// Variables and their values.
+type Vars = Vec<(String, String)>;
+
 /// One override: `$var` sets `keys` (a dotted path) to `text` (a TOML value, or a string).
 #[derive(Debug, Clone)]
 pub(crate) struct Override {
@@ -28,15 +37,15 @@ pub(crate) struct Override {
 }
 
 impl Env {
-    /// The overrides, sorted by variable name.
-    pub(crate) fn resolve(&self) -> Result<Vec<Override>> {
-        let (prefix, vars) = match self {
-            Env::None => return Ok(Vec::new()),
+    /// The prefix and the variables that carry it (`PREFIX` then `_` or nothing).
+    fn vars(&self) -> Result<Option<(&str, Vars)>> {
+        match self {
+            Env::None => Ok(None),
             Env::Process { prefix } => {
                 let mut vars = Vec::new();
                 for (k, v) in std::env::vars_os() {
                     let Some(k) = k.to_str().map(str::to_owned) else { continue };
-                    if !k.starts_with(&format!("{prefix}__")) {
+                    if !carries(prefix, &k) {
                         continue;
                     }
                     match v.into_string() {
@@ -49,12 +58,45 @@ impl Env {
                         }
                     }
                 }
-                (prefix, vars)
+                Ok(Some((prefix, vars)))
             }
-            Env::Vars { prefix, vars } => (prefix, vars.clone()),
-        };
-        parse_overrides(prefix, vars)
+            Env::Vars { prefix, vars } => {
+                Ok(Some((prefix, vars.iter().filter(|(k, _)| carries(prefix, k)).cloned().collect())))
+            }
+        }
     }
+
+    /// The overrides, sorted by variable name.
+    pub(crate) fn resolve(&self) -> Result<Vec<Override>> {
+        match self.vars()? {
+            Some((prefix, vars)) => parse_overrides(prefix, vars),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The variables that carry the prefix but are not overrides (`SHOP_DB_POOL`), sorted, each
+    /// with the form expected.
+    pub(crate) fn ignored(&self) -> Vec<(String, String)> {
+        let Ok(Some((prefix, vars))) = self.vars() else { return Vec::new() };
+        let marker = format!("{prefix}__");
+        let mut ignored: Vec<(String, String)> = vars
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with(&marker))
+            .map(|(k, _)| {
+                let rest = k[prefix.len()..].trim_start_matches('_');
+                let expected =
+                    if rest.is_empty() { format!("{marker}<KEY>") } else { format!("{marker}{rest}") };
+                (k, expected)
+            })
+            .collect();
+        ignored.sort();
+        ignored
+    }
+}
+
+/// Whether `var` carries `prefix`: is it, or starts with it and an underscore.
+fn carries(prefix: &str, var: &str) -> bool {
+    var.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('_'))
 }
 
 /// `PREFIX__A__B=value` -> keys `a.b` (lower-cased), value parsed as TOML when it parses.
@@ -86,6 +128,11 @@ pub(crate) fn parse_overrides(prefix: &str, mut vars: Vec<(String, String)>) -> 
 }
 
 impl Override {
+    /// The variable's name.
+    pub(crate) fn var(&self) -> &str {
+        self.text.label.strip_prefix('$').unwrap_or(&self.text.label)
+    }
+
     /// `{ a = { b = value } }`, every span the value's.
     pub(crate) fn table(&self) -> Spanned<DeTable<'_>> {
         let text = &self.text;
@@ -121,5 +168,23 @@ mod tests {
         assert!(matches!(bad(&[("APP__A", "1"), ("APP__A__B", "2")]), Err(Error::EnvOverride { .. })));
         assert!(matches!(bad(&[("APP__a", "1"), ("APP__A", "2")]), Err(Error::EnvOverride { .. })));
         assert_eq!(bad(&[("APPX__A", "1"), ("APP_A", "1")]).map(|o| o.len()).ok(), Some(0));
+    }
+
+    #[test]
+    fn variables_that_carry_the_prefix_but_are_no_overrides_are_named_with_the_form_expected() {
+        let vars = [("SHOP_DB_POOL", "3"), ("SHOP_DB__HOST", "h"), ("SHOP_DBX__A", "1"), ("SHOP_DB", "x")];
+        let env = Env::Vars {
+            prefix: "SHOP_DB".into(),
+            vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        assert_eq!(
+            env.ignored(),
+            [
+                ("SHOP_DB".to_owned(), "SHOP_DB__<KEY>".to_owned()),
+                ("SHOP_DB_POOL".to_owned(), "SHOP_DB__POOL".to_owned()),
+            ]
+        );
+        let overrides = env.resolve().expect("overrides");
+        assert_eq!(overrides.iter().map(|o| o.text.label.as_str()).collect::<Vec<_>>(), ["$SHOP_DB__HOST"]);
     }
 }

@@ -99,7 +99,7 @@ pub use self::center::{
     DEFAULT_STARTUP_TIMEOUT,
 };
 pub use self::config::{Config, Source, Status};
-pub use self::error::{Error, Result};
+pub use self::error::{Error, Layer, Result};
 pub use self::history::HistoryEntry;
 pub use self::name::{validate_name, MAX_NAME_LEN};
 pub use self::publish::{Expect, Published};

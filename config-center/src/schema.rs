@@ -21,7 +21,7 @@ use toml::Spanned;
 
 use crate::document::{merge, Text, LAYER_BASE};
 use crate::env::Override;
-use crate::error::{Error, Result};
+use crate::error::{Error, Layer, Result};
 use crate::unknown_keys::{self, Step, UnknownKey};
 
 /// A validator: `Err(reason)` refuses the value.
@@ -110,6 +110,15 @@ impl Layers {
         Ok(Spanned::new(span, root))
     }
 
+    /// These layers without the environment overrides (`None`), or without the `i`th.
+    fn without_env(&self, i: Option<usize>) -> Layers {
+        let env = match i {
+            None => Vec::new(),
+            Some(i) => self.env.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, o)| o.clone()).collect(),
+        };
+        Layers { defaults: self.defaults.clone(), env }
+    }
+
     /// The variable (`$NAME`) of the environment override an absolute span points into.
     fn env_label(&self, pos: usize) -> Option<&str> {
         self.env.iter().find(|o| o.text.contains(pos)).map(|o| o.text.label.as_str())
@@ -156,9 +165,38 @@ impl<T: DeserializeOwned> Schema<T> {
                 path: self.path.clone(),
                 version: doc.and_then(|d| d.version),
                 reason,
+                layer: self.blame(doc, validate),
             })?;
         }
         Ok(value)
+    }
+
+    /// The layer that set the value the validator refuses: the highest one without which the
+    /// value passes (for the environment, the variables without each of which it passes); the
+    /// defaults when even they (with the overrides) do not pass.
+    fn blame(&self, doc: Option<&Text>, validate: &Validator<T>) -> Layer {
+        let passes = |layers: &Layers, doc: Option<&Text>| {
+            let Ok(root) = layers.merged(doc) else { return false };
+            T::deserialize(toml::de::Deserializer::from(root)).is_ok_and(|value| validate(&value).is_ok())
+        };
+        let env = &self.layers.env;
+        if !env.is_empty() && passes(&self.layers.without_env(None), doc) {
+            let mut vars: Vec<String> = (0..env.len())
+                .filter(|i| passes(&self.layers.without_env(Some(*i)), doc))
+                .map(|i| env[i].var().to_owned())
+                .collect();
+            if vars.is_empty() {
+                vars = env.iter().map(|o| o.var().to_owned()).collect();
+            }
+            return Layer::Environment { vars };
+        }
+        if doc.is_some() && passes(&self.layers, None) {
+            return Layer::Document;
+        }
+        match &self.layers.defaults {
+            Some(defaults) => Layer::Defaults { source: defaults.label.clone() },
+            None => Layer::Document,
+        }
     }
 }
 
@@ -420,6 +458,38 @@ mod tests {
         s.allow_unknown_keys = true;
         let v = s.convert(Some(&doc("mesage = \"typo\"\nport = 9\n"))).expect("allowed");
         assert_eq!(v.port, 9);
+    }
+
+    #[test]
+    fn a_refused_value_is_blamed_on_the_layer_that_set_it() {
+        let at_most_50 = |s: &mut Schema<Db>| {
+            s.validator = Some(Arc::new(|db: &Db| {
+                if db.pool.max > 50 {
+                    Err(format!("pool.max {} > 50", db.pool.max))
+                } else {
+                    Ok(())
+                }
+            }));
+        };
+        let layer = |err: Error| match err {
+            Error::Validation { layer, .. } => layer,
+            other => panic!("{other:?}"),
+        };
+        let mut s = schema(Some(DEFAULTS), &[("APP__HOST", "h"), ("APP__POOL__MAX", "99")]);
+        at_most_50(&mut s);
+        let err = s.convert(Some(&doc("[pool]\nmax = 20\n"))).expect_err("refused");
+        assert!(err.to_string().contains("set by the environment override $APP__POOL__MAX"), "{err}");
+        assert_eq!(layer(err), Layer::Environment { vars: vec!["APP__POOL__MAX".into()] });
+
+        let mut s = schema(Some(DEFAULTS), &[("APP__HOST", "h")]);
+        at_most_50(&mut s);
+        let err = s.convert(Some(&doc("[pool]\nmax = 90\n"))).expect_err("refused");
+        assert_eq!(layer(err), Layer::Document);
+
+        let mut s = schema(Some(&DEFAULTS.replace("max = 10", "max = 70")), &[]);
+        at_most_50(&mut s);
+        let err = s.convert(None).expect_err("refused");
+        assert_eq!(layer(err), Layer::Defaults { source: "defaults.toml".into() });
     }
 
     mod layering {

@@ -140,9 +140,13 @@ impl<T> ConfigSpec<T> {
     }
 
     /// Environment overrides from the process environment, read when a watch starts: a
-    /// variable `PREFIX__SECTION__KEY=value` sets `section.key` (segments lower-cased, split on
-    /// `__`); the value is read as a TOML value when it parses as one (`8080`, `true`,
-    /// `[1, 2]`, `"text"`), else taken as a string. Default: no overrides.
+    /// variable `PREFIX__SECTION__KEY=value` sets `section.key` (two underscores after the
+    /// prefix and between keys; segments lower-cased); the value is read as a TOML value when it
+    /// parses as one (`8080`, `true`, `[1, 2]`, `"text"`), else taken as a string. A variable
+    /// with one underscore (`SHOP_DB_POOL`) is not an override: it is warned about and ignored
+    /// ([`ConfigSpec::ignored_env_vars`]); one whose key `T` does not have is refused as an
+    /// unknown key, and one whose value the validator refuses is named in the error
+    /// ([`crate::Layer::Environment`]). Default: no overrides.
     pub fn env_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.env = Env::Process { prefix: prefix.into() };
         self
@@ -158,6 +162,14 @@ impl<T> ConfigSpec<T> {
         let vars = vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
         self.env = Env::Vars { prefix: prefix.into(), vars };
         self
+    }
+
+    /// The environment variables that carry the prefix of [`ConfigSpec::env_prefix`] (or
+    /// [`ConfigSpec::env_vars`]) but are not overrides, sorted: `SHOP_DB_POOL` (one underscore)
+    /// or `SHOP_DB` alone for the prefix `SHOP_DB`. They are ignored, and each is warned about
+    /// (with the form expected, `SHOP_DB__POOL`) when a watch starts.
+    pub fn ignored_env_vars(&self) -> Vec<String> {
+        self.env.ignored().into_iter().map(|(var, _)| var).collect()
     }
 
     /// A validator run on every value before it is accepted (by watchers) or written (by
@@ -207,7 +219,14 @@ impl<T> ConfigSpec<T> {
 
     /// The schema of watchers (`with_env`) or publishers.
     async fn schema(&self, with_env: bool) -> Result<Schema<T>> {
-        let env = if with_env { self.env.resolve()? } else { Vec::new() };
+        let env = if with_env {
+            for (var, expected) in self.env.ignored() {
+                tracing::warn!(path = %self.path, variable = %var, %expected, "an environment variable carries the override prefix but is not an override (PREFIX__KEY, two underscores before each key); ignored");
+            }
+            self.env.resolve()?
+        } else {
+            Vec::new()
+        };
         let layers = Layers::new(self.defaults.load().await?, env)?;
         Ok(Schema {
             path: self.path.clone(),

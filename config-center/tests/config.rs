@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use config_center::{ConfigCenter, Error, Expect, Source};
+use config_center::{ConfigCenter, Error, Expect, Layer, Source};
 use serde::{Deserialize, Serialize};
 use zookeeper_client::{Acls, CreateMode};
 
@@ -169,7 +169,7 @@ async fn a_validator_refusal_keeps_the_last_good_value_and_stops_publishers() {
         assert_eq!(w.version(), Some(1));
         let error = w.last_error().expect("error");
         assert!(
-            matches!(&error, Error::Validation { path, version: Some(2), reason }
+            matches!(&error, Error::Validation { path, version: Some(2), reason, layer: config_center::Layer::Document }
                 if path == "/config/shop/db" && reason == "pool.min 9 > pool.max 2"),
             "{error:?}"
         );
@@ -800,4 +800,37 @@ async fn a_key_the_type_does_not_have_is_refused_at_publish_and_on_watch() {
     assert_eq!(*shared.load(), hello, "the key is ignored: the defaults");
     assert!(shared.last_error().is_none());
     spec.clone().allow_unknown_keys(true).publish_toml(typo, Expect::Version(1)).await.expect("allowed");
+}
+
+#[tokio::test]
+async fn environment_overrides_are_named_when_refused_or_ignored() {
+    let connect = chroot("env");
+    let center = center(&connect).await;
+    let spec = center.config::<Db>("shop", "db").expect("spec").validator(pool_in_order);
+    spec.publish(&db(1), Expect::Absent).await.expect("publish");
+
+    // An override the validator refuses is blamed on its variable, not on the document.
+    let vars = [("SHOP_DB__POOL__MIN", "9"), ("SHOP_DB__HOST", "env-host")];
+    let err = spec.clone().env_vars("SHOP_DB", vars).watch().await.expect_err("refused");
+    assert!(
+        matches!(&err, Error::Validation { version: Some(0), layer: Layer::Environment { vars }, .. }
+            if vars == &["SHOP_DB__POOL__MIN"]),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("$SHOP_DB__POOL__MIN"), "{err}");
+
+    // One underscore: not an override; named, and the value stays the document's.
+    let vars = [("SHOP_DB_PORT", "1"), ("SHOP_DB__HOST", "env-host")];
+    let spec = spec.env_vars("SHOP_DB", vars);
+    assert_eq!(spec.ignored_env_vars(), ["SHOP_DB_PORT"]);
+    let config = spec.watch().await.expect("watch");
+    assert_eq!(*config.load(), Db { host: "env-host".into(), ..db(1) });
+
+    // A key the type does not have is refused as an unknown key, at the variable.
+    let err = spec.env_vars("SHOP_DB", [("SHOP_DB__PROT", "1")]).watch().await.expect_err("unknown key");
+    assert!(
+        matches!(&err, Error::ConfigParse { path, message, .. }
+            if path == "$SHOP_DB__PROT" && message.starts_with("unknown field `prot`")),
+        "{err:?}"
+    );
 }
