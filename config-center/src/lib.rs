@@ -57,23 +57,24 @@
 //! use config_center::{ConfigCenter, Expect};
 //! use registry::Session;
 //!
-//! #[derive(serde::Serialize, serde::Deserialize, Default, Debug)]
+//! #[derive(serde::Serialize, serde::Deserialize, Debug)]
 //! struct Db { url: String, pool: u32 }
 //!
-//! let session = Session::connect("127.0.0.1:2181/prod").await?;
+//! let session = Session::connect("127.0.0.1:2181/prod").await?; // or registry.session().clone()
 //! let center = ConfigCenter::builder().cache_dir("/var/cache/myapp").build(session)?;
 //! let db = center
 //!     .config::<Db>("shop", "db")?
-//!     .defaults(Db::default())
-//!     .env_prefix("SHOP_DB")
+//!     .defaults(Db { url: "postgres://localhost/shop".into(), pool: 4 }) // pass the validator
+//!     .env_prefix("SHOP_DB") // SHOP_DB__POOL=16 sets pool
 //!     .validator(|db: &Db| if db.pool == 0 { Err("pool must be > 0".into()) } else { Ok(()) });
 //!
 //! let mut config = db.watch().await?;
 //! println!("pool = {}", config.load().pool);
 //!
 //! db.publish_toml("url = \"postgres://db\"\npool = 8\n", Expect::Any).await?;
-//! config.changed().await?;
-//! if let Some(error) = config.last_error() {
+//! config.changed().await?; // the next accepted value
+//! let status = config.status_changed().await?; // any change, refusals included
+//! if let Some(error) = status.error {
 //!     eprintln!("latest document refused: {error}");
 //! }
 //! # Ok(()) }
