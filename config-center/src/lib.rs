@@ -11,16 +11,21 @@
 //! - Validation: a document that is not TOML, does not deserialize into `T`, has a key `T` does
 //!   not read (a typo; unless [`ConfigSpec::allow_unknown_keys`]) or fails the validator is
 //!   refused; the last good value stays and the error ([`Error::ConfigParse`] with
-//!   path, version, line and column, or [`Error::Validation`]) is in [`Config::last_error`].
+//!   path, version, line and column, or [`Error::Validation`] naming the [`Layer`] that set
+//!   the value) is in [`Config::last_error`].
 //! - Layering, lowest first: defaults (a TOML file, text or a value such as `T::default()`),
-//!   the ZooKeeper document, environment overrides `PREFIX__SECTION__KEY` (see
-//!   [`ConfigSpec`]). A node that does not exist yet serves the defaults until it is created.
+//!   the ZooKeeper document, environment overrides `PREFIX__SECTION__KEY` (two underscores;
+//!   see [`ConfigSpec::env_prefix`]). A node that does not exist yet serves the defaults (or
+//!   the cache of an earlier run) until it is created; a deleted one keeps the last good value
+//!   and its cache ([`Status::absent`]; [`ConfigSpec::keep_when_deleted`]).
 //! - Local cache ([`ConfigCenterBuilder::cache_dir`]): the last accepted document of each
-//!   config, written atomically, served at start when ZooKeeper does not answer within the
-//!   start-up timeout, marked stale ([`Config::is_stale`]) until ZooKeeper answers.
+//!   config, written atomically in a folder per environment (ZooKeeper hosts and chroot; a
+//!   file of another environment is refused, [`Error::ForeignCache`]), served at start when
+//!   ZooKeeper does not answer within the start-up timeout, marked stale
+//!   ([`Config::is_stale`]) until ZooKeeper answers.
 //! - Publishing with compare-and-set ([`Expect::Absent`], [`Expect::Version`], [`Expect::Any`];
 //!   a conflict is [`Error::VersionConflict`] with both versions), checked first like watchers
-//!   check (size, TOML, type, validator).
+//!   check (size, TOML, type, unknown keys, validator).
 //! - History: each publish archives the document it writes in the same ZooKeeper transaction,
 //!   bounded ([`ConfigCenterBuilder::history_limit`] documents replaced, besides the current
 //!   one); [`ConfigCenter::rollback`] publishes an old document as a new version. A publisher
