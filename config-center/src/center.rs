@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use zookeeper_client::Client;
 
+use crate::cache::CacheFile;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::history::{self, HistoryEntry};
@@ -68,7 +69,9 @@ impl ConfigCenterBuilder {
     }
 
     /// Directory of the local cache: the last accepted document of each watched config, used at
-    /// start when ZooKeeper does not answer in time. Default: none (no cache).
+    /// start when ZooKeeper does not answer in time. Files go to a folder per environment
+    /// (ZooKeeper hosts and chroot, see [`ConfigCenter::cache_file`]) and record it: processes
+    /// of different environments can share the directory. Default: none (no cache).
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = Some(dir.into());
         self
@@ -180,13 +183,25 @@ impl ConfigCenter {
         config_path(&self.inner.root, namespace, name)
     }
 
-    /// The cache file of `namespace`/`name`, when a cache directory is set.
+    /// The cache file of `namespace`/`name`, when a cache directory is set:
+    /// `<cache_dir>/<environment>/<namespace>/<name>.toml`, where `<environment>` is the
+    /// session's [`registry::Environment::dir_name`] (ZooKeeper hosts and chroot).
     ///
     /// # Errors
     /// [`Error::InvalidName`].
     pub fn cache_file(&self, namespace: &str, name: &str) -> Result<Option<PathBuf>> {
-        config_path(&self.inner.root, namespace, name)?;
-        Ok(self.inner.cache_dir.as_deref().map(|dir: &Path| crate::cache::file_for(dir, namespace, name)))
+        Ok(self.cache(namespace, name)?.map(|cache| cache.file))
+    }
+
+    /// The cache file of `namespace`/`name` with what it is for.
+    pub(crate) fn cache(&self, namespace: &str, name: &str) -> Result<Option<CacheFile>> {
+        let path = config_path(&self.inner.root, namespace, name)?;
+        let environment = self.inner.session.environment();
+        Ok(self.inner.cache_dir.as_deref().map(|dir: &Path| CacheFile {
+            file: crate::cache::file_for(dir, environment, namespace, name),
+            path,
+            environment: environment.key(),
+        }))
     }
 
     /// The document `namespace`/`name` as a `T`, with defaults, overrides and a validator to be

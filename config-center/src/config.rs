@@ -1,23 +1,12 @@
-//! `Config<T>`: a typed config kept up to date from ZooKeeper, read without a lock.
-//!
-//! A watch task follows the document with registry's push-then-pull data watch (the watch event
-//! pushes, a read that re-arms the watch pulls; bursts fold into one read; a change made during
-//! a disconnection is read on reconnection; after session expiry the watch is set again on the
-//! new session and the document read again). Each document read is layered, deserialized and
-//! validated; an accepted value is swapped in through arc-swap, a refused one leaves the last
-//! good value in place and is reported.
+//! `Config<T>`: a typed config kept up to date from ZooKeeper, read without a lock; the watch
+//! task that keeps it is in `watcher.rs`.
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use registry::{NodeEvent, Session, Stat};
-use serde::de::DeserializeOwned;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
-use crate::cache::{self, CacheWriter};
-use crate::document::{self, Schema, Text};
 use crate::error::{Error, Result};
 
 /// Where the value in use came from.
@@ -27,7 +16,8 @@ pub enum Source {
     /// No document: the defaults (and environment overrides). The node does not exist, or
     /// ZooKeeper has not answered and there is no usable cache.
     Defaults,
-    /// The local cache, read at start because ZooKeeper did not answer in time.
+    /// The local cache, read at start because ZooKeeper did not answer in time, or because
+    /// the document does not exist any more (see [`Status::absent`]).
     Cache,
     /// The ZooKeeper document.
     ZooKeeper,
@@ -45,8 +35,14 @@ pub struct Status {
     /// and may be out of date.
     pub stale: bool,
     /// Why the latest document was refused (or the cache ignored); cleared when a document is
-    /// accepted.
+    /// accepted, or when the document is deleted.
     pub error: Option<Error>,
+    /// ZooKeeper says the document does not exist: it was deleted (or ZooKeeper wiped), or it
+    /// was never created. By default the value in use is then the last one read, from
+    /// ZooKeeper or the cache ([`Status::version`] and [`Status::source`] say which), or the
+    /// defaults when there was none; with
+    /// [`keep_when_deleted(false)`](crate::ConfigSpec::keep_when_deleted) it is the defaults.
+    pub absent: bool,
     /// How many values have been accepted so far (1 for the first).
     pub accepted: u64,
     /// When the value in use was swapped in: [`Config::load`] returns it from this instant on
@@ -54,17 +50,44 @@ pub struct Status {
     pub accepted_at: Instant,
 }
 
+impl Status {
+    /// A value's status before it is swapped in: no error, present, not counted yet.
+    pub(crate) fn new(version: Option<i32>, source: Source, stale: bool) -> Status {
+        Status {
+            version,
+            source,
+            stale,
+            error: None,
+            absent: false,
+            accepted: 0,
+            accepted_at: Instant::now(),
+        }
+    }
+}
+
 /// A typed config kept up to date from ZooKeeper; see [`crate::ConfigCenter::watch`].
 ///
 /// [`Config::load`] is the read path: an `Arc<T>` out of arc-swap, no lock, no allocation.
-/// [`Config::changed`] waits for the next accepted value. Clones share the value and the watch;
-/// the watch stops when the last clone is dropped (the session it uses is kept open until then).
+/// [`Config::changed`] waits for the next accepted value, and only for that: a refused document
+/// keeps the value in use and does not wake it. [`Config::status_changed`] (or a receiver from
+/// [`Config::statuses`]) wakes on every change of the [`Status`]: an accepted value, a refused
+/// document, ZooKeeper answering after a start from the cache, the document deleted. Clones
+/// share the value and the watch; the watch stops when the last clone is dropped (the session it
+/// uses is kept open until then).
 ///
 /// ```no_run
 /// # async fn demo(center: config_center::ConfigCenter) -> config_center::Result<()> {
 /// #[derive(serde::Deserialize)]
 /// struct Db { pool: u32 }
 /// let mut db = center.watch::<Db>("shop", "db").await?;
+/// let mut alerts = db.clone();
+/// tokio::spawn(async move {
+///     while let Ok(status) = alerts.status_changed().await {
+///         if let Some(error) = status.error {
+///             eprintln!("config refused, still on version {:?}: {error}", status.version);
+///         }
+///     }
+/// });
 /// loop {
 ///     println!("pool {} (version {:?})", db.load().pool, db.version());
 ///     db.changed().await?;
@@ -75,7 +98,17 @@ pub struct Config<T> {
     path: Arc<str>,
     value: Arc<ArcSwap<T>>,
     status: watch::Receiver<Status>,
+    /// The status as [`Config::status_changed`] last saw it.
+    updates: watch::Receiver<Status>,
     seen: u64,
+}
+
+impl<T> Config<T> {
+    /// The handle of a watch that has started: `status` holds the first value's status.
+    pub(crate) fn new(path: &str, value: Arc<ArcSwap<T>>, status: watch::Receiver<Status>) -> Self {
+        let seen = status.borrow().accepted;
+        Config { path: path.into(), value, updates: unchanged(&status), status, seen }
+    }
 }
 
 impl<T> Clone for Config<T> {
@@ -84,9 +117,17 @@ impl<T> Clone for Config<T> {
             path: self.path.clone(),
             value: self.value.clone(),
             status: self.status.clone(),
+            updates: unchanged(&self.updates),
             seen: self.status.borrow().accepted,
         }
     }
+}
+
+/// A new receiver that has seen the current status.
+fn unchanged(status: &watch::Receiver<Status>) -> watch::Receiver<Status> {
+    let mut status = status.clone();
+    status.mark_unchanged();
+    status
 }
 
 impl<T> std::fmt::Debug for Config<T> {
@@ -148,6 +189,27 @@ impl<T> Config<T> {
         }
     }
 
+    /// Waits for the next change of the status (one since the last call, or since this handle
+    /// was made) and returns the status then: an accepted value, a refused document
+    /// ([`Status::error`] set, the value in use unchanged), ZooKeeper answering after a start
+    /// from the cache, the document deleted. Changes in a burst fold into one wake-up.
+    ///
+    /// Use it to log or alert on refusals; [`Config::changed`] does not wake on them.
+    ///
+    /// # Errors
+    /// [`registry::Error::SessionClosed`] (as [`Error::Registry`]) once the watch has ended.
+    pub async fn status_changed(&mut self) -> Result<Status> {
+        self.updates.changed().await.map_err(|_| Error::Registry(registry::Error::SessionClosed))?;
+        Ok(self.updates.borrow_and_update().clone())
+    }
+
+    /// A receiver of the status, for `select!` loops or a stream (tokio-stream's
+    /// `WatchStream`): its `changed()` wakes on every change after this call, refusals
+    /// included, as [`Config::status_changed`] does.
+    pub fn statuses(&self) -> watch::Receiver<Status> {
+        unchanged(&self.status)
+    }
+
     /// Waits until `pred` holds for the value and status in use, and returns the value.
     ///
     /// # Errors
@@ -178,283 +240,6 @@ impl<T> Config<T> {
                         after: timeout,
                     }))
                 }
-            }
-        }
-    }
-}
-
-// === Starting a watch ===
-
-/// Everything a watch needs, gathered by [`crate::ConfigSpec::watch`].
-pub(crate) struct Start<T> {
-    pub(crate) session: Session,
-    pub(crate) schema: Schema<T>,
-    pub(crate) cache_file: Option<PathBuf>,
-    pub(crate) startup_timeout: Duration,
-}
-
-/// What was last applied, so that the same read is not applied twice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Applied {
-    Absent,
-    Document { version: i32, mzxid: i64 },
-}
-
-/// The watch loop's state, shared with [`start`]: reads are collected until the first answer
-/// has been turned into a value, then applied in the loop's own task as they arrive.
-enum Phase<T> {
-    Starting { first: Option<oneshot::Sender<()>>, latest: NodeEvent<Vec<u8>> },
-    Following(Follower<T>),
-}
-
-/// What applies reads once the watch has started.
-struct Follower<T> {
-    watcher: Watcher<T>,
-    value: Arc<ArcSwap<T>>,
-    status: Arc<watch::Sender<Status>>,
-}
-
-fn locked<T>(phase: &Mutex<Phase<T>>) -> MutexGuard<'_, Phase<T>> {
-    phase.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The read collected while starting (`Unknown`: none since the last take).
-fn take_latest<T>(phase: &mut Phase<T>) -> NodeEvent<Vec<u8>> {
-    match phase {
-        Phase::Starting { latest, .. } => std::mem::replace(latest, NodeEvent::Unknown),
-        Phase::Following(_) => NodeEvent::Unknown,
-    }
-}
-
-/// Starts a watch: waits up to the start-up timeout for ZooKeeper's first answer, falls back to
-/// the cache, then to the defaults, then applies each read in the watch loop's task.
-pub(crate) async fn start<T>(start: Start<T>) -> Result<Config<T>>
-where
-    T: DeserializeOwned + Send + Sync + 'static,
-{
-    let Start { session, schema, cache_file, startup_timeout } = start;
-    let path = schema.path.clone();
-    let (first_tx, first_rx) = oneshot::channel();
-    let phase = Arc::new(Mutex::new(Phase::Starting { first: Some(first_tx), latest: NodeEvent::Unknown }));
-    let sink = phase.clone();
-    let task = session.watch_data_with(&path, move |event| match &mut *locked(&sink) {
-        Phase::Starting { first, latest } => {
-            *latest = event;
-            if let Some(first) = first.take() {
-                let _ = first.send(());
-            }
-        }
-        Phase::Following(f) => f.watcher.apply(event, &f.value, &f.status),
-    })?;
-    let first = match tokio::time::timeout(startup_timeout, first_rx).await {
-        Ok(Ok(())) => Ok(take_latest(&mut locked(&phase))),
-        // The loop ended without an answer: the session is closed.
-        Ok(Err(_)) => return Err(Error::Registry(registry::Error::SessionClosed)),
-        Err(_) => Err(()),
-    };
-    let mut watcher = Watcher {
-        schema,
-        cache: cache_file.as_ref().map(|f| CacheWriter::spawn(f.clone(), path.clone())),
-        applied: None,
-    };
-    let (value, status) =
-        first_value(&mut watcher, first, cache_file.as_deref(), &path, startup_timeout).await?;
-    let value = Arc::new(ArcSwap::from_pointee(value));
-    let status = Status { accepted: 1, accepted_at: Instant::now(), ..status };
-    let (tx, rx) = watch::channel(status);
-    let status = Arc::new(tx);
-    {
-        // A read that arrived since the first answer is applied now, under the lock, so that none
-        // slips between it and the switch.
-        let mut guard = locked(&phase);
-        let latest = take_latest(&mut guard);
-        let mut follower = Follower { watcher, value: value.clone(), status: status.clone() };
-        follower.watcher.apply(latest, &follower.value, &follower.status);
-        *guard = Phase::Following(follower);
-    }
-    // The loop runs until every `Config` handle is gone (or the session is closed).
-    tokio::spawn(async move {
-        status.closed().await;
-        drop((task, session));
-    });
-    Ok(Config { path: path.into(), value, status: rx, seen: 1 })
-}
-
-/// The value a watch starts with: ZooKeeper's first answer when it came (a refused document
-/// falls back to the last good value of an earlier run, else the defaults), else the cache or
-/// the defaults as a stale value.
-async fn first_value<T>(
-    watcher: &mut Watcher<T>,
-    first: std::result::Result<NodeEvent<Vec<u8>>, ()>,
-    cache_file: Option<&std::path::Path>,
-    path: &str,
-    startup_timeout: Duration,
-) -> Result<(T, Status)>
-where
-    T: DeserializeOwned + Send + Sync + 'static,
-{
-    match first {
-        Ok(NodeEvent::Present { value, stat }) => match watcher.accept(value, &stat) {
-            Ok(accepted) => Ok(accepted),
-            Err(refused) => {
-                // The last good value of an earlier run, else the defaults; else nothing to serve.
-                let (v, mut status) = match fallback(&watcher.schema, cache_file).await {
-                    Ok(found) => found,
-                    Err(_) => return Err(refused),
-                };
-                status.stale = false;
-                status.error = Some(refused);
-                Ok((v, status))
-            }
-        },
-        Ok(_) => watcher.absent(),
-        Err(()) => {
-            tracing::warn!(%path, ?startup_timeout, "no answer from ZooKeeper; starting from the cache or defaults");
-            match fallback(&watcher.schema, cache_file).await {
-                Ok(found) => Ok(found),
-                Err(cause) => Err(Error::Unavailable {
-                    path: path.to_owned(),
-                    waited: startup_timeout,
-                    cause: Box::new(cause),
-                }),
-            }
-        }
-    }
-}
-
-/// The cache, else the defaults, as a stale value. The error is the defaults' (a corrupt cache
-/// is reported in the status).
-async fn fallback<T: DeserializeOwned>(
-    schema: &Schema<T>,
-    cache_file: Option<&std::path::Path>,
-) -> Result<(T, Status)> {
-    let mut error = None;
-    if let Some(file) = cache_file {
-        match cache::load(file, &schema.path).await {
-            Ok(Some(cached)) => {
-                let doc = Text::document(&schema.path, Some(cached.version), cached.document);
-                match schema.convert(Some(&doc)) {
-                    Ok(value) => {
-                        let status = Status {
-                            version: Some(cached.version),
-                            source: Source::Cache,
-                            stale: true,
-                            error: None,
-                            accepted: 0,
-                            accepted_at: Instant::now(),
-                        };
-                        return Ok((value, status));
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cached config refused");
-                        error = Some(e);
-                    }
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "config cache ignored");
-                error = Some(e);
-            }
-        }
-    }
-    let value = schema.convert(None)?;
-    Ok((
-        value,
-        Status {
-            version: None,
-            source: Source::Defaults,
-            stale: true,
-            error,
-            accepted: 0,
-            accepted_at: Instant::now(),
-        },
-    ))
-}
-
-// === The watch task ===
-
-struct Watcher<T> {
-    schema: Schema<T>,
-    cache: Option<CacheWriter>,
-    applied: Option<Applied>,
-}
-
-impl<T: DeserializeOwned> Watcher<T> {
-    /// A document read from ZooKeeper, as a value and the status that goes with it.
-    fn accept(&mut self, bytes: Vec<u8>, stat: &Stat) -> Result<(T, Status)> {
-        self.applied = Some(Applied::Document { version: stat.version, mzxid: stat.mzxid });
-        let doc = document::decode(&self.schema.path, Some(stat.version), bytes)?;
-        let value = self.schema.convert(Some(&doc))?;
-        if let Some(cache) = &self.cache {
-            cache.save(stat.version, doc.text);
-        }
-        let status = Status {
-            version: Some(stat.version),
-            source: Source::ZooKeeper,
-            stale: false,
-            error: None,
-            accepted: 0,
-            accepted_at: Instant::now(),
-        };
-        Ok((value, status))
-    }
-
-    /// The node does not exist: defaults and overrides.
-    fn absent(&mut self) -> Result<(T, Status)> {
-        self.applied = Some(Applied::Absent);
-        let value = self.schema.convert(None)?;
-        if let Some(cache) = &self.cache {
-            cache.remove();
-        }
-        Ok((
-            value,
-            Status {
-                version: None,
-                source: Source::Defaults,
-                stale: false,
-                error: None,
-                accepted: 0,
-                accepted_at: Instant::now(),
-            },
-        ))
-    }
-
-    /// Applies a read: swaps the value in or reports the refusal.
-    fn apply(&mut self, event: NodeEvent<Vec<u8>>, value: &ArcSwap<T>, status: &watch::Sender<Status>) {
-        let outcome = match event {
-            NodeEvent::Present { value, stat } => {
-                let key = Applied::Document { version: stat.version, mzxid: stat.mzxid };
-                if self.applied == Some(key) {
-                    return;
-                }
-                self.accept(value, &stat)
-            }
-            NodeEvent::Absent => {
-                if self.applied == Some(Applied::Absent) {
-                    return;
-                }
-                self.absent()
-            }
-            _ => return,
-        };
-        match outcome {
-            Ok((new, next)) => {
-                value.store(Arc::new(new));
-                let accepted_at = Instant::now();
-                status.send_modify(|s| *s = Status { accepted: s.accepted + 1, accepted_at, ..next });
-                tracing::info!(path = %self.schema.path, version = ?status.borrow().version, "config value accepted");
-                metrics::counter!("zkmesh_config_accepted_total", "path" => self.schema.path.clone())
-                    .increment(1);
-            }
-            Err(e) => {
-                tracing::warn!(path = %self.schema.path, error = %e, "config document refused; keeping the last good value");
-                metrics::counter!("zkmesh_config_refused_total", "path" => self.schema.path.clone())
-                    .increment(1);
-                status.send_modify(|s| {
-                    s.stale = false;
-                    s.error = Some(e);
-                });
             }
         }
     }

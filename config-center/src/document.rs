@@ -1,11 +1,5 @@
-//! TOML documents: parsing with positions, the table-wise deep merge, layering and the typed
-//! conversion every watcher and publisher goes through.
-//!
-//! Layers, lowest first:
-//! 1. defaults: a TOML file, TOML text, or a value serialized to TOML (or nothing);
-//! 2. the ZooKeeper document;
-//! 3. environment overrides `PREFIX__SECTION__KEY=value` (watchers only; a publisher checks a
-//!    document against the defaults alone, since overrides belong to each process).
+//! TOML text and where it lives: parsing with positions, UTF-8 decoding and the table-wise deep
+//! merge the layers go through (see `schema.rs` for the layers and the typed conversion).
 //!
 //! Merging is table-wise and deep: where both layers hold a table, the higher one's keys are
 //! merged one by one into the lower one's; anything else (a value, an array, a table over a value
@@ -16,22 +10,15 @@
 //! is deserialized with toml's spanned deserializer, so an error points at the line and column of
 //! the text that holds the offending value, whichever layer it came from.
 
-use std::borrow::Cow;
 use std::ops::Range;
-use std::path::PathBuf;
-use std::sync::Arc;
 
-use serde::de::DeserializeOwned;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::error::{Error, Result};
 
 /// Spans at or past this offset belong to the defaults and the environment overrides.
-const LAYER_BASE: usize = usize::MAX / 2;
-
-/// A validator: `Err(reason)` refuses the value.
-pub(crate) type Validator<T> = Arc<dyn Fn(&T) -> std::result::Result<(), String> + Send + Sync>;
+pub(crate) const LAYER_BASE: usize = usize::MAX / 2;
 
 /// A piece of TOML text and where it lives.
 #[derive(Debug, Clone)]
@@ -42,7 +29,7 @@ pub(crate) struct Text {
     pub(crate) version: Option<i32>,
     pub(crate) text: String,
     /// Offset of the text's first byte in the merged tree's span space.
-    offset: usize,
+    pub(crate) offset: usize,
 }
 
 impl Text {
@@ -51,11 +38,11 @@ impl Text {
         Text { label: path.to_owned(), version, text, offset: 0 }
     }
 
-    fn other(label: String, text: String) -> Text {
+    pub(crate) fn other(label: String, text: String) -> Text {
         Text { label, version: None, text, offset: 0 }
     }
 
-    fn contains(&self, pos: usize) -> bool {
+    pub(crate) fn contains(&self, pos: usize) -> bool {
         pos >= self.offset && pos - self.offset <= self.text.len()
     }
 
@@ -66,7 +53,7 @@ impl Text {
 
     /// An error at `span` (absolute) in this text, with `while` naming the document being loaded
     /// when this text is another layer.
-    fn error(&self, span: Option<Range<usize>>, message: String, doc: Option<&Text>) -> Error {
+    pub(crate) fn error(&self, span: Option<Range<usize>>, message: String, doc: Option<&Text>) -> Error {
         let (line, column) = match span {
             Some(span) if self.contains(span.start) => {
                 let (l, c) = self.line_column(span.start);
@@ -85,7 +72,7 @@ impl Text {
     }
 
     /// Parses the text as a TOML document, with spans moved to the text's offset.
-    fn parse(&self, doc: Option<&Text>) -> Result<Spanned<DeTable<'_>>> {
+    pub(crate) fn parse(&self, doc: Option<&Text>) -> Result<Spanned<DeTable<'_>>> {
         let table = DeTable::parse(&self.text).map_err(|e| {
             let span = e.span().map(|s| s.start + self.offset..s.end + self.offset);
             self.error(span, e.message().to_owned(), doc)
@@ -130,7 +117,7 @@ fn moved(span: Range<usize>, by: usize) -> Range<usize> {
     span.start + by..span.end + by
 }
 
-fn shift(value: Spanned<DeValue<'_>>, by: usize) -> Spanned<DeValue<'_>> {
+pub(crate) fn shift(value: Spanned<DeValue<'_>>, by: usize) -> Spanned<DeValue<'_>> {
     if by == 0 {
         return value;
     }
@@ -181,406 +168,9 @@ fn merge_value<'i>(lower: Spanned<DeValue<'i>>, upper: Spanned<DeValue<'i>>) -> 
     }
 }
 
-// === Defaults ===
-
-/// Where the defaults come from.
-#[derive(Debug, Clone, Default)]
-pub(crate) enum Defaults {
-    /// No defaults: the document must hold every required field.
-    #[default]
-    None,
-    /// TOML text.
-    Toml(Arc<str>),
-    /// A TOML file, read when a watch starts or a document is checked.
-    File(PathBuf),
-    /// A value serialized to TOML when it was given (or the error that gave).
-    Value(std::result::Result<Arc<str>, Error>),
-}
-
-impl Defaults {
-    pub(crate) async fn load(&self) -> Result<Option<Text>> {
-        match self {
-            Defaults::None => Ok(None),
-            Defaults::Toml(text) => Ok(Some(Text::other("<defaults>".into(), text.to_string()))),
-            Defaults::Value(Ok(text)) => Ok(Some(Text::other("<defaults>".into(), text.to_string()))),
-            Defaults::Value(Err(e)) => Err(e.clone()),
-            Defaults::File(file) => match tokio::fs::read_to_string(file).await {
-                Ok(text) => Ok(Some(Text::other(file.display().to_string(), text))),
-                Err(e) => Err(Error::io(format!("reading defaults file {}", file.display()), e)),
-            },
-        }
-    }
-}
-
-// === Environment overrides ===
-
-/// Where environment overrides come from.
-#[derive(Debug, Clone, Default)]
-pub(crate) enum Env {
-    /// None.
-    #[default]
-    None,
-    /// The process environment, variables starting with `PREFIX__`.
-    Process { prefix: String },
-    /// Given variables, those starting with `PREFIX__`.
-    Vars { prefix: String, vars: Vec<(String, String)> },
-}
-
-/// One override: `$var` sets `keys` (a dotted path) to `text` (a TOML value, or a string).
-#[derive(Debug, Clone)]
-pub(crate) struct Override {
-    keys: Vec<String>,
-    text: Text,
-}
-
-impl Env {
-    /// The overrides, sorted by variable name.
-    pub(crate) fn resolve(&self) -> Result<Vec<Override>> {
-        let (prefix, vars) = match self {
-            Env::None => return Ok(Vec::new()),
-            Env::Process { prefix } => {
-                let mut vars = Vec::new();
-                for (k, v) in std::env::vars_os() {
-                    let Some(k) = k.to_str().map(str::to_owned) else { continue };
-                    if !k.starts_with(&format!("{prefix}__")) {
-                        continue;
-                    }
-                    match v.into_string() {
-                        Ok(v) => vars.push((k, v)),
-                        Err(_) => {
-                            return Err(Error::EnvOverride {
-                                var: k,
-                                reason: "the value is not UTF-8".into(),
-                            })
-                        }
-                    }
-                }
-                (prefix, vars)
-            }
-            Env::Vars { prefix, vars } => (prefix, vars.clone()),
-        };
-        parse_overrides(prefix, vars)
-    }
-}
-
-/// `PREFIX__A__B=value` -> keys `a.b` (lower-cased), value parsed as TOML when it parses.
-fn parse_overrides(prefix: &str, mut vars: Vec<(String, String)>) -> Result<Vec<Override>> {
-    let marker = format!("{prefix}__");
-    vars.retain(|(k, _)| k.starts_with(&marker));
-    vars.sort();
-    let mut overrides: Vec<Override> = Vec::with_capacity(vars.len());
-    for (var, value) in vars {
-        let keys: Vec<String> = var[marker.len()..].split("__").map(str::to_lowercase).collect();
-        if keys.iter().any(String::is_empty) {
-            return Err(Error::EnvOverride {
-                var,
-                reason: "empty key segment (`__` at an end or `____`)".into(),
-            });
-        }
-        for other in &overrides {
-            let n = other.keys.len().min(keys.len());
-            if other.keys[..n] == keys[..n] {
-                return Err(Error::EnvOverride {
-                    var,
-                    reason: format!("`{}` is also set by {}", keys[..n].join("."), other.text.label),
-                });
-            }
-        }
-        overrides.push(Override { keys, text: Text::other(format!("${var}"), value) });
-    }
-    Ok(overrides)
-}
-
-impl Override {
-    /// `{ a = { b = value } }`, every span the value's.
-    fn table(&self) -> Spanned<DeTable<'_>> {
-        let text = &self.text;
-        let whole = text.offset..text.offset + text.text.len();
-        let mut value = match DeValue::parse(&text.text) {
-            Ok(v) => shift(v, text.offset),
-            Err(_) => Spanned::new(whole.clone(), DeValue::String(Cow::Borrowed(text.text.as_str()))),
-        };
-        for key in self.keys.iter().skip(1).rev() {
-            let mut table = DeTable::new();
-            table.insert(Spanned::new(whole.clone(), Cow::Borrowed(key.as_str())), value);
-            value = Spanned::new(whole.clone(), DeValue::Table(table));
-        }
-        let mut root = DeTable::new();
-        if let Some(first) = self.keys.first() {
-            root.insert(Spanned::new(whole.clone(), Cow::Borrowed(first.as_str())), value);
-        }
-        Spanned::new(whole, root)
-    }
-}
-
-// === Layers ===
-
-/// The layers under and over a document.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Layers {
-    defaults: Option<Text>,
-    env: Vec<Override>,
-}
-
-impl Layers {
-    /// Places the layers in the span space and checks that the defaults parse.
-    pub(crate) fn new(defaults: Option<Text>, env: Vec<Override>) -> Result<Self> {
-        let mut cursor = LAYER_BASE;
-        let mut place = |text: &mut Text| {
-            text.offset = cursor;
-            cursor += text.text.len() + 1;
-        };
-        let mut layers = Layers { defaults, env };
-        if let Some(d) = layers.defaults.as_mut() {
-            place(d);
-        }
-        for o in &mut layers.env {
-            place(&mut o.text);
-        }
-        if let Some(d) = &layers.defaults {
-            d.parse(None)?;
-        }
-        Ok(layers)
-    }
-
-    /// Defaults, then `doc`, then the overrides, merged. The root's span is the document's
-    /// when there is one, else the defaults'.
-    pub(crate) fn merged<'a>(&'a self, doc: Option<&'a Text>) -> Result<Spanned<DeTable<'a>>> {
-        if let (Some(d), None, true) = (doc, &self.defaults, self.env.is_empty()) {
-            // The document alone: merging it into an empty table would copy it key by key into
-            // the same tree (a fifth of a small document's conversion time).
-            return Ok(Spanned::new(d.offset..d.offset + d.text.len(), d.parse(doc)?.into_inner()));
-        }
-        let mut root = DeTable::new();
-        for layer in [self.defaults.as_ref(), doc].into_iter().flatten() {
-            merge(&mut root, layer.parse(doc)?.into_inner());
-        }
-        for o in &self.env {
-            merge(&mut root, o.table().into_inner());
-        }
-        let span = match (doc, &self.defaults) {
-            (Some(d), _) | (None, Some(d)) => d.offset..d.offset + d.text.len(),
-            (None, None) => 0..0,
-        };
-        Ok(Spanned::new(span, root))
-    }
-
-    /// The text an absolute span points into.
-    fn locate<'a>(&'a self, doc: Option<&'a Text>, pos: usize) -> Option<&'a Text> {
-        doc.into_iter()
-            .chain(self.defaults.as_ref())
-            .chain(self.env.iter().map(|o| &o.text))
-            .find(|t| t.contains(pos))
-    }
-}
-
-// === Schema ===
-
-/// Everything that turns a document into a `T`: the layers and the validator.
-pub(crate) struct Schema<T> {
-    /// The ZooKeeper path of the document, for errors about a missing document.
-    pub(crate) path: String,
-    pub(crate) layers: Layers,
-    pub(crate) validator: Option<Validator<T>>,
-}
-
-impl<T: DeserializeOwned> Schema<T> {
-    /// The layers with `doc` (or without a document: defaults and overrides only), as a `T`
-    /// the validator accepts.
-    pub(crate) fn convert(&self, doc: Option<&Text>) -> Result<T> {
-        let root = self.layers.merged(doc)?;
-        let value = T::deserialize(toml::de::Deserializer::from(root)).map_err(|e| {
-            let message = e.to_string().trim_end().replace('\n', " ");
-            let span = e.span();
-            match span.as_ref().and_then(|s| self.layers.locate(doc, s.start)) {
-                Some(text) => text.error(span, message, doc),
-                None => match doc {
-                    Some(doc) => doc.error(None, message, None),
-                    None => Error::ConfigParse {
-                        path: self.path.clone(),
-                        version: None,
-                        line: None,
-                        column: None,
-                        message: format!("{message} (no document: defaults and overrides only)"),
-                    },
-                },
-            }
-        })?;
-        if let Some(validate) = &self.validator {
-            validate(&value).map_err(|reason| Error::Validation {
-                path: self.path.clone(),
-                version: doc.and_then(|d| d.version),
-                reason,
-            })?;
-        }
-        Ok(value)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::Deserialize;
-
-    #[derive(Debug, Deserialize, PartialEq)]
-    struct Db {
-        host: String,
-        port: u16,
-        pool: Pool,
-        #[serde(default)]
-        tags: Vec<String>,
-    }
-
-    #[derive(Debug, Deserialize, PartialEq)]
-    struct Pool {
-        min: u32,
-        max: u32,
-    }
-
-    fn schema(defaults: Option<&str>, env: &[(&str, &str)]) -> Schema<Db> {
-        let defaults = defaults.map(|d| Text::other("defaults.toml".into(), d.into()));
-        let vars = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let env = parse_overrides("APP", vars).expect("overrides");
-        Schema {
-            path: "/config/ns/db".into(),
-            layers: Layers::new(defaults, env).expect("layers"),
-            validator: None,
-        }
-    }
-
-    fn doc(text: &str) -> Text {
-        Text::document("/config/ns/db", Some(7), text.into())
-    }
-
-    const DEFAULTS: &str = "host = \"localhost\"\nport = 5432\ntags = [\"a\"]\n[pool]\nmin = 1\nmax = 10\n";
-
-    #[test]
-    fn defaults_then_document_then_env() {
-        let s = schema(Some(DEFAULTS), &[("APP__POOL__MAX", "50"), ("OTHER__PORT", "1")]);
-        let v = s.convert(Some(&doc("port = 6000\n[pool]\nmin = 2\nmax = 20\n"))).expect("converts");
-        assert_eq!(
-            v,
-            Db {
-                host: "localhost".into(),
-                port: 6000,
-                pool: Pool { min: 2, max: 50 },
-                tags: vec!["a".into()]
-            }
-        );
-        let v = s.convert(None).expect("defaults alone");
-        assert_eq!((v.port, v.pool.min, v.pool.max), (5432, 1, 50));
-    }
-
-    #[test]
-    fn merge_is_deep_for_tables_and_replaces_the_rest() {
-        let s = schema(Some(DEFAULTS), &[]);
-        let v = s.convert(Some(&doc("tags = [\"b\", \"c\"]\n[pool]\nmax = 3\n"))).expect("converts");
-        assert_eq!(v.tags, ["b", "c"], "arrays are replaced, not concatenated");
-        assert_eq!((v.pool.min, v.pool.max), (1, 3), "tables merge key by key");
-    }
-
-    #[test]
-    fn env_values_parse_as_toml_or_fall_back_to_strings() {
-        let s = schema(Some(DEFAULTS), &[("APP__HOST", "db.internal"), ("APP__TAGS", "[\"x\", \"y\"]")]);
-        let v = s.convert(None).expect("converts");
-        assert_eq!(v.host, "db.internal");
-        assert_eq!(v.tags, ["x", "y"]);
-    }
-
-    #[test]
-    fn syntax_error_points_at_the_line_and_column() {
-        let s = schema(Some(DEFAULTS), &[]);
-        let err =
-            s.convert(Some(&doc("port = 1\nhost = \"x\"\npool = {min = 1, max = }\n"))).expect_err("bad");
-        match err {
-            Error::ConfigParse { path, version, line, column, .. } => {
-                assert_eq!((path.as_str(), version, line), ("/config/ns/db", Some(7), Some(3)));
-                assert_eq!(column, Some(24));
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn type_error_points_into_the_layer_that_holds_the_value() {
-        let s = schema(Some(DEFAULTS), &[]);
-        let err = s.convert(Some(&doc("\nport = \"high\"\n"))).expect_err("bad type");
-        assert!(
-            matches!(&err, Error::ConfigParse { path, version: Some(7), line: Some(2), column: Some(8), message }
-                if path == "/config/ns/db" && message.contains("port")),
-            "{err:?}"
-        );
-        let s = schema(Some(DEFAULTS), &[("APP__PORT", "lots")]);
-        let err = s.convert(Some(&doc("port = 1\n"))).expect_err("bad env");
-        assert!(
-            matches!(&err, Error::ConfigParse { path, version: None, line: Some(1), column: Some(1), message }
-                if path == "$APP__PORT" && message.contains("version 7")),
-            "{err:?}"
-        );
-        let s = schema(Some("host = 1\n"), &[]);
-        let err = s.convert(Some(&doc("port = 1\n[pool]\nmin = 1\nmax = 1\n"))).expect_err("bad default");
-        assert!(
-            matches!(&err, Error::ConfigParse { path, line: Some(1), column: Some(8), .. } if path == "defaults.toml"),
-            "{err:?}"
-        );
-    }
-
-    #[test]
-    fn a_document_without_layers_converts_and_reports_positions_the_same_way() {
-        let alone = schema(None, &[]);
-        let text = "host = \"h\"\nport = 5\ntags = [\"t\"]\n[pool]\nmin = 1\nmax = 2\n";
-        let want = Db { host: "h".into(), port: 5, pool: Pool { min: 1, max: 2 }, tags: vec!["t".into()] };
-        assert_eq!(alone.convert(Some(&doc(text))).expect("converts"), want);
-        let err = alone
-            .convert(Some(&doc("host = \"h\"\nport = \"high\"\n[pool]\nmin = 1\nmax = 2\n")))
-            .expect_err("bad type");
-        assert!(
-            matches!(&err, Error::ConfigParse { version: Some(7), line: Some(2), column: Some(8), message, .. }
-                if message.contains("port")),
-            "{err:?}"
-        );
-        let err =
-            alone.convert(Some(&doc("port = 1\nhost = \"x\"\npool = {min = 1, max = }\n"))).expect_err("bad");
-        assert!(matches!(&err, Error::ConfigParse { line: Some(3), column: Some(24), .. }), "{err:?}");
-    }
-
-    #[test]
-    fn missing_field_is_reported() {
-        let s = schema(None, &[]);
-        let err = s.convert(Some(&doc("host = \"h\"\n"))).expect_err("missing");
-        assert!(
-            matches!(&err, Error::ConfigParse { message, version: Some(7), .. } if message.contains("missing field")),
-            "{err:?}"
-        );
-        let err = s.convert(None).expect_err("nothing at all");
-        assert!(matches!(&err, Error::ConfigParse { version: None, .. }), "{err:?}");
-    }
-
-    #[test]
-    fn validator_refuses_after_parsing() {
-        let mut s = schema(Some(DEFAULTS), &[]);
-        s.validator =
-            Some(Arc::new(
-                |db: &Db| if db.pool.min > db.pool.max { Err("min > max".into()) } else { Ok(()) },
-            ));
-        let err = s.convert(Some(&doc("[pool]\nmin = 5\nmax = 4\n"))).expect_err("refused");
-        assert!(
-            matches!(&err, Error::Validation { version: Some(7), reason, .. } if reason == "min > max"),
-            "{err:?}"
-        );
-    }
-
-    #[test]
-    fn bad_overrides_are_refused() {
-        let bad = |vars: &[(&str, &str)]| {
-            parse_overrides("APP", vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
-        };
-        assert!(matches!(bad(&[("APP__", "1")]), Err(Error::EnvOverride { .. })));
-        assert!(matches!(bad(&[("APP__A____B", "1")]), Err(Error::EnvOverride { .. })));
-        assert!(matches!(bad(&[("APP__A", "1"), ("APP__A__B", "2")]), Err(Error::EnvOverride { .. })));
-        assert!(matches!(bad(&[("APP__a", "1"), ("APP__A", "2")]), Err(Error::EnvOverride { .. })));
-        assert_eq!(bad(&[("APPX__A", "1"), ("APP_A", "1")]).map(|o| o.len()).ok(), Some(0));
-    }
 
     #[test]
     fn non_utf8_is_refused_with_a_position() {
@@ -593,58 +183,5 @@ mod tests {
         assert_eq!(line_column("abc", 0), (1, 1));
         assert_eq!(line_column("a\nbé c", 6), (2, 4));
         assert_eq!(line_column("a\n", 2), (2, 1));
-    }
-
-    mod layering {
-        //! Layering as a property: for any defaults and document, the result is the deep merge
-        //! (tables key by key, everything else replaced by the upper layer).
-        use proptest::prelude::*;
-        use toml::{Table, Value};
-
-        use super::*;
-
-        fn leaf() -> impl Strategy<Value = Value> {
-            prop_oneof![
-                any::<i32>().prop_map(|i| Value::Integer(i.into())),
-                "[a-z ]{0,8}".prop_map(Value::String),
-                any::<bool>().prop_map(Value::Boolean),
-                prop::collection::vec(any::<i16>().prop_map(|i| Value::Integer(i.into())), 0..3)
-                    .prop_map(Value::Array),
-            ]
-        }
-
-        fn table() -> impl Strategy<Value = Table> {
-            let inner = prop::collection::btree_map("[x-z]", leaf(), 0..3)
-                .prop_map(|m| Value::Table(m.into_iter().collect()));
-            prop::collection::btree_map("[a-e]", prop_oneof![leaf(), inner], 0..5)
-                .prop_map(|m| m.into_iter().collect())
-        }
-
-        fn model(lower: &Table, upper: &Table) -> Table {
-            let mut out = lower.clone();
-            for (k, v) in upper {
-                let merged = match (out.get(k), v) {
-                    (Some(Value::Table(l)), Value::Table(u)) => Value::Table(model(l, u)),
-                    _ => v.clone(),
-                };
-                out.insert(k.clone(), merged);
-            }
-            out
-        }
-
-        proptest! {
-            #[test]
-            fn document_over_defaults_is_a_deep_merge(defaults in table(), document in table()) {
-                let d = toml::to_string(&defaults).expect("render defaults");
-                let z = toml::to_string(&document).expect("render document");
-                let schema = Schema::<Table> {
-                    path: "/config/ns/p".into(),
-                    layers: Layers::new(Some(Text::other("defaults.toml".into(), d)), Vec::new()).expect("layers"),
-                    validator: None,
-                };
-                let got = schema.convert(Some(&Text::document("/config/ns/p", Some(1), z))).expect("converts");
-                prop_assert_eq!(got, model(&defaults, &document));
-            }
-        }
     }
 }

@@ -44,7 +44,7 @@ pub enum Error {
         message: String,
     },
     /// The document parsed, but the validator refused the value.
-    #[error("{path}{} refused by the validator: {reason}", show_version(.version))]
+    #[error("{path}{} refused by the validator: {reason} (the value set by {layer})", show_version(.version))]
     Validation {
         /// The ZooKeeper path of the document.
         path: String,
@@ -52,6 +52,9 @@ pub enum Error {
         version: Option<i32>,
         /// What the validator said.
         reason: String,
+        /// The layer that set the refused value: the highest one without which the value
+        /// passes (an environment override is blamed by its variable, not the document).
+        layer: Layer,
     },
     /// A compare-and-set write found another version than the one expected.
     #[error("version conflict on {path}: expected {expected}, found {}", show_actual(.actual))]
@@ -81,6 +84,20 @@ pub enum Error {
         /// The version asked for.
         version: i32,
     },
+    /// A history entry that stands for a document too large to archive (written by a foreign
+    /// client near ZooKeeper's request limit; see [`crate::HistoryEntry::archived`]): there is
+    /// no document to read or roll back to.
+    #[error("version {version} of {path} was not archived: {size} bytes did not fit in one ZooKeeper request with its history entry's path (at most {limit} bytes)")]
+    NotArchived {
+        /// The ZooKeeper path of the document.
+        path: String,
+        /// The version asked for.
+        version: i32,
+        /// The size the document had, in bytes.
+        size: usize,
+        /// The request limit ([`crate::ConfigCenterBuilder::max_request_size`]).
+        limit: usize,
+    },
     /// A value that cannot be written as a TOML document (for example not a table at the top).
     #[error("cannot write {path} as TOML: {message}")]
     Serialize {
@@ -106,6 +123,17 @@ pub enum Error {
         file: PathBuf,
         /// What is wrong with it.
         reason: String,
+    },
+    /// A local cache file written for another environment (another ZooKeeper ensemble or
+    /// chroot, [`registry::Environment::key`]); it is ignored.
+    #[error("config cache {} was written for {written_for}, not for this session's environment {expected}; ignored", file.display())]
+    ForeignCache {
+        /// The cache file.
+        file: PathBuf,
+        /// The environment it records.
+        written_for: String,
+        /// This session's environment.
+        expected: String,
     },
     /// Writers kept changing the document between our read and our write (only with
     /// [`Expect::Any`], which retries).
@@ -140,6 +168,40 @@ pub enum Error {
     /// The session layer or ZooKeeper failed (connection loss, closed session, ...).
     #[error(transparent)]
     Registry(#[from] registry::Error),
+}
+
+/// The layer a value comes from (defaults < ZooKeeper document < environment), as
+/// [`Error::Validation`] names it.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layer {
+    /// The defaults: `<defaults>` (a value or TOML text) or the defaults file's path.
+    Defaults {
+        /// Where they come from.
+        source: String,
+    },
+    /// The ZooKeeper document (or the document being published).
+    Document,
+    /// Environment overrides.
+    Environment {
+        /// The variables whose values make the validator refuse (`SHOP_DB__POOL`); all the
+        /// overrides when no single one does.
+        vars: Vec<String>,
+    },
+}
+
+impl std::fmt::Display for Layer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Layer::Defaults { source } => write!(f, "the defaults ({source})"),
+            Layer::Document => f.write_str("the document"),
+            Layer::Environment { vars } => {
+                let vars: Vec<String> = vars.iter().map(|v| format!("${v}")).collect();
+                let s = if vars.len() == 1 { "" } else { "s" };
+                write!(f, "the environment override{s} {}", vars.join(", "))
+            }
+        }
+    }
 }
 
 /// `Result` with this crate's [`Error`].

@@ -7,6 +7,15 @@
 //! names sort by version, a reader in any language gets a document back with one `get_data`,
 //! and the newest entry is the current document. The oldest entries beyond the configured
 //! limit (documents replaced, besides the current one) are deleted in that same transaction.
+//!
+//! One exception: a document written by a foreign client (a plain `setData`) so close to
+//! ZooKeeper's request limit that it cannot travel again with its entry's path and a version
+//! check cannot be archived (sending it would make the server drop the connection). Its entry
+//! then records what happened instead of the document, starting with the line
+//! `!zkmesh not archived` (not TOML, so that no tool takes it for a document), then
+//! `version = …`, `size = …` (the document's bytes) and `limit = …` (the request limit). Reading
+//! or rolling back to it is [`Error::NotArchived`]; the listing shows it with
+//! [`HistoryEntry::archived`] false and the document's size.
 
 use std::time::{Duration, SystemTime};
 
@@ -24,8 +33,11 @@ pub struct HistoryEntry {
     pub version: i32,
     /// When it was replaced: when the next entry was written (the next version's publish).
     pub replaced_at: SystemTime,
-    /// Its size in bytes.
+    /// Its size in bytes (for an entry not archived, the size the document had).
     pub size: usize,
+    /// False when the document was too large to archive: the entry records its size only
+    /// (see the module docs; reading it is [`Error::NotArchived`]).
+    pub archived: bool,
     /// The history node's ZooKeeper path.
     pub path: String,
 }
@@ -43,6 +55,30 @@ pub(crate) fn entry_name(version: i32) -> String {
 /// `<path>/history/v-<version>`.
 pub(crate) fn entry_path(path: &str, version: i32) -> String {
     format!("{path}/history/{}", entry_name(version))
+}
+
+/// The first line of an entry that stands for a document too large to archive.
+pub(crate) const NOT_ARCHIVED: &str = "!zkmesh not archived";
+
+/// Entries no larger than this may stand for a document not archived (and are read to know).
+const NOT_ARCHIVED_MAX_LEN: usize = 512;
+
+/// The entry written instead of `version` of `path`, `size` bytes, that cannot be archived under
+/// the request limit `limit`.
+pub(crate) fn not_archived(path: &str, version: i32, size: usize, limit: usize) -> String {
+    format!(
+        "{NOT_ARCHIVED}\n# Version {version} of {path} was {size} bytes: too large to travel again in one\n\
+         # ZooKeeper request with its history entry's path (at most {limit} bytes), so this entry\n\
+         # records its size instead of its text.\nversion = {version}\nsize = {size}\nlimit = {limit}\n"
+    )
+}
+
+/// The size and request limit an entry not archived records; `None` for an archived document.
+pub(crate) fn parse_not_archived(data: &[u8]) -> Option<(usize, usize)> {
+    let rest = std::str::from_utf8(data).ok()?.strip_prefix(NOT_ARCHIVED)?.strip_prefix('\n')?;
+    let table: toml::Table = rest.parse().ok()?;
+    let number = |key: &str| table.get(key)?.as_integer().and_then(|n| usize::try_from(n).ok());
+    Some((number("size")?, number("limit")?))
 }
 
 /// The version of a history entry's node name (`None` for anything else).
@@ -83,6 +119,7 @@ pub(crate) async fn list(inner: &Inner, path: &str) -> Result<Vec<HistoryEntry>>
                         version,
                         replaced_at: replaced_at.unwrap_or(created),
                         size: stat.data_length.max(0) as usize,
+                        archived: true,
                         path: entry,
                     });
                 }
@@ -93,6 +130,20 @@ pub(crate) async fn list(inner: &Inner, path: &str) -> Result<Vec<HistoryEntry>>
             Err(e) => return Err(Error::zk("exists", entry, e)),
         }
     }
+    // Small entries may stand for documents not archived: read them, back to back too.
+    let small: Vec<_> = entries.iter_mut().filter(|e| e.size <= NOT_ARCHIVED_MAX_LEN).collect();
+    let pending: Vec<_> = small.iter().map(|e| client.get_data(&e.path)).collect();
+    for (entry, data) in small.into_iter().zip(pending) {
+        match data.await {
+            Ok((data, _)) => {
+                if let Some((size, _)) = parse_not_archived(&data) {
+                    (entry.size, entry.archived) = (size, false);
+                }
+            }
+            Err(ZkError::NoNode) => {}
+            Err(e) => return Err(Error::zk("get_data", &entry.path, e)),
+        }
+    }
     Ok(entries)
 }
 
@@ -101,7 +152,10 @@ pub(crate) async fn read(inner: &Inner, path: &str, version: i32) -> Result<Text
     let client = inner.client(path)?;
     let entry = entry_path(path, version);
     match client.get_data(&entry).await {
-        Ok((data, _)) => document::decode(&entry, Some(version), data),
+        Ok((data, _)) => match parse_not_archived(&data) {
+            Some((size, limit)) => Err(Error::NotArchived { path: path.to_owned(), version, size, limit }),
+            None => document::decode(&entry, Some(version), data),
+        },
         Err(ZkError::NoNode) => Err(Error::NoSuchVersion { path: path.to_owned(), version }),
         Err(e) => Err(Error::zk("get_data", entry, e)),
     }
@@ -122,5 +176,15 @@ mod tests {
         for bad in ["v-1", "v-000000000x", "x-0000000001", "v-00000000001", "history"] {
             assert_eq!(parse_entry(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn an_entry_not_archived_records_the_size_and_is_not_toml() {
+        let entry = not_archived("/config/a/b", 3, 1_048_500, 1_048_575);
+        assert!(entry.len() <= NOT_ARCHIVED_MAX_LEN, "{}", entry.len());
+        assert_eq!(parse_not_archived(entry.as_bytes()), Some((1_048_500, 1_048_575)));
+        assert!(entry.parse::<toml::Table>().is_err(), "no tool takes it for a document");
+        assert_eq!(parse_not_archived(b"size = 1\nlimit = 2\n"), None);
+        assert_eq!(parse_not_archived(b"!zkmesh not archived\nsize = 1\n"), None);
     }
 }

@@ -2,22 +2,30 @@
 //!
 //! Features:
 //! - [`ConfigCenter::watch`] / [`ConfigSpec::watch`]: a [`Config<T>`] whose [`Config::load`]
-//!   returns the current `Arc<T>` through arc-swap (no lock, no allocation) and whose
-//!   [`Config::changed`] wakes on each accepted value. Push-then-pull on registry's data watch:
+//!   returns the current `Arc<T>` through arc-swap (no lock, no allocation), whose
+//!   [`Config::changed`] wakes on each accepted value (only on those), and whose
+//!   [`Config::status_changed`] / [`Config::statuses`] wake on every change of the [`Status`],
+//!   refusals included. Push-then-pull on registry's data watch:
 //!   bursts fold into one read, a change made during a disconnection is read on reconnection,
 //!   and after session expiry the watch is set again and the document read again.
-//! - Validation: a document that is not TOML, does not deserialize into `T` or fails the
-//!   validator is refused; the last good value stays and the error ([`Error::ConfigParse`] with
-//!   path, version, line and column, or [`Error::Validation`]) is in [`Config::last_error`].
+//! - Validation: a document that is not TOML, does not deserialize into `T`, has a key `T` does
+//!   not read (a typo; unless [`ConfigSpec::allow_unknown_keys`]) or fails the validator is
+//!   refused; the last good value stays and the error ([`Error::ConfigParse`] with
+//!   path, version, line and column, or [`Error::Validation`] naming the [`Layer`] that set
+//!   the value) is in [`Config::last_error`].
 //! - Layering, lowest first: defaults (a TOML file, text or a value such as `T::default()`),
-//!   the ZooKeeper document, environment overrides `PREFIX__SECTION__KEY` (see
-//!   [`ConfigSpec`]). A node that does not exist yet serves the defaults until it is created.
+//!   the ZooKeeper document, environment overrides `PREFIX__SECTION__KEY` (two underscores;
+//!   see [`ConfigSpec::env_prefix`]). A node that does not exist yet serves the defaults (or
+//!   the cache of an earlier run) until it is created; a deleted one keeps the last good value
+//!   and its cache ([`Status::absent`]; [`ConfigSpec::keep_when_deleted`]).
 //! - Local cache ([`ConfigCenterBuilder::cache_dir`]): the last accepted document of each
-//!   config, written atomically, served at start when ZooKeeper does not answer within the
-//!   start-up timeout, marked stale ([`Config::is_stale`]) until ZooKeeper answers.
+//!   config, written atomically in a folder per environment (ZooKeeper hosts and chroot; a
+//!   file of another environment is refused, [`Error::ForeignCache`]), served at start when
+//!   ZooKeeper does not answer within the start-up timeout, marked stale
+//!   ([`Config::is_stale`]) until ZooKeeper answers.
 //! - Publishing with compare-and-set ([`Expect::Absent`], [`Expect::Version`], [`Expect::Any`];
 //!   a conflict is [`Error::VersionConflict`] with both versions), checked first like watchers
-//!   check (size, TOML, type, validator).
+//!   check (size, TOML, type, unknown keys, validator).
 //! - History: each publish archives the document it writes in the same ZooKeeper transaction,
 //!   bounded ([`ConfigCenterBuilder::history_limit`] documents replaced, besides the current
 //!   one); [`ConfigCenter::rollback`] publishes an old document as a new version. A publisher
@@ -45,30 +53,33 @@
 //! replaced document is archived first (when it has no entry), in a transaction guarded by its
 //! version (`check(path, version)` + `create(v-<version>)`), then the write, then the new
 //! document's entry, guarded the same way. An entry only ever holds the document of its
-//! version; a writer that comes in between archives the version it replaces itself.
+//! version; a writer that comes in between archives the version it replaces itself. A document
+//! that a foreign writer left too large to travel again with its entry's path is not archived:
+//! its entry records its size (see [`HistoryEntry::archived`], [`Error::NotArchived`]).
 //!
 //! ```no_run
 //! # async fn demo() -> config_center::Result<()> {
 //! use config_center::{ConfigCenter, Expect};
 //! use registry::Session;
 //!
-//! #[derive(serde::Serialize, serde::Deserialize, Default, Debug)]
+//! #[derive(serde::Serialize, serde::Deserialize, Debug)]
 //! struct Db { url: String, pool: u32 }
 //!
-//! let session = Session::connect("127.0.0.1:2181/prod").await?;
+//! let session = Session::connect("127.0.0.1:2181/prod").await?; // or registry.session().clone()
 //! let center = ConfigCenter::builder().cache_dir("/var/cache/myapp").build(session)?;
 //! let db = center
 //!     .config::<Db>("shop", "db")?
-//!     .defaults(Db::default())
-//!     .env_prefix("SHOP_DB")
+//!     .defaults(Db { url: "postgres://localhost/shop".into(), pool: 4 }) // pass the validator
+//!     .env_prefix("SHOP_DB") // SHOP_DB__POOL=16 sets pool
 //!     .validator(|db: &Db| if db.pool == 0 { Err("pool must be > 0".into()) } else { Ok(()) });
 //!
 //! let mut config = db.watch().await?;
 //! println!("pool = {}", config.load().pool);
 //!
 //! db.publish_toml("url = \"postgres://db\"\npool = 8\n", Expect::Any).await?;
-//! config.changed().await?;
-//! if let Some(error) = config.last_error() {
+//! config.changed().await?; // the next accepted value
+//! let status = config.status_changed().await?; // any change, refusals included
+//! if let Some(error) = status.error {
 //!     eprintln!("latest document refused: {error}");
 //! }
 //! # Ok(()) }
@@ -79,18 +90,22 @@ mod cache;
 mod center;
 mod config;
 mod document;
+mod env;
 mod error;
 mod history;
 mod name;
 mod publish;
+mod schema;
 mod spec;
+mod unknown_keys;
+mod watcher;
 
 pub use self::center::{
     ConfigCenter, ConfigCenterBuilder, DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_DOCUMENT_SIZE, DEFAULT_ROOT,
     DEFAULT_STARTUP_TIMEOUT,
 };
 pub use self::config::{Config, Source, Status};
-pub use self::error::{Error, Result};
+pub use self::error::{Error, Layer, Result};
 pub use self::history::HistoryEntry;
 pub use self::name::{validate_name, MAX_NAME_LEN};
 pub use self::publish::{Expect, Published};

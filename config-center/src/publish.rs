@@ -20,6 +20,7 @@
 //! read is done again: with [`Expect::Version`] or [`Expect::Absent`] it then reports the
 //! conflict with the version found; with [`Expect::Any`] it tries again.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -147,6 +148,11 @@ pub(crate) async fn write(inner: &Inner, path: &str, doc: &str, expected: Expect
                 };
                 let versions = entries.iter().flatten().filter_map(|n| history::parse_entry(n));
                 let plan = Plan::new(versions, entries.is_none(), stat.version, next, inner.history_limit);
+                let old = if plan.archive_current {
+                    archive_of(inner, path, stat.version, &old)
+                } else {
+                    Cow::Borrowed(&old[..])
+                };
                 let replace =
                     Replace { acl: inner.session.acl(), path, history: &history, doc, old: &old, plan };
                 replace.commit(&client, inner).await?
@@ -197,6 +203,20 @@ async fn write_remembered(
     };
     inner.written.set(path, written);
     result
+}
+
+/// What the history keeps of `old`, the document at `version` about to be replaced and that has
+/// no entry: the document, or, when it cannot travel in one request with its entry's path and a
+/// version check (a foreign writer's plain `setData` near ZooKeeper's limit: sending it would
+/// make the server drop the connection, every time), an entry that records its size only.
+fn archive_of<'a>(inner: &Inner, path: &str, version: i32, old: &'a [u8]) -> Cow<'a, [u8]> {
+    let request = old.len() + history::entry_path(path, version).len() + 2 * path.len() + 3 * PER_OP_OVERHEAD;
+    if request <= inner.max_request_size {
+        return Cow::Borrowed(old);
+    }
+    let limit = inner.max_request_size;
+    tracing::warn!(%path, version, size = old.len(), limit, "the document replaced is too large to archive; its history entry records its size only");
+    Cow::Owned(history::not_archived(path, version, old.len(), limit).into_bytes())
 }
 
 fn conflict(path: &str, expected: Expect, actual: Option<i32>) -> Error {

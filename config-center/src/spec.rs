@@ -10,12 +10,15 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::center::ConfigCenter;
-use crate::config::{self, Config, Start};
-use crate::document::{Defaults, Env, Layers, Schema, Text, Validator};
+use crate::config::Config;
+use crate::document::Text;
+use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::history::{self, HistoryEntry};
 use crate::name::config_path;
 use crate::publish::{self, Expect, Published};
+use crate::schema::{Defaults, Layers, Schema, Validator};
+use crate::watcher::{self, Start};
 
 /// One document as a `T`: where it lives, its defaults, environment overrides and validator.
 ///
@@ -55,6 +58,8 @@ pub struct ConfigSpec<T> {
     env: Env,
     validator: Option<Validator<T>>,
     startup_timeout: Option<Duration>,
+    keep_when_deleted: bool,
+    allow_unknown_keys: bool,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -69,6 +74,8 @@ impl<T> Clone for ConfigSpec<T> {
             env: self.env.clone(),
             validator: self.validator.clone(),
             startup_timeout: self.startup_timeout,
+            keep_when_deleted: self.keep_when_deleted,
+            allow_unknown_keys: self.allow_unknown_keys,
             _type: PhantomData,
         }
     }
@@ -98,6 +105,8 @@ impl<T> ConfigSpec<T> {
             env: Env::None,
             validator: None,
             startup_timeout: None,
+            keep_when_deleted: true,
+            allow_unknown_keys: false,
             _type: PhantomData,
         })
     }
@@ -131,9 +140,13 @@ impl<T> ConfigSpec<T> {
     }
 
     /// Environment overrides from the process environment, read when a watch starts: a
-    /// variable `PREFIX__SECTION__KEY=value` sets `section.key` (segments lower-cased, split on
-    /// `__`); the value is read as a TOML value when it parses as one (`8080`, `true`,
-    /// `[1, 2]`, `"text"`), else taken as a string. Default: no overrides.
+    /// variable `PREFIX__SECTION__KEY=value` sets `section.key` (two underscores after the
+    /// prefix and between keys; segments lower-cased); the value is read as a TOML value when it
+    /// parses as one (`8080`, `true`, `[1, 2]`, `"text"`), else taken as a string. A variable
+    /// with one underscore (`SHOP_DB_POOL`) is not an override: it is warned about and ignored
+    /// ([`ConfigSpec::ignored_env_vars`]); one whose key `T` does not have is refused as an
+    /// unknown key, and one whose value the validator refuses is named in the error
+    /// ([`crate::Layer::Environment`]). Default: no overrides.
     pub fn env_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.env = Env::Process { prefix: prefix.into() };
         self
@@ -149,6 +162,14 @@ impl<T> ConfigSpec<T> {
         let vars = vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
         self.env = Env::Vars { prefix: prefix.into(), vars };
         self
+    }
+
+    /// The environment variables that carry the prefix of [`ConfigSpec::env_prefix`] (or
+    /// [`ConfigSpec::env_vars`]) but are not overrides, sorted: `SHOP_DB_POOL` (one underscore)
+    /// or `SHOP_DB` alone for the prefix `SHOP_DB`. They are ignored, and each is warned about
+    /// (with the form expected, `SHOP_DB__POOL`) when a watch starts.
+    pub fn ignored_env_vars(&self) -> Vec<String> {
+        self.env.ignored().into_iter().map(|(var, _)| var).collect()
     }
 
     /// A validator run on every value before it is accepted (by watchers) or written (by
@@ -169,11 +190,50 @@ impl<T> ConfigSpec<T> {
         self
     }
 
+    /// Whether keys that `T` does not read are accepted. Default: `false`: a document, a
+    /// defaults text or file, or an environment override with a key `T` does not have (a typo
+    /// such as `mesage` next to `message`, at any depth) is refused, by watchers (the last good
+    /// value stays, the error is in the status) and by publishers alike, with the line and
+    /// column of the key and the names the struct expects, as serde's `deny_unknown_fields`
+    /// would say it; `T` needs no attribute for that. `true` accepts them, for a document that
+    /// several types read a part of each; an environment override that sets a key `T` does not
+    /// read is then only warned about. (Keys inside `#[serde(flatten)]` fields and untagged or
+    /// internally tagged enums are never checked.)
+    pub fn allow_unknown_keys(mut self, allow: bool) -> Self {
+        self.allow_unknown_keys = allow;
+        self
+    }
+
+    /// What a watcher does when the document is deleted (or ZooKeeper wiped and rebuilt
+    /// without it). `true`: it keeps the value in use and its cache file, with
+    /// [`Status::absent`](crate::Status::absent) set (and [`crate::Config::status_changed`]
+    /// woken, not [`crate::Config::changed`]); a watch that starts while the document is absent
+    /// serves the cache file of an earlier run when there is one, else the defaults. `false`:
+    /// it reverts to the defaults (a new value) and removes the cache file. A document created
+    /// again is read as usual either way. Default: `true` (a deletion is more often a mistake or
+    /// a wiped ensemble than a wish for the defaults; publish the defaults to go back to them).
+    pub fn keep_when_deleted(mut self, keep: bool) -> Self {
+        self.keep_when_deleted = keep;
+        self
+    }
+
     /// The schema of watchers (`with_env`) or publishers.
     async fn schema(&self, with_env: bool) -> Result<Schema<T>> {
-        let env = if with_env { self.env.resolve()? } else { Vec::new() };
+        let env = if with_env {
+            for (var, expected) in self.env.ignored() {
+                tracing::warn!(path = %self.path, variable = %var, %expected, "an environment variable carries the override prefix but is not an override (PREFIX__KEY, two underscores before each key); ignored");
+            }
+            self.env.resolve()?
+        } else {
+            Vec::new()
+        };
         let layers = Layers::new(self.defaults.load().await?, env)?;
-        Ok(Schema { path: self.path.clone(), layers, validator: self.validator.clone() })
+        Ok(Schema {
+            path: self.path.clone(),
+            layers,
+            validator: self.validator.clone(),
+            allow_unknown_keys: self.allow_unknown_keys,
+        })
     }
 
     /// The history of the document, newest first.
@@ -201,11 +261,12 @@ impl<T: DeserializeOwned> ConfigSpec<T> {
         T: Send + Sync + 'static,
     {
         let inner = &self.center.inner;
-        config::start(Start {
+        watcher::start(Start {
             session: inner.session.clone(),
             schema: self.schema(true).await?,
-            cache_file: self.center.cache_file(&self.namespace, &self.name)?,
+            cache: self.center.cache(&self.namespace, &self.name)?,
             startup_timeout: self.startup_timeout.unwrap_or(inner.startup_timeout),
+            keep_when_deleted: self.keep_when_deleted,
         })
         .await
     }
@@ -265,7 +326,11 @@ pub(crate) fn to_toml<T: Serialize>(path: &str, value: &T) -> Result<String> {
 
 /// Refuses text that is not TOML, with the position.
 pub(crate) fn check_syntax(path: &str, text: &str) -> Result<()> {
-    let schema: Schema<toml::Table> =
-        Schema { path: path.to_owned(), layers: Layers::default(), validator: None };
+    let schema: Schema<toml::Table> = Schema {
+        path: path.to_owned(),
+        layers: Layers::default(),
+        validator: None,
+        allow_unknown_keys: true,
+    };
     schema.convert(Some(&Text::document(path, None, text.to_owned()))).map(drop)
 }

@@ -102,3 +102,36 @@ async fn a_corrupt_cache_is_reported_and_ignored() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn environments_sharing_a_cache_dir_never_read_each_others_documents() {
+    let mut zk = LocalZooKeeper::start().await.expect("start ZooKeeper");
+    let prod = format!("{}/prod", zk.connect_string());
+    let staging = format!("{}/staging", zk.connect_string());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prod_file = seed_cache(&prod, dir.path()).await;
+    zk.stop().await.expect("stop");
+
+    // Staging boots while ZooKeeper is down, with the same cache directory.
+    let center = lazy_center(&staging, dir.path());
+    let staging_file = center.cache_file("app", "flags").expect("name").expect("cache dir set");
+    assert_ne!(staging_file, prod_file, "a file per environment");
+    let err = center.watch::<Flags>("app", "flags").await.expect_err("prod's document is not staging's");
+    assert!(matches!(&err, Error::Unavailable { .. }), "{err:?}");
+    let spec = center.config::<Flags>("app", "flags").expect("spec").defaults(flags(0));
+    let config = spec.watch().await.expect("served from the defaults");
+    assert_eq!(*config.load(), flags(0));
+    assert_eq!((config.source(), config.is_stale()), (Source::Defaults, true));
+
+    // Prod's file copied into staging's folder: refused, naming both environments.
+    std::fs::create_dir_all(staging_file.parent().expect("dir")).expect("mkdir");
+    std::fs::copy(&prod_file, &staging_file).expect("copy");
+    let config = spec.watch().await.expect("served from the defaults");
+    assert_eq!(*config.load(), flags(0));
+    let error = config.last_error().expect("the foreign file is reported");
+    assert!(
+        matches!(&error, Error::ForeignCache { written_for, expected, .. }
+            if written_for.ends_with("/prod") && expected.ends_with("/staging")),
+        "{error:?}"
+    );
+}

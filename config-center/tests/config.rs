@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use config_center::{ConfigCenter, Error, Expect, Source};
+use config_center::{ConfigCenter, Error, Expect, Layer, Source};
 use serde::{Deserialize, Serialize};
 use zookeeper_client::{Acls, CreateMode};
 
@@ -169,7 +169,7 @@ async fn a_validator_refusal_keeps_the_last_good_value_and_stops_publishers() {
         assert_eq!(w.version(), Some(1));
         let error = w.last_error().expect("error");
         assert!(
-            matches!(&error, Error::Validation { path, version: Some(2), reason }
+            matches!(&error, Error::Validation { path, version: Some(2), reason, layer: config_center::Layer::Document }
                 if path == "/config/shop/db" && reason == "pool.min 9 > pool.max 2"),
             "{error:?}"
         );
@@ -417,7 +417,9 @@ async fn an_absent_node_serves_defaults_until_it_is_created() {
     let connect = chroot("absent");
     let center = center(&connect).await;
     let defaults = Db { host: "localhost".into(), port: 5432, pool: Pool { min: 1, max: 4 } };
-    let spec = center.config::<Db>("shop", "db").expect("spec").defaults(defaults.clone());
+    // Reverting to the defaults on deletion is the opt-out (see the next test for the default).
+    let spec =
+        center.config::<Db>("shop", "db").expect("spec").defaults(defaults.clone()).keep_when_deleted(false);
     let mut config = spec.watch().await.expect("watch");
     assert_eq!(*config.load(), defaults);
     assert_eq!((config.version(), config.source(), config.is_stale()), (None, Source::Defaults, false));
@@ -623,4 +625,212 @@ async fn the_watch_follows_while_a_clone_lives_and_stops_with_the_last_one() {
         witness.wait_for(WAIT, |_, s| s.version == Some(i32::from(n) - 1)).await.expect("seen");
     }
     assert_eq!(center.session().reads_issued(), reads, "no read after the last handle was dropped");
+}
+
+#[tokio::test]
+async fn a_refused_document_wakes_status_changed_and_not_changed() {
+    let connect = chroot("status");
+    let center = center(&connect).await;
+    center.publish("shop", "db", &db(1), Expect::Absent).await.expect("publish");
+    let mut config = common::center(&connect).await.watch::<Db>("shop", "db").await.expect("watch");
+    let mut statuses = config.statuses();
+
+    let raw = raw(&connect).await;
+    raw.set_data("/config/shop/db", b"host = \"h\"\nport = \"high\"\n", Some(0)).await.expect("set_data");
+    let status = within("the refusal", config.status_changed()).await.expect("status");
+    assert!(matches!(&status.error, Some(Error::ConfigParse { version: Some(1), .. })), "{status:?}");
+    assert_eq!((status.version, status.accepted), (Some(0), 1), "the last good value stays");
+    within("the refusal, on the receiver", statuses.changed()).await.expect("statuses");
+    assert!(statuses.borrow_and_update().error.is_some());
+    assert_eq!(*config.load(), db(1));
+
+    // changed() did not take the refusal for a value: it returns the next accepted one.
+    center.publish("shop", "db", &db(2), Expect::Version(1)).await.expect("publish");
+    let value = within("the next value", config.changed()).await.expect("changed");
+    assert_eq!(*value, db(2));
+    let status = within("the acceptance", config.status_changed()).await.expect("status");
+    assert_eq!((status.version, status.accepted), (Some(2), 2));
+    assert!(status.error.is_none(), "cleared by the accepted document");
+}
+
+/// Deletes `/config/shop/db` with its history, as an operator (or a wipe) would.
+async fn delete_document(raw: &zookeeper_client::Client) {
+    for name in raw.list_children("/config/shop/db/history").await.expect("children") {
+        raw.delete(&format!("/config/shop/db/history/{name}"), None).await.expect("delete entry");
+    }
+    raw.delete("/config/shop/db/history", None).await.expect("delete history");
+    raw.delete("/config/shop/db", None).await.expect("delete");
+}
+
+#[tokio::test]
+async fn a_deleted_document_keeps_the_last_good_value_and_its_cache() {
+    let connect = chroot("deleted");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let center =
+        ConfigCenter::builder().cache_dir(dir.path()).build(session(&connect).await).expect("center");
+    let spec = center.config::<Db>("shop", "db").expect("spec").defaults(db(0));
+    spec.publish(&db(1), Expect::Absent).await.expect("publish");
+    spec.publish(&db(2), Expect::Version(0)).await.expect("publish");
+    let mut config = spec.watch().await.expect("watch");
+    assert_eq!(*config.load(), db(2));
+    assert!(!config.status().absent);
+    let file = center.cache_file("shop", "db").expect("name").expect("cache dir set");
+    eventually(WAIT, "the cache file is written", || async { file.exists() }).await;
+
+    let raw = raw(&connect).await;
+    delete_document(&raw).await;
+    let status = within("the deletion", config.status_changed()).await.expect("status");
+    assert!(status.absent, "{status:?}");
+    assert_eq!((status.version, status.source, status.accepted), (Some(1), Source::ZooKeeper, 1));
+    assert_eq!(*config.load(), db(2), "the last good value stays");
+
+    // A process starting now (ZooKeeper answers: no document) starts from the cache file.
+    let restarted = spec.watch().await.expect("watch");
+    assert_eq!(*restarted.load(), db(2), "the cache file was kept");
+    let status = restarted.status();
+    assert_eq!(
+        (status.version, status.source, status.absent, status.stale),
+        (Some(1), Source::Cache, true, false)
+    );
+
+    // Created again: read as usual, by both.
+    let other = common::center(&connect).await;
+    other.publish("shop", "db", &db(3), Expect::Absent).await.expect("create again");
+    let value = within("the new document", config.changed()).await.expect("changed");
+    assert_eq!(*value, db(3));
+    let status = config.status();
+    assert_eq!((status.version, status.source, status.absent), (Some(0), Source::ZooKeeper, false));
+    let mut restarted = restarted;
+    assert_eq!(*within("the new document", restarted.changed()).await.expect("changed"), db(3));
+}
+
+#[tokio::test]
+async fn a_foreign_document_too_large_to_archive_is_replaced_and_the_history_says_so() {
+    // A plain setData of a document ZooKeeper accepts but that cannot travel in a second request
+    // with its history entry's path and a version check (ZooKeeper's jute.maxbuffer is 0xfffff =
+    // 1,048,575 bytes by default; here a setData of up to about 1,048,530 bytes passes, and the
+    // archive transaction of one over about 1,048,440 bytes makes the server drop the connection).
+    let connect = chroot("huge");
+    let center = center(&connect).await;
+    center.publish_toml("shop", "db", "small = 0\n", Expect::Absent).await.expect("create");
+    let raw = raw(&connect).await;
+    let big = format!("blob = \"{}\"\n", "x".repeat(1_048_500 - 10));
+    assert_eq!(big.len(), 1_048_500);
+    raw.set_data("/config/shop/db", big.as_bytes(), Some(0)).await.expect("ZooKeeper takes it");
+
+    let published =
+        within("the publish", center.publish_toml("shop", "db", "small = 2\n", Expect::Version(1)))
+            .await
+            .expect("replaces the large document");
+    assert_eq!((published.version, published.previous), (2, Some(1)));
+    assert_eq!(center.current("shop", "db").await.expect("read"), Some(("small = 2\n".to_owned(), 2)));
+
+    // The history says what happened to version 1.
+    let history = center.history("shop", "db").await.expect("history");
+    let listed: Vec<(i32, usize)> = history.iter().map(|e| (e.version, e.size)).collect();
+    assert_eq!(listed, [(1, 1_048_500), (0, 10)], "newest first");
+    let err = match center.history_document("shop", "db", 1).await {
+        Err(e) => e,
+        Ok(doc) => panic!("version 1 archived whole ({} bytes)", doc.len()),
+    };
+    assert!(matches!(&err, Error::NotArchived { version: 1, size: 1_048_500, .. }), "{err:?}");
+    assert!(err.to_string().contains("1048500 bytes"), "{err}");
+    let err = center
+        .rollback("shop", "db", 1, Expect::Any)
+        .await
+        .map(|p| p.version)
+        .expect_err("nothing to roll back to");
+    assert!(matches!(&err, Error::NotArchived { .. }), "{err:?}");
+    let (entry, _) = raw.get_data("/config/shop/db/history/v-0000000001").await.expect("entry");
+    let entry = String::from_utf8(entry).expect("UTF-8");
+    assert!(entry.starts_with("!zkmesh not archived\n"), "{entry}");
+    assert_eq!(center.history_document("shop", "db", 0).await.expect("archived"), "small = 0\n");
+    assert_eq!(
+        center.current("shop", "db").await.expect("read").map(|(_, v)| v),
+        Some(2),
+        "nothing rolled back"
+    );
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Greeting {
+    message: String,
+    #[serde(default)]
+    level: u32,
+}
+
+#[tokio::test]
+async fn a_key_the_type_does_not_have_is_refused_at_publish_and_on_watch() {
+    let connect = chroot("unknown");
+    let center = center(&connect).await;
+    let hello = Greeting { message: "hello".into(), level: 1 };
+    let spec = center.config::<Greeting>("app", "greeting").expect("spec").defaults(hello.clone());
+    spec.publish_toml("message = \"hi\"\n", Expect::Absent).await.expect("publish");
+    let mut config = spec.watch().await.expect("watch");
+    let hi = Greeting { message: "hi".into(), level: 1 };
+    assert_eq!(*config.load(), hi);
+
+    // The publisher refuses a typo before writing.
+    let typo = "message = \"hi\"\nmesage = \"typo\"\n";
+    let err = spec.publish_toml(typo, Expect::Any).await.expect_err("unknown key");
+    assert!(
+        matches!(&err, Error::ConfigParse { version: None, line: Some(2), column: Some(1), message, .. }
+            if message == "unknown field `mesage`, expected `message` or `level`"),
+        "{err:?}"
+    );
+    assert_eq!(
+        center.current("app", "greeting").await.expect("read").map(|(_, v)| v),
+        Some(0),
+        "nothing written"
+    );
+
+    // Watchers refuse it from a writer that does not check: the last good value stays.
+    let raw = raw(&connect).await;
+    raw.set_data("/config/app/greeting", b"mesage = \"typo\"\n", Some(0)).await.expect("set_data");
+    let status = within("the refusal", config.status_changed()).await.expect("status");
+    assert!(
+        matches!(&status.error, Some(Error::ConfigParse { version: Some(1), line: Some(1), column: Some(1), message, .. })
+            if message == "unknown field `mesage`, expected `message` or `level`"),
+        "{status:?}"
+    );
+    assert_eq!(*config.load(), hi, "the last good value stays");
+
+    // The opt-out, for a document several types read a part of.
+    let shared = spec.clone().allow_unknown_keys(true).watch().await.expect("watch");
+    assert_eq!(*shared.load(), hello, "the key is ignored: the defaults");
+    assert!(shared.last_error().is_none());
+    spec.clone().allow_unknown_keys(true).publish_toml(typo, Expect::Version(1)).await.expect("allowed");
+}
+
+#[tokio::test]
+async fn environment_overrides_are_named_when_refused_or_ignored() {
+    let connect = chroot("env");
+    let center = center(&connect).await;
+    let spec = center.config::<Db>("shop", "db").expect("spec").validator(pool_in_order);
+    spec.publish(&db(1), Expect::Absent).await.expect("publish");
+
+    // An override the validator refuses is blamed on its variable, not on the document.
+    let vars = [("SHOP_DB__POOL__MIN", "9"), ("SHOP_DB__HOST", "env-host")];
+    let err = spec.clone().env_vars("SHOP_DB", vars).watch().await.expect_err("refused");
+    assert!(
+        matches!(&err, Error::Validation { version: Some(0), layer: Layer::Environment { vars }, .. }
+            if vars == &["SHOP_DB__POOL__MIN"]),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("$SHOP_DB__POOL__MIN"), "{err}");
+
+    // One underscore: not an override; named, and the value stays the document's.
+    let vars = [("SHOP_DB_PORT", "1"), ("SHOP_DB__HOST", "env-host")];
+    let spec = spec.env_vars("SHOP_DB", vars);
+    assert_eq!(spec.ignored_env_vars(), ["SHOP_DB_PORT"]);
+    let config = spec.watch().await.expect("watch");
+    assert_eq!(*config.load(), Db { host: "env-host".into(), ..db(1) });
+
+    // A key the type does not have is refused as an unknown key, at the variable.
+    let err = spec.env_vars("SHOP_DB", [("SHOP_DB__PROT", "1")]).watch().await.expect_err("unknown key");
+    assert!(
+        matches!(&err, Error::ConfigParse { path, message, .. }
+            if path == "$SHOP_DB__PROT" && message.starts_with("unknown field `prot`")),
+        "{err:?}"
+    );
 }
