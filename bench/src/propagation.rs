@@ -113,7 +113,7 @@ async fn ours_trial(
     };
     let (registration, t_add) = tokio::join!(register, seen);
     let registration = registration?;
-    if sub.snapshot().get(&url).is_none() {
+    if sub.current().get(&url).is_none() {
         return Err(format!("trial {trial}: registration not seen within {WAIT:?}").into());
     }
     let add = t_add - t0;
@@ -127,7 +127,7 @@ async fn ours_trial(
     };
     let (deregistered, t_del) = tokio::join!(registration.deregister(), gone);
     deregistered?;
-    if sub.snapshot().get(&url).is_some() {
+    if sub.current().get(&url).is_some() {
         return Err(format!("trial {trial}: deregistration not seen within {WAIT:?}").into());
     }
     Ok((add, t_del - t0))

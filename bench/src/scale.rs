@@ -74,10 +74,10 @@ pub async fn run(root: &str, services: usize, per_service: usize, trials: usize)
         });
         updates.push(t.elapsed());
         let reg = reg.map_err(|e| format!("update {trial}: registering {url}: {e}"))?;
-        if sub.snapshot().get(&url).is_none() {
+        if sub.current().get(&url).is_none() {
             return Err(format!(
                 "update {trial} not seen within 10 s ({} providers in the cache)",
-                sub.snapshot().len()
+                sub.current().len()
             )
             .into());
         }

@@ -34,7 +34,7 @@ pub async fn run(root: &str, providers: usize, threads: usize, picks: usize) -> 
 
     // The baseline: the same weighted pick (prefix sums, multiply-shift, binary search) over a
     // copy of the same providers, under a read lock; both sides read the picked provider.
-    let set = sub.snapshot();
+    let set = sub.current();
     let copies: Vec<registry::Provider> = set.providers().to_vec();
     let mut cumulative = Vec::with_capacity(providers);
     let mut total = 0u64;

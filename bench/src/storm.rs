@@ -75,7 +75,7 @@ pub async fn run(root: &str, providers: usize, sessions: usize, cold: bool) -> R
         held.push(registrations);
     }
     let (built, woken) = converged.await?;
-    let total = sub.snapshot().len();
+    let total = sub.current().len();
     if total < providers {
         return Err(format!("the consumer saw {total} of {providers} providers within 60 s").into());
     }

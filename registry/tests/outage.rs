@@ -51,13 +51,13 @@ async fn outage_keeps_the_list_and_resyncs_after_restart_then_snapshot_boots_a_c
     for _ in 0..100 {
         assert!(sub.select().is_some());
     }
-    assert_eq!(sub.snapshot().len(), 2);
+    assert_eq!(sub.current().len(), 2);
     // A provider registering now is accepted as pending (failback) and retried.
     let late =
         provider.register(&url("http://10.1.0.4:80/svc")).await.expect("accepted while ZooKeeper is down");
     assert!(matches!(late.status(), registry::EphemeralStatus::Pending { .. }), "{:?}", late.status());
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(sub.snapshot().len(), 2, "still both while ZooKeeper is down");
+    assert_eq!(sub.current().len(), 2, "still both while ZooKeeper is down");
     assert!(!late.status().is_active());
 
     // It comes back: the same session resumes, and new changes flow again.
@@ -84,7 +84,7 @@ async fn outage_keeps_the_list_and_resyncs_after_restart_then_snapshot_boots_a_c
         .await
         .expect("subscribe while ZooKeeper is down");
     assert!(started.elapsed() < Duration::from_secs(5), "does not wait for ZooKeeper");
-    let set = sub2.snapshot();
+    let set = sub2.current();
     assert_eq!(set.source(), ProviderSource::DiskSnapshot);
     assert!(set.is_stale());
     assert_eq!(set.len(), 4);
@@ -122,8 +122,8 @@ async fn a_corrupt_snapshot_is_reported_and_ignored() {
         "{:?}",
         sub.snapshot_error()
     );
-    assert!(sub.snapshot().is_empty());
-    assert_eq!(sub.snapshot().source(), ProviderSource::Empty);
+    assert!(sub.current().is_empty());
+    assert_eq!(sub.current().source(), ProviderSource::Empty);
 }
 
 #[tokio::test]
@@ -157,8 +157,8 @@ async fn environments_sharing_a_snapshot_dir_never_boot_from_each_other() {
         )
         .await
         .expect("subscribe while ZooKeeper is down");
-    assert_eq!(staged.snapshot().len(), 0, "staging must not boot from prod's providers");
-    assert_eq!(staged.snapshot().source(), ProviderSource::Empty);
+    assert_eq!(staged.current().len(), 0, "staging must not boot from prod's providers");
+    assert_eq!(staged.current().source(), ProviderSource::Empty);
     assert!(staged.select().is_none());
 }
 
@@ -183,8 +183,8 @@ async fn a_list_emptied_gracefully_is_saved_empty_so_a_cold_boot_serves_nobody()
             .is_some_and(|s| s.nodes.is_empty())
     })
     .await;
-    assert_eq!(sub.snapshot().len(), 1, "empty protection still serves the last provider in memory");
-    assert!(sub.snapshot().is_empty_protected());
+    assert_eq!(sub.current().len(), 1, "empty protection still serves the last provider in memory");
+    assert!(sub.current().is_empty_protected());
 
     zk.stop().await.expect("stop");
     let booted = Registry::builder().snapshot_dir(snapshots.path()).connect_lazy(&connect).expect("lazy");
@@ -195,5 +195,5 @@ async fn a_list_emptied_gracefully_is_saved_empty_so_a_cold_boot_serves_nobody()
         )
         .await
         .expect("subscribe while ZooKeeper is down");
-    assert_eq!(cold.snapshot().len(), 0, "a departed provider is not served after a cold boot");
+    assert_eq!(cold.current().len(), 0, "a departed provider is not served after a cold boot");
 }

@@ -39,12 +39,8 @@ async fn two_providers_and_a_consumer() {
     let consumer = registry(&connect).await;
 
     let greeter = consumer.subscribe("greeter").await.expect("subscribe");
-    assert!(greeter.snapshot().is_empty());
-    assert_eq!(
-        greeter.snapshot().source(),
-        registry::ProviderSource::ZooKeeper,
-        "ZooKeeper answered (empty)"
-    );
+    assert!(greeter.current().is_empty());
+    assert_eq!(greeter.current().source(), registry::ProviderSource::ZooKeeper, "ZooKeeper answered (empty)");
     let mut changes = greeter.changes();
     let mut story = Vec::new();
     async fn next_change(changes: &mut registry::ProviderChanges) -> Option<String> {
@@ -146,7 +142,7 @@ async fn injected_expiry_re_registers_and_the_consumer_never_empties() {
         .expect("expire consumer");
     expect_state(&mut events, SessionState::Lost, WAIT).await;
     expect_state(&mut events, SessionState::Reconnected, WAIT).await;
-    assert_eq!(sub.snapshot().len(), 1);
+    assert_eq!(sub.current().len(), 1);
     while updates.has_changed().unwrap_or(false) {
         assert_eq!(updates.borrow_and_update().len(), 1, "no empty list was ever published");
     }
@@ -429,7 +425,7 @@ async fn a_deleted_chroot_comes_back_with_every_registration() {
     .await;
     let late = registry(&connect).await.subscribe("greeter").await.expect("a new consumer");
     late.wait_for(WAIT, |s| s.len() == 1).await.expect("a new consumer sees the provider");
-    assert_eq!(greeter.snapshot().len(), 1, "the old consumer kept it throughout");
+    assert_eq!(greeter.current().len(), 1, "the old consumer kept it throughout");
 }
 
 #[tokio::test]
@@ -468,7 +464,7 @@ async fn streams_and_pickers_keep_following_after_the_subscription_is_dropped() 
         "{second:?}"
     );
     eventually(WAIT, "the selector sees the new provider", || {
-        let n = picker.snapshot().len();
+        let n = picker.current().len();
         async move { n == 2 }
     })
     .await;

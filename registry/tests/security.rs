@@ -93,7 +93,7 @@ async fn nodes_are_creator_all_world_read_all_the_way_up() {
         client.set_data(registration.path(), b"", None).await.map(|_| ()),
         Err(zookeeper_client::Error::NoAuth)
     );
-    assert!(sub.snapshot().len() == 1, "still registered");
+    assert!(sub.current().len() == 1, "still registered");
 }
 
 #[tokio::test]

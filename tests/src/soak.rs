@@ -645,9 +645,9 @@ impl Engine {
         let mut broken = Vec::new();
         for (c, consumer) in self.consumers.iter_mut().enumerate() {
             for (s, sub) in consumer.subs.iter().enumerate() {
-                let before = sub.snapshot();
+                let before = sub.current();
                 let picked = sub.select().map(|p| p.url().clone());
-                let after = sub.snapshot();
+                let after = sub.current();
                 if before.version() == after.version() {
                     self.report.picks_checked += 1;
                     match &picked {
@@ -756,7 +756,7 @@ impl Engine {
                 ));
             }
             for (c, consumer) in self.consumers.iter().enumerate() {
-                let cache: BTreeSet<String> = addresses(&consumer.subs[s].snapshot()).into_iter().collect();
+                let cache: BTreeSet<String> = addresses(&consumer.subs[s].current()).into_iter().collect();
                 if cache != in_zookeeper {
                     problems.push(format!(
                         "consumer {c}: cache of {} is {cache:?}, ZooKeeper has {in_zookeeper:?}",

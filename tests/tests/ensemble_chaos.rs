@@ -258,7 +258,7 @@ async fn flapping_through_leader_and_follower_kills_ends_exact_and_in_sync() {
         };
         let in_zookeeper: BTreeSet<String> = truth.keys().cloned().collect();
         for (c, sub) in subs.iter().enumerate() {
-            let cache: BTreeSet<String> = addresses(&sub.snapshot()).into_iter().collect();
+            let cache: BTreeSet<String> = addresses(&sub.current()).into_iter().collect();
             if cache != in_zookeeper {
                 return Some(format!("consumer {c} has {cache:?}, ZooKeeper has {in_zookeeper:?}"));
             }
@@ -371,8 +371,8 @@ async fn whole_ensemble_down_longer_than_the_session_serves_last_known_then_reco
                     if sub.select().is_none() {
                         wrong.push("nothing to call".to_owned());
                     }
-                    if strict && addresses(&sub.snapshot()) != all {
-                        wrong.push(format!("cache {:?}", addresses(&sub.snapshot())));
+                    if strict && addresses(&sub.current()) != all {
+                        wrong.push(format!("cache {:?}", addresses(&sub.current())));
                     }
                     if strict && config.load().seq != 1 {
                         wrong.push(format!("config {:?}", config.load()));
@@ -433,8 +433,8 @@ async fn whole_ensemble_down_longer_than_the_session_serves_last_known_then_reco
             other => return Some(format!("ZooKeeper has {other:x?}, expected {want:x?}")),
         }
         for (c, sub) in subs.iter().enumerate() {
-            if addresses(&sub.snapshot()) != all {
-                return Some(format!("consumer {c} has {:?}", addresses(&sub.snapshot())));
+            if addresses(&sub.current()) != all {
+                return Some(format!("consumer {c} has {:?}", addresses(&sub.current())));
             }
         }
         None

@@ -104,7 +104,7 @@ impl Sampler {
                     Some(p) if expected.iter().any(|a| a == p.address()) => {}
                     other => broken.push(format!("select() gave {other:?}")),
                 }
-                let cache = addresses(&sub.snapshot());
+                let cache = addresses(&sub.current());
                 if cache != expected {
                     broken.push(format!("cache {cache:?}"));
                 }

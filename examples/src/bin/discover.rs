@@ -69,6 +69,6 @@ async fn story(zk: String) -> Result<(), BoxError> {
         Some(ProviderChange::Removed(p)) => println!("change: - {}", p.address()),
         other => return Err(format!("expected a removal, got {other:?}").into()),
     }
-    println!("subscription now sees {} providers", orders.snapshot().len());
+    println!("subscription now sees {} providers", orders.current().len());
     Ok(())
 }

@@ -3,7 +3,7 @@
 use super::rng::next_u64;
 
 /// Weighted random balancer with constant-time picks: one table slot chosen uniformly, then
-/// either that slot or its alias (Vose's alias method). Built in O(n) once per provider snapshot;
+/// either that slot or its alias (Vose's alias method). Built in O(n) once per provider set;
 /// a pick costs the same for 10 providers as for 10,000 (no search), lock-free and
 /// allocation-free.
 ///

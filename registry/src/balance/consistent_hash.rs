@@ -96,7 +96,7 @@ fn xxh64(input: &[u8], seed: u64) -> u64 {
 /// first point `>= stable_hash(key)`, wrapping around, found by binary search (O(log n),
 /// allocation-free).
 ///
-/// Placement depends only on the ids and weights, never on their order in the snapshot, so every
+/// Placement depends only on the ids and weights, never on their order in the provider set, so every
 /// consumer (in any process) maps a key to the same provider id. Ids are expected to be unique.
 ///
 /// - An empty id list picks `None`.

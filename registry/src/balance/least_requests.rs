@@ -84,7 +84,7 @@ impl LeastRequests {
     }
 }
 
-/// In-flight request counter of one provider, shared (in an `Arc`) between the snapshot and the
+/// In-flight request counter of one provider, shared (in an `Arc`) between the provider set and the
 /// requests that are running.
 #[derive(Debug, Default)]
 pub struct InFlight {

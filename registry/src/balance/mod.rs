@@ -1,8 +1,8 @@
 //! Load-balancing building blocks.
 //!
-//! A consumer keeps an immutable snapshot of its providers, rebuilt on every membership change and
-//! shared through `arc-swap`. Each balancer in this module is built **once per snapshot** from
-//! per-provider inputs (weights, ids) and then picks an **index** into that snapshot's provider list.
+//! A consumer keeps an immutable set of its providers, rebuilt on every membership change and
+//! shared through `arc-swap`. Each balancer in this module is built **once per provider set** from
+//! per-provider inputs (weights, ids) and then picks an **index** into that set's provider list.
 //!
 //! Every `pick` is lock-free, allocation-free, O(1) or O(log n), and callable concurrently through
 //! `&self`; every type is `Send + Sync`.

@@ -4,7 +4,7 @@ use super::rng::{bounded, next_u64};
 
 /// Weighted random balancer: picks index `i` with probability `weights[i] / sum(weights)`.
 ///
-/// Built once per provider snapshot from the per-provider weights; stores the cumulative (prefix)
+/// Built once per provider set from the per-provider weights; stores the cumulative (prefix)
 /// sums as `u64`, so picking is one random draw plus a binary search (O(log n)), lock-free and
 /// allocation-free.
 ///

@@ -43,7 +43,7 @@ pub struct SmoothRoundRobin {
 impl SmoothRoundRobin {
     /// Builds the schedule from one weight per provider, starting at a random position in the period.
     ///
-    /// The random start keeps the many consumers that rebuild their snapshot on the same ZooKeeper
+    /// The random start keeps the many consumers that rebuild their provider set on the same ZooKeeper
     /// notification from all sending their first request to the same (heaviest) provider. Use
     /// [`with_offset`](Self::with_offset) for a deterministic start.
     ///

@@ -95,7 +95,7 @@ impl Directory {
         let mut known = lock(&self.known);
         let current = self.cache.load_full();
         if source == ProviderSource::DiskSnapshot && current.source() != ProviderSource::Empty {
-            return; // ZooKeeper answered first: the snapshot is older than what we have.
+            return; // ZooKeeper answered first: the disk snapshot is older than what we have.
         }
         let from_zookeeper = source == ProviderSource::ZooKeeper;
         let mut fresh = HashMap::with_capacity(names.len());

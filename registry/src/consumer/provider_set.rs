@@ -140,7 +140,7 @@ enum Picker {
     ConsistentHash(HashRing, AliasTable),
 }
 
-/// An immutable snapshot of one service's providers (after filters), with its balancer.
+/// An immutable set of one service's providers (after filters), with its balancer.
 #[derive(Debug)]
 pub struct ProviderSet {
     providers: Vec<Provider>,

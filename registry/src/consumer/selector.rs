@@ -32,7 +32,7 @@ impl Selector {
     }
 
     /// The current provider set.
-    pub fn snapshot(&mut self) -> &Arc<ProviderSet> {
+    pub fn current(&mut self) -> &Arc<ProviderSet> {
         let stamp = self.current.stamp();
         if stamp != self.stamp {
             self.stamp = stamp;
@@ -44,12 +44,12 @@ impl Selector {
     /// Picks a provider by the subscription's balancer (lock-free, allocation-free), or `None`
     /// when there is none.
     pub fn select(&mut self) -> Option<&Provider> {
-        self.snapshot().select()
+        self.current().select()
     }
 
     /// Picks a provider for `key` (sticky with [`crate::LoadBalance::ConsistentHash`]).
     pub fn select_by_key(&mut self, key: &[u8]) -> Option<&Provider> {
-        self.snapshot().select_by_key(key)
+        self.current().select_by_key(key)
     }
 }
 
@@ -77,6 +77,6 @@ mod tests {
             assert_eq!(selector.select().map(|p| p.address().to_owned()).as_deref(), Some("b:2"));
             assert_eq!(other.select().map(|p| p.address().to_owned()).as_deref(), Some("b:2"));
         }
-        assert_eq!(selector.snapshot().len(), 1);
+        assert_eq!(selector.current().len(), 1);
     }
 }

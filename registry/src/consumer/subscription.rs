@@ -60,7 +60,7 @@ impl Subscription {
     }
 
     /// The current provider set.
-    pub fn snapshot(&self) -> Arc<ProviderSet> {
+    pub fn current(&self) -> Arc<ProviderSet> {
         self.dir.cache.load_full()
     }
 
@@ -113,7 +113,7 @@ impl Subscription {
                 what: format!(
                     "providers of {} to reach a state (now {})",
                     self.dir.service,
-                    self.snapshot().len()
+                    self.current().len()
                 ),
                 after: timeout,
             }),
