@@ -29,6 +29,16 @@ pub(crate) enum Decoded {
     Rejected(Error),
 }
 
+/// One read's names, decoded.
+struct Decoding {
+    /// Every name of the read, for the next one.
+    fresh: HashMap<Arc<str>, Decoded>,
+    /// The providers among them.
+    decoded: Vec<Provider>,
+    /// The names that are not providers of this service.
+    rejected: Vec<RejectedNode>,
+}
+
 /// State the watch loop, the warm-up ticker and the subscription share.
 pub(crate) struct Directory {
     pub(super) service: String,
@@ -98,35 +108,7 @@ impl Directory {
             return; // ZooKeeper answered first: the disk snapshot is older than what we have.
         }
         let from_zookeeper = source == ProviderSource::ZooKeeper;
-        let mut fresh = HashMap::with_capacity(names.len());
-        let mut decoded = Vec::with_capacity(names.len());
-        let mut rejected = Vec::new();
-        for name in names {
-            let (key, entry) = match known.get_key_value(name.as_str()) {
-                Some((key, entry)) => (key.clone(), entry.clone()),
-                None => {
-                    let key: Arc<str> = name.as_str().into();
-                    let entry = match decode(name, &self.service) {
-                        Ok(url) => Decoded::Provider(Provider::new(url, key.clone())),
-                        Err(error) => {
-                            tracing::warn!(service = %self.service, node = %name, %error, "skipping a provider node");
-                            Decoded::Rejected(error)
-                        }
-                    };
-                    (key, entry)
-                }
-            };
-            match &entry {
-                Decoded::Provider(provider) => decoded.push(provider.clone()),
-                Decoded::Rejected(error) => {
-                    rejected.push(RejectedNode { node: name.clone(), error: error.clone() })
-                }
-            }
-            fresh.insert(key, entry);
-        }
-        if !rejected.is_empty() {
-            tracing::debug!(service = %self.service, rejected = rejected.len(), "provider nodes that do not decode");
-        }
+        let Decoding { fresh, decoded, rejected } = self.decode_all(&known, names);
         let decoded = latest_per_address(decoded);
         let unfiltered = decoded.len();
         let mut providers = self.options.filter.apply(decoded, |p| p.url());
@@ -164,6 +146,40 @@ impl Directory {
             self.to_disk.send_replace(Some(Arc::new(names.to_vec())));
         }
         tracing::debug!(service = %self.service, version, "provider set updated");
+    }
+
+    /// Decodes `names`, reusing what `known` (the last read) already decoded.
+    fn decode_all(&self, known: &HashMap<Arc<str>, Decoded>, names: &[String]) -> Decoding {
+        let mut fresh = HashMap::with_capacity(names.len());
+        let mut decoded = Vec::with_capacity(names.len());
+        let mut rejected = Vec::new();
+        for name in names {
+            let (key, entry) = match known.get_key_value(name.as_str()) {
+                Some((key, entry)) => (key.clone(), entry.clone()),
+                None => {
+                    let key: Arc<str> = name.as_str().into();
+                    let entry = match decode(name, &self.service) {
+                        Ok(url) => Decoded::Provider(Provider::new(url, key.clone())),
+                        Err(error) => {
+                            tracing::warn!(service = %self.service, node = %name, %error, "skipping a provider node");
+                            Decoded::Rejected(error)
+                        }
+                    };
+                    (key, entry)
+                }
+            };
+            match &entry {
+                Decoded::Provider(provider) => decoded.push(provider.clone()),
+                Decoded::Rejected(error) => {
+                    rejected.push(RejectedNode { node: name.clone(), error: error.clone() })
+                }
+            }
+            fresh.insert(key, entry);
+        }
+        if !rejected.is_empty() {
+            tracing::debug!(service = %self.service, rejected = rejected.len(), "provider nodes that do not decode");
+        }
+        Decoding { fresh, decoded, rejected }
     }
 
     /// Rebuilds the current set with the weights of now (warm-up ramp).
