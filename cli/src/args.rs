@@ -53,11 +53,13 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
-    /// Runs a local ZooKeeper for development in the foreground, until Ctrl-C.
+    /// Runs a local ZooKeeper for development in the foreground, until Ctrl-C, on 127.0.0.1 at
+    /// the port of `--zk` (default 2181), or `--port`.
     Dev {
-        /// The client port.
-        #[arg(long, default_value_t = 2181)]
-        port: u16,
+        /// The client port (default: the port of `--zk` / `ZKMESH_ZK`, which must then name
+        /// this machine).
+        #[arg(long)]
+        port: Option<u16>,
         /// Also serve Prometheus metrics on this address (`IP:PORT`, e.g. 127.0.0.1:9464): zkmesh's
         /// metrics for every service on the server and ZooKeeper's `mntr` numbers.
         #[arg(long, value_name = "ADDR")]

@@ -33,7 +33,7 @@ async fn main() -> ExitCode {
         Command::Watch { service } => watch::watch(&cli, service).await,
         Command::Register { service, url } => watch::register(&cli, service, url).await,
         Command::Config { command } => config::run(&cli, command).await,
-        Command::Dev { port, metrics } => dev::dev(*port, metrics.as_deref()).await,
+        Command::Dev { port, metrics } => dev::dev(&cli.zk, *port, metrics.as_deref()).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

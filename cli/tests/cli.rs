@@ -434,3 +434,27 @@ async fn a_reader_that_goes_away_ends_the_command_quietly() {
     assert!(out.status.success(), "status {:?}, stderr {stderr}", out.status);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[tokio::test]
+async fn dev_on_a_taken_port_fails_with_the_cause_and_never_reports_another_server() {
+    let other = LocalZooKeeper::start().await.expect("somebody else's ZooKeeper");
+    let port =
+        other.connect_string().rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).expect("port");
+    // Through --zk (the port every other command would use), and through --port.
+    for args in [vec!["--zk", &*other.connect_string(), "dev"], vec!["dev", "--port", &port.to_string()]]
+        .iter()
+        .map(|a| a.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    {
+        let out = tokio::time::timeout(
+            Duration::from_secs(60),
+            Command::new(env!("CARGO_BIN_EXE_zkmesh")).args(&args).env_remove("ZKMESH_ZK").output(),
+        )
+        .await
+        .expect("ends by itself")
+        .expect("run");
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "{args:?}: {stdout}");
+        assert!(!stdout.contains("is serving"), "{args:?}: reported success: {stdout}");
+        assert!(stderr.contains(&format!("port {port}")) && stderr.contains("in use"), "{args:?}: {stderr}");
+    }
+}

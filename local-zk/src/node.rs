@@ -158,7 +158,10 @@ impl Node {
                 ))
                 .into());
             }
+            // `imok` must come from this JVM: on a port someone else holds, another server
+            // answers while ours fails to bind.
             if probe::answers_ruok(self.client_port).await
+                && probe::listens(self.pid(), self.client_port).await
                 && (self.id > 0 || probe::serves(self.client_port).await)
                 && self.accepts_on_secure_port().await
             {

@@ -133,6 +133,11 @@ impl LocalZooKeeperBuilder {
     /// [`Error::Start`] if it fails, [`Error::Timeout`] if it hangs for the start-up timeout.
     pub async fn start(self) -> Result<LocalZooKeeper> {
         self.settings.validate()?;
+        if let Some(port) = self.port.filter(|p| !port_is_free(*p)) {
+            return Err(Error::start(format!(
+                "port {port} of 127.0.0.1 is in use (by another ZooKeeper?); choose another port"
+            )));
+        }
         let launch = Launch::from_env()?;
         let keytool = if self.tls { Some(tls::find_keytool(launch.java())?) } else { None };
         let dir = tempfile::Builder::new()
