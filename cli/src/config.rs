@@ -154,24 +154,41 @@ async fn get(cli: &Cli, center: &ConfigCenter, namespace: &str, name: &str) -> R
 async fn watch(cli: &Cli, center: &ConfigCenter, namespace: &str, name: &str) -> Result<(), String> {
     let mut interrupt = crate::interrupt::Interrupt::new()?;
     let mut config = center.watch::<toml::Table>(namespace, name).await.map_err(|e| e.to_string())?;
+    let mut status = config.status();
+    print_value(cli, &config);
     loop {
-        let value = config.load();
-        let version = config.version();
-        if cli.json {
-            let doc = serde_json::to_value(&*value).unwrap_or_default();
-            output::json(&json!({ "version": version, "document": doc }));
-        } else {
-            crate::out!(
-                "# version {}",
-                version.map(|v| v.to_string()).unwrap_or_else(|| "- (absent)".into())
-            );
-            crate::output::write(toml::to_string(&*value).unwrap_or_default());
-        }
-        tokio::select! {
-            changed = config.changed() => { changed.map_err(|e| e.to_string())?; }
+        let accepted = status.accepted;
+        status = tokio::select! {
+            changed = config.status_changed() => changed.map_err(|e| e.to_string())?,
             _ = interrupt.recv() => return Ok(()),
+        };
+        if status.accepted != accepted {
+            print_value(cli, &config);
+        } else if let Some(error) = &status.error {
+            // A document the watcher refused: the value in use stays, and the operator is told.
+            if cli.json {
+                output::json(&json!({ "version": status.version, "refused": error.to_string() }));
+            } else {
+                crate::out!("# refused (version {} stays in use): {error}", version_text(status.version));
+            }
         }
     }
+}
+
+fn print_value(cli: &Cli, config: &config_center::Config<toml::Table>) {
+    let value = config.load();
+    let version = config.version();
+    if cli.json {
+        let doc = serde_json::to_value(&*value).unwrap_or_default();
+        output::json(&json!({ "version": version, "document": doc }));
+    } else {
+        crate::out!("# version {}", version_text(version));
+        crate::output::write(toml::to_string(&*value).unwrap_or_default());
+    }
+}
+
+fn version_text(version: Option<i32>) -> String {
+    version.map(|v| v.to_string()).unwrap_or_else(|| "- (absent)".into())
 }
 
 /// The content of a local TOML file, checked before anything is sent: a parse error names the

@@ -375,6 +375,13 @@ async fn config_put_get_diff_history_rollback_and_watch() {
     assert!(out.contains("restored version 0") && out.contains("as version 2"), "{out}");
     let seen = next_json(&mut lines).await;
     assert_eq!((seen["version"].as_i64(), seen["document"]["greeting"].as_str()), (Some(2), Some("Hello")));
+
+    // A document the watcher cannot parse (written by another client) is reported, not skipped.
+    let other = Client::connect(&connect).await.expect("connect");
+    other.set_data("/config/demo/greeter", b"greeting = \n", None).await.expect("set_data");
+    let refused = next_json(&mut lines).await;
+    assert_eq!(refused["version"].as_i64(), Some(2), "version 2 stays in use: {refused}");
+    assert!(refused["refused"].as_str().is_some_and(|e| e.contains("line 1")), "{refused}");
     watch.kill().await.expect("stop watch");
 }
 
