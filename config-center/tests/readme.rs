@@ -13,20 +13,11 @@ async fn the_readme_typed_config_snippet_runs_on_a_fresh_zookeeper() {
 
 #[test]
 fn this_file_holds_the_readme_snippet_verbatim() {
-    let readme = include_str!("../../README.md");
-    let block = readme
-        .split("```rust,no_run\n")
-        .skip(1)
-        .filter_map(|rest| rest.split("\n```").next())
-        .find(|block| block.contains("config::<Db>(\"shop\", \"db\")"))
-        .expect("the README has the typed-config snippet");
-    let here = include_str!("readme.rs");
-    let mut from = 0;
-    for line in block.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
-        let found =
-            here[from..].find(line).unwrap_or_else(|| panic!("README line not in demo(), in order: {line}"));
-        from += found + line.len();
-    }
+    local_zk::support::assert_readme_snippet_in(
+        include_str!("../../README.md"),
+        "config::<Db>(\"shop\", \"db\")",
+        include_str!("readme.rs"),
+    );
 }
 
 // README.md, "Typed config": the snippet's code, verbatim (rustfmt would reflow it).

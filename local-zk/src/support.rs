@@ -107,3 +107,25 @@ where
         tokio::time::sleep(every).await;
     }
 }
+
+/// Asserts that every line of the README's ```` ```rust,no_run ```` block containing `marker`
+/// (hidden `# ` lines and blank lines aside) appears in `here` (a test file's own text), in
+/// order: a test that runs a README snippet verbatim cannot drift from it.
+///
+/// # Panics
+/// When no block contains `marker`, or a line of it is not in `here` in order.
+pub fn assert_readme_snippet_in(readme: &str, marker: &str, here: &str) {
+    let block = readme
+        .split("```rust,no_run\n")
+        .skip(1)
+        .filter_map(|rest| rest.split("\n```").next())
+        .find(|block| block.contains(marker))
+        .unwrap_or_else(|| panic!("no README snippet contains {marker:?}"));
+    let mut from = 0;
+    for line in block.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        let found = here[from..]
+            .find(line)
+            .unwrap_or_else(|| panic!("README line not in the test, in order: {line}"));
+        from += found + line.len();
+    }
+}

@@ -11,20 +11,11 @@ async fn the_readme_registry_snippet_runs() {
 
 #[test]
 fn this_file_holds_the_readme_snippet_verbatim() {
-    let readme = include_str!("../../README.md");
-    let block = readme
-        .split("```rust,no_run\n")
-        .skip(1)
-        .filter_map(|rest| rest.split("\n```").next())
-        .find(|block| block.contains("subscribe_with(\"greeter\""))
-        .expect("the README has the registry snippet");
-    let here = include_str!("readme.rs");
-    let mut from = 0;
-    for line in block.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
-        let found =
-            here[from..].find(line).unwrap_or_else(|| panic!("README line not in demo(), in order: {line}"));
-        from += found + line.len();
-    }
+    local_zk::support::assert_readme_snippet_in(
+        include_str!("../../README.md"),
+        "subscribe_with(\"greeter\"",
+        include_str!("readme.rs"),
+    );
 }
 
 // README.md, "Using it": the snippet's code, verbatim (rustfmt would reflow it).
