@@ -1,4 +1,4 @@
-//! Tables for people, JSON for programs, and [`line`], which every command prints through.
+//! Tables for people, JSON for programs, and [`line()`], which every command prints through.
 
 use std::io::Write;
 
@@ -11,7 +11,7 @@ pub fn line(text: impl std::fmt::Display) {
     write(format_args!("{text}\n"));
 }
 
-/// Prints `text` as it is (a document that brings its own line ends), like [`line`].
+/// Prints `text` as it is (a document that brings its own line ends), like [`line()`].
 pub fn write(text: impl std::fmt::Display) {
     let mut out = std::io::stdout().lock();
     if let Err(e) = write!(out, "{text}").and_then(|()| out.flush()) {
@@ -23,7 +23,7 @@ pub fn write(text: impl std::fmt::Display) {
     }
 }
 
-/// `println!` through [`line`].
+/// `println!` through [`line()`].
 #[macro_export]
 macro_rules! out {
     () => { $crate::output::line("") };

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{Filter, LoadBalance};
 use crate::url::ServiceUrl;
 
-/// How a [`Subscription`] behaves; given to [`crate::Registry::subscribe_with`].
+/// How a [`Subscription`](super::Subscription) behaves; given to [`crate::Registry::subscribe_with`].
 #[derive(Debug, Clone)]
 pub struct SubscribeOptions {
     pub(crate) filter: Filter,
@@ -46,8 +46,8 @@ impl SubscribeOptions {
     }
 
     /// Dubbo's `enable-empty-protection`: when on, an empty provider list from ZooKeeper never
-    /// replaces a non-empty one (the set is then marked [`ProviderSet::is_empty_protected`] and
-    /// [`Subscription::empty_refusals`] counts it). Default: on.
+    /// replaces a non-empty one (the set is then marked [`ProviderSet::is_empty_protected`](super::ProviderSet::is_empty_protected) and
+    /// [`Subscription::empty_refusals`](super::Subscription::empty_refusals) counts it). Default: on.
     pub fn empty_protection(mut self, on: bool) -> Self {
         self.empty_protection = on;
         self

@@ -69,14 +69,14 @@ impl Subscription {
     /// Lock-free and without a write to shared memory: the thread picks from its own copy of
     /// the current set, checked with one atomic load. After each update, a thread's first pick
     /// takes the new set (one small allocation); the picks after it allocate nothing. The
-    /// [`Selected`] it returns is not `Send`: clone the [`Provider`] to keep it across an
+    /// [`Selected`] it returns is not `Send`: clone the [`Provider`](super::Provider) to keep it across an
     /// `.await` in a spawned task.
     #[inline]
     pub fn select(&self) -> Option<Selected> {
         self.dir.cache.select(None)
     }
 
-    /// Picks a provider for `key` (sticky with [`LoadBalance::ConsistentHash`]).
+    /// Picks a provider for `key` (sticky with [`LoadBalance::ConsistentHash`](super::LoadBalance::ConsistentHash)).
     #[inline]
     pub fn select_by_key(&self, key: &[u8]) -> Option<Selected> {
         self.dir.cache.select(Some(key))
