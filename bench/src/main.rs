@@ -11,21 +11,37 @@ mod select;
 mod stats;
 mod storm;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use local_zk::LocalZooKeeper;
 
 /// zkmesh benchmarks.
 #[derive(Debug, Parser)]
 #[command(name = "zkbench")]
 struct Cli {
-    /// Use this ZooKeeper instead of starting a local one.
+    /// Use this ZooKeeper instead of starting a local one (`--server` is then ignored).
     #[arg(long, global = true)]
     zk: Option<String>,
+    /// Which local ZooKeeper to measure on: `tuned` (`forceSync=no`, `tickTime` 500 ms),
+    /// `production` (fsync on, `tickTime` 2000 ms, as production runs it) or `both`, one after
+    /// the other; each summary line starts with `server=NAME`.
+    #[arg(long, global = true, value_enum, default_value_t = Server::Both)]
+    server: Server,
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Debug, Subcommand)]
+/// The local servers a run measures on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Server {
+    /// `forceSync=no`, `tickTime` 500 ms: the fast server tests use.
+    Tuned,
+    /// fsync on, `tickTime` 2000 ms: ZooKeeper as production runs it.
+    Production,
+    /// Tuned, then production.
+    Both,
+}
+
+#[derive(Debug, Clone, Subcommand)]
 enum Command {
     /// Random provider churn, config publishes and injected expiries with an invariant checker;
     /// fds, tasks and RSS measured at start and end (see `tests::soak`).
@@ -100,26 +116,36 @@ enum Command {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    match run(cli).await {
-        Ok(summary) => {
-            println!("{summary}");
-            std::process::ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("zkbench: {e}");
-            std::process::ExitCode::FAILURE
+    let servers: &[(&str, Option<bool>)] = match (&cli.zk, cli.server) {
+        (Some(_), _) => &[("given", None)],
+        (None, Server::Tuned) => &[("tuned", Some(false))],
+        (None, Server::Production) => &[("production", Some(true))],
+        (None, Server::Both) => &[("tuned", Some(false)), ("production", Some(true))],
+    };
+    for (name, production) in servers {
+        match run(cli.zk.clone(), *production, cli.command.clone()).await {
+            Ok(summary) => println!("server={name} {summary}"),
+            Err(e) => {
+                eprintln!("zkbench: server={name}: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
         }
     }
+    std::process::ExitCode::SUCCESS
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-async fn run(cli: Cli) -> Result<String, BoxError> {
+/// One run of `command` on `zk`, or on a local server started here (`production`: the
+/// production-like one).
+async fn run(zk: Option<String>, production: Option<bool>, command: Command) -> Result<String, BoxError> {
     let _local;
-    let zk = match cli.zk {
+    let zk = match zk {
         Some(zk) => zk,
         None => {
-            let local = LocalZooKeeper::start().await?;
+            let builder = LocalZooKeeper::builder();
+            let builder = if production == Some(true) { builder.production_like() } else { builder };
+            let local = builder.start().await?;
             let connect = local.connect_string();
             eprintln!("zkbench: local ZooKeeper on {connect}");
             _local = local;
@@ -127,7 +153,7 @@ async fn run(cli: Cli) -> Result<String, BoxError> {
         }
     };
     let root = format!("{zk}/zkbench-{}", std::process::id());
-    match cli.command {
+    match command {
         Command::Soak { seconds, seed } => {
             // The soak makes its own chroot under the ZooKeeper root.
             let report = tests::soak(&zk, std::time::Duration::from_secs(seconds), seed).await?;

@@ -20,6 +20,8 @@ pub(crate) struct Settings {
     pub(crate) min_session_timeout: Option<Duration>,
     pub(crate) max_session_timeout: Option<Duration>,
     pub(crate) startup_timeout: Duration,
+    /// ZooKeeper's `forceSync`: fsync the transaction log before answering a write.
+    pub(crate) force_sync: bool,
 }
 
 impl Default for Settings {
@@ -29,6 +31,7 @@ impl Default for Settings {
             min_session_timeout: None,
             max_session_timeout: None,
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+            force_sync: false,
         }
     }
 }
@@ -93,9 +96,10 @@ pub(crate) fn render_config(
          maxCnxns=0\n\
          admin.enableServer=false\n\
          4lw.commands.whitelist=*\n\
-         forceSync=no\n",
+         forceSync={sync}\n",
         tick = settings.tick_time.as_millis(),
         data = data_dir.display(),
+        sync = if settings.force_sync { "yes" } else { "no" },
     );
     if let Some(min) = settings.min_session_timeout {
         cfg.push_str(&format!("minSessionTimeout={}\n", min.as_millis()));

@@ -195,6 +195,19 @@ async fn builder_settings_reach_the_server() {
 }
 
 #[tokio::test]
+async fn a_production_like_server_fsyncs_and_ticks_every_2_s() {
+    let _permit = jvms(2).await;
+    let zk = LocalZooKeeper::builder().production_like().start().await.unwrap();
+    let conf = zk.four_letter("conf").await.unwrap();
+    assert!(conf.lines().any(|l| l == "tickTime=2000"), "{conf}");
+    let cfg = std::fs::read_to_string(zk.data_dir().parent().unwrap().join("zoo.cfg")).unwrap();
+    assert!(cfg.lines().any(|l| l == "forceSync=yes"), "{cfg}");
+    let tuned = LocalZooKeeper::start().await.unwrap();
+    let cfg = std::fs::read_to_string(tuned.data_dir().parent().unwrap().join("zoo.cfg")).unwrap();
+    assert!(cfg.lines().any(|l| l == "forceSync=no"), "{cfg}");
+}
+
+#[tokio::test]
 async fn drop_kills_the_jvm_and_the_jvm_holds_no_lifeline() {
     let _permit = jvms(1).await;
     let zk = LocalZooKeeper::start().await.unwrap();
