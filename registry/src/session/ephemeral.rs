@@ -139,16 +139,31 @@ impl EphemeralNode {
             _ => None,
         };
         self.deleted = true;
-        self.stop_keeping();
         let shared = self.session.shared.clone();
-        delete_owned(&shared, &self.spec.path, known).await
+        if known.is_none() {
+            self.stop_keeping();
+            return delete_owned(&shared, &self.spec.path, known).await;
+        }
+        // The keeper is watching the node: let the deletion fire its watch rather than drop the
+        // watcher first, which would make zookeeper-client send a `removeWatches` request
+        // ahead of the delete, one more request per deregistration. Marked removed first, the
+        // keeper stops at its next look instead of re-creating the node.
+        self.mark_removed();
+        let deleted = delete_owned(&shared, &self.spec.path, known).await;
+        self.stop_keeping();
+        deleted
+    }
+
+    /// Marks the node as no longer wanted: the keeper stops at its next look.
+    fn mark_removed(&self) {
+        self.spec.removed.store(true, Ordering::Release);
+        self.spec.status.send_replace(EphemeralStatus::Deleted);
+        lock(&self.session.shared.ephemerals).remove(&self.spec.id);
     }
 
     fn stop_keeping(&self) {
-        self.spec.removed.store(true, Ordering::Release);
+        self.mark_removed();
         self.spec.removed_notify.notify_waiters();
-        self.spec.status.send_replace(EphemeralStatus::Deleted);
-        lock(&self.session.shared.ephemerals).remove(&self.spec.id);
         self.keeper.abort();
     }
 }
@@ -411,6 +426,7 @@ async fn watch_once(
     };
     match event {
         EventType::Session => return shared.live_after(live.generation).await.ok(),
+        EventType::NodeDeleted if spec.removed.load(Ordering::Acquire) => return None,
         EventType::NodeDeleted => {
             tracing::info!(path = %spec.path, "ephemeral deleted while the session lives; re-creating");
             crate::metrics::ephemerals_recreated(1);
