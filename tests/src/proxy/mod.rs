@@ -1,0 +1,3 @@
+mod connection;
+
+pub use self::connection::{Mode, Proxy, ProxyMonitor, ProxyStats};
