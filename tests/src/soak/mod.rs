@@ -1,0 +1,3 @@
+mod engine;
+
+pub use self::engine::{soak, Resources, SoakReport};
