@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use config_center::{Config, ConfigCenter};
-use registry::{Registration, Registry, Subscription};
+use config_center::{Config, ConfigCenter, Expect};
+use registry::{Registration, Registry, Session, Subscription};
 use serde::{Deserialize, Serialize};
 
-use super::params::SESSION_TIMEOUT;
+use super::params::{doc_name, service, DOCS, NAMESPACE, SERVICES, SESSION_TIMEOUT};
 use crate::support::StateLog;
 
 /// The document the publisher publishes.
@@ -45,10 +45,77 @@ pub(super) struct Publisher {
     pub(super) uncertain: Vec<bool>,
 }
 
-pub(super) async fn connect_registry(connect: &str) -> Result<Registry, String> {
+async fn connect_registry(connect: &str) -> Result<Registry, String> {
     Registry::builder()
         .session_timeout(SESSION_TIMEOUT)
         .connect(connect)
         .await
         .map_err(|e| format!("cannot connect to {connect}: {e}"))
+}
+
+impl ProviderSide {
+    /// A provider session, holding nothing yet.
+    pub(super) async fn connect(connect: &str) -> Result<ProviderSide, String> {
+        let registry = connect_registry(connect).await?;
+        let states = StateLog::start(registry.session());
+        Ok(ProviderSide { registry, held: BTreeMap::new(), states })
+    }
+}
+
+impl ConsumerSide {
+    /// A consumer session subscribed to every service and watching every document.
+    pub(super) async fn connect(connect: &str) -> Result<ConsumerSide, String> {
+        let registry = connect_registry(connect).await?;
+        let mut subs = Vec::new();
+        for s in 0..SERVICES {
+            subs.push(registry.subscribe(&service(s)).await.map_err(|e| format!("subscribe: {e}"))?);
+        }
+        let center = ConfigCenter::builder().build(registry.session().clone()).map_err(|e| e.to_string())?;
+        let mut configs = Vec::new();
+        for d in 0..DOCS {
+            configs.push(
+                center.watch::<SoakDoc>(NAMESPACE, &doc_name(d)).await.map_err(|e| format!("watch: {e}"))?,
+            );
+        }
+        let states = StateLog::start(registry.session());
+        Ok(ConsumerSide {
+            registry,
+            subs,
+            configs,
+            states,
+            had_providers: vec![false; SERVICES],
+            highest_seq: vec![0; DOCS],
+        })
+    }
+}
+
+impl Publisher {
+    /// The publisher's session, once it published the first version of every document.
+    pub(super) async fn start(connect: &str) -> Result<Publisher, String> {
+        let publisher_session = Session::builder()
+            .session_timeout(SESSION_TIMEOUT)
+            .connect(connect)
+            .await
+            .map_err(|e| format!("publisher session: {e}"))?;
+        let center = ConfigCenter::builder().build(publisher_session.clone()).map_err(|e| e.to_string())?;
+        let mut publisher = Publisher {
+            center,
+            states: StateLog::start(&publisher_session),
+            next_seq: 1,
+            last: vec![0; DOCS],
+            uncertain: vec![false; DOCS],
+        };
+        for d in 0..DOCS {
+            let seq = publisher.next_seq;
+            publisher.next_seq += 1;
+            let doc = SoakDoc { seq, note: format!("document {d}, first version") };
+            publisher
+                .center
+                .publish(NAMESPACE, &doc_name(d), &doc, Expect::Any)
+                .await
+                .map_err(|e| format!("first publish of {}: {e}", doc_name(d)))?;
+            publisher.last[d] = seq;
+        }
+        Ok(publisher)
+    }
 }

@@ -4,18 +4,15 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use config_center::{ConfigCenter, Expect};
 use registry::{Session, SessionState};
 
-use super::actors::{connect_registry, ConsumerSide, ProviderSide, Publisher, SoakDoc};
+use super::actors::{ConsumerSide, ProviderSide, Publisher};
 use super::params::{
-    address_of, doc_name, service, url_of, CHECK_EVERY, CONSUMERS, DOCS, EXPIRE_EVERY_MS, NAMESPACE,
-    PROVIDERS, SERVICES, SESSION_TIMEOUT, START_PER_SERVICE,
+    address_of, url_of, CHECK_EVERY, CONSUMERS, EXPIRE_EVERY_MS, PROVIDERS, SERVICES, START_PER_SERVICE,
 };
 use super::report::SoakReport;
 use super::resources::Resources;
 use crate::rng::Rng;
-use crate::support::StateLog;
 
 /// Runs a soak against the ZooKeeper at `connect` (`host:port[,…][/chroot]`; the run works
 /// under a chroot of its own below it, deleted at the end) for about `duration` of churn, with
@@ -61,76 +58,15 @@ impl Engine {
         let mut rng = Rng::new(seed);
         let mut providers = Vec::new();
         for _ in 0..PROVIDERS {
-            let registry = connect_registry(connect).await?;
-            let states = StateLog::start(registry.session());
-            providers.push(ProviderSide { registry, held: BTreeMap::new(), states });
+            providers.push(ProviderSide::connect(connect).await?);
         }
         // The chroot exists now (the sessions create it).
         let raw = zookeeper_client::Client::connect(connect).await.map_err(|e| format!("raw client: {e}"))?;
-        let publisher_session = Session::builder()
-            .session_timeout(SESSION_TIMEOUT)
-            .connect(connect)
-            .await
-            .map_err(|e| format!("publisher session: {e}"))?;
-        let center = ConfigCenter::builder().build(publisher_session.clone()).map_err(|e| e.to_string())?;
-        let mut publisher = Publisher {
-            center,
-            states: StateLog::start(&publisher_session),
-            next_seq: 1,
-            last: vec![0; DOCS],
-            uncertain: vec![false; DOCS],
-        };
-        for d in 0..DOCS {
-            let seq = publisher.next_seq;
-            publisher.next_seq += 1;
-            let doc = SoakDoc { seq, note: format!("document {d}, first version") };
-            publisher
-                .center
-                .publish(NAMESPACE, &doc_name(d), &doc, Expect::Any)
-                .await
-                .map_err(|e| format!("first publish of {}: {e}", doc_name(d)))?;
-            publisher.last[d] = seq;
-        }
-        let mut start_population = BTreeMap::new();
-        for s in 0..SERVICES {
-            for a in 0..START_PER_SERVICE {
-                let p = rng.index(PROVIDERS);
-                let registration = providers[p]
-                    .registry
-                    .register(&url_of(s, a)?)
-                    .await
-                    .map_err(|e| format!("first registration of {}: {e}", address_of(s, a)))?;
-                providers[p].held.insert((s, a), registration);
-                *start_population.entry((p, s)).or_insert(0) += 1;
-            }
-        }
+        let publisher = Publisher::start(connect).await?;
+        let start_population = register_start_population(&mut providers, &mut rng).await?;
         let mut consumers = Vec::new();
         for _ in 0..CONSUMERS {
-            let registry = connect_registry(connect).await?;
-            let mut subs = Vec::new();
-            for s in 0..SERVICES {
-                subs.push(registry.subscribe(&service(s)).await.map_err(|e| format!("subscribe: {e}"))?);
-            }
-            let center =
-                ConfigCenter::builder().build(registry.session().clone()).map_err(|e| e.to_string())?;
-            let mut configs = Vec::new();
-            for d in 0..DOCS {
-                configs.push(
-                    center
-                        .watch::<SoakDoc>(NAMESPACE, &doc_name(d))
-                        .await
-                        .map_err(|e| format!("watch: {e}"))?,
-                );
-            }
-            let states = StateLog::start(registry.session());
-            consumers.push(ConsumerSide {
-                registry,
-                subs,
-                configs,
-                states,
-                had_providers: vec![false; SERVICES],
-                highest_seq: vec![0; DOCS],
-            });
+            consumers.push(ConsumerSide::connect(connect).await?);
         }
         let report =
             SoakReport { seed, connect: connect.to_owned(), requested: duration, ..SoakReport::default() };
@@ -236,6 +172,28 @@ impl Engine {
         }
         report
     }
+}
+
+/// Registers `START_PER_SERVICE` providers of each service, each from a provider chosen at
+/// random; returns how many each (provider, service) holds.
+async fn register_start_population(
+    providers: &mut [ProviderSide],
+    rng: &mut Rng,
+) -> Result<BTreeMap<(usize, usize), usize>, String> {
+    let mut start_population = BTreeMap::new();
+    for s in 0..SERVICES {
+        for a in 0..START_PER_SERVICE {
+            let p = rng.index(PROVIDERS);
+            let registration = providers[p]
+                .registry
+                .register(&url_of(s, a)?)
+                .await
+                .map_err(|e| format!("first registration of {}: {e}", address_of(s, a)))?;
+            providers[p].held.insert((s, a), registration);
+            *start_population.entry((p, s)).or_insert(0) += 1;
+        }
+    }
+    Ok(start_population)
 }
 
 /// Deletes `root` and everything below it on `connect` (best effort, bounded).
