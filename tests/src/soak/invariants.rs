@@ -1,7 +1,7 @@
 //! The invariants: the checks made at every step, and the settle-and-check against
 //! ZooKeeper.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use registry::SessionState;
@@ -92,75 +92,101 @@ impl Engine {
     async fn mismatches(&self) -> Vec<String> {
         let mut problems = Vec::new();
         for s in 0..SERVICES {
-            let truth = match providers_in_zookeeper(&self.raw, &service(s)).await {
-                Ok(truth) => truth,
-                Err(e) => return vec![format!("reading {} from ZooKeeper: {e}", service(s))],
-            };
-            for (address, owners) in &truth {
-                if owners.len() > 1 {
-                    problems.push(format!("{}: {address} registered {} times", service(s), owners.len()));
-                }
-            }
-            let in_zookeeper: BTreeSet<String> = truth.keys().cloned().collect();
-            let mut live = BTreeSet::new();
-            for side in &self.providers {
-                let session_id = side.registry.session().session_id();
-                for ((ks, a), registration) in &side.held {
-                    if *ks != s {
-                        continue;
-                    }
-                    let address = address_of(s, *a);
-                    if !registration.status().is_active() {
-                        problems.push(format!("{address}: registration status {:?}", registration.status()));
-                    }
-                    if let (Some(owners), Some(id)) = (truth.get(&address), session_id) {
-                        if !owners.contains(&id) {
-                            problems
-                                .push(format!("{address}: owned by {owners:x?}, provider session is {id:x}"));
-                        }
-                    }
-                    live.insert(address);
-                }
-            }
-            if in_zookeeper != live {
-                problems.push(format!(
-                    "{}: ZooKeeper has {in_zookeeper:?}, live registrations {live:?}",
-                    service(s)
-                ));
-            }
-            for (c, consumer) in self.consumers.iter().enumerate() {
-                let cache: BTreeSet<String> = addresses(&consumer.subs[s].current()).into_iter().collect();
-                if cache != in_zookeeper {
-                    problems.push(format!(
-                        "consumer {c}: cache of {} is {cache:?}, ZooKeeper has {in_zookeeper:?}",
-                        service(s)
-                    ));
-                }
+            if let Err(e) = self.service_mismatches(s, &mut problems).await {
+                return vec![e];
             }
         }
         for d in 0..DOCS {
-            let want = self.publisher.last[d];
-            let path = format!("/config/{NAMESPACE}/{}", doc_name(d));
-            match self.raw.get_data(&path).await {
-                Ok((data, _)) => {
-                    let text = String::from_utf8_lossy(&data);
-                    if !text.lines().any(|l| l.trim() == format!("seq = {want}")) {
-                        problems
-                            .push(format!("{path} in ZooKeeper is {text:?}, last published version {want}"));
-                    }
-                }
-                Err(e) => problems.push(format!("reading {path}: {e}")),
-            }
-            for (c, consumer) in self.consumers.iter().enumerate() {
-                let seq = consumer.configs[d].load().seq;
-                if seq != want {
-                    problems.push(format!(
-                        "consumer {c}: {} at version {seq}, last published {want}",
-                        doc_name(d)
-                    ));
-                }
+            self.document_mismatches(d, &mut problems).await;
+        }
+        self.session_mismatches(&mut problems);
+        problems
+    }
+
+    /// Service `s`: ZooKeeper holds each live registration once and nothing else, and every
+    /// consumer's cache equals ZooKeeper's list. `Err` when ZooKeeper cannot be read.
+    async fn service_mismatches(&self, s: usize, problems: &mut Vec<String>) -> Result<(), String> {
+        let truth = match providers_in_zookeeper(&self.raw, &service(s)).await {
+            Ok(truth) => truth,
+            Err(e) => return Err(format!("reading {} from ZooKeeper: {e}", service(s))),
+        };
+        for (address, owners) in &truth {
+            if owners.len() > 1 {
+                problems.push(format!("{}: {address} registered {} times", service(s), owners.len()));
             }
         }
+        let in_zookeeper: BTreeSet<String> = truth.keys().cloned().collect();
+        let live = self.live_registrations(s, &truth, problems);
+        if in_zookeeper != live {
+            problems
+                .push(format!("{}: ZooKeeper has {in_zookeeper:?}, live registrations {live:?}", service(s)));
+        }
+        for (c, consumer) in self.consumers.iter().enumerate() {
+            let cache: BTreeSet<String> = addresses(&consumer.subs[s].current()).into_iter().collect();
+            if cache != in_zookeeper {
+                problems.push(format!(
+                    "consumer {c}: cache of {} is {cache:?}, ZooKeeper has {in_zookeeper:?}",
+                    service(s)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The addresses of service `s` the providers hold registrations for; a registration that
+    /// is not active, or whose node in `truth` another session owns, is a problem.
+    fn live_registrations(
+        &self,
+        s: usize,
+        truth: &BTreeMap<String, Vec<i64>>,
+        problems: &mut Vec<String>,
+    ) -> BTreeSet<String> {
+        let mut live = BTreeSet::new();
+        for side in &self.providers {
+            let session_id = side.registry.session().session_id();
+            for ((ks, a), registration) in &side.held {
+                if *ks != s {
+                    continue;
+                }
+                let address = address_of(s, *a);
+                if !registration.status().is_active() {
+                    problems.push(format!("{address}: registration status {:?}", registration.status()));
+                }
+                if let (Some(owners), Some(id)) = (truth.get(&address), session_id) {
+                    if !owners.contains(&id) {
+                        problems.push(format!("{address}: owned by {owners:x?}, provider session is {id:x}"));
+                    }
+                }
+                live.insert(address);
+            }
+        }
+        live
+    }
+
+    /// Document `d`: ZooKeeper and every consumer's watcher hold the last published version.
+    async fn document_mismatches(&self, d: usize, problems: &mut Vec<String>) {
+        let want = self.publisher.last[d];
+        let path = format!("/config/{NAMESPACE}/{}", doc_name(d));
+        match self.raw.get_data(&path).await {
+            Ok((data, _)) => {
+                let text = String::from_utf8_lossy(&data);
+                if !text.lines().any(|l| l.trim() == format!("seq = {want}")) {
+                    problems.push(format!("{path} in ZooKeeper is {text:?}, last published version {want}"));
+                }
+            }
+            Err(e) => problems.push(format!("reading {path}: {e}")),
+        }
+        for (c, consumer) in self.consumers.iter().enumerate() {
+            let seq = consumer.configs[d].load().seq;
+            if seq != want {
+                problems
+                    .push(format!("consumer {c}: {} at version {seq}, last published {want}", doc_name(d)));
+            }
+        }
+    }
+
+    /// Every session is connected.
+    fn session_mismatches(&self, problems: &mut Vec<String>) {
         let mut sessions: Vec<(String, SessionState)> = self
             .providers
             .iter()
@@ -179,6 +205,5 @@ impl Engine {
                 problems.push(format!("{who} session is {state:?}"));
             }
         }
-        problems
     }
 }
