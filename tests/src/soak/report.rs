@@ -83,6 +83,14 @@ fn opt<T: fmt::Display>(v: Option<T>) -> String {
 impl fmt::Display for SoakReport {
     /// Several human lines, then one `key=value` line (`soak ... result=ok|failed`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_human(f)?;
+        self.write_summary(f)
+    }
+}
+
+impl SoakReport {
+    /// The human lines, each ending with a newline.
+    fn write_human(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
             "soak: {:.1} s (asked {:.1} s), seed {}, against {}",
@@ -130,6 +138,11 @@ impl fmt::Display for SoakReport {
                 writeln!(f, "  - {v}")?;
             }
         }
+        Ok(())
+    }
+
+    /// The `key=value` line (`soak ... result=ok|failed`), without a newline.
+    fn write_summary(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "soak seconds={:.1} seed={} registers={} deregisters={} drops={} publishes={} publish_errors={} \
