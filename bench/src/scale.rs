@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use registry::{Registry, ServiceUrl, SubscribeOptions};
+use registry::{Registration, Registry, ServiceUrl, SubscribeOptions, Subscription};
 
 use crate::stats::Samples;
 use crate::BoxError;
@@ -21,12 +21,36 @@ fn rss_mb() -> f64 {
 }
 
 pub async fn run(root: &str, services: usize, per_service: usize, trials: usize) -> Result<String, BoxError> {
+    let (registries, mut held) = populate(root, services, per_service).await?;
+    let sync = initial_sync(root, services, per_service).await?;
+    let mut updates = update_trials(&registries[0], &sync.subs, services, trials, &mut held).await?;
+    Ok(format!(
+        "scale services={services} providers={} initial_sync_ms={initial_sync_ms:.0} rss_mb={rss:.0} consumer_rss_mb={:.0} update_p50_us={:.0} update_p99_us={:.0}",
+        services * per_service,
+        sync.rss - sync.rss_before,
+        updates.p50(),
+        updates.p99(),
+        initial_sync_ms = sync.initial_sync_ms,
+        rss = sync.rss,
+    ))
+}
+
+fn name(s: usize) -> String {
+    format!("svc{s:05}")
+}
+
+/// Registers `per_service` providers of each of `services` services from 10 sessions (500
+/// creates in flight per session at a time); returns the sessions and the registrations.
+async fn populate(
+    root: &str,
+    services: usize,
+    per_service: usize,
+) -> Result<(Vec<Registry>, Vec<Registration>), BoxError> {
     let sessions = 10;
     let mut registries = Vec::new();
     for _ in 0..sessions {
         registries.push(Registry::builder().register_consumers(false).connect(root).await?);
     }
-    let name = |s: usize| format!("svc{s:05}");
     let started = Instant::now();
     let mut held = Vec::new();
     for (i, registry) in registries.iter().enumerate() {
@@ -40,7 +64,21 @@ pub async fn run(root: &str, services: usize, per_service: usize, trials: usize)
         }
     }
     eprintln!("zkbench: {} providers registered in {:.1} s", held.len(), started.elapsed().as_secs_f64());
+    Ok((registries, held))
+}
 
+/// A new consumer's subscriptions to every service, once each holds all its providers, with
+/// what that took: time, and the process's RSS before the consumer connected and after.
+/// Dropped in field order.
+struct InitialSync {
+    subs: Vec<Subscription>,
+    _consumer: Registry,
+    initial_sync_ms: f64,
+    rss_before: f64,
+    rss: f64,
+}
+
+async fn initial_sync(root: &str, services: usize, per_service: usize) -> Result<InitialSync, BoxError> {
     let rss_before = rss_mb();
     let consumer = Registry::builder().register_consumers(false).connect(root).await?;
     let options = SubscribeOptions::default().register_consumer(false);
@@ -55,9 +93,19 @@ pub async fn run(root: &str, services: usize, per_service: usize, trials: usize)
     }
     let initial_sync_ms = t0.elapsed().as_secs_f64() * 1e3;
     let rss = rss_mb();
+    Ok(InitialSync { subs, _consumer: consumer, initial_sync_ms, rss_before, rss })
+}
 
+/// `trials` updates: each registers a provider of one of the services through `provider`,
+/// timed from the call until the consumer's cache holds it; the registrations join `held`.
+async fn update_trials(
+    provider: &Registry,
+    subs: &[Subscription],
+    services: usize,
+    trials: usize,
+    held: &mut Vec<Registration>,
+) -> Result<Samples, BoxError> {
     let mut updates = Samples::default();
-    let provider = &registries[0];
     for trial in 0..trials {
         let s = (trial * 7919) % services;
         // With its own timestamp, so that the URL registered is this one (`register` adds one
@@ -83,11 +131,5 @@ pub async fn run(root: &str, services: usize, per_service: usize, trials: usize)
         }
         held.push(reg);
     }
-    Ok(format!(
-        "scale services={services} providers={} initial_sync_ms={initial_sync_ms:.0} rss_mb={rss:.0} consumer_rss_mb={:.0} update_p50_us={:.0} update_p99_us={:.0}",
-        services * per_service,
-        rss - rss_before,
-        updates.p50(),
-        updates.p99(),
-    ))
+    Ok(updates)
 }

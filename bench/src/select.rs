@@ -13,36 +13,19 @@ use std::hint::black_box;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use registry::{Registry, ServiceUrl, SubscribeOptions};
+use registry::{Provider, ProviderSet, Registration, Registry, ServiceUrl, SubscribeOptions, Subscription};
 
 use crate::BoxError;
 
 pub async fn run(root: &str, providers: usize, threads: usize, picks: usize) -> Result<String, BoxError> {
     let threads = threads.max(1);
-    let provider = Registry::builder().register_consumers(false).connect(root).await?;
-    let urls = (0..providers)
-        .map(|i| {
-            ServiceUrl::new("http", "10.7.0.1", 1 + i as u16, "select")
-                .and_then(|u| u.with_param("weight", 50 + (i % 100) as u32))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let held = futures::future::join_all(urls.iter().map(|u| provider.register(u))).await;
-    let _held = held.into_iter().collect::<Result<Vec<_>, _>>()?;
-    let consumer = Registry::builder().register_consumers(false).connect(root).await?;
-    let sub = consumer.subscribe_with("select", SubscribeOptions::default().register_consumer(false)).await?;
-    sub.wait_for(Duration::from_secs(30), |s| s.len() == providers).await?;
+    let fixture = Fixture::set_up(root, providers).await?;
+    let sub = &fixture.sub;
 
     // The baseline: the same weighted pick (prefix sums, multiply-shift, binary search) over a
     // copy of the same providers, under a read lock; both sides read the picked provider.
     let set = sub.current();
-    let copies: Vec<registry::Provider> = set.providers().to_vec();
-    let mut cumulative = Vec::with_capacity(providers);
-    let mut total = 0u64;
-    for p in &copies {
-        total += u64::from(p.weight());
-        cumulative.push(total);
-    }
-    let baseline = RwLock::new((copies, cumulative));
+    let baseline = RwLock::new(baseline(&set, providers));
 
     let ours = || {
         |_: u64| {
@@ -70,17 +53,75 @@ pub async fn run(root: &str, providers: usize, threads: usize, picks: usize) -> 
         }
     };
     let per_round = (picks / ROUNDS).max(1);
+    let medians = median_rounds(threads, per_round, ours, selector, base);
+    Ok(summary(providers, threads, per_round, medians))
+}
+
+/// What the picks run against, alive until the end of the run: `providers` providers
+/// registered, and a consumer's subscription that holds them all. Dropped in field order.
+struct Fixture {
+    sub: Subscription,
+    _consumer: Registry,
+    _held: Vec<Registration>,
+    _provider: Registry,
+}
+
+impl Fixture {
+    async fn set_up(root: &str, providers: usize) -> Result<Fixture, BoxError> {
+        let provider = Registry::builder().register_consumers(false).connect(root).await?;
+        let urls = (0..providers)
+            .map(|i| {
+                ServiceUrl::new("http", "10.7.0.1", 1 + i as u16, "select")
+                    .and_then(|u| u.with_param("weight", 50 + (i % 100) as u32))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let held = futures::future::join_all(urls.iter().map(|u| provider.register(u))).await;
+        let _held = held.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let consumer = Registry::builder().register_consumers(false).connect(root).await?;
+        let sub =
+            consumer.subscribe_with("select", SubscribeOptions::default().register_consumer(false)).await?;
+        sub.wait_for(Duration::from_secs(30), |s| s.len() == providers).await?;
+        Ok(Fixture { sub, _consumer: consumer, _held, _provider: provider })
+    }
+}
+
+/// The baseline's copies of `set`'s providers and the prefix sums of their weights.
+fn baseline(set: &ProviderSet, providers: usize) -> (Vec<Provider>, Vec<u64>) {
+    let copies: Vec<Provider> = set.providers().to_vec();
+    let mut cumulative = Vec::with_capacity(providers);
+    let mut total = 0u64;
+    for p in &copies {
+        total += u64::from(p.weight());
+        cumulative.push(total);
+    }
+    (copies, cumulative)
+}
+
+/// `ROUNDS` rounds, each timing the three sides in turn (ours, selector, baseline) with
+/// `per_round` picks per thread; each side's median round, in that order.
+fn median_rounds<A: FnMut(u64), B: FnMut(u64), C: FnMut(u64)>(
+    threads: usize,
+    per_round: usize,
+    ours: impl Fn() -> A + Sync + Copy,
+    selector: impl Fn() -> B + Sync + Copy,
+    base: impl Fn() -> C + Sync + Copy,
+) -> [Duration; 3] {
     let mut rounds: [Vec<Duration>; 3] = Default::default();
     for _ in 0..ROUNDS {
         rounds[0].push(timed(threads, per_round, ours));
         rounds[1].push(timed(threads, per_round, selector));
         rounds[2].push(timed(threads, per_round, base));
     }
-    let [ours, selector, base] = rounds.map(median);
+    rounds.map(median)
+}
+
+/// The summary line from each side's median round.
+fn summary(providers: usize, threads: usize, per_round: usize, medians: [Duration; 3]) -> String {
+    let [ours, selector, base] = medians;
     let ns = |d: Duration| d.as_secs_f64() * 1e9 / per_round as f64;
     let (ours_ns, selector_ns, base_ns) = (ns(ours), ns(selector), ns(base));
     let per_sec = |d: Duration| (threads * per_round) as f64 / d.as_secs_f64();
-    Ok(format!(
+    format!(
         "select providers={providers} threads={threads} ns_per_pick={ours_ns:.1} baseline_ns_per_pick={base_ns:.1} ratio={:.3} \
          selector_ns_per_pick={selector_ns:.1} selector_ratio={:.3} picks_per_sec={:.0} selector_picks_per_sec={:.0} \
          baseline_picks_per_sec={:.0} rounds={ROUNDS}",
@@ -89,7 +130,7 @@ pub async fn run(root: &str, providers: usize, threads: usize, picks: usize) -> 
         per_sec(ours),
         per_sec(selector),
         per_sec(base),
-    ))
+    )
 }
 
 /// Rounds each side's picks are split into.

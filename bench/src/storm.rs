@@ -17,7 +17,8 @@
 
 use std::time::{Duration, Instant};
 
-use registry::{Registry, ServiceUrl, SubscribeOptions};
+use registry::{Registration, Registry, ServiceUrl, SubscribeOptions, Subscription};
+use tokio::task::JoinHandle;
 use zookeeper_client::{Acls, Client, CreateMode};
 
 use crate::BoxError;
@@ -39,17 +40,49 @@ pub async fn run(root: &str, providers: usize, sessions: usize, cold: bool) -> R
     }
     let reads_before = consumer.session().reads_issued();
 
+    let converged = wait_for_all(&sub, providers);
+    let (started, last_create, held) = register_all(&registries, providers).await?;
+    let (built, woken) = converged.await?;
+    let total = sub.current().len();
+    if total < providers {
+        return Err(format!("the consumer saw {total} of {providers} providers within 60 s").into());
+    }
+    let after_last_ms = |t: Instant| t.saturating_duration_since(last_create).as_secs_f64() * 1e3;
+    let (built, woken) = (after_last_ms(built.unwrap_or(woken)), after_last_ms(woken));
+    let reads = consumer.session().reads_issued() - reads_before;
+    let create_all_ms = (last_create - started).as_secs_f64() * 1e3;
+    let (floor, floor_sessions) = floor(root, providers, sessions, "/storm-floor").await?;
+    drop((held, floor_sessions, warm_up_sessions));
+    Ok(format!(
+        "storm providers={providers} sessions={sessions} create_all_ms={create_all_ms:.1} converged_after_last_create_ms={built:.2} consumer_reads={reads} woken_after_last_create_ms={woken:.2} \
+         floor_converged_after_last_create_ms={:.2} floor_reads={} floor_create_all_ms={:.1} cold={cold}",
+        floor.after_last_ms, floor.reads, floor.create_all_ms,
+    ))
+}
+
+/// A task that waits (up to 60 s) until `sub`'s set holds `providers` providers; it returns when
+/// that set was built (`None` if it never was) and when the task ran next.
+fn wait_for_all(sub: &Subscription, providers: usize) -> JoinHandle<(Option<Instant>, Instant)> {
     let mut updates = sub.updates();
-    let converged = tokio::spawn(async move {
+    tokio::spawn(async move {
         let set = tokio::time::timeout(Duration::from_secs(60), updates.wait_for(|s| s.len() >= providers))
             .await
             .ok()
             .and_then(Result::ok)
             .map(|set| set.built_at());
         (set, Instant::now())
-    });
+    })
+}
+
+/// The storm: `providers` registrations spread over `registries`, each session's all in flight
+/// at once. Returns when it started, when the last create's answer was back in its task, and
+/// the registrations, per session.
+async fn register_all(
+    registries: &[Registry],
+    providers: usize,
+) -> Result<(Instant, Instant, Vec<Vec<Registration>>), BoxError> {
     let started = Instant::now();
-    let per_session = providers.div_ceil(sessions);
+    let per_session = providers.div_ceil(registries.len());
     let tasks: Vec<_> = registries
         .iter()
         .enumerate()
@@ -74,22 +107,7 @@ pub async fn run(root: &str, providers: usize, sessions: usize, cold: bool) -> R
         last_create = last_create.max(last);
         held.push(registrations);
     }
-    let (built, woken) = converged.await?;
-    let total = sub.current().len();
-    if total < providers {
-        return Err(format!("the consumer saw {total} of {providers} providers within 60 s").into());
-    }
-    let after_last_ms = |t: Instant| t.saturating_duration_since(last_create).as_secs_f64() * 1e3;
-    let (built, woken) = (after_last_ms(built.unwrap_or(woken)), after_last_ms(woken));
-    let reads = consumer.session().reads_issued() - reads_before;
-    let create_all_ms = (last_create - started).as_secs_f64() * 1e3;
-    let (floor, floor_sessions) = floor(root, providers, sessions, "/storm-floor").await?;
-    drop((held, floor_sessions, warm_up_sessions));
-    Ok(format!(
-        "storm providers={providers} sessions={sessions} create_all_ms={create_all_ms:.1} converged_after_last_create_ms={built:.2} consumer_reads={reads} woken_after_last_create_ms={woken:.2} \
-         floor_converged_after_last_create_ms={:.2} floor_reads={} floor_create_all_ms={:.1} cold={cold}",
-        floor.after_last_ms, floor.reads, floor.create_all_ms,
-    ))
+    Ok((started, last_create, held))
 }
 
 /// What a raw storm measured.
@@ -115,6 +133,25 @@ async fn floor(
     for _ in 0..sessions {
         clients.push(Client::connect(root).await?);
     }
+    let converged = raw_consumer(consumer, parent, providers).await?;
+    let (started, last_create) = raw_creates(&clients, parent, providers).await?;
+    let (converged, reads) = converged.await??;
+    let floor = Floor {
+        create_all_ms: (last_create - started).as_secs_f64() * 1e3,
+        after_last_ms: converged.saturating_duration_since(last_create).as_secs_f64() * 1e3,
+        reads,
+    };
+    Ok((floor, clients))
+}
+
+/// The raw consumer: lists `parent` (empty) with a watch, then a task that answers each child
+/// event with `get_and_watch_children` until it lists `providers` children; the task returns
+/// when it did and the reads it issued.
+async fn raw_consumer(
+    consumer: Client,
+    parent: &'static str,
+    providers: usize,
+) -> Result<JoinHandle<Result<(Instant, u64), BoxError>>, BoxError> {
     let (first, watcher) = {
         let (children, _, watcher) = consumer.get_and_watch_children(parent).await?;
         (children.len(), watcher)
@@ -122,7 +159,7 @@ async fn floor(
     if first != 0 {
         return Err(format!("{parent} is not empty").into());
     }
-    let converged = tokio::spawn(async move {
+    Ok(tokio::spawn(async move {
         let (mut watcher, mut reads) = (watcher, 1u64);
         loop {
             tokio::time::timeout(Duration::from_secs(60), watcher.changed()).await?;
@@ -133,9 +170,19 @@ async fn floor(
             }
             watcher = next;
         }
-    });
+    }))
+}
+
+/// The raw storm: `providers` ephemeral nodes under `parent` spread over `clients`, each
+/// session's creates all in flight at once. Returns when it started and when the last
+/// create's answer was back in its task.
+async fn raw_creates(
+    clients: &[Client],
+    parent: &'static str,
+    providers: usize,
+) -> Result<(Instant, Instant), BoxError> {
     let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
-    let per_session = providers.div_ceil(sessions);
+    let per_session = providers.div_ceil(clients.len());
     let started = Instant::now();
     let tasks: Vec<_> = clients
         .iter()
@@ -165,11 +212,5 @@ async fn floor(
     for task in tasks {
         last_create = last_create.max(task.await??);
     }
-    let (converged, reads) = converged.await??;
-    let floor = Floor {
-        create_all_ms: (last_create - started).as_secs_f64() * 1e3,
-        after_last_ms: converged.saturating_duration_since(last_create).as_secs_f64() * 1e3,
-        reads,
-    };
-    Ok((floor, clients))
+    Ok((started, last_create))
 }
