@@ -368,17 +368,15 @@ mod tests {
         assert!(!format!("{zk:?}").contains(&password));
     }
 
-    /// A taken fixed port is an error that shows the JVM's complaint.
+    /// A taken fixed port is an error naming it, before any JVM starts (another server
+    /// answering on it is never taken for ours).
     #[tokio::test]
-    async fn taken_fixed_port_is_an_error_with_the_log_tail() {
+    async fn taken_fixed_port_is_an_error_naming_it() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = taken.local_addr().unwrap().port();
-        let started = Instant::now();
         let err = LocalZooKeeper::builder().port(port).start().await.unwrap_err();
         let text = err.to_string();
         assert!(matches!(err, Error::Start { .. }), "{err:?}");
-        assert!(text.contains("exited (exit code"), "{text}");
-        assert!(text.contains("Address already in use"), "{text}");
-        assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+        assert!(text.contains(&format!("port {port} of 127.0.0.1 is in use")), "{text}");
     }
 }
