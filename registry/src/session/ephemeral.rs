@@ -348,6 +348,10 @@ pub(crate) async fn create(session: Session, path: &str, data: &[u8]) -> Result<
     Ok(EphemeralNode { session, spec, keeper, deleted: false })
 }
 
+/// How long a new keeper waits before its first look at the node (a deletion meanwhile is still
+/// noticed: the first `exists` then finds no node and the keeper re-creates it).
+const FIRST_WATCH_DELAY: Duration = Duration::from_millis(10);
+
 /// How many keepers of one session may have their `exists` watch request in flight at once.
 ///
 /// A node needs its watch only to notice a deletion by someone else; until it is set, a deletion
@@ -361,6 +365,9 @@ pub(crate) const WATCHES_IN_FLIGHT: usize = 4;
 /// watches it until it is deleted, changes hands or the session ends.
 async fn keep(shared: Arc<SessionCore>, spec: Arc<EphemeralSpec>) {
     let mut backoff = shared.backoff();
+    // The create that made the node has just woken every consumer of it, whose reads follow at
+    // once: this session's `exists` waits until they are through rather than compete with them.
+    tokio::time::sleep(FIRST_WATCH_DELAY).await;
     let Ok(mut live) = shared.live_after(0).await else { return };
     loop {
         if spec.removed.load(Ordering::Acquire) {
