@@ -1,11 +1,13 @@
-//! The [`Directory`]: what a subscription's watch loop, warm-up ticker and disk writer share,
+//! The [`Directory`]: what a subscription's watch task, warm-up ticker and disk writer share,
 //! and how a list of provider node names becomes the next [`ProviderSet`].
 //!
-//! Every read of `/services/<service>/providers` goes through [`Directory::apply`]: node names are
-//! decoded (undecodable ones skipped and reported), filtered, and the new set is stored with one
-//! `arc-swap` store. Nothing is removed because ZooKeeper is unreachable: only a read from
-//! ZooKeeper changes the set, and an empty read is refused while providers were known (empty
-//! protection).
+//! Every full read of `/services/<service>/providers` by the one-shot loop goes through
+//! [`Directory::apply`]: node names are decoded (undecodable ones skipped and reported),
+//! filtered, and the new set is stored with one `arc-swap` store. The persistent watch's
+//! listings and changes go through `Directory::apply_update` (`membership.rs`) and end in the
+//! same [`Directory::publish`]. Nothing is removed because ZooKeeper is unreachable: only what
+//! ZooKeeper reports changes the set, and an empty list is refused while providers were known
+//! (empty protection).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -67,6 +69,8 @@ pub(crate) struct Directory {
     pub(super) empty_refusals: AtomicU64,
     pub(super) snapshot_error: Mutex<Option<Error>>,
     pub(super) to_disk: watch::Sender<Option<Arc<Vec<Arc<str>>>>>,
+    /// ZooKeeper's names as the persistent watch reports them (see `membership.rs`).
+    pub(super) membership: Mutex<super::Membership>,
     /// Wakes the warm-up ticker; notified only when a set with a warming provider is stored,
     /// so that ordinary updates cost no extra task wake-up.
     pub(super) warming: tokio::sync::Notify,
@@ -87,6 +91,7 @@ impl Directory {
             empty_refusals: AtomicU64::new(0),
             snapshot_error: Mutex::new(None),
             to_disk: watch::channel(None).0,
+            membership: Mutex::new(super::Membership::default()),
             warming: tokio::sync::Notify::new(),
         }
     }
@@ -125,7 +130,8 @@ impl Directory {
         if !protected {
             *known = fresh;
         }
-        let disk = (source == ProviderSource::ZooKeeper).then(|| names.iter().map(|n| n.as_str().into()).collect());
+        let disk =
+            (source == ProviderSource::ZooKeeper).then(|| names.iter().map(|n| n.as_str().into()).collect());
         let listing = Listing { providers: latest_per_address(decoded), rejected, protected, source, disk };
         self.publish(&current, listing);
     }
