@@ -53,12 +53,9 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
-    /// A provider registers / deregisters (separate session) until a consumer's cache shows it.
-    Propagation {
-        /// Trials (each one add and one delete).
-        #[arg(long, default_value_t = 200)]
-        trials: usize,
-    },
+    /// A provider registers / deregisters (separate session) until a consumer's cache shows it,
+    /// against the one-shot and the persistent-watch floors.
+    Propagation(propagation::Args),
     /// A typed config publish until all W watchers (one session each) load it.
     Config {
         /// Watchers, each on its own session.
@@ -163,7 +160,7 @@ async fn run(zk: Option<String>, production: Option<bool>, command: Command) -> 
             }
             Ok(report.to_string())
         }
-        Command::Propagation { trials } => propagation::run(&root, trials).await,
+        Command::Propagation(args) => propagation::run(&root, args).await,
         Command::Config { watchers, trials, history_limit, breakdown } => {
             config::run(&root, watchers, trials, history_limit, breakdown).await
         }

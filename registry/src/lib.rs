@@ -48,7 +48,7 @@ pub use self::balance::InFlightGuard;
 pub use self::consumer::{
     load_snapshot, save_snapshot, snapshot_path, Filter, LoadBalance, Provider, ProviderChange,
     ProviderChanges, ProviderSet, ProviderSource, RejectedNode, SavedProviders, Selected, Selector,
-    ServiceDiscover, SubscribeOptions, Subscription,
+    ServiceDiscover, SubscribeOptions, Subscription, WatchStrategy,
 };
 pub use self::error::{Error, Result};
 pub use self::registration::Registration;

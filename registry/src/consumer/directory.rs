@@ -1,11 +1,13 @@
-//! The [`Directory`]: what a subscription's watch loop, warm-up ticker and disk writer share,
+//! The [`Directory`]: what a subscription's watch task, warm-up ticker and disk writer share,
 //! and how a list of provider node names becomes the next [`ProviderSet`].
 //!
-//! Every read of `/services/<service>/providers` goes through [`Directory::apply`]: node names are
-//! decoded (undecodable ones skipped and reported), filtered, and the new set is stored with one
-//! `arc-swap` store. Nothing is removed because ZooKeeper is unreachable: only a read from
-//! ZooKeeper changes the set, and an empty read is refused while providers were known (empty
-//! protection).
+//! Every full read of `/services/<service>/providers` by the one-shot loop goes through
+//! [`Directory::apply`]: node names are decoded (undecodable ones skipped and reported),
+//! filtered, and the new set is stored with one `arc-swap` store. The persistent watch's
+//! listings and changes go through `Directory::apply_update` (`membership.rs`) and end in the
+//! same [`Directory::publish`]. Nothing is removed because ZooKeeper is unreachable: only what
+//! ZooKeeper reports changes the set, and an empty list is refused while providers were known
+//! (empty protection).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -39,6 +41,19 @@ struct Decoding {
     rejected: Vec<RejectedNode>,
 }
 
+/// One listing of the providers, decoded, on its way to becoming a set.
+pub(super) struct Listing {
+    /// The providers, one per address (`latest_per_address`), before the filter.
+    pub(super) providers: Vec<Provider>,
+    /// The names that are not providers of this service.
+    pub(super) rejected: Vec<RejectedNode>,
+    /// Whether empty protection keeps the current providers instead ([`Directory::refuses_empty`]).
+    pub(super) protected: bool,
+    pub(super) source: ProviderSource,
+    /// Every node name, for the disk snapshot (`None`: not from ZooKeeper).
+    pub(super) disk: Option<Vec<Arc<str>>>,
+}
+
 /// State the watch loop, the warm-up ticker and the subscription share.
 pub(crate) struct Directory {
     pub(super) service: String,
@@ -53,7 +68,9 @@ pub(crate) struct Directory {
     pub(super) version: AtomicU64,
     pub(super) empty_refusals: AtomicU64,
     pub(super) snapshot_error: Mutex<Option<Error>>,
-    pub(super) to_disk: watch::Sender<Option<Arc<Vec<String>>>>,
+    pub(super) to_disk: watch::Sender<Option<Arc<Vec<Arc<str>>>>>,
+    /// ZooKeeper's names as the persistent watch reports them (see `membership.rs`).
+    pub(super) membership: Mutex<super::Membership>,
     /// Wakes the warm-up ticker; notified only when a set with a warming provider is stored,
     /// so that ordinary updates cost no extra task wake-up.
     pub(super) warming: tokio::sync::Notify,
@@ -74,6 +91,7 @@ impl Directory {
             empty_refusals: AtomicU64::new(0),
             snapshot_error: Mutex::new(None),
             to_disk: watch::channel(None).0,
+            membership: Mutex::new(super::Membership::default()),
             warming: tokio::sync::Notify::new(),
         }
     }
@@ -107,27 +125,44 @@ impl Directory {
         if source == ProviderSource::DiskSnapshot && current.source() != ProviderSource::Empty {
             return; // ZooKeeper answered first: the disk snapshot is older than what we have.
         }
-        let from_zookeeper = source == ProviderSource::ZooKeeper;
         let Decoding { fresh, decoded, rejected } = self.decode_all(&known, names);
-        let decoded = latest_per_address(decoded);
-        let unfiltered = decoded.len();
-        let mut providers = self.options.filter.apply(decoded, |p| p.url());
-        let mut protected = false;
-        let mut source = source;
-        if names.is_empty() && self.options.empty_protection && !current.is_empty() {
-            self.empty_refusals.fetch_add(1, Ordering::Relaxed);
-            crate::metrics::empty_refused(&self.service);
-            tracing::warn!(
-                service = %self.service,
-                kept = current.len(),
-                "ZooKeeper lists no providers; empty protection keeps the last known ones"
-            );
-            providers = current.providers().to_vec();
-            protected = true;
-            source = current.source();
-        } else {
+        let protected = self.refuses_empty(names.is_empty(), &current);
+        if !protected {
             *known = fresh;
         }
+        let disk =
+            (source == ProviderSource::ZooKeeper).then(|| names.iter().map(|n| n.as_str().into()).collect());
+        let listing = Listing { providers: latest_per_address(decoded), rejected, protected, source, disk };
+        self.publish(&current, listing);
+    }
+
+    /// Whether empty protection keeps `current` instead of a listing of no node (counted and
+    /// logged when it does).
+    pub(super) fn refuses_empty(&self, listed_none: bool, current: &ProviderSet) -> bool {
+        if !(listed_none && self.options.empty_protection && !current.is_empty()) {
+            return false;
+        }
+        self.empty_refusals.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::empty_refused(&self.service);
+        tracing::warn!(
+            service = %self.service,
+            kept = current.len(),
+            "ZooKeeper lists no providers; empty protection keeps the last known ones"
+        );
+        true
+    }
+
+    /// Builds the next set from `listing` (or, when protected, from `current`'s providers),
+    /// stores it and sends the names to the disk writer. The caller holds `known`'s lock, so
+    /// that sets are stored in the order of their versions.
+    pub(super) fn publish(&self, current: &ProviderSet, listing: Listing) {
+        let Listing { providers, rejected, protected, source, disk } = listing;
+        let unfiltered = providers.len();
+        let (providers, source) = if protected {
+            (current.providers().to_vec(), current.source())
+        } else {
+            (self.options.filter.apply(providers, |p| p.url()), source)
+        };
         let version = self.version.fetch_add(1, Ordering::Relaxed) + 1;
         let parts = SetParts { providers, version, source, protected, rejected, unfiltered };
         let set = Arc::new(ProviderSet::build(parts, self.options.balance, SystemTime::now()));
@@ -135,15 +170,14 @@ impl Directory {
         crate::metrics::providers(&self.service, set.len(), set.rejected().len());
         self.cache.store(set.clone());
         self.updates.send_replace(set);
-        drop(known);
         if warming {
             self.warming.notify_one();
         }
         // The disk records what ZooKeeper said, an empty list included: empty protection serves
         // the last providers from memory, but a cold boot must not send traffic to providers
         // that left.
-        if from_zookeeper && self.options.snapshot_dir.is_some() {
-            self.to_disk.send_replace(Some(Arc::new(names.to_vec())));
+        if let Some(names) = disk.filter(|_| self.options.snapshot_dir.is_some()) {
+            self.to_disk.send_replace(Some(Arc::new(names)));
         }
         tracing::debug!(service = %self.service, version, "provider set updated");
     }
@@ -154,20 +188,7 @@ impl Directory {
         let mut decoded = Vec::with_capacity(names.len());
         let mut rejected = Vec::new();
         for name in names {
-            let (key, entry) = match known.get_key_value(name.as_str()) {
-                Some((key, entry)) => (key.clone(), entry.clone()),
-                None => {
-                    let key: Arc<str> = name.as_str().into();
-                    let entry = match decode(name, &self.service) {
-                        Ok(url) => Decoded::Provider(Provider::new(url, key.clone())),
-                        Err(error) => {
-                            tracing::warn!(service = %self.service, node = %name, %error, "skipping a provider node");
-                            Decoded::Rejected(error)
-                        }
-                    };
-                    (key, entry)
-                }
-            };
+            let (key, entry) = self.decoded(name, known.get_key_value(name.as_str()));
             match &entry {
                 Decoded::Provider(provider) => decoded.push(provider.clone()),
                 Decoded::Rejected(error) => {
@@ -180,6 +201,23 @@ impl Directory {
             tracing::debug!(service = %self.service, rejected = rejected.len(), "provider nodes that do not decode");
         }
         Decoding { fresh, decoded, rejected }
+    }
+
+    /// `name` decoded, or `cached` when given (a provider keeps its in-flight counters across
+    /// sets, and a name that does not decode is decoded and logged once).
+    pub(super) fn decoded(&self, name: &str, cached: Option<(&Arc<str>, &Decoded)>) -> (Arc<str>, Decoded) {
+        if let Some((key, entry)) = cached {
+            return (key.clone(), entry.clone());
+        }
+        let key: Arc<str> = name.into();
+        let entry = match decode(name, &self.service) {
+            Ok(url) => Decoded::Provider(Provider::new(url, key.clone())),
+            Err(error) => {
+                tracing::warn!(service = %self.service, node = %name, %error, "skipping a provider node");
+                Decoded::Rejected(error)
+            }
+        };
+        (key, entry)
     }
 
     /// Rebuilds the current set with the weights of now (warm-up ramp).
@@ -204,7 +242,7 @@ impl Directory {
 /// registered twice) has two nodes until the old session expires, and counting both would give
 /// that instance twice its weight. The newest registration (largest `timestamp`, then the
 /// larger node name) stays; order is otherwise kept.
-fn latest_per_address(providers: Vec<Provider>) -> Vec<Provider> {
+pub(super) fn latest_per_address(providers: Vec<Provider>) -> Vec<Provider> {
     let mut at: HashMap<&str, usize> = HashMap::with_capacity(providers.len());
     let mut keep = vec![true; providers.len()];
     for (i, p) in providers.iter().enumerate() {
@@ -259,6 +297,7 @@ pub(super) async fn snapshot_writer(dir: Arc<Directory>, snapshot_dir: PathBuf) 
         let target = snapshot_dir.clone();
         let environment = dir.environment.clone();
         let saved = tokio::task::spawn_blocking(move || {
+            let nodes: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
             crate::consumer::save_snapshot(&target, &environment, &service, &nodes)
         })
         .await;

@@ -1,8 +1,11 @@
 //! The consumer side: what a service's providers are, and who gets the next request.
 //!
 //! A [`Subscription`] (`subscription.rs`) follows `/services/<service>/providers` with a
-//! push-then-pull watch; every read goes through its `Directory` (`directory.rs`: decode,
-//! [`Filter`], empty protection, disk writes) and becomes an immutable [`ProviderSet`]
+//! persistent recursive watch whose events are applied without a read (`membership.rs`:
+//! ZooKeeper's names, decoded once each), or with a push-then-pull one-shot watch
+//! ([`WatchStrategy`], `options.rs`); what it learns goes through its `Directory`
+//! (`directory.rs`: decode, [`Filter`], empty protection, disk writes) and becomes an
+//! immutable [`ProviderSet`]
 //! (`provider_set.rs`: the decoded [`Provider`]s and their balancer), stored in the
 //! subscription's current-set cell (`current.rs`) that [`Subscription::select`] and a
 //! [`Selector`] (`selector.rs`) pick from without a lock. [`ProviderChanges`] (`changes.rs`) is
@@ -15,6 +18,7 @@ mod directory;
 mod discover;
 mod disk_snapshot;
 mod filter;
+mod membership;
 mod options;
 mod provider_set;
 mod selector;
@@ -25,12 +29,13 @@ pub use self::current::Selected;
 pub use self::discover::ServiceDiscover;
 pub use self::disk_snapshot::{load_snapshot, save_snapshot, snapshot_path, SavedProviders};
 pub use self::filter::Filter;
-pub use self::options::SubscribeOptions;
+pub use self::options::{SubscribeOptions, WatchStrategy};
 pub use self::provider_set::{LoadBalance, Provider, ProviderSet, ProviderSource, RejectedNode};
 pub use self::selector::Selector;
 pub use self::subscription::Subscription;
 
 pub(crate) use self::current::CurrentSet;
 pub(crate) use self::directory::Directory;
+pub(crate) use self::membership::Membership;
 pub(crate) use self::provider_set::SetParts;
 pub(crate) use self::subscription::{subscribe, RegistryDefaults};

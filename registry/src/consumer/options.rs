@@ -16,6 +16,25 @@ pub struct SubscribeOptions {
     pub(crate) consumer_url: Option<ServiceUrl>,
     pub(crate) startup_timeout: Duration,
     pub(crate) snapshot_dir: Option<PathBuf>,
+    pub(crate) watch: WatchStrategy,
+}
+
+/// How a [`Subscription`](super::Subscription) learns that its providers changed; see
+/// [`SubscribeOptions::watch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum WatchStrategy {
+    /// One persistent recursive watch on the providers directory (ZooKeeper 3.6+, `addWatch`):
+    /// each event names the provider node created or deleted, and the node name is the
+    /// provider's URL, so a change is applied with no read. A full read is made when the watch
+    /// is armed and after every gap (a reconnection, a new session), so the cache never misses
+    /// a change. When the server refuses `addWatch` (before 3.6), the subscription says so once
+    /// in a log line and follows with [`WatchStrategy::OneShot`]. The default.
+    #[default]
+    Persistent,
+    /// A one-shot child watch and a full read per change (push-then-pull, as every ZooKeeper
+    /// discovery system does): a round trip per change, growing with the number of providers.
+    OneShot,
 }
 
 impl Default for SubscribeOptions {
@@ -28,6 +47,7 @@ impl Default for SubscribeOptions {
             consumer_url: None,
             startup_timeout: Duration::from_secs(3),
             snapshot_dir: None,
+            watch: WatchStrategy::default(),
         }
     }
 }
@@ -78,6 +98,18 @@ impl SubscribeOptions {
     /// reached at start. Default: the registry's snapshot directory (none unless set).
     pub fn snapshot_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.snapshot_dir = Some(dir.into());
+        self
+    }
+
+    /// How the subscription learns of changes ([`WatchStrategy`]). Default:
+    /// [`WatchStrategy::Persistent`], falling back to [`WatchStrategy::OneShot`] on servers
+    /// before ZooKeeper 3.6.
+    ///
+    /// Within one session, do not follow the same service both ways: ZooKeeper keeps one watch
+    /// mode per path and connection (ZOOKEEPER-4466), so a one-shot watch on the providers
+    /// directory turns the persistent one into a one-shot one.
+    pub fn watch(mut self, strategy: WatchStrategy) -> Self {
+        self.watch = strategy;
         self
     }
 }

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use super::{Directory, ProviderChanges, ProviderSet, ProviderSource, Selected, Selector, SubscribeOptions};
 use crate::error::{Error, Result};
-use crate::session::{lock, EphemeralNode, Read, Session, WatchKind};
+use crate::session::{lock, EphemeralNode, Session};
 use crate::url::ServiceUrl;
 
 /// A live, load-balanced view of one service's providers. Dropping it stops the watch (and
@@ -170,7 +170,7 @@ pub(crate) async fn subscribe(
     let mut first = dir.updates.subscribe();
     let tasks = spawn_tasks(session, &dir, crate::session::join(&service_path, "providers"));
 
-    tracing::info!(%service, balance = ?options.balance, "subscribed");
+    tracing::info!(%service, balance = ?options.balance, watch = ?options.watch, "subscribed");
     // Wait for ZooKeeper's answer; fall back to the disk snapshot.
     // Only whether it timed out: the `watch::Ref` it would hold is not `Send` and must not live
     // across the awaits below (the future of `subscribe_with` would not be `Send`).
@@ -187,24 +187,15 @@ pub(crate) async fn subscribe(
     Ok(Subscription { dir, running: Arc::new(Running { tasks, consumer, _session: session.clone() }) })
 }
 
-/// The subscription's tasks: the watch loop on `providers_path`, the warm-up ticker and, with a
-/// snapshot directory, the disk writer.
+/// The subscription's tasks: the watch on `providers_path` ([`WatchStrategy`](super::WatchStrategy)),
+/// the warm-up ticker and, with a snapshot directory, the disk writer.
 fn spawn_tasks(
     session: &Session,
     dir: &Arc<Directory>,
     providers_path: String,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let sink_dir = dir.clone();
-    let mut tasks = vec![tokio::spawn(crate::session::run(
-        session.core(),
-        providers_path,
-        WatchKind::Children,
-        move |read| match read {
-            Ok(Read::Children(names, _)) => sink_dir.apply(&names, ProviderSource::ZooKeeper),
-            Ok(Read::Absent) => sink_dir.apply(&[], ProviderSource::ZooKeeper),
-            Ok(Read::Data(..)) | Err(_) => {}
-        },
-    ))];
+    let mut tasks =
+        vec![tokio::spawn(super::membership::follow(session.core(), dir.clone(), providers_path))];
     tasks.push(tokio::spawn(super::directory::warmup_ticker(dir.clone())));
     if let Some(snapshot_dir) = dir.options.snapshot_dir.clone() {
         tasks.push(tokio::spawn(super::directory::snapshot_writer(dir.clone(), snapshot_dir)));

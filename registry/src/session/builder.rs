@@ -203,6 +203,7 @@ impl SessionBuilder {
             past_sessions: Mutex::new(Vec::new()),
             last_error: Mutex::new(None),
             reads: AtomicU64::new(0),
+            persistent_watches_refused: std::sync::atomic::AtomicBool::new(false),
             acls,
             watch_permits: tokio::sync::Semaphore::new(crate::session::WATCHES_IN_FLIGHT),
         });

@@ -13,7 +13,9 @@
 //! [`LiveClient`]), `supervisor.rs` ([`SessionCore`], the state every task shares, and the task
 //! that replaces expired clients), `retry.rs` (the one classification of ZooKeeper errors and
 //! the one wait for a client worth retrying with), `backoff.rs`, `ephemeral.rs` (keepers),
-//! `watch.rs` (push-then-pull loops), `path.rs` (path checks and `mkdir -p`).
+//! `watch.rs` (push-then-pull loops), `persistent.rs` (a directory's children followed by one
+//! persistent recursive watch, its events applied without a read, a read after every gap),
+//! `path.rs` (path checks and `mkdir -p`).
 //!
 //! Code built on the session (recipes, config center, your own) holds an `Arc<SessionCore>`
 //! from [`Session::core`] in its background tasks: it reaches the live client of the current
@@ -26,6 +28,7 @@ mod environment;
 mod ephemeral;
 mod handle;
 mod path;
+mod persistent;
 mod retry;
 mod state;
 mod supervisor;
@@ -46,5 +49,6 @@ pub use self::watch::{NodeEvent, NodeWatch, WatchTask};
 
 pub(crate) use self::ephemeral::WATCHES_IN_FLIGHT;
 pub(crate) use self::path::{ensure_path, parent};
+pub(crate) use self::persistent::{follow_children, ChildChange, ChildrenUpdate};
 pub(crate) use self::supervisor::lock;
 pub(crate) use self::watch::{run, Read, WatchKind};

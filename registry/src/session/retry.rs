@@ -1,7 +1,8 @@
 //! The one retry policy for failed ZooKeeper requests: how an error is classified, and how long
 //! to wait before trying again on which client.
 
-use zookeeper_client::{Error as ZkError, EventType, OneshotWatcher};
+use futures::FutureExt;
+use zookeeper_client::{Error as ZkError, EventType, OneshotWatcher, PersistentWatcher, WatchedEvent};
 
 use super::{Backoff, LiveClient, SessionCore};
 use crate::error::{Error, Result};
@@ -82,12 +83,47 @@ impl SessionCore {
 /// loop or a keeper, silently. It is contained here and reported as [`EventType::Session`],
 /// which every caller handles by moving to the next usable session.
 pub async fn watch_event(watcher: OneshotWatcher) -> EventType {
-    use futures::FutureExt;
     match std::panic::AssertUnwindSafe(watcher.changed()).catch_unwind().await {
         Ok(event) => event.event_type,
         Err(_) => {
             tracing::warn!("a ZooKeeper watcher was dropped unanswered; taking it as a session event");
             EventType::Session
         }
+    }
+}
+
+/// Waits for the next event of a persistent watcher; `None` once it can give none.
+///
+/// zookeeper-client 0.11 panics in `PersistentWatcher::changed` (an `unwrap` on an ended
+/// channel) when polled after its session ended or its client was dropped. Contained here as
+/// in [`watch_event`]: `None` tells the caller to move to the next session, and not to poll
+/// this watcher again.
+pub(crate) async fn persistent_event(watcher: &mut PersistentWatcher) -> Option<WatchedEvent> {
+    match std::panic::AssertUnwindSafe(watcher.changed()).catch_unwind().await {
+        Ok(event) => Some(event),
+        Err(_) => {
+            tracing::warn!("a persistent ZooKeeper watcher ended unanswered; taking it as the session's end");
+            None
+        }
+    }
+}
+
+/// What a persistent watcher holds right now.
+pub(crate) enum Ready {
+    /// An event already received.
+    Event(WatchedEvent),
+    /// Nothing queued.
+    Empty,
+    /// The watcher can give no more events (see [`persistent_event`]).
+    Dead,
+}
+
+/// The next event already queued in `watcher`, without waiting. Cancelling the wait loses
+/// nothing: the event stays queued until a poll returns it.
+pub(crate) fn ready_persistent_event(watcher: &mut PersistentWatcher) -> Ready {
+    match persistent_event(watcher).now_or_never() {
+        Some(Some(event)) => Ready::Event(event),
+        Some(None) => Ready::Dead,
+        None => Ready::Empty,
     }
 }

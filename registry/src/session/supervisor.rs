@@ -33,6 +33,10 @@ pub struct SessionCore {
     pub(crate) past_sessions: Mutex<Vec<i64>>,
     pub(crate) last_error: Mutex<Option<zookeeper_client::Error>>,
     pub(crate) reads: AtomicU64,
+    /// Set once a server refused `addWatch` (before ZooKeeper 3.6): the session's followers
+    /// then use one-shot watches without asking again (a 3.5 server also drops the
+    /// connection of a request it does not know).
+    pub(crate) persistent_watches_refused: std::sync::atomic::AtomicBool,
     pub(crate) acls: Arc<[Acl]>,
     /// Paces the ephemeral keepers' `exists` watches (see `ephemeral::WATCHES_IN_FLIGHT`).
     pub(crate) watch_permits: tokio::sync::Semaphore,

@@ -84,6 +84,7 @@
 //! [`validate_service_name`] or [`ServiceUrl::new`] is [`Error::InvalidServiceName`].
 
 mod name;
+mod order;
 mod service_url;
 #[cfg(test)]
 mod tests;

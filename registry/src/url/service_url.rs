@@ -10,6 +10,7 @@ use std::time::Duration;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS, NON_ALPHANUMERIC};
 
 use super::name::check_service_name;
+use super::order::OrderKey;
 use super::validate_service_name;
 use crate::{Error, Result};
 
@@ -62,9 +63,12 @@ pub const CONSUMER_SCHEME: &str = "consumer";
 /// [`ServiceUrl::new`], [`ServiceUrl::with_param`], [`ServiceUrl::parse`] or
 /// [`ServiceUrl::from_node_name`], all of which validate. Equality, hashing and ordering are
 /// those of the canonical parts (lowercase scheme and hostname, IPv6 address as written,
-/// decoded parameters).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// decoded parameters); URLs are ordered by scheme, host, port, service, then parameters.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ServiceUrl {
+    /// Decides most comparisons without reading the strings (a function of scheme, host and
+    /// port; see `order.rs`).
+    order: OrderKey,
     scheme: String,
     host: String,
     port: u16,
@@ -97,7 +101,9 @@ impl ServiceUrl {
             return Err(invalid("port 0 is not allowed".to_string()));
         }
         validate_service_name(service)?;
-        let url = ServiceUrl { scheme, host, port, service: service.to_string(), params: BTreeMap::new() };
+        let order = OrderKey::of(&scheme, &host, port);
+        let url =
+            ServiceUrl { order, scheme, host, port, service: service.to_string(), params: BTreeMap::new() };
         url.check_len().map_err(invalid)?;
         Ok(url)
     }
@@ -243,6 +249,38 @@ impl ServiceUrl {
     }
 }
 
+impl Ord for ServiceUrl {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.order.cmp(&other.order).then_with(|| {
+            (&self.scheme, &self.host, self.port, &self.service, &self.params).cmp(&(
+                &other.scheme,
+                &other.host,
+                other.port,
+                &other.service,
+                &other.params,
+            ))
+        })
+    }
+}
+
+impl PartialOrd for ServiceUrl {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Debug for ServiceUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceUrl")
+            .field("scheme", &self.scheme)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("service", &self.service)
+            .field("params", &self.params)
+            .finish()
+    }
+}
+
 impl FromStr for ServiceUrl {
     type Err = Error;
 
@@ -322,7 +360,8 @@ fn parse_url(s: &str) -> std::result::Result<ServiceUrl, String> {
         Some(query) => parse_query(query)?,
         None => BTreeMap::new(),
     };
-    let url = ServiceUrl { scheme, host, port, service: path.to_string(), params };
+    let order = OrderKey::of(&scheme, &host, port);
+    let url = ServiceUrl { order, scheme, host, port, service: path.to_string(), params };
     url.check_len()?;
     Ok(url)
 }

@@ -1,0 +1,344 @@
+//! [`Membership`]: the provider node names ZooKeeper lists, as a persistent watch reports them,
+//! and how a subscription follows them.
+//!
+//! With a persistent recursive watch on `/services/<service>/providers`
+//! (`session/persistent.rs`) a change arrives as the created or deleted node's name, and the
+//! name is the provider's URL: the membership decodes only the new name, removes a deleted
+//! one by name, and keeps its providers sorted by URL (the order a [`ProviderSet`] is built
+//! in, so that building one does not sort again) and counted by address (so that the
+//! one-provider-per-address rule costs nothing while no address is registered twice). A set
+//! is then built from it with no read and no re-decoding. A full listing (at start, after a
+//! gap) resets it, keeping what it already decoded.
+//!
+//! The membership is ZooKeeper's truth, even while empty protection serves the last providers
+//! instead of an empty list: the providers that register next are added to the truth, not to
+//! what protection kept.
+//!
+//! [`follow`] is the subscription's watch task: the persistent watch by default, the one-shot
+//! loop when [`WatchStrategy::OneShot`] is chosen or the server refuses `addWatch`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use super::directory::{latest_per_address, Decoded, Listing};
+use super::{Directory, Provider, ProviderSet, ProviderSource, RejectedNode, WatchStrategy};
+use crate::error::Error;
+use crate::session::{lock, ChildChange, ChildrenUpdate, Read, SessionCore, WatchKind};
+
+/// ZooKeeper's provider node names, decoded once each (see the module docs).
+#[derive(Default)]
+pub(crate) struct Membership {
+    /// Every node name listed, decoded or refused.
+    nodes: HashMap<Arc<str>, Decoded>,
+    /// The providers among them, sorted by URL.
+    sorted: Vec<Provider>,
+    /// How many providers each address has.
+    per_address: HashMap<Box<str>, u32>,
+    /// Addresses with more than one provider.
+    shared_addresses: usize,
+    /// The names that are not providers of this service, by name.
+    rejected: BTreeMap<Arc<str>, Error>,
+}
+
+impl Membership {
+    /// Replaces the names with `names`, reusing the decoded entries of names it keeps and
+    /// decoding the others with `decode`.
+    pub(super) fn reset(&mut self, names: Vec<String>, mut decode: impl FnMut(&str) -> (Arc<str>, Decoded)) {
+        let mut old = std::mem::take(&mut self.nodes);
+        *self = Membership::default();
+        self.nodes.reserve(names.len());
+        for name in names {
+            let (key, entry) = match old.remove_entry(name.as_str()) {
+                Some(kept) => kept,
+                None => decode(&name),
+            };
+            self.insert(key, entry, false);
+        }
+        self.sorted.sort_by(|a, b| a.url().cmp(b.url()));
+    }
+
+    /// Adds `name` unless it is listed already, decoding it with `decode`.
+    pub(super) fn create(&mut self, name: &str, decode: impl FnOnce(&str) -> (Arc<str>, Decoded)) {
+        if !self.nodes.contains_key(name) {
+            let (key, entry) = decode(name);
+            self.insert(key, entry, true);
+        }
+    }
+
+    /// Removes `name` if it is listed.
+    pub(super) fn delete(&mut self, name: &str) {
+        let Some((key, entry)) = self.nodes.remove_entry(name) else { return };
+        let provider = match entry {
+            Decoded::Rejected(_) => {
+                self.rejected.remove(&key);
+                return;
+            }
+            Decoded::Provider(provider) => provider,
+        };
+        let from = self.sorted.partition_point(|p| p.url() < provider.url());
+        let found = self.sorted[from..]
+            .iter()
+            .take_while(|p| p.url() == provider.url())
+            .position(|p| p.node_name() == name);
+        if let Some(at) = found {
+            self.sorted.remove(from + at);
+        }
+        if let Some(count) = self.per_address.get_mut(provider.address()) {
+            *count -= 1;
+            match *count {
+                0 => {
+                    self.per_address.remove(provider.address());
+                }
+                1 => self.shared_addresses -= 1,
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether ZooKeeper lists no node at all (providers or not).
+    pub(super) fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The providers, one per address, sorted by URL.
+    pub(super) fn providers(&self) -> Vec<Provider> {
+        if self.shared_addresses == 0 {
+            self.sorted.clone()
+        } else {
+            latest_per_address(self.sorted.clone())
+        }
+    }
+
+    /// The names that are not providers of this service.
+    pub(super) fn rejected(&self) -> Vec<RejectedNode> {
+        self.rejected
+            .iter()
+            .map(|(node, error)| RejectedNode { node: node.to_string(), error: error.clone() })
+            .collect()
+    }
+
+    /// Every node name listed.
+    pub(super) fn names(&self) -> Vec<Arc<str>> {
+        self.nodes.keys().cloned().collect()
+    }
+
+    /// Adds an entry for a name not listed yet; `in_order` keeps `sorted` sorted (a reset
+    /// sorts once at the end instead).
+    fn insert(&mut self, key: Arc<str>, entry: Decoded, in_order: bool) {
+        match &entry {
+            Decoded::Provider(provider) => {
+                let count = self.per_address.entry(provider.address().into()).or_insert(0);
+                *count += 1;
+                if *count == 2 {
+                    self.shared_addresses += 1;
+                }
+                let at = if in_order {
+                    self.sorted.partition_point(|p| p.url() <= provider.url())
+                } else {
+                    self.sorted.len()
+                };
+                self.sorted.insert(at, provider.clone());
+            }
+            Decoded::Rejected(error) => {
+                self.rejected.insert(key.clone(), error.clone());
+            }
+        }
+        self.nodes.insert(key, entry);
+    }
+}
+
+// === impl Directory ===
+
+impl Directory {
+    /// Applies what the persistent watch reports: a full listing or a batch of changes.
+    pub(super) fn apply_update(&self, update: ChildrenUpdate) {
+        let mut known = lock(&self.known);
+        let current = self.cache.load_full();
+        let mut members = lock(&self.membership);
+        // A name seen before (in a disk snapshot, a one-shot read, or kept by empty
+        // protection) is not decoded again.
+        let decode = |name: &str| match known.get_key_value(name) {
+            Some(cached) => self.decoded(name, Some(cached)),
+            None => match protected_provider(&current, name) {
+                Some(provider) => (name.into(), Decoded::Provider(provider)),
+                None => self.decoded(name, None),
+            },
+        };
+        match update {
+            ChildrenUpdate::Listed(names) => members.reset(names, decode),
+            ChildrenUpdate::Changed(changes) => {
+                for change in changes {
+                    match change {
+                        ChildChange::Created(name) => members.create(&name, decode),
+                        ChildChange::Deleted(name) => members.delete(&name),
+                    }
+                }
+            }
+        }
+        let protected = self.refuses_empty(members.is_empty(), &current);
+        let listing = Listing {
+            providers: members.providers(),
+            rejected: members.rejected(),
+            protected,
+            source: ProviderSource::ZooKeeper,
+            disk: self.options.snapshot_dir.is_some().then(|| members.names()),
+        };
+        drop(members);
+        // The membership decodes from now on; what `known` remembered is not needed again.
+        known.clear();
+        self.publish(&current, listing);
+    }
+}
+
+/// The provider named `name` in `current` when empty protection keeps it there (a provider
+/// that comes back keeps its in-flight counters).
+fn protected_provider(current: &ProviderSet, name: &str) -> Option<Provider> {
+    if !current.is_empty_protected() {
+        return None;
+    }
+    current.providers().iter().find(|p| p.node_name() == name).cloned()
+}
+
+/// The subscription's watch task on `providers_path` (see the module docs).
+pub(super) async fn follow(core: Arc<SessionCore>, dir: Arc<Directory>, providers_path: String) {
+    if dir.options.watch == WatchStrategy::Persistent {
+        let sink = dir.clone();
+        let followed = crate::session::follow_children(core.clone(), providers_path.clone(), move |update| {
+            sink.apply_update(update)
+        });
+        if followed.await.is_ok() {
+            return; // the session closed
+        }
+        tracing::info!(service = %dir.service, "following providers with one-shot watches");
+    }
+    crate::session::run(core, providers_path, WatchKind::Children, move |read| match read {
+        Ok(Read::Children(names, _)) => dir.apply(&names, ProviderSource::ZooKeeper),
+        Ok(Read::Absent) => dir.apply(&[], ProviderSource::ZooKeeper),
+        Ok(Read::Data(..)) | Err(_) => {}
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::session::Environment;
+    use crate::url::ServiceUrl;
+    use crate::SubscribeOptions;
+
+    fn directory() -> Directory {
+        let environment = Environment::of("127.0.0.1:2181/t").expect("environment");
+        Directory::new("svc", environment, SubscribeOptions::default())
+    }
+
+    /// Candidate node names: providers (two of them on one address), a name that is no URL,
+    /// a provider of another service.
+    fn candidates() -> Vec<String> {
+        let mut names: Vec<String> = (0..8)
+            .map(|i| ServiceUrl::parse(&format!("http://10.0.0.{i}:80/svc?weight={}", 10 + i)).expect("url"))
+            .map(|url| url.to_node_name())
+            .collect();
+        names.push(ServiceUrl::parse("http://10.0.0.1:80/svc?timestamp=5").expect("url").to_node_name());
+        names.push("not-a-url".to_owned());
+        names.push(ServiceUrl::parse("http://10.0.0.9:80/other").expect("url").to_node_name());
+        names
+    }
+
+    /// What a user sees of a set: its providers' node names in order, rejected names, flags.
+    fn seen(set: &ProviderSet) -> (Vec<String>, Vec<String>, usize, bool) {
+        let providers = set.providers().iter().map(|p| p.node_name().to_owned()).collect();
+        let mut rejected: Vec<String> = set.rejected().iter().map(|r| r.node.clone()).collect();
+        rejected.sort();
+        (providers, rejected, set.unfiltered_len(), set.is_empty_protected())
+    }
+
+    proptest! {
+        /// The incremental path gives the set a full read of the same names gives, after any
+        /// sequence of creates and deletes (empty protection included).
+        #[test]
+        fn changes_applied_one_by_one_equal_a_full_read(ops in prop::collection::vec((0..11usize, any::<bool>()), 1..40)) {
+            let names = candidates();
+            let (incremental, full) = (directory(), directory());
+            incremental.apply_update(ChildrenUpdate::Listed(Vec::new()));
+            full.apply(&[], ProviderSource::ZooKeeper);
+            let mut truth: Vec<String> = Vec::new();
+            for (i, create) in ops {
+                let name = names[i].clone();
+                let change = if create {
+                    if !truth.contains(&name) {
+                        truth.push(name.clone());
+                    }
+                    ChildChange::Created(name)
+                } else {
+                    truth.retain(|n| *n != name);
+                    ChildChange::Deleted(name)
+                };
+                incremental.apply_update(ChildrenUpdate::Changed(vec![change]));
+                full.apply(&truth, ProviderSource::ZooKeeper);
+                prop_assert_eq!(seen(&incremental.cache.load_full()), seen(&full.cache.load_full()));
+            }
+        }
+    }
+
+    #[test]
+    fn a_listing_resets_the_names_and_keeps_what_it_decoded() {
+        let dir = directory();
+        let names = candidates();
+        dir.apply_update(ChildrenUpdate::Listed(names[..3].to_vec()));
+        let before = dir.cache.load_full().providers()[1].clone();
+        dir.apply_update(ChildrenUpdate::Listed(names[1..5].to_vec()));
+        let set = dir.cache.load_full();
+        let node_names: Vec<&str> = set.providers().iter().map(|p| p.node_name()).collect();
+        assert_eq!(node_names, names[1..5].iter().map(String::as_str).collect::<Vec<_>>());
+        let _guard = set.providers()[0].start();
+        assert_eq!(before.in_flight(), 1, "the provider kept is the same (its counters too)");
+    }
+
+    #[test]
+    fn after_empty_protection_the_next_provider_replaces_the_protected_ones() {
+        let dir = directory();
+        let names = candidates();
+        dir.apply_update(ChildrenUpdate::Listed(names[..2].to_vec()));
+        dir.apply_update(ChildrenUpdate::Changed(vec![
+            ChildChange::Deleted(names[0].clone()),
+            ChildChange::Deleted(names[1].clone()),
+        ]));
+        let protected = dir.cache.load_full();
+        assert!(protected.is_empty_protected());
+        assert_eq!(protected.len(), 2, "the last providers are kept");
+        dir.apply_update(ChildrenUpdate::Changed(vec![ChildChange::Created(names[1].clone())]));
+        let set = dir.cache.load_full();
+        assert!(!set.is_empty_protected());
+        assert_eq!(seen(&set).0, [names[1].clone()], "ZooKeeper's one provider, not the two kept");
+        assert_eq!(dir.empty_refusals.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    /// The fallback's selection end to end, short of a server that refuses `addWatch` (no
+    /// ZooKeeper here does; the refusal's classification is tested in `session/persistent.rs`):
+    /// a session that was refused once follows with one-shot watches, a read per change.
+    #[tokio::test]
+    async fn a_session_refused_addwatch_once_follows_with_one_shot_watches() {
+        let connect = local_zk::support::chroot("unit", "fallback");
+        let registry = |connect: String| async move {
+            crate::Registry::builder().register_consumers(false).connect(&connect).await.expect("connect")
+        };
+        let (consumer, provider) = (registry(connect.clone()).await, registry(connect).await);
+        consumer
+            .session()
+            .core()
+            .persistent_watches_refused
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let sub = consumer.subscribe("svc").await.expect("subscribe");
+        let wait = std::time::Duration::from_secs(20);
+        let mut registrations = Vec::new();
+        for i in 1..=3u8 {
+            let reads = consumer.session().reads_issued();
+            let url = ServiceUrl::parse(&format!("http://10.0.0.{i}:80/svc")).expect("url");
+            registrations.push(provider.register(&url).await.expect("register"));
+            sub.wait_for(wait, |s| s.len() == usize::from(i)).await.expect("seen");
+            assert!(consumer.session().reads_issued() > reads, "a one-shot watch reads the list again");
+        }
+    }
+}
