@@ -32,7 +32,7 @@ const PERSISTENT_DIR: &str = "/floor-persistent";
 const SERVICE: &str = "bench";
 
 /// `zkbench propagation`'s options.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Trials (each one add and one delete on each side).
     #[arg(long, default_value_t = 200)]
