@@ -67,16 +67,7 @@ pub(crate) async fn run(
     loop {
         shared.reads.fetch_add(1, Ordering::Relaxed);
         crate::metrics::watch_read(kind_name);
-        let read = match kind {
-            WatchKind::Children => live
-                .client
-                .get_and_watch_children(&path)
-                .await
-                .map(|(children, stat, w)| (Read::Children(children, stat), w)),
-            WatchKind::Data => {
-                live.client.get_and_watch_data(&path).await.map(|(data, stat, w)| (Read::Data(data, stat), w))
-            }
-        };
+        let read = read_and_watch(&live.client, &path, kind).await;
         let watcher = match read {
             Ok((read, watcher)) => {
                 backoff.reset();
@@ -111,6 +102,23 @@ pub(crate) async fn run(
                 Ok(l) => live = l,
                 Err(_) => return,
             }
+        }
+    }
+}
+
+/// One read of `path` that also sets the one-shot watch (children or data, in one request).
+async fn read_and_watch(
+    client: &zookeeper_client::Client,
+    path: &str,
+    kind: WatchKind,
+) -> std::result::Result<(Read, zookeeper_client::OneshotWatcher), ZkError> {
+    match kind {
+        WatchKind::Children => client
+            .get_and_watch_children(path)
+            .await
+            .map(|(children, stat, w)| (Read::Children(children, stat), w)),
+        WatchKind::Data => {
+            client.get_and_watch_data(path).await.map(|(data, stat, w)| (Read::Data(data, stat), w))
         }
     }
 }
