@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
+use super::outlier::Outliers;
 use super::{CurrentSet, Provider, ProviderSet, ProviderSource, RejectedNode, SetParts, SubscribeOptions};
 use crate::error::{Error, Result};
 use crate::session::{lock, Environment};
@@ -57,6 +58,8 @@ pub(crate) struct Directory {
     /// Wakes the warm-up ticker; notified only when a set with a warming provider is stored,
     /// so that ordinary updates cost no extra task wake-up.
     pub(super) warming: tokio::sync::Notify,
+    /// The outlier policy and the ejector's wake-up, shared by every provider decoded here.
+    pub(super) outliers: Arc<Outliers>,
 }
 
 impl Directory {
@@ -67,6 +70,7 @@ impl Directory {
             service: service.to_owned(),
             environment,
             cache: Arc::new(CurrentSet::new(empty.clone())),
+            outliers: Outliers::new(service, options.outlier.clone()),
             options,
             updates: watch::channel(empty).0,
             known: Mutex::new(HashMap::new()),
@@ -159,7 +163,7 @@ impl Directory {
                 None => {
                     let key: Arc<str> = name.as_str().into();
                     let entry = match decode(name, &self.service) {
-                        Ok(url) => Decoded::Provider(Provider::new(url, key.clone())),
+                        Ok(url) => Decoded::Provider(Provider::new(url, key.clone(), &self.outliers)),
                         Err(error) => {
                             tracing::warn!(service = %self.service, node = %name, %error, "skipping a provider node");
                             Decoded::Rejected(error)
@@ -182,8 +186,8 @@ impl Directory {
         Decoding { fresh, decoded, rejected }
     }
 
-    /// Rebuilds the current set with the weights of now (warm-up ramp).
-    fn rebuild_weights(&self) {
+    /// Rebuilds the current set with the weights of now (warm-up ramp, health).
+    pub(super) fn rebuild_weights(&self) {
         let _known = lock(&self.known);
         let current = self.cache.load_full();
         let parts = SetParts {

@@ -8,14 +8,22 @@
 //! [`Selector`] (`selector.rs`) pick from without a lock. [`ProviderChanges`] (`changes.rs`) is
 //! a per-reader diff stream, [`ServiceDiscover`] (`discover.rs`) the tower `Discover`, and
 //! `disk_snapshot.rs` the file a consumer boots from while ZooKeeper is down.
+//!
+//! Who gets traffic: every picker reads each provider's effective weight from the set
+//! (registered weight x warm-up x override x health). request outcomes, reported through
+//! [`Provider::report`], feed each provider's health (`outlier.rs`), and the subscription's
+//! ejector (`ejector.rs`) ejects, probes and brings back providers by rebuilding the set.
 
 mod changes;
 mod current;
 mod directory;
 mod discover;
 mod disk_snapshot;
+mod ejector;
 mod filter;
 mod options;
+mod outlier;
+mod provider;
 mod provider_set;
 mod selector;
 mod subscription;
@@ -26,7 +34,9 @@ pub use self::discover::ServiceDiscover;
 pub use self::disk_snapshot::{load_snapshot, save_snapshot, snapshot_path, SavedProviders};
 pub use self::filter::Filter;
 pub use self::options::SubscribeOptions;
-pub use self::provider_set::{LoadBalance, Provider, ProviderSet, ProviderSource, RejectedNode};
+pub use self::outlier::{Outcome, OutlierPolicy, ProviderHealth};
+pub use self::provider::Provider;
+pub use self::provider_set::{LoadBalance, ProviderSet, ProviderSource, RejectedNode};
 pub use self::selector::Selector;
 pub use self::subscription::Subscription;
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Filter, LoadBalance};
+use super::{Filter, LoadBalance, OutlierPolicy};
 use crate::url::ServiceUrl;
 
 /// How a [`Subscription`](super::Subscription) behaves; given to [`crate::Registry::subscribe_with`].
@@ -16,6 +16,7 @@ pub struct SubscribeOptions {
     pub(crate) consumer_url: Option<ServiceUrl>,
     pub(crate) startup_timeout: Duration,
     pub(crate) snapshot_dir: Option<PathBuf>,
+    pub(crate) outlier: OutlierPolicy,
 }
 
 impl Default for SubscribeOptions {
@@ -28,6 +29,7 @@ impl Default for SubscribeOptions {
             consumer_url: None,
             startup_timeout: Duration::from_secs(3),
             snapshot_dir: None,
+            outlier: OutlierPolicy::default(),
         }
     }
 }
@@ -78,6 +80,15 @@ impl SubscribeOptions {
     /// reached at start. Default: the registry's snapshot directory (none unless set).
     pub fn snapshot_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.snapshot_dir = Some(dir.into());
+        self
+    }
+
+    /// When a provider is ejected from the subscription's sets after failed requests, and for
+    /// how long (outcomes come from
+    /// [`Provider::report`](super::Provider::report)). Default: [`OutlierPolicy::default`]
+    /// (5 failures in a row, 1 s doubling up to 60 s, at most half the set).
+    pub fn outlier(mut self, policy: OutlierPolicy) -> Self {
+        self.outlier = policy;
         self
     }
 }

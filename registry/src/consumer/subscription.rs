@@ -187,8 +187,8 @@ pub(crate) async fn subscribe(
     Ok(Subscription { dir, running: Arc::new(Running { tasks, consumer, _session: session.clone() }) })
 }
 
-/// The subscription's tasks: the watch loop on `providers_path`, the warm-up ticker and, with a
-/// snapshot directory, the disk writer.
+/// The subscription's tasks: the watch loop on `providers_path`, the warm-up ticker, the
+/// ejector and, with a snapshot directory, the disk writer.
 fn spawn_tasks(
     session: &Session,
     dir: &Arc<Directory>,
@@ -206,6 +206,7 @@ fn spawn_tasks(
         },
     ))];
     tasks.push(tokio::spawn(super::directory::warmup_ticker(dir.clone())));
+    tasks.push(tokio::spawn(super::ejector::run(dir.clone())));
     if let Some(snapshot_dir) = dir.options.snapshot_dir.clone() {
         tasks.push(tokio::spawn(super::directory::snapshot_writer(dir.clone(), snapshot_dir)));
     }
