@@ -46,9 +46,10 @@ mod url;
 pub use self::atomic_file::write_file_atomically;
 pub use self::balance::InFlightGuard;
 pub use self::consumer::{
-    load_snapshot, save_snapshot, snapshot_path, Filter, LoadBalance, Outcome, OutlierPolicy, Provider,
+    is_connection_error, load_snapshot, save_snapshot, snapshot_path, Balancer, BalancerLoad, Classify,
+    ConnectionErrors, ErrorRef, Filter, HttpServerErrors, LoadBalance, Outcome, OutlierPolicy, Provider,
     ProviderChange, ProviderChanges, ProviderHealth, ProviderSet, ProviderSource, RejectedNode,
-    SavedProviders, Selected, Selector, ServiceDiscover, SubscribeOptions, Subscription,
+    ResponseFuture, SavedProviders, Selected, Selector, ServiceDiscover, SubscribeOptions, Subscription,
 };
 pub use self::error::{Error, Result};
 pub use self::registration::Registration;

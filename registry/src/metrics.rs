@@ -19,6 +19,7 @@
 //! | `zkmesh_ejections_refused_total` | counter | `service` | ejections refused because the cap was reached |
 //! | `zkmesh_probes_total` | counter | `service`, `ok` | probe requests answered, by outcome |
 //! | `zkmesh_ejected` | gauge | `service` | providers ejected or being probed now |
+//! | `zkmesh_classifier_panics_total` | counter | `service` | response classifiers that panicked (outcome ignored) |
 //! | `zkmesh_config_accepted_total` | counter | `path` | config values accepted (config-center) |
 //! | `zkmesh_config_refused_total` | counter | `path` | config documents refused (config-center) |
 
@@ -82,4 +83,8 @@ pub(crate) fn probe(service: &str, ok: bool) {
 
 pub(crate) fn ejected(service: &str, out: usize) {
     metrics::gauge!("zkmesh_ejected", "service" => service.to_owned()).set(out as f64);
+}
+
+pub(crate) fn classifier_panicked(service: &str) {
+    metrics::counter!("zkmesh_classifier_panics_total", "service" => service.to_owned()).increment(1);
 }

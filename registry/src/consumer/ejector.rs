@@ -226,7 +226,7 @@ mod tests {
         assert!(!ejector.step(&outliers, &set(&providers), t0 + second / 2), "not yet");
         assert!(ejector.step(&outliers, &set(&providers), t0 + second), "back-off over: probe");
         let probing = set(&providers);
-        assert_eq!(p.health(), ProviderHealth::Probing);
+        assert_eq!((p.health(), probing.probe_indexes()), (ProviderHealth::Probing, &[0][..]));
         assert_eq!(probing.take_probe(), Some(0));
         p.report(Outcome::Failure);
         let t1 = t0 + second;

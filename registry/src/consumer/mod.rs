@@ -10,10 +10,12 @@
 //! `disk_snapshot.rs` the file a consumer boots from while ZooKeeper is down.
 //!
 //! Who gets traffic: every picker reads each provider's effective weight from the set
-//! (registered weight x warm-up x override x health). request outcomes, reported through
+//! (registered weight x warm-up x override x health). [`Balancer`] (`balancer/`) is the tower
+//! balancer that honours it; request outcomes, reported by the balancer or by
 //! [`Provider::report`], feed each provider's health (`outlier.rs`), and the subscription's
 //! ejector (`ejector.rs`) ejects, probes and brings back providers by rebuilding the set.
 
+mod balancer;
 mod changes;
 mod current;
 mod directory;
@@ -28,6 +30,10 @@ mod provider_set;
 mod selector;
 mod subscription;
 
+pub use self::balancer::{
+    is_connection_error, Balancer, BalancerLoad, Classify, ConnectionErrors, ErrorRef, HttpServerErrors,
+    ResponseFuture,
+};
 pub use self::changes::{ProviderChange, ProviderChanges};
 pub use self::current::Selected;
 pub use self::discover::ServiceDiscover;

@@ -1,7 +1,8 @@
 //! Outlier detection: what request outcomes say about a provider, shared by every picker.
 //!
 //! Every [`Provider`](super::Provider) of a subscription carries a [`Health`] cell, and every
-//! picker reports to it: a [`Subscription::select`](super::Subscription::select) user through
+//! picker reports to it: the tower [`Balancer`](super::Balancer) on each response (through its
+//! classifier), a [`Subscription::select`](super::Subscription::select) user through
 //! [`Provider::report`](super::Provider::report). A report is a few relaxed atomic operations;
 //! only a change of state (a provider to eject, a probe's answer) wakes the subscription's
 //! ejector task (`ejector.rs`), which decides, applies the cap and rebuilds the provider set,
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// What one request says about the provider that served it; see
-/// [`Provider::report`](super::Provider::report).
+/// [`Provider::report`](super::Provider::report) and [`Classify`](super::Classify).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Outcome {
@@ -184,6 +185,12 @@ impl Health {
         self.state() >= state::EJECTED
     }
 
+    /// Whether a picker should pass this provider over right now: out, or suspect (about to be
+    /// ejected).
+    pub(crate) fn is_avoided(&self) -> bool {
+        self.state() != state::HEALTHY
+    }
+
     /// Records one outcome; wakes the ejector when the provider changes state.
     #[inline]
     pub(crate) fn report(&self, outcome: Outcome) {
@@ -264,7 +271,7 @@ mod tests {
         h.report(Outcome::Ignore);
         h.report(Outcome::Failure);
         assert_eq!(h.state(), state::SUSPECT);
-        assert!(!h.is_out());
+        assert!(h.is_avoided() && !h.is_out());
         assert_eq!(h.public(), ProviderHealth::Healthy, "still in its sets until ejected");
         h.report(Outcome::Success);
         assert_eq!(h.state(), state::HEALTHY, "a success before the ejection clears the suspicion");

@@ -95,8 +95,8 @@ impl Provider {
     }
 
     /// Reports how a request to this provider went, for outlier ejection (see
-    /// [`OutlierPolicy`](super::OutlierPolicy)); a [`crate::Subscription::select`] user calls
-    /// this after each request.
+    /// [`OutlierPolicy`](super::OutlierPolicy)); [`crate::Balancer`] reports by itself, a
+    /// [`crate::Subscription::select`] user calls this after each request.
     ///
     /// Cheap: a relaxed atomic load or two, and a write only when the outcome changes
     /// something (a success after failures, a failure). An ejection takes effect when the
@@ -115,6 +115,11 @@ impl Provider {
     /// [`LoadBalance::LeastRequests`](super::LoadBalance::LeastRequests) balances on).
     pub fn start(&self) -> InFlightGuard {
         self.inner.in_flight.start()
+    }
+
+    /// Whether `other` is the same registration (node), not just the same address.
+    pub(crate) fn same_registration(&self, other: &Provider) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     pub(crate) fn health_cell(&self) -> &Health {
@@ -233,5 +238,6 @@ mod tests {
         copy.report(Outcome::Failure);
         assert_eq!(p.health_cell().state(), state::SUSPECT);
         assert_eq!(p.health(), ProviderHealth::Healthy, "until the ejector ejects it");
+        assert!(copy.same_registration(&p));
     }
 }

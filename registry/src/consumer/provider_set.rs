@@ -6,7 +6,7 @@
 //!
 //! Each provider's **effective weight** is fixed when the set is built: registered weight x
 //! warm-up ramp x operator override x health (0 while ejected or probed). Every picker reads it
-//! from the set (the balancers below), so they all agree.
+//! from the set (the balancers below, [`crate::Balancer`]), so they all agree.
 
 use std::time::SystemTime;
 
@@ -258,6 +258,11 @@ impl ProviderSet {
     /// offer, whoever picks (see [`OutlierPolicy`](super::OutlierPolicy)).
     pub(crate) fn take_probe(&self) -> Option<usize> {
         self.probes.iter().copied().find(|&i| self.providers[i].health_cell().take_probe())
+    }
+
+    /// The indexes of the providers offered for a probe request.
+    pub(crate) fn probe_indexes(&self) -> &[usize] {
+        &self.probes
     }
 
     /// Whether some provider is offered for a probe request.
