@@ -12,8 +12,14 @@
 //!   [`Subscription::select`] picks from the calling thread's copy of the current set (one
 //!   atomic load, no write to shared memory); [`Subscription::selector`] gives a [`Selector`]
 //!   that one thread or task owns, returning plain borrows.
-//! - Observability: `tracing` events (session states, registrations, subscriptions, refusals)
-//!   and metrics through the `metrics` facade (names in the README), nothing per pick.
+//! - Who gets traffic: every picker uses each provider's effective weight (registered x warm-up
+//!   x override x health, fixed in each [`ProviderSet`]). [`Subscription::balancer`] gives a
+//!   [`Balancer`], a tower `Service` that draws two providers by effective weight and sends to
+//!   the lower load per unit of weight; request outcomes (its [`Classify`], or
+//!   [`Provider::report`] after a `select()`) eject failing providers for every picker, with
+//!   exponential back-off, one probe to come back and a cap ([`OutlierPolicy`]).
+//! - Observability: `tracing` events (session states, registrations, subscriptions, refusals,
+//!   ejections) and metrics through the `metrics` facade (names in the README), nothing per pick.
 //!
 //! ```no_run
 //! # async fn demo() -> registry::Result<()> {
