@@ -18,26 +18,42 @@ use super::Classify;
 use crate::consumer::Provider;
 use crate::session::lock;
 
-/// How a [`Balancer`](super::Balancer) measures each provider's load.
+/// How a [`Balancer`](super::Balancer) measures each provider's load. In every mode the
+/// first response's latency replaces `default_rtt`, so a new provider is not judged on a guess.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum BalancerLoad {
-    /// Requests in flight times a peak-EWMA of response times (tower's `PeakEwma`): a latency
-    /// above the estimate replaces it at once, one below pulls it down over about `decay`.
+    /// Requests in flight times a moving average of response times, each response weighing
+    /// by the time since the last (an exponentially weighted moving average over about
+    /// `decay`). A provider that slows down loses traffic as its average rises (at once when
+    /// requests pile up in flight); one slow response among fast ones changes little, so at
+    /// equal latency shares follow weights even with one request in flight.
+    Ewma {
+        /// The latency assumed before the first response.
+        default_rtt: Duration,
+        /// Over how long the average runs.
+        decay: Duration,
+    },
+    /// Requests in flight times a peak-EWMA of response times (tower's and linkerd's
+    /// `PeakEwma`): a latency above the estimate replaces it at once, one below pulls it down
+    /// over about `decay`. It reacts to a slowdown at its first slow response, but a single
+    /// slow response makes its provider look slow for about `decay`: with few requests in
+    /// flight, shares drift from the weights by several points.
     PeakEwma {
         /// The latency assumed before the first response.
         default_rtt: Duration,
         /// How fast the estimate forgets.
         decay: Duration,
     },
-    /// Requests in flight only (tower's `PendingRequests`).
+    /// Requests in flight only (tower's `PendingRequests`): blind to latency with one request
+    /// in flight.
     PendingRequests,
 }
 
 impl Default for BalancerLoad {
-    /// `PeakEwma` with a default RTT of 30 ms and a decay of 10 s (linkerd's).
+    /// `Ewma` with a default RTT of 30 ms and a decay of 10 s (linkerd's values).
     fn default() -> Self {
-        BalancerLoad::PeakEwma { default_rtt: Duration::from_millis(30), decay: Duration::from_secs(10) }
+        BalancerLoad::Ewma { default_rtt: Duration::from_millis(30), decay: Duration::from_secs(10) }
     }
 }
 
@@ -51,27 +67,33 @@ pub(crate) struct EndpointState {
     pending: AtomicUsize,
     rtt: Mutex<Rtt>,
     decay_ns: f64,
+    /// A slower response replaces the estimate (peak EWMA).
+    peak: bool,
 }
 
-/// The peak-EWMA latency estimate.
+/// The latency estimate.
 #[derive(Debug)]
 struct Rtt {
     estimate_ns: f64,
     at: Instant,
+    /// Whether a response was measured yet (before: `default_rtt`).
+    measured: bool,
 }
 
 impl EndpointState {
     pub(crate) fn new(provider: &Provider, service: &Arc<str>, load: BalancerLoad) -> Self {
-        let (default_rtt, decay) = match load {
-            BalancerLoad::PeakEwma { default_rtt, decay } => (default_rtt, decay),
-            BalancerLoad::PendingRequests => (Duration::ZERO, Duration::from_secs(1)),
+        let (default_rtt, decay, peak) = match load {
+            BalancerLoad::Ewma { default_rtt, decay } => (default_rtt, decay, false),
+            BalancerLoad::PeakEwma { default_rtt, decay } => (default_rtt, decay, true),
+            BalancerLoad::PendingRequests => (Duration::ZERO, Duration::from_secs(1), false),
         };
         EndpointState {
             provider: ArcSwap::from_pointee(provider.clone()),
             service: service.clone(),
             pending: AtomicUsize::new(0),
-            rtt: Mutex::new(Rtt { estimate_ns: nanos(default_rtt), at: Instant::now() }),
+            rtt: Mutex::new(Rtt { estimate_ns: nanos(default_rtt), at: Instant::now(), measured: false }),
             decay_ns: nanos(decay).max(1.0),
+            peak,
         }
     }
 
@@ -93,7 +115,12 @@ impl EndpointState {
         let elapsed = nanos(now.saturating_duration_since(rtt.at));
         let decay = (-elapsed / self.decay_ns).exp();
         let decayed = rtt.estimate_ns * decay;
-        rtt.estimate_ns = if sample > decayed { sample } else { decayed + sample * (1.0 - decay) };
+        rtt.estimate_ns = if !rtt.measured || (self.peak && sample > decayed) {
+            sample
+        } else {
+            decayed + sample * (1.0 - decay)
+        };
+        rtt.measured = true;
         rtt.at = now;
     }
 }

@@ -36,8 +36,9 @@ const DRAWS: usize = 8;
 /// **Picking.** Two candidates are drawn at random in proportion to their *effective* weights
 /// (registered weight x warm-up x override x health, the weights every picker of the
 /// subscription uses), and the one with the lower load per unit of weight gets the request:
-/// `rtt x (pending + w) / w` with [`BalancerLoad::PeakEwma`] (the default), `pending / w` with
-/// [`BalancerLoad::PendingRequests`], where `w` is the provider's weight relative to the set's
+/// `rtt x (pending + w) / w` with [`BalancerLoad::Ewma`] (the default) or
+/// [`BalancerLoad::PeakEwma`], `pending / w` with [`BalancerLoad::PendingRequests`], where `w`
+/// is the provider's weight relative to the set's
 /// mean. At equal latency the costs stay equal while each provider's share follows its weight,
 /// so shares follow weights; a slower provider costs more and loses traffic. (tower's
 /// `p2c::Balance` draws uniformly, so its shares ignore weights; its load metrics are opaque,
@@ -158,8 +159,8 @@ where
         }
     }
 
-    /// How each provider's load is measured. Default: [`BalancerLoad::default`] (peak EWMA,
-    /// 30 ms, 10 s). Set it before the first request: services already made are made again.
+    /// How each provider's load is measured. Default: [`BalancerLoad::default`] (EWMA of
+    /// latency, 30 ms, 10 s). Set it before the first request: services already made are made again.
     pub fn load(mut self, load: BalancerLoad) -> Self {
         self.load = load;
         self.forget_endpoints();
@@ -358,7 +359,9 @@ where
         let pending = state.pending() as f64;
         match self.load {
             BalancerLoad::PendingRequests => pending / relative,
-            BalancerLoad::PeakEwma { .. } => state.rtt_ns(now) * (pending + relative) / relative,
+            BalancerLoad::Ewma { .. } | BalancerLoad::PeakEwma { .. } => {
+                state.rtt_ns(now) * (pending + relative) / relative
+            }
         }
     }
 }

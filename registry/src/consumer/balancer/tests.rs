@@ -138,7 +138,9 @@ fn max_error_pct(counts: &BTreeMap<String, usize>, weights: &[u32]) -> f64 {
 async fn shares_follow_weights_at_equal_latency_whatever_the_concurrency_and_load() {
     let weights = [100, 100, 50];
     let f = Fixture::new(&weights, OutlierPolicy::default());
-    for load in [BalancerLoad::default(), BalancerLoad::PendingRequests] {
+    let peak =
+        BalancerLoad::PeakEwma { default_rtt: Duration::from_millis(30), decay: Duration::from_secs(10) };
+    for load in [BalancerLoad::default(), peak, BalancerLoad::PendingRequests] {
         for concurrency in [1, 4, 16, 64] {
             let mut balancer = f.balancer(|_| Duration::from_millis(1), |_| false).load(load);
             let counts = drive(&mut balancer, 30_000, concurrency).await;
@@ -152,14 +154,19 @@ async fn shares_follow_weights_at_equal_latency_whatever_the_concurrency_and_loa
 async fn traffic_moves_away_from_a_slow_provider() {
     let f = Fixture::new(&[100, 100, 100], OutlierPolicy::default());
     let slow = |address: &str| Duration::from_millis(if address.ends_with(":1") { 10 } else { 1 });
-    for concurrency in [1, 8] {
-        let mut balancer = f.balancer(slow, |_| false);
+    let peak =
+        BalancerLoad::PeakEwma { default_rtt: Duration::from_millis(30), decay: Duration::from_secs(10) };
+    let pending = BalancerLoad::PendingRequests;
+    for (load, concurrency) in
+        [(BalancerLoad::default(), 1), (BalancerLoad::default(), 8), (peak, 1), (pending, 8)]
+    {
+        let mut balancer = f.balancer(slow, |_| false).load(load);
         let counts = drive(&mut balancer, 6_000, concurrency).await;
         // A third by weight; two draws both landing on it (1 in 9) is the floor of p2c.
         let share = shares(&counts)[0];
         assert!(
             share < 1.0 / 6.0,
-            "{concurrency} in flight: the slow one got {:.1}% ({counts:?})",
+            "{load:?}, {concurrency} in flight: the slow one got {:.1}% ({counts:?})",
             share * 100.0
         );
     }
