@@ -1,5 +1,5 @@
 //! The consumer: zkmesh's weighted balancer (`Subscription::balancer`: two candidates drawn by
-//! weight, PeakEwma load per unit of weight) over the live membership, with retries on
+//! weight, the lower load per unit of weight wins) over the live membership, with retries on
 //! connection errors; the balancer reports each connection failure, and the subscription
 //! ejects a provider at its first one.
 
@@ -158,10 +158,7 @@ impl GreeterClient {
             .build(HttpConnector::new());
         let balancer = subscription
             .balancer(move |p| ProviderService { address: p.address().to_owned(), http: http.clone() })
-            .load(BalancerLoad::PeakEwma {
-                default_rtt: Duration::from_millis(5),
-                decay: Duration::from_secs(2),
-            })
+            .load(BalancerLoad::Ewma { default_rtt: Duration::from_millis(5), decay: Duration::from_secs(2) })
             .classifier(classify);
         let service = BoxCloneSyncService::new(Buffer::new(balancer, 1024));
         Ok(GreeterClient { service, subscription, stats: Arc::new(Stats::default()) })

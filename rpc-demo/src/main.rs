@@ -98,7 +98,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         seen.version()
     ));
 
-    n.step(2, "requests through zkmesh's weighted balancer (two draws by weight, PeakEwma load per weight)");
+    n.step(2, "requests through zkmesh's weighted balancer (two draws by weight, the lower load per weight)");
     balanced_requests(&args, &n, &client, &providers).await?;
 
     n.step(3, "graceful shutdown of the last provider: deregister first, then drain");
