@@ -1,5 +1,5 @@
 //! One provider inside a [`Balancer`](super::Balancer): its service, its load (requests in
-//! flight and a peak-EWMA latency), and each response's outcome reported to its health.
+//! flight and a latency average), and each response's outcome reported to its health.
 
 use std::future::Future;
 use std::marker::PhantomData;
