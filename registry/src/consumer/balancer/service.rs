@@ -38,11 +38,11 @@ const DRAWS: usize = 8;
 /// subscription uses), and the one with the lower load per unit of weight gets the request:
 /// `rtt x (pending + w) / w` with [`BalancerLoad::Ewma`] (the default) or
 /// [`BalancerLoad::PeakEwma`], `pending / w` with [`BalancerLoad::PendingRequests`], where `w`
-/// is the provider's weight relative to the set's
-/// mean. At equal latency the costs stay equal while each provider's share follows its weight,
-/// so shares follow weights; a slower provider costs more and loses traffic. (tower's
-/// `p2c::Balance` draws uniformly, so its shares ignore weights; its load metrics are opaque,
-/// so this balancer measures load itself, the same way.)
+/// is the provider's weight relative to the set's mean; costs within 10% of each other count
+/// as equal (the first draw wins). At equal latency the costs stay equal while each provider's
+/// share follows its weight, so shares follow weights; a slower provider costs more and loses
+/// traffic. (tower's `p2c::Balance` draws uniformly, so its shares ignore weights; tower's load
+/// metrics only compare, so this balancer measures requests in flight and latency itself.)
 ///
 /// **Endpoints** are keyed by provider address (`host:port`): a provider that re-registers
 /// with a new weight or version keeps its service and connections. Readiness is tower's
