@@ -10,6 +10,7 @@ mod scale;
 mod select;
 mod stats;
 mod storm;
+mod weighted;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use local_zk::LocalZooKeeper;
@@ -96,6 +97,22 @@ enum Command {
         #[arg(long, default_value_t = 2_000_000)]
         picks: usize,
     },
+    /// Request shares per provider against weight shares, at equal latency: zkmesh's
+    /// `Balancer` and tower's p2c in the same run.
+    Weighted {
+        /// The providers' weights, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [100u32, 100, 50])]
+        weights: Vec<u32>,
+        /// Requests through each balancer.
+        #[arg(long, default_value_t = 30_000)]
+        requests: usize,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Every provider's latency, in milliseconds.
+        #[arg(long, default_value_t = 1)]
+        latency_ms: u64,
+    },
     /// One consumer subscribing to many services.
     Scale {
         /// Services.
@@ -166,6 +183,10 @@ async fn run(zk: Option<String>, production: Option<bool>, command: Command) -> 
         }
         Command::Storm { providers, sessions, cold } => storm::run(&root, providers, sessions, cold).await,
         Command::Select { providers, threads, picks } => select::run(&root, providers, threads, picks).await,
+        Command::Weighted { weights, requests, concurrency, latency_ms } => {
+            let latency = std::time::Duration::from_millis(latency_ms);
+            weighted::run(&root, weighted::Options { weights, requests, concurrency, latency }).await
+        }
         Command::Scale { services, providers_per_service, trials } => {
             scale::run(&root, services, providers_per_service, trials).await
         }

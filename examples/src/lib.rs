@@ -5,6 +5,7 @@
 //! | `register` | a provider registers, is seen by a subscription, deregisters |
 //! | `discover` | weighted picks over 3 providers, and the change stream while one leaves |
 //! | `tower_balance` | tower's p2c balancer over a subscription's `Discover` |
+//! | `weighted_balance` | zkmesh's weighted balancer: shares by weight, ejection, a probe |
 //! | `hot_config` | a typed, validated config: publish, refuse a bad document, roll back, history |
 //! | `election` | leader election with an observer, through a resignation and a crash |
 //! | `lock` | four sessions increment a counter in ZooKeeper under a lock, exactly |

@@ -1,5 +1,6 @@
 //! Every example runs against a real local ZooKeeper, exits 0 and tells the story it should.
 
+use std::collections::BTreeMap;
 use std::process::Output;
 use std::time::Duration;
 
@@ -70,6 +71,41 @@ async fn discover() {
         ],
     )
     .await;
+}
+
+#[tokio::test]
+async fn weighted_balance() {
+    let out = story(
+        env!("CARGO_BIN_EXE_weighted_balance"),
+        &[
+            "3000 calls over weights 100/100/50:",
+            "10.0.0.1:8080 refuses connections: ejected after 1 failed call(s); 300 calls:",
+            "10.0.0.1:8080 answers again: back after one probe call; 3000 more calls:",
+        ],
+    )
+    .await;
+    // Shares by weight before and after (40/40/20, within a few points over 3000 calls); while
+    // it was ejected, the flaky provider served nothing.
+    let mut phases: Vec<BTreeMap<String, f64>> = Vec::new();
+    for line in out.lines() {
+        match line.strip_prefix("  ").and_then(|l| l.split_once(": ")) {
+            Some((address, rest)) => {
+                let pct = rest.rsplit('(').next().and_then(|p| p.strip_suffix("%)")).unwrap_or("0");
+                let phase = phases.last_mut().expect("a header first");
+                phase.insert(address.to_owned(), pct.parse().unwrap_or(0.0));
+            }
+            None => phases.push(BTreeMap::new()),
+        }
+    }
+    let phases: Vec<_> = phases.into_iter().filter(|p| !p.is_empty()).collect();
+    assert_eq!(phases.len(), 3, "{out}");
+    for phase in [&phases[0], &phases[2]] {
+        for (address, want) in [("10.0.0.1:8080", 40.0), ("10.0.0.2:8080", 40.0), ("10.0.0.3:8080", 20.0)] {
+            let got = phase.get(address).copied().unwrap_or(0.0);
+            assert!((got - want).abs() < 4.0, "{address} {got}% for {want}%:\n{out}");
+        }
+    }
+    assert_eq!(phases[1].get("10.0.0.1:8080"), None, "nothing to the ejected provider:\n{out}");
 }
 
 #[tokio::test]

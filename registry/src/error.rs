@@ -97,6 +97,16 @@ pub enum Error {
         /// How long was waited.
         after: Duration,
     },
+    /// A request found no provider to go to: none is registered, none passes the
+    /// subscription's filter, or the service of every one failed. (Ejection never causes it: it
+    /// always leaves a provider in the set.)
+    #[error("no provider of {service}: {reason}")]
+    NoProvider {
+        /// The service.
+        service: String,
+        /// Why there is none.
+        reason: String,
+    },
     /// A disk snapshot that cannot be read back (truncated, edited, another format).
     #[error("corrupt snapshot {path}: {reason}")]
     CorruptSnapshot {

@@ -12,8 +12,14 @@
 //!   [`Subscription::select`] picks from the calling thread's copy of the current set (one
 //!   atomic load, no write to shared memory); [`Subscription::selector`] gives a [`Selector`]
 //!   that one thread or task owns, returning plain borrows.
-//! - Observability: `tracing` events (session states, registrations, subscriptions, refusals)
-//!   and metrics through the `metrics` facade (names in the README), nothing per pick.
+//! - Who gets traffic: every picker uses each provider's effective weight (registered x warm-up
+//!   x override x health, fixed in each [`ProviderSet`]). [`Subscription::balancer`] gives a
+//!   [`Balancer`], a tower `Service` that draws two providers by effective weight and sends to
+//!   the lower load per unit of weight; request outcomes (its [`Classify`], or
+//!   [`Provider::report`] after a `select()`) eject failing providers for every picker, with
+//!   exponential back-off, one probe to come back and a cap ([`OutlierPolicy`]).
+//! - Observability: `tracing` events (session states, registrations, subscriptions, refusals,
+//!   ejections) and metrics through the `metrics` facade (names in the README), nothing per pick.
 //!
 //! ```no_run
 //! # async fn demo() -> registry::Result<()> {
@@ -46,9 +52,11 @@ mod url;
 pub use self::atomic_file::write_file_atomically;
 pub use self::balance::InFlightGuard;
 pub use self::consumer::{
-    load_snapshot, save_snapshot, snapshot_path, Filter, LoadBalance, Provider, ProviderChange,
-    ProviderChanges, ProviderSet, ProviderSource, RejectedNode, SavedProviders, Selected, Selector,
-    ServiceDiscover, SubscribeOptions, Subscription, WatchStrategy,
+    is_connection_error, load_snapshot, save_snapshot, snapshot_path, Balancer, BalancerLoad, Classify,
+    ConnectionErrors, ErrorRef, Filter, HttpServerErrors, LoadBalance, Outcome, OutlierPolicy, Provider,
+    ProviderChange, ProviderChanges, ProviderHealth, ProviderSet, ProviderSource, RejectedNode,
+    ResponseFuture, SavedProviders, Selected, Selector, ServiceDiscover, SubscribeOptions, Subscription,
+    WatchStrategy,
 };
 pub use self::error::{Error, Result};
 pub use self::registration::Registration;

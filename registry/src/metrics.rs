@@ -15,6 +15,11 @@
 //! | `zkmesh_empty_refusals_total` | counter | `service` | empty lists refused by empty protection |
 //! | `zkmesh_snapshot_loads_total` | counter | `service` | subscriptions started from the disk snapshot |
 //! | `zkmesh_snapshot_writes_total` | counter | `service`, `ok` | disk snapshot writes |
+//! | `zkmesh_ejections_total` | counter | `service` | providers ejected after failures (failed probes included) |
+//! | `zkmesh_ejections_refused_total` | counter | `service` | ejections refused because the cap was reached |
+//! | `zkmesh_probes_total` | counter | `service`, `ok` | probe requests answered, by outcome |
+//! | `zkmesh_ejected` | gauge | `service` | providers ejected or being probed now |
+//! | `zkmesh_classifier_panics_total` | counter | `service` | response classifiers that panicked (outcome ignored) |
 //! | `zkmesh_config_accepted_total` | counter | `path` | config values accepted (config-center) |
 //! | `zkmesh_config_refused_total` | counter | `path` | config documents refused (config-center) |
 
@@ -61,4 +66,25 @@ pub(crate) fn snapshot_loaded(service: &str) {
 pub(crate) fn snapshot_written(service: &str, ok: bool) {
     metrics::counter!("zkmesh_snapshot_writes_total", "service" => service.to_owned(), "ok" => if ok { "true" } else { "false" })
         .increment(1);
+}
+
+pub(crate) fn ejection(service: &str) {
+    metrics::counter!("zkmesh_ejections_total", "service" => service.to_owned()).increment(1);
+}
+
+pub(crate) fn ejection_refused(service: &str) {
+    metrics::counter!("zkmesh_ejections_refused_total", "service" => service.to_owned()).increment(1);
+}
+
+pub(crate) fn probe(service: &str, ok: bool) {
+    metrics::counter!("zkmesh_probes_total", "service" => service.to_owned(), "ok" => if ok { "true" } else { "false" })
+        .increment(1);
+}
+
+pub(crate) fn ejected(service: &str, out: usize) {
+    metrics::gauge!("zkmesh_ejected", "service" => service.to_owned()).set(out as f64);
+}
+
+pub(crate) fn classifier_panicked(service: &str) {
+    metrics::counter!("zkmesh_classifier_panics_total", "service" => service.to_owned()).increment(1);
 }

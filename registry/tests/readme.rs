@@ -20,8 +20,9 @@ fn this_file_holds_the_readme_snippet_verbatim() {
 
 // README.md, "Using it": the snippet's code, verbatim (rustfmt would reflow it).
 #[rustfmt::skip]
-async fn demo(zk: &str) -> Result<(), Box<dyn std::error::Error>> {
-use registry::{Registry, ServiceUrl, SubscribeOptions, LoadBalance};
+async fn demo(zk: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+use registry::{Registry, ServiceUrl, SubscribeOptions, LoadBalance, Outcome};
+use registry::tower::{service_fn, ServiceExt};    // the tower registry is built for
 
 let registry = Registry::builder().connect(zk).await?;   // zk = "127.0.0.1:2181/prod": chroot created if missing
 
@@ -34,11 +35,18 @@ let greeter = registry
     .await?;
 if let Some(provider) = greeter.select() {          // ~10 ns, no lock, no shared write
     println!("calling {}", provider.address());
+    provider.report(Outcome::Success);              // outcomes feed ejection, for every picker
 }                                                    // (clone the Provider to keep it across .await)
 let mut picker = greeter.selector();                 // owned by one thread/task: plain borrows
 let _ = picker.select();
-// Or tower: PeakEwmaDiscover::new(greeter.discover(|p| make_service(p)), ..) feeds
-// tower::balance::p2c::Balance (p2c needs the load wrapper; registry::tower is the matching tower).
+
+// Or tower: weighted power-of-two-choices over one service per provider address (a hyper
+// client, a tonic Channel; an echo here). It reports each response's outcome by itself.
+let balancer = greeter.balancer(|p| {
+    let address = p.address().to_owned();
+    service_fn(move |name: String| std::future::ready(Ok::<_, std::io::Error>(format!("{address}: hi {name}"))))
+});
+println!("{}", balancer.oneshot("ann".to_owned()).await?);
 assert_eq!(picker.select().map(|p| p.address().to_owned()).as_deref(), Some("10.0.0.5:8080"));
 
 me.deregister().await?;                              // before draining

@@ -1,10 +1,12 @@
-//! The consumer: tower's p2c balancer (PeakEwma load) over the registry's `Discover` stream,
-//! with retries on connection errors and ejection of a provider that refuses connections.
+//! The consumer: zkmesh's weighted balancer (`Subscription::balancer`: two candidates drawn by
+//! weight, the lower load per unit of weight wins) over the live membership, with retries on
+//! connection errors; the balancer reports each connection failure, and the subscription
+//! ejects a provider at its first one.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -14,11 +16,9 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use registry::{Registry, SubscribeOptions, Subscription};
+use registry::{BalancerLoad, ErrorRef, Outcome, OutlierPolicy, Registry, SubscribeOptions, Subscription};
 use serde::Deserialize;
-use tower::balance::p2c::Balance;
 use tower::buffer::Buffer;
-use tower::load::{CompleteOnResponse, PeakEwmaDiscover};
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceExt};
 
@@ -39,15 +39,14 @@ pub struct Reply {
 #[derive(Debug)]
 pub enum CallError {
     /// The provider could not be reached or dropped the connection (refused, reset, closed
-    /// before answering): retried on another one.
+    /// before answering): a failure of the provider (it is ejected), and the call is retried on
+    /// another one.
     Connect {
         /// The provider's address.
         address: String,
         /// What the HTTP client said.
         reason: String,
     },
-    /// A provider ejected after a connection error.
-    Ejected(String),
     /// Anything else (bad answer, time-out, no provider).
     Other(String),
 }
@@ -56,7 +55,6 @@ impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CallError::Connect { address, reason } => write!(f, "cannot reach {address}: {reason}"),
-            CallError::Ejected(address) => write!(f, "{address} ejected after a connection error"),
             CallError::Other(reason) => f.write_str(reason),
         }
     }
@@ -110,7 +108,6 @@ type Http = Client<HttpConnector, Empty<Bytes>>;
 struct ProviderService {
     address: String,
     http: Http,
-    broken: Arc<AtomicBool>,
 }
 
 impl Service<String> for ProviderService {
@@ -119,22 +116,17 @@ impl Service<String> for ProviderService {
     type Future = Pin<Box<dyn Future<Output = Result<Reply, BoxError>> + Send>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        if self.broken.load(Ordering::Acquire) {
-            // The balancer drops a service whose readiness fails: outlier ejection.
-            Poll::Ready(Err(Box::new(CallError::Ejected(self.address.clone()))))
-        } else {
-            Poll::Ready(Ok(()))
-        }
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, name: String) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
             let uri: hyper::Uri = format!("http://{}/hello?name={name}", this.address).parse()?;
-            // Any transport failure (refused, reset, closed mid-answer) marks the provider broken:
-            // the balancer ejects it, and the call (an idempotent GET) is retried elsewhere.
+            // Any transport failure (refused, reset, closed mid-answer) is a `Connect` error: the
+            // classifier below makes it the provider's failure, and `hello` retries the call (an
+            // idempotent GET) elsewhere.
             let transport = |reason: String| {
-                this.broken.store(true, Ordering::Release);
                 Box::new(CallError::Connect { address: this.address.clone(), reason }) as BoxError
             };
             let response = this.http.get(uri).await.map_err(|e| transport(e.to_string()))?;
@@ -145,7 +137,7 @@ impl Service<String> for ProviderService {
     }
 }
 
-/// Calls `greeter` through tower's p2c balancer over live ZooKeeper membership.
+/// Calls `greeter` through zkmesh's weighted balancer over live ZooKeeper membership.
 pub struct GreeterClient {
     service: BoxCloneSyncService<String, Reply, BoxError>,
     subscription: Subscription,
@@ -153,28 +145,22 @@ pub struct GreeterClient {
 }
 
 impl GreeterClient {
-    /// Subscribes to `greeter` and builds the balancer.
+    /// Subscribes to `greeter` (a provider is ejected at its first connection failure) and
+    /// builds the balancer.
     ///
     /// # Errors
     /// When the subscription fails.
     pub async fn new(registry: &Registry) -> Result<Self, BoxError> {
-        let subscription = registry.subscribe_with(SERVICE, SubscribeOptions::default()).await?;
+        let options = SubscribeOptions::default().outlier(OutlierPolicy::default().consecutive_failures(1));
+        let subscription = registry.subscribe_with(SERVICE, options).await?;
         let http: Http = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(5))
             .build(HttpConnector::new());
-        let discover = subscription.discover(move |p| ProviderService {
-            address: p.address().to_owned(),
-            http: http.clone(),
-            broken: Arc::new(AtomicBool::new(false)),
-        });
-        let discover = PeakEwmaDiscover::new(
-            discover,
-            Duration::from_millis(5),
-            Duration::from_secs(2),
-            CompleteOnResponse::default(),
-        );
-        let balance = Balance::new(discover);
-        let service = BoxCloneSyncService::new(Buffer::new(balance, 1024));
+        let balancer = subscription
+            .balancer(move |p| ProviderService { address: p.address().to_owned(), http: http.clone() })
+            .load(BalancerLoad::Ewma { default_rtt: Duration::from_millis(5), decay: Duration::from_secs(2) })
+            .classifier(classify);
+        let service = BoxCloneSyncService::new(Buffer::new(balancer, 1024));
         Ok(GreeterClient { service, subscription, stats: Arc::new(Stats::default()) })
     }
 
@@ -225,11 +211,20 @@ impl GreeterClient {
     }
 }
 
+/// What a call says about its provider: a connection failure is the provider's failure, an
+/// answer a success, anything else (a bad answer) says nothing.
+fn classify(result: Result<&Reply, ErrorRef<'_>>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Success,
+        Err(e) if is_connect_error(e) => Outcome::Failure,
+        Err(_) => Outcome::Ignore,
+    }
+}
+
 fn is_connect_error(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = current {
-        if matches!(err.downcast_ref::<CallError>(), Some(CallError::Connect { .. } | CallError::Ejected(_)))
-        {
+        if matches!(err.downcast_ref::<CallError>(), Some(CallError::Connect { .. })) {
             return true;
         }
         current = err.source();

@@ -1,5 +1,6 @@
 //! The zkmesh demo: hyper providers of `greeter` registered in ZooKeeper, and a consumer that
-//! balances over them with tower's p2c (PeakEwma) on the registry's `Discover` stream.
+//! balances over them with zkmesh's weighted balancer (`Subscription::balancer`), which ejects a
+//! provider at its first connection failure.
 //!
 //! Providers hot-reload their [`Settings`] from the config center.
 //!

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use config_center::{ConfigCenter, Expect};
 use local_zk::LocalZooKeeper;
-use registry::Registry;
+use registry::{ProviderHealth, Registry};
 use rpc_demo::{BoxError, GreeterClient, GreeterProvider, Settings};
 
 /// The zkmesh demo.
 #[derive(Debug, Parser)]
-#[command(name = "rpc-demo", about = "zkmesh demo: providers, a p2c-balanced consumer, a config change")]
+#[command(name = "rpc-demo", about = "zkmesh demo: providers, a weight-balanced consumer, a config change")]
 struct Args {
     /// Use this ZooKeeper (connect string) instead of starting a local one.
     #[arg(long, env = "ZKMESH_ZK")]
@@ -98,7 +98,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         seen.version()
     ));
 
-    n.step(2, "requests through tower's p2c balancer (PeakEwma) over the live membership");
+    n.step(2, "requests through zkmesh's weighted balancer (two draws by weight, the lower load per weight)");
     balanced_requests(&args, &n, &client, &providers).await?;
 
     n.step(3, "graceful shutdown of the last provider: deregister first, then drain");
@@ -150,7 +150,7 @@ async fn start_providers(args: &Args, n: &Narrator, connect: &str) -> Result<Vec
     Ok(providers)
 }
 
-/// Step 2: requests through tower, and the shares of the registry's own weighted `select()`.
+/// Step 2: requests through the weighted balancer, and the shares of the registry's `select()`.
 async fn balanced_requests(
     args: &Args,
     n: &Narrator,
@@ -167,7 +167,7 @@ async fn balanced_requests(
     }
     let shares: Vec<String> =
         picks.iter().map(|(name, c)| format!("{name} {:.1}%", *c as f64 / 100.0)).collect();
-    n.say("p2c follows latency; the registered weights drive the registry's own select():");
+    n.say("the balancer follows the registered weights (and moves away from a slow provider); so does select():");
     n.say(format!("  10,000 weighted-random select() picks: {}", shares.join(", ")));
     expect(client.stats().failed() == 0, "requests failed while every provider was up")
 }
@@ -238,7 +238,8 @@ async fn config_change(
     expect(after.message.starts_with("Howdy"), "the new greeting was not served")
 }
 
-/// Step 5: `victim` dies without deregistering; requests go on until its session expires.
+/// Step 5: `victim` dies without deregistering: the consumer ejects it at its first failed
+/// request (retried elsewhere), long before ZooKeeper expires its session.
 async fn abrupt_kill(
     args: &Args,
     n: &Narrator,
@@ -248,12 +249,21 @@ async fn abrupt_kill(
     let session_timeout = Duration::from_secs(args.session_timeout);
     client.stats().reset();
     let victim_name = victim.name().to_owned();
+    let victim_address = victim.addr().to_string();
     let killed_at = Instant::now();
     victim.kill().await;
     n.say(format!("{victim_name} killed; its node stays in ZooKeeper until its session expires"));
     let client = Arc::new(client);
     let stop = Arc::new(AtomicBool::new(false));
     let load = tokio::spawn(send_until(client.clone(), stop.clone(), 4));
+    let ejected = |s: &registry::ProviderSet| {
+        s.providers().iter().any(|p| p.address() == victim_address && p.health() != ProviderHealth::Healthy)
+    };
+    client.subscription().wait_for(session_timeout * 3 + Duration::from_secs(5), ejected).await?;
+    n.say(format!(
+        "{victim_name} ejected at its first failed request, {} ms after the kill (its session still open)",
+        killed_at.elapsed().as_millis()
+    ));
     client
         .subscription()
         .wait_for(session_timeout * 3 + Duration::from_secs(5), |s| s.len() == args.providers - 2)
@@ -265,7 +275,7 @@ async fn abrupt_kill(
     stop.store(true, Ordering::Relaxed);
     load.await??;
     n.say(format!(
-        "requests meanwhile: {} ok, {} failed, {} retried on another provider (the dead one is ejected at its first refused connection)",
+        "requests meanwhile: {} ok, {} failed, {} retried on another provider (the failures that ejected {victim_name}, and its probes)",
         client.stats().ok(),
         client.stats().failed(),
         client.stats().retries()

@@ -16,6 +16,7 @@ fn the_demo_runs_every_step_and_exits_zero() {
         "after: \"Howdy, zkmesh!\"",
         "hot-reloaded it within",
         "publishing an empty greeting: refused",
+        "p1 ejected at its first failed request",
         "ZooKeeper expired p1's session",
         "demo finished: every step passed",
     ] {
@@ -65,6 +66,7 @@ fn metrics_are_served_in_prometheus_format() {
         "zkmesh_providers",
         "zkmesh_watch_events_total",
         "zkmesh_provider_updates_total",
+        "zkmesh_ejections_total",
     ] {
         assert!(body.contains(name), "{name} missing from:\n{body}");
     }

@@ -51,8 +51,9 @@ async fn story(zk: String) -> Result<(), BoxError> {
     let discover = discover.inspect(move |_| {
         counter.fetch_add(1, Ordering::SeqCst);
     });
-    // p2c compares loads: count requests in flight per provider. (tower balances on load, not on
-    // the registry's weights; `Subscription::select` is the weighted picker.)
+    // p2c compares loads: count requests in flight per provider. (tower's p2c draws uniformly and
+    // ignores the registry's weights; `Subscription::balancer` is the weighted tower balancer,
+    // see the `weighted_balance` example.)
     let discover = PendingRequestsDiscover::new(discover, CompleteOnResponse::default());
     let mut balance = Balance::new(discover);
 

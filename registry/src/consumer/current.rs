@@ -222,12 +222,13 @@ pub(crate) mod tests {
     use std::time::SystemTime;
 
     pub(crate) fn set(addresses: &[&str]) -> Arc<ProviderSet> {
+        let outliers = crate::consumer::outlier::Outliers::new("s", Default::default());
         let providers = addresses
             .iter()
             .map(|a| {
                 let url = ServiceUrl::parse(&format!("http://{a}/s")).expect("url");
                 let node = url.to_node_name();
-                Provider::new(url, node.as_str())
+                Provider::new(url, node.as_str(), &outliers)
             })
             .collect::<Vec<_>>();
         let unfiltered = providers.len();

@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
+use super::outlier::Outliers;
 use super::{CurrentSet, Provider, ProviderSet, ProviderSource, RejectedNode, SetParts, SubscribeOptions};
 use crate::error::{Error, Result};
 use crate::session::{lock, Environment};
@@ -74,6 +75,8 @@ pub(crate) struct Directory {
     /// Wakes the warm-up ticker; notified only when a set with a warming provider is stored,
     /// so that ordinary updates cost no extra task wake-up.
     pub(super) warming: tokio::sync::Notify,
+    /// The outlier policy and the ejector's wake-up, shared by every provider decoded here.
+    pub(super) outliers: Arc<Outliers>,
 }
 
 impl Directory {
@@ -84,6 +87,7 @@ impl Directory {
             service: service.to_owned(),
             environment,
             cache: Arc::new(CurrentSet::new(empty.clone())),
+            outliers: Outliers::new(service, options.outlier.clone()),
             options,
             updates: watch::channel(empty).0,
             known: Mutex::new(HashMap::new()),
@@ -211,7 +215,7 @@ impl Directory {
         }
         let key: Arc<str> = name.into();
         let entry = match decode(name, &self.service) {
-            Ok(url) => Decoded::Provider(Provider::new(url, key.clone())),
+            Ok(url) => Decoded::Provider(Provider::new(url, key.clone(), &self.outliers)),
             Err(error) => {
                 tracing::warn!(service = %self.service, node = %name, %error, "skipping a provider node");
                 Decoded::Rejected(error)
@@ -220,8 +224,8 @@ impl Directory {
         (key, entry)
     }
 
-    /// Rebuilds the current set with the weights of now (warm-up ramp).
-    fn rebuild_weights(&self) {
+    /// Rebuilds the current set with the weights of now (warm-up ramp, health).
+    pub(super) fn rebuild_weights(&self) {
         let _known = lock(&self.known);
         let current = self.cache.load_full();
         let parts = SetParts {

@@ -11,26 +11,42 @@
 //! [`Selector`] (`selector.rs`) pick from without a lock. [`ProviderChanges`] (`changes.rs`) is
 //! a per-reader diff stream, [`ServiceDiscover`] (`discover.rs`) the tower `Discover`, and
 //! `disk_snapshot.rs` the file a consumer boots from while ZooKeeper is down.
+//!
+//! Who gets traffic: every picker reads each provider's effective weight from the set
+//! (registered weight x warm-up x override x health). [`Balancer`] (`balancer/`) is the tower
+//! balancer that honours it; request outcomes, reported by the balancer or by
+//! [`Provider::report`], feed each provider's health (`outlier.rs`), and the subscription's
+//! ejector (`ejector.rs`) ejects, probes and brings back providers by rebuilding the set.
 
+mod balancer;
 mod changes;
 mod current;
 mod directory;
 mod discover;
 mod disk_snapshot;
+mod ejector;
 mod filter;
 mod membership;
 mod options;
+mod outlier;
+mod provider;
 mod provider_set;
 mod selector;
 mod subscription;
 
+pub use self::balancer::{
+    is_connection_error, Balancer, BalancerLoad, Classify, ConnectionErrors, ErrorRef, HttpServerErrors,
+    ResponseFuture,
+};
 pub use self::changes::{ProviderChange, ProviderChanges};
 pub use self::current::Selected;
 pub use self::discover::ServiceDiscover;
 pub use self::disk_snapshot::{load_snapshot, save_snapshot, snapshot_path, SavedProviders};
 pub use self::filter::Filter;
 pub use self::options::{SubscribeOptions, WatchStrategy};
-pub use self::provider_set::{LoadBalance, Provider, ProviderSet, ProviderSource, RejectedNode};
+pub use self::outlier::{Outcome, OutlierPolicy, ProviderHealth};
+pub use self::provider::Provider;
+pub use self::provider_set::{LoadBalance, ProviderSet, ProviderSource, RejectedNode};
 pub use self::selector::Selector;
 pub use self::subscription::Subscription;
 

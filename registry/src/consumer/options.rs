@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Filter, LoadBalance};
+use super::{Filter, LoadBalance, OutlierPolicy};
 use crate::url::ServiceUrl;
 
 /// How a [`Subscription`](super::Subscription) behaves; given to [`crate::Registry::subscribe_with`].
@@ -17,6 +17,7 @@ pub struct SubscribeOptions {
     pub(crate) startup_timeout: Duration,
     pub(crate) snapshot_dir: Option<PathBuf>,
     pub(crate) watch: WatchStrategy,
+    pub(crate) outlier: OutlierPolicy,
 }
 
 /// How a [`Subscription`](super::Subscription) learns that its providers changed; see
@@ -48,6 +49,7 @@ impl Default for SubscribeOptions {
             startup_timeout: Duration::from_secs(3),
             snapshot_dir: None,
             watch: WatchStrategy::default(),
+            outlier: OutlierPolicy::default(),
         }
     }
 }
@@ -110,6 +112,15 @@ impl SubscribeOptions {
     /// directory turns the persistent one into a one-shot one.
     pub fn watch(mut self, strategy: WatchStrategy) -> Self {
         self.watch = strategy;
+        self
+    }
+
+    /// When a provider is ejected from the subscription's sets after failed requests, and for
+    /// how long (outcomes come from [`Balancer`](super::Balancer) by itself, or from
+    /// [`Provider::report`](super::Provider::report)). Default: [`OutlierPolicy::default`]
+    /// (5 failures in a row, 1 s doubling up to 60 s, at most half the set).
+    pub fn outlier(mut self, policy: OutlierPolicy) -> Self {
+        self.outlier = policy;
         self
     }
 }

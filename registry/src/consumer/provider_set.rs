@@ -1,14 +1,18 @@
 //! The consumer's address cache: an immutable, load-balanced set of one service's providers.
 //!
 //! A [`ProviderSet`] is built once per membership change (and, while providers warm up, once a
-//! tick) and published through `arc-swap`; picks read it without a lock and without allocating.
+//! tick; and when a provider is ejected or comes back) and published through `arc-swap`; picks
+//! read it without a lock and without allocating.
+//!
+//! Each provider's **effective weight** is fixed when the set is built: registered weight x
+//! warm-up ramp x operator override x health (0 while ejected or probed). Every picker reads it
+//! from the set (the balancers below, [`crate::Balancer`]), so they all agree.
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-use crate::balance::{
-    warmup_weight, AliasTable, HashRing, InFlight, InFlightGuard, LeastRequests, SmoothRoundRobin,
-};
+use super::outlier::state;
+use super::Provider;
+use crate::balance::{AliasTable, HashRing, LeastRequests, SmoothRoundRobin};
 use crate::error::Error;
 use crate::url::ServiceUrl;
 
@@ -27,87 +31,6 @@ pub enum LoadBalance {
     /// Consistent hash (ketama, 160 virtual nodes per weight 100) on a key: the same key goes
     /// to the same provider while membership allows. `select()` without a key picks at random.
     ConsistentHash,
-}
-
-/// One provider as a consumer sees it.
-///
-/// Cheap to clone (one reference count): the decoded URL and the in-flight counter are shared by
-/// every [`ProviderSet`] the provider is in, so a membership change copies pointers, not URLs.
-#[derive(Debug, Clone)]
-pub struct Provider {
-    inner: Arc<ProviderInner>,
-    weight: u32,
-}
-
-/// What does not change while a provider stays registered under the same node name.
-#[derive(Debug)]
-struct ProviderInner {
-    url: ServiceUrl,
-    node: Arc<str>,
-    address: Box<str>,
-    /// The URL's `weight` (parsed once).
-    weight: u32,
-    /// `warmup` and `timestamp`, when the provider ramps up.
-    warmup: Option<(Duration, u64)>,
-    in_flight: Arc<InFlight>,
-}
-
-impl Provider {
-    pub(crate) fn new(url: ServiceUrl, node: impl Into<Arc<str>>) -> Self {
-        let address = url.address().into();
-        let weight = url.weight();
-        let warmup = match (url.warmup(), url.timestamp()) {
-            (Some(warmup), Some(ts)) if !warmup.is_zero() => Some((warmup, ts)),
-            _ => None,
-        };
-        let inner =
-            ProviderInner { url, node: node.into(), address, weight, warmup, in_flight: Arc::default() };
-        Provider { inner: Arc::new(inner), weight }
-    }
-
-    /// The provider's URL.
-    pub fn url(&self) -> &ServiceUrl {
-        &self.inner.url
-    }
-
-    /// `host:port` (IPv6 in brackets).
-    pub fn address(&self) -> &str {
-        &self.inner.address
-    }
-
-    /// The znode name the provider registered under.
-    pub fn node_name(&self) -> &str {
-        &self.inner.node
-    }
-
-    /// The weight used for picking: the URL's `weight`, ramped up during the provider's `warmup`.
-    pub fn weight(&self) -> u32 {
-        self.weight
-    }
-
-    /// Requests in flight to this provider, counted by [`Provider::start`] guards.
-    pub fn in_flight(&self) -> usize {
-        self.inner.in_flight.get()
-    }
-
-    /// Counts one request in flight until the guard is dropped (what
-    /// [`LoadBalance::LeastRequests`] balances on).
-    pub fn start(&self) -> InFlightGuard {
-        self.inner.in_flight.start()
-    }
-
-    /// The weight at `now`: the URL's, ramped by its `warmup` from its `timestamp` (Dubbo's rule).
-    fn weight_at(&self, now: SystemTime) -> u32 {
-        let weight = self.inner.weight;
-        match self.inner.warmup {
-            Some((warmup, ts)) => {
-                let started = UNIX_EPOCH + Duration::from_millis(ts);
-                let uptime = now.duration_since(started).unwrap_or(Duration::ZERO);
-                warmup_weight(weight, uptime, warmup)
-            }
-            None => weight,
-        }
-    }
 }
 
 /// Where the addresses of a [`ProviderSet`] come from.
@@ -138,6 +61,9 @@ enum Picker {
     RoundRobin(SmoothRoundRobin),
     LeastRequests(LeastRequests),
     ConsistentHash(HashRing, AliasTable),
+    /// Providers are being probed (`ProviderSet::probes`): the first pick of each probe goes to
+    /// it, the others to the balancer inside. Only then do picks leave the fast path.
+    Probing(Box<Picker>),
 }
 
 /// An immutable set of one service's providers (after filters), with its balancer.
@@ -151,6 +77,8 @@ pub struct ProviderSet {
     rejected: Vec<RejectedNode>,
     unfiltered: usize,
     warming: bool,
+    /// Indexes of the providers offered for a probe request.
+    probes: Box<[usize]>,
     built_at: std::time::Instant,
 }
 
@@ -178,30 +106,52 @@ impl ProviderSet {
         Self::build(parts, balance, SystemTime::now())
     }
 
-    /// Builds the set: effective (warm-up) weights at `now`, then the balancer.
+    /// Builds the set: effective weights at `now` (ramp, override, health), then the balancer.
     pub(crate) fn build(parts: SetParts, balance: LoadBalance, now: SystemTime) -> Self {
         let SetParts { mut providers, version, source, protected, rejected, unfiltered } = parts;
         providers.sort_by(|a, b| a.url().cmp(b.url()));
         let mut warming = false;
-        for p in &mut providers {
-            p.weight = p.weight_at(now);
-            warming |= p.weight < p.inner.weight;
+        let mut probes = Vec::new();
+        for (i, p) in providers.iter_mut().enumerate() {
+            warming |= p.reweigh(now);
+            if p.health_cell().state() == state::PROBING {
+                probes.push(i);
+            }
         }
-        let weights: Vec<u32> = providers.iter().map(|p| p.weight).collect();
-        let picker = match balance {
-            LoadBalance::Random => Picker::Random(AliasTable::new(&weights)),
-            LoadBalance::RoundRobin => Picker::RoundRobin(SmoothRoundRobin::new(&weights)),
-            LoadBalance::LeastRequests => Picker::LeastRequests(LeastRequests::new(&weights)),
+        let weights: Vec<u32> = providers.iter().map(Provider::weight).collect();
+        let mut picker = Self::picker(&providers, &weights, balance);
+        if !probes.is_empty() {
+            picker = Picker::Probing(Box::new(picker));
+        }
+        let built_at = std::time::Instant::now();
+        let probes = probes.into();
+        ProviderSet {
+            providers,
+            picker,
+            version,
+            source,
+            protected,
+            rejected,
+            unfiltered,
+            warming,
+            probes,
+            built_at,
+        }
+    }
+
+    fn picker(providers: &[Provider], weights: &[u32], balance: LoadBalance) -> Picker {
+        match balance {
+            LoadBalance::Random => Picker::Random(AliasTable::new(weights)),
+            LoadBalance::RoundRobin => Picker::RoundRobin(SmoothRoundRobin::new(weights)),
+            LoadBalance::LeastRequests => Picker::LeastRequests(LeastRequests::new(weights)),
             LoadBalance::ConsistentHash => {
                 let ids: Vec<&str> = providers.iter().map(|p| p.address()).collect();
                 Picker::ConsistentHash(
-                    HashRing::new(&ids, &weights, crate::balance::DEFAULT_REPLICAS),
-                    AliasTable::new(&weights),
+                    HashRing::new(&ids, weights, crate::balance::DEFAULT_REPLICAS),
+                    AliasTable::new(weights),
                 )
             }
-        };
-        let built_at = std::time::Instant::now();
-        ProviderSet { providers, picker, version, source, protected, rejected, unfiltered, warming, built_at }
+        }
     }
 
     /// The providers, sorted by URL.
@@ -288,7 +238,11 @@ impl ProviderSet {
     }
 
     fn select_index_other(&self, key: Option<&[u8]>) -> Option<usize> {
-        match &self.picker {
+        self.pick_with(&self.picker, key)
+    }
+
+    fn pick_with(&self, picker: &Picker, key: Option<&[u8]>) -> Option<usize> {
+        match picker {
             Picker::Random(r) => r.pick(),
             Picker::RoundRobin(r) => r.pick(),
             Picker::LeastRequests(l) => l.pick(|i| self.providers[i].in_flight()),
@@ -296,18 +250,50 @@ impl ProviderSet {
                 Some(key) => ring.pick(key),
                 None => random.pick(),
             },
+            Picker::Probing(inner) => self.take_probe().or_else(|| self.pick_with(inner, key)),
         }
+    }
+
+    /// Claims a probe request: the index of a provider offered for one, at most once per
+    /// offer, whoever picks (see [`OutlierPolicy`](super::OutlierPolicy)).
+    pub(crate) fn take_probe(&self) -> Option<usize> {
+        self.probes.iter().copied().find(|&i| self.providers[i].health_cell().take_probe())
+    }
+
+    /// The indexes of the providers offered for a probe request.
+    pub(crate) fn probe_indexes(&self) -> &[usize] {
+        &self.probes
+    }
+
+    /// Whether some provider is offered for a probe request.
+    pub fn is_probing(&self) -> bool {
+        !self.probes.is_empty()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::consumer::outlier::Outliers;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn provider(url: &str) -> Provider {
         let url = ServiceUrl::parse(url).expect("url");
         let node = url.to_node_name();
-        Provider::new(url, node.as_str())
+        Provider::new(url, node.as_str(), &Outliers::new("s", Default::default()))
+    }
+
+    fn built(providers: Vec<Provider>, balance: LoadBalance) -> ProviderSet {
+        let n = providers.len();
+        let parts = SetParts {
+            providers,
+            version: 1,
+            source: ProviderSource::ZooKeeper,
+            protected: false,
+            rejected: vec![],
+            unfiltered: n,
+        };
+        ProviderSet::build(parts, balance, SystemTime::now())
     }
 
     fn set(urls: &[&str], balance: LoadBalance, now: SystemTime) -> ProviderSet {
@@ -325,6 +311,65 @@ mod tests {
             balance,
             now,
         )
+    }
+
+    #[test]
+    fn an_ejected_provider_is_never_picked_by_any_balancer() {
+        let urls = ["http://a:1/s", "http://b:1/s", "http://c:1/s"];
+        let providers: Vec<_> = urls.iter().map(|u| provider(u)).collect();
+        providers[1].health_cell().reset(state::EJECTED);
+        for balance in [
+            LoadBalance::Random,
+            LoadBalance::RoundRobin,
+            LoadBalance::LeastRequests,
+            LoadBalance::ConsistentHash,
+        ] {
+            let s = built(providers.clone(), balance);
+            assert_eq!(s.providers()[1].weight(), 0);
+            for key in 0..3000u32 {
+                assert_ne!(s.select().expect("one").address(), "b:1", "{balance:?}");
+                assert_ne!(s.select_by_key(&key.to_be_bytes()).expect("one").address(), "b:1", "{balance:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_probe_goes_to_one_pick_whoever_picks() {
+        let providers: Vec<_> = ["http://a:1/s", "http://b:1/s"].iter().map(|u| provider(u)).collect();
+        providers[0].health_cell().reset(state::PROBING);
+        for balance in [LoadBalance::Random, LoadBalance::RoundRobin, LoadBalance::ConsistentHash] {
+            providers[0].health_cell().reset(state::PROBING);
+            let s = built(providers.clone(), balance);
+            assert!(s.is_probing());
+            let picks: Vec<String> =
+                (0..1000).map(|_| s.select().expect("one").address().to_owned()).collect();
+            assert_eq!(picks[0], "a:1", "{balance:?}: the first pick is the probe");
+            assert!(picks[1..].iter().all(|a| a == "b:1"), "{balance:?}: one probe only");
+        }
+        providers[0].health_cell().reset(state::HEALTHY);
+        assert!(!built(providers, LoadBalance::Random).is_probing(), "back on the fast path");
+    }
+
+    #[test]
+    fn zero_and_huge_weights() {
+        let max = crate::url::MAX_WEIGHT;
+        let urls = [
+            format!("http://a:1/s?weight={max}"),
+            "http://b:1/s?weight=1".into(),
+            "http://c:1/s?weight=0".into(),
+        ];
+        let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+        let s = set(&urls, LoadBalance::Random, SystemTime::now());
+        let mut counts = std::collections::HashMap::<String, usize>::new();
+        for _ in 0..100_000 {
+            *counts.entry(s.select().expect("one").address().to_owned()).or_default() += 1;
+        }
+        assert_eq!(counts.get("c:1"), None, "weight 0 is never picked");
+        assert!(counts.get("b:1").copied().unwrap_or(0) < 20, "{counts:?}");
+        let zeros =
+            set(&["http://a:1/s?weight=0", "http://b:1/s?weight=0"], LoadBalance::Random, SystemTime::now());
+        let a = (0..10_000).filter(|_| zeros.select().expect("one").address() == "a:1").count();
+        assert!((4_000..6_000).contains(&a), "all zero: uniform ({a})");
     }
 
     #[test]

@@ -188,7 +188,7 @@ pub(crate) async fn subscribe(
 }
 
 /// The subscription's tasks: the watch on `providers_path` ([`WatchStrategy`](super::WatchStrategy)),
-/// the warm-up ticker and, with a snapshot directory, the disk writer.
+/// the warm-up ticker, the ejector and, with a snapshot directory, the disk writer.
 fn spawn_tasks(
     session: &Session,
     dir: &Arc<Directory>,
@@ -197,6 +197,7 @@ fn spawn_tasks(
     let mut tasks =
         vec![tokio::spawn(super::membership::follow(session.core(), dir.clone(), providers_path))];
     tasks.push(tokio::spawn(super::directory::warmup_ticker(dir.clone())));
+    tasks.push(tokio::spawn(super::ejector::run(dir.clone())));
     if let Some(snapshot_dir) = dir.options.snapshot_dir.clone() {
         tasks.push(tokio::spawn(super::directory::snapshot_writer(dir.clone(), snapshot_dir)));
     }

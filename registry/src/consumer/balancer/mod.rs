@@ -1,0 +1,18 @@
+//! zkmesh's weighted tower balancer: a [`Balancer`] is a `tower::Service` over a subscription
+//! that picks by effective weight and load, and feeds outlier ejection.
+//!
+//! `service.rs` holds the [`Balancer`] (the picking: two weighted draws, the cheaper per unit
+//! of weight; membership from the subscription's provider sets; readiness through tower's
+//! `ReadyCache`), `endpoint.rs` one provider's service with its load ([`BalancerLoad`]) and the
+//! outcome of each response, `classify.rs` what a response says ([`Classify`],
+//! [`ConnectionErrors`], [`HttpServerErrors`]).
+
+mod classify;
+mod endpoint;
+mod service;
+#[cfg(test)]
+mod tests;
+
+pub use self::classify::{is_connection_error, Classify, ConnectionErrors, ErrorRef, HttpServerErrors};
+pub use self::endpoint::BalancerLoad;
+pub use self::service::{Balancer, ResponseFuture};
