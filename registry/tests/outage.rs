@@ -7,13 +7,9 @@ use std::time::Duration;
 
 use common::*;
 use local_zk::LocalZooKeeper;
-use registry::{ProviderSource, Registry, ServiceUrl, SessionState, SubscribeOptions};
+use registry::{ProviderSource, Registry, SessionState, SubscribeOptions};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn url(s: &str) -> ServiceUrl {
-    ServiceUrl::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
-}
 
 #[tokio::test]
 async fn outage_keeps_the_list_and_resyncs_after_restart_then_snapshot_boots_a_consumer() {

@@ -24,14 +24,6 @@ async fn registry(connect: &str) -> Registry {
         .unwrap_or_else(|e| panic!("connect {connect}: {e}"))
 }
 
-fn url(s: &str) -> ServiceUrl {
-    ServiceUrl::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
-}
-
-fn addresses(set: &registry::ProviderSet) -> Vec<String> {
-    set.providers().iter().map(|p| p.address().to_owned()).collect()
-}
-
 #[tokio::test]
 async fn two_providers_and_a_consumer() {
     let connect = chroot("two");

@@ -8,9 +8,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{expect_state, init_logging};
+use common::{expect_state, init_logging, url};
 use local_zk::LocalZooKeeper;
-use registry::{Error, Registry, ServiceUrl, Session, SessionState, SubscribeOptions, TlsOptions};
+use registry::{Error, Registry, Session, SessionState, SubscribeOptions, TlsOptions};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -58,10 +58,6 @@ async fn tls_session(zk: &LocalZooKeeper) -> Session {
         .connect(&secure(zk))
         .await
         .unwrap_or_else(|e| panic!("TLS session to {}: {e}", secure(zk)))
-}
-
-fn url(s: &str) -> ServiceUrl {
-    ServiceUrl::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
 }
 
 /// A connection attempt that must fail: the error is `Connect` and names the address.

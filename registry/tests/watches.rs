@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use registry::{Registry, ServiceUrl, SubscribeOptions, WatchStrategy};
+use registry::{Registry, SubscribeOptions, WatchStrategy};
 use zookeeper_client::{Acls, CreateMode};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -21,14 +21,6 @@ async fn registry(connect: &str) -> Registry {
         .connect(connect)
         .await
         .unwrap_or_else(|e| panic!("connect {connect}: {e}"))
-}
-
-fn url(s: &str) -> ServiceUrl {
-    ServiceUrl::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
-}
-
-fn addresses(set: &registry::ProviderSet) -> Vec<String> {
-    set.providers().iter().map(|p| p.address().to_owned()).collect()
 }
 
 fn no_protection() -> SubscribeOptions {

@@ -52,3 +52,13 @@ pub fn children(event: &NodeEvent<Vec<String>>) -> Vec<String> {
         _ => Vec::new(),
     }
 }
+
+/// `s` parsed as a provider URL (a test's own literal).
+pub fn url(s: &str) -> registry::ServiceUrl {
+    registry::ServiceUrl::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+/// The addresses of a provider set, in its order.
+pub fn addresses(set: &registry::ProviderSet) -> Vec<String> {
+    set.providers().iter().map(|p| p.address().to_owned()).collect()
+}
