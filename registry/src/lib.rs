@@ -56,7 +56,7 @@ pub use self::consumer::{
     ConnectionErrors, ErrorRef, Filter, HttpServerErrors, LoadBalance, Outcome, OutlierPolicy, Provider,
     ProviderChange, ProviderChanges, ProviderHealth, ProviderSet, ProviderSource, RejectedNode,
     ResponseFuture, SavedProviders, Selected, Selector, ServiceDiscover, SubscribeOptions, Subscription,
-    WatchStrategy,
+    WatchStrategy, EWMA_MIN_STEP,
 };
 pub use self::error::{Error, Result};
 pub use self::registration::Registration;

@@ -36,7 +36,7 @@ mod subscription;
 
 pub use self::balancer::{
     is_connection_error, Balancer, BalancerLoad, Classify, ConnectionErrors, ErrorRef, HttpServerErrors,
-    ResponseFuture,
+    ResponseFuture, EWMA_MIN_STEP,
 };
 pub use self::changes::{ProviderChange, ProviderChanges};
 pub use self::current::Selected;

@@ -23,11 +23,14 @@ use crate::session::lock;
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum BalancerLoad {
-    /// Requests in flight times a moving average of response times, each response weighing
-    /// by the time since the last (an exponentially weighted moving average over about
-    /// `decay`). A provider that slows down loses traffic as its average rises (at once when
-    /// requests pile up in flight); one slow response among fast ones changes little, so at
-    /// equal latency shares follow weights even with one request in flight.
+    /// Requests in flight times a moving average of response times: each response moves it
+    /// [`EWMA_MIN_STEP`] of the way to its latency, more when the previous one is older (all
+    /// the way after several `decay`s). A provider that slows down loses traffic within a few
+    /// responses (at once when requests pile up in flight); one slow response among fast ones
+    /// moves its provider's average a sixteenth of the way, and since that fades over a number
+    /// of the provider's own responses, not a time, every provider spends the same share of
+    /// its traffic looking slower than it is: at equal latency shares follow weights, even
+    /// with one request in flight.
     Ewma {
         /// The latency assumed before the first response.
         default_rtt: Duration,
@@ -56,6 +59,9 @@ impl Default for BalancerLoad {
         BalancerLoad::Ewma { default_rtt: Duration::from_millis(30), decay: Duration::from_secs(10) }
     }
 }
+
+/// The least a response moves [`BalancerLoad::Ewma`]'s average towards its own latency.
+pub const EWMA_MIN_STEP: f64 = 1.0 / 16.0;
 
 /// What the balancer and the requests in flight share about one provider's endpoint.
 #[derive(Debug)]
@@ -114,11 +120,13 @@ impl EndpointState {
         let mut rtt = lock(&self.rtt);
         let elapsed = nanos(now.saturating_duration_since(rtt.at));
         let decay = (-elapsed / self.decay_ns).exp();
-        let decayed = rtt.estimate_ns * decay;
-        rtt.estimate_ns = if !rtt.measured || (self.peak && sample > decayed) {
+        rtt.estimate_ns = if !rtt.measured || (self.peak && sample > rtt.estimate_ns * decay) {
             sample
+        } else if self.peak {
+            rtt.estimate_ns * decay + sample * (1.0 - decay)
         } else {
-            decayed + sample * (1.0 - decay)
+            let step = (1.0 - decay).max(EWMA_MIN_STEP);
+            rtt.estimate_ns + (sample - rtt.estimate_ns) * step
         };
         rtt.measured = true;
         rtt.at = now;

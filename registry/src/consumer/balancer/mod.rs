@@ -14,5 +14,5 @@ mod service;
 mod tests;
 
 pub use self::classify::{is_connection_error, Classify, ConnectionErrors, ErrorRef, HttpServerErrors};
-pub use self::endpoint::BalancerLoad;
+pub use self::endpoint::{BalancerLoad, EWMA_MIN_STEP};
 pub use self::service::{Balancer, ResponseFuture};

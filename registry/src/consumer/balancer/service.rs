@@ -25,6 +25,10 @@ use crate::error::Error;
 /// wins. Latency noise then decides nothing, and shares follow weights at equal latency.
 const TIE: f64 = 0.1;
 
+/// Added to every latency estimate: differences below a few tens of microseconds (in-process
+/// services, the same host) are noise to a balancer, not a slower provider.
+const RTT_FLOOR_NS: f64 = 50_000.0;
+
 /// Weighted draws that may land on a provider not ready (or avoided) before the balancer
 /// scans the ready ones instead.
 const DRAWS: usize = 8;
@@ -36,7 +40,7 @@ const DRAWS: usize = 8;
 /// **Picking.** Two candidates are drawn at random in proportion to their *effective* weights
 /// (registered weight x warm-up x override x health, the weights every picker of the
 /// subscription uses), and the one with the lower load per unit of weight gets the request:
-/// `rtt x (pending + w) / w` with [`BalancerLoad::Ewma`] (the default) or
+/// `(rtt + 50 µs) x (pending + w) / w` with [`BalancerLoad::Ewma`] (the default) or
 /// [`BalancerLoad::PeakEwma`], `pending / w` with [`BalancerLoad::PendingRequests`], where `w`
 /// is the provider's weight relative to the set's mean; costs within 10% of each other count
 /// as equal (the first draw wins). At equal latency the costs stay equal while each provider's
@@ -360,7 +364,7 @@ where
         match self.load {
             BalancerLoad::PendingRequests => pending / relative,
             BalancerLoad::Ewma { .. } | BalancerLoad::PeakEwma { .. } => {
-                state.rtt_ns(now) * (pending + relative) / relative
+                (state.rtt_ns(now) + RTT_FLOOR_NS) * (pending + relative) / relative
             }
         }
     }
