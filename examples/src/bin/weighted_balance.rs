@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use examples::BoxError;
-use registry::{OutlierPolicy, ProviderSet, Registry, ServiceUrl, SubscribeOptions};
+use registry::{BalancerLoad, OutlierPolicy, ProviderSet, Registry, ServiceUrl, SubscribeOptions};
 use tower::{Service, ServiceExt};
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -40,7 +40,7 @@ async fn story(zk: String) -> Result<(), BoxError> {
     // counts that as the provider's failure.
     let down = Arc::new(AtomicBool::new(false));
     let flag = down.clone();
-    let mut balancer = echo.balancer(move |p| {
+    let balancer = echo.balancer(move |p| {
         let address = p.address().to_owned();
         let down = flag.clone();
         tower::service_fn(move |_request: usize| {
@@ -50,6 +50,10 @@ async fn story(zk: String) -> Result<(), BoxError> {
             std::future::ready(answer)
         })
     });
+    // These services answer in nanoseconds: a latency average (the default load) would measure
+    // only this machine's scheduling, so the example compares requests in flight instead; at
+    // equal load, the draws follow the weights.
+    let mut balancer = balancer.load(BalancerLoad::PendingRequests);
 
     println!("3000 calls over weights 100/100/50:");
     print_shares(&call(&mut balancer, 3000).await);
