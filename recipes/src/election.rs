@@ -131,6 +131,15 @@ impl Leadership {
         self.held.path()
     }
 
+    /// The fencing token of this leadership: greater than the token of every earlier leader of
+    /// this election. It is the zxid of the candidate node's creation; see
+    /// [`LockGuard::fencing_token`](crate::LockGuard::fencing_token) for why it increases and
+    /// for "the holder that paused": a leader that stalls past its session timeout and then
+    /// writes must be refused by storage that saw a newer leader's higher token.
+    pub fn fencing_token(&self) -> u64 {
+        self.held.token()
+    }
+
     /// Whether this process still leads (false once lost or resigned).
     pub fn is_leader(&self) -> bool {
         self.held.is_held()

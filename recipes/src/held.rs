@@ -20,6 +20,7 @@ use crate::node::{delete_ours, Created};
 pub(crate) struct Held {
     session: Session,
     path: String,
+    token: u64,
     what: &'static str,
     held: Arc<watch::Sender<bool>>,
     monitor: tokio::task::JoinHandle<()>,
@@ -38,6 +39,7 @@ impl Held {
         let (held, _) = watch::channel(true);
         let held = Arc::new(held);
         let states = session.state_watch();
+        let token = u64::try_from(created.czxid).unwrap_or_default();
         let monitor = tokio::spawn(monitor(
             session.core(),
             states,
@@ -47,11 +49,16 @@ impl Held {
             held.clone(),
             what,
         ));
-        Held { session: session.clone(), path: created.path, what, held, monitor, released: false }
+        Held { session: session.clone(), path: created.path, token, what, held, monitor, released: false }
     }
 
     pub(crate) fn path(&self) -> &str {
         &self.path
+    }
+
+    /// The fencing token: the zxid of the node's creation.
+    pub(crate) fn token(&self) -> u64 {
+        self.token
     }
 
     pub(crate) fn is_held(&self) -> bool {
@@ -209,6 +216,29 @@ impl LockGuard {
     /// The lock node's path (within the session's chroot), e.g. `/locks/jobs/_c_<uuid>-lock-0000000007`.
     pub fn path(&self) -> &str {
         self.held.path()
+    }
+
+    /// The fencing token of this hold: a number greater than the token of every earlier holder
+    /// of the same lock (exclusive lock, or a writer of a read/write lock), to be passed along
+    /// with every write the lock protects.
+    ///
+    /// It is the zxid of the lock node's creation (`czxid`): ZooKeeper numbers every change of
+    /// the ensemble in one increasing order, and a holder's node was created after the node of
+    /// every holder before it (the line is served in creation order, and a node re-created
+    /// after session expiry gets a new zxid). It keeps increasing when the lock's directory is
+    /// deleted and made again (which resets the sequence numbers).
+    ///
+    /// # The holder that paused
+    ///
+    /// A holder can stop for longer than the session timeout (a GC pause, a stopped VM, a
+    /// partition) between checking [`LockGuard::is_held`] and writing. ZooKeeper expires its
+    /// session meanwhile, the next holder takes the lock and writes; then the first one wakes
+    /// up and writes too, still believing it holds the lock, because it has not yet heard of
+    /// the expiry. No check on the client can close this window. Storage that remembers the
+    /// highest token it has accepted and refuses a write with a lower one does: the late write
+    /// carries the old, lower token and is rejected.
+    pub fn fencing_token(&self) -> u64 {
+        self.held.token()
     }
 
     /// Whether the lock is still held (false once lost or released).

@@ -214,6 +214,8 @@ pub(crate) struct Created {
     pub(crate) path: String,
     pub(crate) generation: u64,
     pub(crate) session_id: i64,
+    /// The zxid of the node's creation: unique, and greater for every node created later.
+    pub(crate) czxid: i64,
 }
 
 /// Our protected ephemeral sequential node in a recipe directory.
@@ -303,14 +305,15 @@ impl OwnNode {
         };
         for name in children.into_iter().filter(|c| c.starts_with(&prefix)) {
             let path = registry::join(&dir, &name);
-            let owner = match live.client.check_stat(&path).await {
-                Ok(Some(stat)) => stat.ephemeral_owner,
+            let (owner, czxid) = match live.client.check_stat(&path).await {
+                Ok(Some(stat)) => (stat.ephemeral_owner, stat.czxid),
                 Ok(None) => continue,
                 Err(e) => return Err(Failed::new("check_stat", path, e)),
             };
             if owner == ours && self.created.is_none() {
                 tracing::debug!(%path, "found our node after a lost create answer");
-                self.created = Some(Created { name, path, generation: live.generation, session_id: ours });
+                self.created =
+                    Some(Created { name, path, generation: live.generation, session_id: ours, czxid });
             } else {
                 match live.client.delete(&path, None).await {
                     Ok(()) | Err(ZkError::NoNode) => {}
@@ -332,12 +335,18 @@ impl OwnNode {
             // Until the answer comes, the node may exist (and a drop must look for it).
             self.maybe_created = true;
             match live.client.create(&base, &self.data, &options).await {
-                Ok((_, seq)) => {
+                Ok((stat, seq)) => {
                     self.maybe_created = false;
                     let name = format!("{name_base}{seq}");
                     let path = registry::join(self.dir(), &name);
                     let session_id = live.client.session_id().0;
-                    self.created = Some(Created { name, path, generation: live.generation, session_id });
+                    self.created = Some(Created {
+                        name,
+                        path,
+                        generation: live.generation,
+                        session_id,
+                        czxid: stat.czxid,
+                    });
                     return Ok(());
                 }
                 Err(ZkError::NoNode) if !made_dir => {
