@@ -4,7 +4,9 @@
 //! Features:
 //! - leader election with an observable leader ([`LeaderElection`], [`Leadership`],
 //!   [`LeaderObserver`]);
-//! - locks: exclusive ([`Lock`]) and read/write ([`ReadWriteLock`]), held as a [`LockGuard`];
+//! - locks: exclusive ([`Lock`]) and read/write ([`ReadWriteLock`]), held as a [`LockGuard`]
+//!   with a fencing token ([`LockGuard::fencing_token`], [`Leadership::fencing_token`]);
+//! - a counting semaphore ([`Semaphore`], [`Lease`]) shared with Curator's `InterProcessSemaphoreV2`;
 //! - unique increasing ids ([`IdGenerator`]), a FIFO queue ([`DistributedQueue`]) and a double
 //!   barrier ([`DoubleBarrier`], [`BarrierMember`]);
 //! - waiters watch only their predecessor; every wait survives disconnections and session expiry.
@@ -16,6 +18,7 @@
 //! |---|---|---|
 //! | leader election, observable leader | [`LeaderElection`], [`Leadership`], [`LeaderObserver`] | `/election/<name>/_c_<uuid>-latch-<seq>` (EPHEMERAL_SEQUENTIAL, data = identity) |
 //! | exclusive lock | [`Lock`], [`LockGuard`] | `/locks/<name>/_c_<uuid>-lock-<seq>` (EPHEMERAL_SEQUENTIAL) |
+//! | counting semaphore (Curator `InterProcessSemaphoreV2`) | [`Semaphore`], [`Lease`] | `/semaphores/<name>/leases/_c_<uuid>-lease-<seq>` (EPHEMERAL_SEQUENTIAL, data = holder's data), internal lock `/semaphores/<name>/locks/_c_<uuid>-lock-<seq>` |
 //! | read/write lock | [`ReadWriteLock`], [`LockGuard`] | `/locks/<name>/_c_<uuid>-__READ__<seq>`, `…-__WRIT__<seq>` |
 //! | unique increasing ids | [`IdGenerator`] | `/ids/<name>/_c_<uuid>-id-<seq>` (PERSISTENT_SEQUENTIAL, deleted at once) |
 //! | FIFO queue | [`DistributedQueue`] | `/queues/<name>/qn-<seq>` (PERSISTENT_SEQUENTIAL, data = item), waiting takers `…/_c_<uuid>-taker-<seq>` (EPHEMERAL_SEQUENTIAL) |
@@ -66,6 +69,7 @@ mod node;
 mod queue;
 mod retry;
 mod rwlock;
+mod semaphore;
 mod sequence;
 
 pub use self::barrier::{BarrierMember, DoubleBarrier};
@@ -75,4 +79,5 @@ pub use self::held::LockGuard;
 pub use self::lock::Lock;
 pub use self::queue::DistributedQueue;
 pub use self::rwlock::ReadWriteLock;
+pub use self::semaphore::{Lease, Semaphore};
 pub use self::sequence::IdGenerator;
