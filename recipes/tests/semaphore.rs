@@ -82,7 +82,7 @@ async fn a_full_semaphore_times_out_and_a_lease_lost_to_expiry_frees_its_place()
     assert!(sb.try_acquire().await.expect("try").is_none(), "no second lease");
     let err = sb.acquire_timeout(Duration::from_millis(300)).await.expect_err("full");
     assert!(matches!(err, Error::Timeout { .. }), "{err}");
-    assert_eq!(sb.participants().await.expect("participants"), [name.clone()], "the timed-out node is gone");
+    assert_eq!(sb.participants().await.expect("participants"), [name], "the timed-out node is gone");
 
     let waiter = tokio::spawn({
         let sb = sb.clone();
