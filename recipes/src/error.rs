@@ -31,6 +31,16 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// A node holds data a recipe cannot read (a shared count that is not a 4-byte integer).
+    #[error("{path} holds data that is not {expected}: {found}")]
+    InvalidData {
+        /// The node.
+        path: String,
+        /// What the recipe expects there.
+        expected: &'static str,
+        /// What was found.
+        found: String,
+    },
     /// A ZooKeeper operation on `path` failed.
     #[error("ZooKeeper {op} {path}: {source}")]
     Zookeeper {
