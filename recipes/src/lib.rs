@@ -8,6 +8,7 @@
 //!   with a fencing token ([`LockGuard::fencing_token`], [`Leadership::fencing_token`]);
 //! - a counting semaphore ([`Semaphore`], [`Lease`]) shared with Curator's `InterProcessSemaphoreV2`;
 //! - a shared integer with compare-and-set and a watch ([`SharedCount`]), Curator's `SharedCount`;
+//! - group membership with observed members ([`Group`], [`GroupObserver`]);
 //! - unique increasing ids ([`IdGenerator`]), a FIFO queue ([`DistributedQueue`]) and a double
 //!   barrier ([`DoubleBarrier`], [`BarrierMember`]);
 //! - waiters watch only their predecessor; every wait survives disconnections and session expiry.
@@ -21,6 +22,7 @@
 //! | exclusive lock | [`Lock`], [`LockGuard`] | `/locks/<name>/_c_<uuid>-lock-<seq>` (EPHEMERAL_SEQUENTIAL) |
 //! | counting semaphore (Curator `InterProcessSemaphoreV2`) | [`Semaphore`], [`Lease`] | `/semaphores/<name>/leases/_c_<uuid>-lease-<seq>` (EPHEMERAL_SEQUENTIAL, data = holder's data), internal lock `/semaphores/<name>/locks/_c_<uuid>-lock-<seq>` |
 //! | shared count (Curator `SharedCount`) | [`SharedCount`], [`VersionedCount`] | `/counts/<name>` or any path (PERSISTENT, data = 4-byte big-endian `int`) |
+//! | group membership (Curator `GroupMember`) | [`Group`], [`Member`], [`GroupObserver`] | `/groups/<name>/<member id>` (EPHEMERAL, kept by the session, data = member's data) |
 //! | read/write lock | [`ReadWriteLock`], [`LockGuard`] | `/locks/<name>/_c_<uuid>-__READ__<seq>`, `…-__WRIT__<seq>` |
 //! | unique increasing ids | [`IdGenerator`] | `/ids/<name>/_c_<uuid>-id-<seq>` (PERSISTENT_SEQUENTIAL, deleted at once) |
 //! | FIFO queue | [`DistributedQueue`] | `/queues/<name>/qn-<seq>` (PERSISTENT_SEQUENTIAL, data = item), waiting takers `…/_c_<uuid>-taker-<seq>` (EPHEMERAL_SEQUENTIAL) |
@@ -65,6 +67,7 @@ mod contend;
 mod count;
 mod election;
 mod error;
+mod group;
 mod held;
 mod lock;
 mod name;
@@ -79,6 +82,7 @@ pub use self::barrier::{BarrierMember, DoubleBarrier};
 pub use self::count::{SharedCount, VersionedCount};
 pub use self::election::{Leader, LeaderElection, LeaderObserver, Leadership};
 pub use self::error::{Error, Result};
+pub use self::group::{Group, GroupObserver, Member, Members};
 pub use self::held::LockGuard;
 pub use self::lock::Lock;
 pub use self::queue::DistributedQueue;
