@@ -9,6 +9,7 @@
 //! - a counting semaphore ([`Semaphore`], [`Lease`]) shared with Curator's `InterProcessSemaphoreV2`;
 //! - a shared integer with compare-and-set and a watch ([`SharedCount`]), Curator's `SharedCount`;
 //! - group membership with observed members ([`Group`], [`GroupObserver`]);
+//! - a subtree mirrored in memory with add/update/remove events ([`TreeCache`]);
 //! - unique increasing ids ([`IdGenerator`]), a FIFO queue ([`DistributedQueue`]) and a double
 //!   barrier ([`DoubleBarrier`], [`BarrierMember`]);
 //! - waiters watch only their predecessor; every wait survives disconnections and session expiry.
@@ -23,6 +24,7 @@
 //! | counting semaphore (Curator `InterProcessSemaphoreV2`) | [`Semaphore`], [`Lease`] | `/semaphores/<name>/leases/_c_<uuid>-lease-<seq>` (EPHEMERAL_SEQUENTIAL, data = holder's data), internal lock `/semaphores/<name>/locks/_c_<uuid>-lock-<seq>` |
 //! | shared count (Curator `SharedCount`) | [`SharedCount`], [`VersionedCount`] | `/counts/<name>` or any path (PERSISTENT, data = 4-byte big-endian `int`) |
 //! | group membership (Curator `GroupMember`) | [`Group`], [`Member`], [`GroupObserver`] | `/groups/<name>/<member id>` (EPHEMERAL, kept by the session, data = member's data) |
+//! | tree cache (Curator `CuratorCache`) | [`TreeCache`], [`TreeEvent`] | any subtree, read only (a data and a children watch per node) |
 //! | read/write lock | [`ReadWriteLock`], [`LockGuard`] | `/locks/<name>/_c_<uuid>-__READ__<seq>`, `…-__WRIT__<seq>` |
 //! | unique increasing ids | [`IdGenerator`] | `/ids/<name>/_c_<uuid>-id-<seq>` (PERSISTENT_SEQUENTIAL, deleted at once) |
 //! | FIFO queue | [`DistributedQueue`] | `/queues/<name>/qn-<seq>` (PERSISTENT_SEQUENTIAL, data = item), waiting takers `…/_c_<uuid>-taker-<seq>` (EPHEMERAL_SEQUENTIAL) |
@@ -77,6 +79,8 @@ mod retry;
 mod rwlock;
 mod semaphore;
 mod sequence;
+mod tree;
+mod tree_follow;
 
 pub use self::barrier::{BarrierMember, DoubleBarrier};
 pub use self::count::{SharedCount, VersionedCount};
@@ -89,3 +93,4 @@ pub use self::queue::DistributedQueue;
 pub use self::rwlock::ReadWriteLock;
 pub use self::semaphore::{Lease, Semaphore};
 pub use self::sequence::IdGenerator;
+pub use self::tree::{CachedNode, Tree, TreeCache, TreeEvent};

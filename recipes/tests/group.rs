@@ -54,12 +54,13 @@ async fn observers_see_joins_leaves_crashes_and_members_surviving_expiry() {
 
     // A member whose session expires is announced again under the new one.
     let mut events = sessions[2].events();
+    let old_owner = sessions[2].session_id().expect("live");
     expire_session(&connect, &sessions[2].session_info().expect("live")).await.expect("expire");
     expect_state(&mut events, SessionState::Reconnected, WAIT).await;
     members[1].wait_present(WAIT).await.expect("back");
-    let new_owner = sessions[2].session_id().expect("live");
     eventually(WAIT, "w2 owned by its new session", || async {
-        matches!(raw.get_data("/groups/workers/w2").await, Ok((_, stat)) if stat.ephemeral_owner == new_owner)
+        let owner = raw.get_data("/groups/workers/w2").await.map(|(_, stat)| stat.ephemeral_owner);
+        matches!(owner, Ok(owner) if owner != old_owner && Some(owner) == sessions[2].session_id())
     })
     .await;
     observer.wait_for(WAIT, |m| ids(m) == ["w2"]).await.expect("w2 still a member");

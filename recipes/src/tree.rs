@@ -1,0 +1,169 @@
+//! A subtree mirrored in memory, with add/update/remove events (Curator's `CuratorCache`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, watch};
+
+use registry::{Session, Stat};
+
+use crate::error::{Error, Result};
+use crate::tree_follow::follow;
+
+/// How many events a [`TreeCache::events`] receiver may fall behind before it lags.
+const EVENT_BUFFER: usize = 4096;
+
+/// One node of a cached tree: its data and its stat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedNode {
+    /// The node's data.
+    pub data: Vec<u8>,
+    /// The node's stat when it was read.
+    pub stat: Stat,
+}
+
+/// The cached tree: absolute path (within the session's chroot) → node.
+pub type Tree = BTreeMap<String, CachedNode>;
+
+/// A change of a [`TreeCache`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TreeEvent {
+    /// A node appeared.
+    Added {
+        /// Its path.
+        path: String,
+        /// What it holds.
+        node: CachedNode,
+    },
+    /// A node's data (or stat) changed.
+    Updated {
+        /// Its path.
+        path: String,
+        /// What it held before.
+        old: CachedNode,
+        /// What it holds now.
+        node: CachedNode,
+    },
+    /// A node went.
+    Removed {
+        /// Its path.
+        path: String,
+        /// What it held last.
+        node: CachedNode,
+    },
+}
+
+impl TreeEvent {
+    /// The path of the node the event is about.
+    pub fn path(&self) -> &str {
+        match self {
+            TreeEvent::Added { path, .. }
+            | TreeEvent::Updated { path, .. }
+            | TreeEvent::Removed { path, .. } => path,
+        }
+    }
+}
+
+/// A whole subtree of ZooKeeper mirrored in memory, like Curator's `CuratorCache`.
+///
+/// Push-then-pull: every cached node carries a one-shot data watch and a one-shot children watch
+/// (the public session API has no persistent watch), set by the read itself. When a watch fires
+/// the node (or its children list) is read again and watched again, and new children are read
+/// whole; the tree is changed in place and each change is sent as a [`TreeEvent`]. A missing root
+/// is watched for creation. Disconnections lose nothing (ZooKeeper re-sends one-shot watches'
+/// events). After session expiry, or a failed read, the cache reads the whole subtree again on the
+/// live session and sends the difference with what it held: the final state is never lost,
+/// though changes that came and went while the cache could not see them are not replayed.
+///
+/// [`TreeCache::tree`] is the tree now; [`TreeCache::watch`] a watch of it; [`TreeCache::events`]
+/// the changes one by one (a receiver more than 4096 events behind lags; the tree stays whole).
+/// The tree seen last stays while ZooKeeper is unreachable. Dropping the cache stops it.
+///
+/// ```no_run
+/// # async fn demo(session: registry::Session) -> recipes::Result<()> {
+/// let cache = recipes::TreeCache::start(&session, "/config/app").await?;
+/// let mut events = cache.events();
+/// while let Ok(event) = events.recv().await {
+///     println!("{event:?}");
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct TreeCache {
+    root: String,
+    rx: watch::Receiver<Tree>,
+    events: broadcast::Sender<TreeEvent>,
+    task: tokio::task::JoinHandle<()>,
+    _session: Session,
+}
+
+impl TreeCache {
+    /// Mirrors the subtree at `root`, and returns once it was read whole.
+    ///
+    /// # Errors
+    /// An invalid path; a ZooKeeper error from the first read (connection loss when ZooKeeper
+    /// is unreachable now: [`Error::is_retryable`]); [`Error::SessionClosed`].
+    pub async fn start(session: &Session, root: &str) -> Result<TreeCache> {
+        registry::validate_path(root)?;
+        let (tx, rx) = watch::channel(Tree::new());
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(follow(session.core(), root.to_owned(), tx, events.clone(), ready_tx));
+        match ready_rx.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(Error::SessionClosed),
+        }
+        Ok(TreeCache { root: root.to_owned(), rx, events, task, _session: session.clone() })
+    }
+
+    /// The root of the cached subtree.
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
+    /// The cached node at `path`, if any.
+    pub fn get(&self, path: &str) -> Option<CachedNode> {
+        self.rx.borrow().get(path).cloned()
+    }
+
+    /// The whole cached tree now (a copy).
+    pub fn tree(&self) -> Tree {
+        self.rx.borrow().clone()
+    }
+
+    /// A watch of the tree (it changes once per applied change).
+    pub fn watch(&self) -> watch::Receiver<Tree> {
+        self.rx.clone()
+    }
+
+    /// The changes from now on, one by one.
+    pub fn events(&self) -> broadcast::Receiver<TreeEvent> {
+        self.events.subscribe()
+    }
+
+    /// Waits until `pred` holds for the tree, and returns a copy of it.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] after `timeout`; [`Error::SessionClosed`].
+    pub async fn wait_for(&self, timeout: Duration, mut pred: impl FnMut(&Tree) -> bool) -> Result<Tree> {
+        let mut rx = self.rx.clone();
+        let waited = tokio::time::timeout(timeout, async {
+            rx.wait_for(|t| pred(t)).await.map(|tree| tree.clone()).map_err(|_| Error::SessionClosed)
+        })
+        .await;
+        match waited {
+            Ok(tree) => tree,
+            Err(_) => {
+                Err(Error::Timeout { what: format!("the tree at {} to match", self.root), after: timeout })
+            }
+        }
+    }
+}
+
+impl Drop for TreeCache {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
