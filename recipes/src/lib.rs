@@ -10,6 +10,9 @@
 //! - a shared integer with compare-and-set and a watch ([`SharedCount`]), Curator's `SharedCount`;
 //! - group membership with observed members ([`Group`], [`GroupObserver`]);
 //! - a subtree mirrored in memory with add/update/remove events ([`TreeCache`]);
+//! - distributed scheduled jobs ([`JobScheduler`]): singleton jobs run once per tick across
+//!   every process (interval or cron [`Schedule`], misfire policy, run history), sharded jobs
+//!   spread items over the live members;
 //! - unique increasing ids ([`IdGenerator`]), a FIFO queue ([`DistributedQueue`]) and a double
 //!   barrier ([`DoubleBarrier`], [`BarrierMember`]);
 //! - waiters watch only their predecessor; every wait survives disconnections and session expiry.
@@ -25,6 +28,7 @@
 //! | shared count (Curator `SharedCount`) | [`SharedCount`], [`VersionedCount`] | `/counts/<name>` or any path (PERSISTENT, data = 4-byte big-endian `int`) |
 //! | group membership (Curator `GroupMember`) | [`Group`], [`Member`], [`GroupObserver`] | `/groups/<name>/<member id>` (EPHEMERAL, kept by the session, data = member's data) |
 //! | tree cache (Curator `CuratorCache`) | [`TreeCache`], [`TreeEvent`] | any subtree, read only (a data and a children watch per node) |
+//! | scheduled jobs | [`JobScheduler`], [`Job`], [`Schedule`], [`job_status`] | `/jobs/<name>` (data = kind, schedule, shards), `…/members/<member id>` (EPHEMERAL), singleton: `…/last` (latest claimed tick) and `…/runs/<tick ms, 20 digits>` (PERSISTENT, run record, bounded history), sharded: `…/shards/<item>` (EPHEMERAL, data = owner) |
 //! | read/write lock | [`ReadWriteLock`], [`LockGuard`] | `/locks/<name>/_c_<uuid>-__READ__<seq>`, `…-__WRIT__<seq>` |
 //! | unique increasing ids | [`IdGenerator`] | `/ids/<name>/_c_<uuid>-id-<seq>` (PERSISTENT_SEQUENTIAL, deleted at once) |
 //! | FIFO queue | [`DistributedQueue`] | `/queues/<name>/qn-<seq>` (PERSISTENT_SEQUENTIAL, data = item), waiting takers `…/_c_<uuid>-taker-<seq>` (EPHEMERAL_SEQUENTIAL) |
@@ -71,14 +75,19 @@ mod election;
 mod error;
 mod group;
 mod held;
+mod job_status;
+mod jobs;
 mod lock;
 mod name;
 mod node;
 mod queue;
 mod retry;
 mod rwlock;
+mod schedule;
 mod semaphore;
 mod sequence;
+mod sharded;
+mod singleton;
 mod tree;
 mod tree_follow;
 
@@ -88,9 +97,15 @@ pub use self::election::{Leader, LeaderElection, LeaderObserver, Leadership};
 pub use self::error::{Error, Result};
 pub use self::group::{Group, GroupObserver, Member, Members};
 pub use self::held::LockGuard;
+pub use self::job_status::{job_status, list_jobs, JobStatus, RunRecord};
+pub use self::jobs::{
+    Job, JobHandle, JobResult, JobScheduler, MisfirePolicy, RunContext, ShardItem, DEFAULT_HISTORY,
+    DEFAULT_MISFIRE_THRESHOLD,
+};
 pub use self::lock::Lock;
 pub use self::queue::DistributedQueue;
 pub use self::rwlock::ReadWriteLock;
+pub use self::schedule::Schedule;
 pub use self::semaphore::{Lease, Semaphore};
 pub use self::sequence::IdGenerator;
 pub use self::tree::{CachedNode, Tree, TreeCache, TreeEvent};
