@@ -53,6 +53,12 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Scheduled jobs (recipes' JobScheduler): kind, schedule, members, last and next run; with
+    /// a name, also its members and shard owners.
+    Jobs {
+        /// One job to show in detail (default: every job, one line each).
+        name: Option<String>,
+    },
     /// Runs a local ZooKeeper for development in the foreground, until Ctrl-C, on 127.0.0.1 at
     /// the port of `--zk` (default 2181), or `--port`.
     Dev {

@@ -11,6 +11,7 @@ mod dev;
 mod dev_metrics;
 mod follow;
 mod interrupt;
+mod jobs;
 mod mntr;
 mod output;
 mod services;
@@ -33,6 +34,7 @@ async fn main() -> ExitCode {
         Command::Watch { service } => watch::watch(&cli, service).await,
         Command::Register { service, url } => watch::register(&cli, service, url).await,
         Command::Config { command } => config::run(&cli, command).await,
+        Command::Jobs { name } => jobs::jobs(&cli, name.as_deref()).await,
         Command::Dev { port, metrics } => dev::dev(&cli.zk, *port, metrics.as_deref()).await,
     };
     match result {

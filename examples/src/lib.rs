@@ -11,6 +11,7 @@
 //! | `lock` | four sessions increment a counter in ZooKeeper under a lock, exactly |
 //! | `queue` | a producer and three consumers share a FIFO queue, each item taken once |
 //! | `barrier` | participants enter a double barrier together and leave together |
+//! | `jobs` | a singleton job on 3 schedulers runs once per tick; a sharded job rebalances as workers join and die |
 //!
 //! Run one with `cargo run -p examples --bin lock -- --zk 127.0.0.1:2181`. Each works in a chroot
 //! of its own (`/examples-<name>-<pid>`), removed at the end, and ends by itself.

@@ -221,3 +221,20 @@ async fn a_failure_is_one_line_on_stderr_and_exit_1() {
     assert!(stderr.starts_with("error: invalid ZooKeeper path"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+#[tokio::test]
+async fn jobs() {
+    let out = story(
+        env!("CARGO_BIN_EXE_jobs"),
+        &[
+            "report: 3 members",
+            "report: 10 ticks, each run once",
+            "resize: worker-c joins",
+            "resize: worker-b dies",
+            "resize: every item owned by exactly one live worker",
+        ],
+    )
+    .await;
+    // Each tick line names one of the three schedulers.
+    assert!(out.lines().filter(|l| l.starts_with("report: tick ")).count() >= 11, "{out}");
+}
