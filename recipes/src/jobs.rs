@@ -145,7 +145,9 @@ impl Job {
 /// succeed, and no tick at or before `last` can be claimed, so a late or paused scheduler
 /// never runs a tick twice. The run's [`RunContext::fencing_token`] is the run node's creation
 /// zxid. A tick missed by everyone (more than the misfire threshold late) follows the
-/// [`MisfirePolicy`].
+/// [`MisfirePolicy`]. A tick is run at most once: if the process running it dies, the tick is
+/// not run again (its run record stays without `finished`); a job that must not lose a tick
+/// should make its work idempotent and catch up on the next one.
 ///
 /// **Sharded jobs** ([`JobScheduler::sharded`], the ElasticJob model) spread `N` items over the
 /// live members (sorted by id, item `i` to member `i mod m`). A member runs an item only while it

@@ -18,7 +18,9 @@ const EVENT_BUFFER: usize = 4096;
 pub struct CachedNode {
     /// The node's data.
     pub data: Vec<u8>,
-    /// The node's stat when it was read.
+    /// The node's stat as of its last data read: `version`, `mzxid` and `czxid` are current,
+    /// the children counters (`num_children`, `cversion`, `pzxid`) are not kept up to date (the
+    /// children themselves are), as in Curator's `CuratorCache`.
     pub stat: Stat,
 }
 
