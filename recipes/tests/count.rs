@@ -3,6 +3,8 @@
 /// The registry suite's test support (one copy for both crates).
 #[path = "../../registry/tests/common/mod.rs"]
 mod common;
+/// A Curator program of `tests/fixtures`, compiled and run.
+mod java;
 
 use std::time::Duration;
 
@@ -72,4 +74,45 @@ async fn every_holder_sees_a_change_through_its_watch() {
         SharedCount::start(&session(&connect).await, "a/b", 0).await,
         Err(Error::InvalidName { .. })
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_curator_shared_count_and_zkmesh_increment_one_count_without_losing_any() {
+    let connect = chroot("count-curator");
+    // Curator 5.4's SharedCount creates its node, not the parents.
+    let raw = raw(&connect).await;
+    raw.create(
+        "/counts",
+        b"",
+        &zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all()),
+    )
+    .await
+    .expect("parent");
+    let mut java = java::JavaHolder::start("CountIncrementer", &[&connect, "/counts/shared", "5"]).await;
+    let count = SharedCount::start(&session(&connect).await, "shared", 9).await.expect("count");
+    assert_eq!(count.count(), 5, "Curator's seed, read as Curator wrote it");
+    java.send("add 40").await;
+    let java_adds = tokio::spawn(async move {
+        let line = java.line().await;
+        (java, line)
+    });
+    for _ in 0..40 {
+        count.add(1).await.expect("add");
+    }
+    let (mut java, line) = timeout(WAIT * 3, java_adds).await.expect("java adds in time").expect("java");
+    assert!(line.starts_with("ADDED "), "java said {line}");
+    assert_eq!(count.refresh().await.expect("read").value, 85, "5 + 40 + 40");
+    // Curator sees zkmesh's writes through its own watch.
+    count.set(1000).await.expect("set");
+    let mut seen = String::new();
+    for _ in 0..100 {
+        java.send("get").await;
+        seen = java.line().await;
+        if seen.starts_with("COUNT 1000 ") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen.starts_with("COUNT 1000 "), "Curator reads {seen}");
+    java.quit().await;
 }

@@ -4,18 +4,17 @@
 /// The registry suite's test support (one copy for both crates).
 #[path = "../../registry/tests/common/mod.rs"]
 mod common;
+/// A Curator program of `tests/fixtures`, compiled and run.
+mod java;
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use java::JavaHolder;
 use local_zk::expire_session;
 use recipes::{Error, Semaphore};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -108,93 +107,12 @@ async fn a_full_semaphore_times_out_and_a_lease_lost_to_expiry_frees_its_place()
     .await;
 }
 
-// === Curator interop ===
-
-/// Debian's Curator and ZooKeeper client jars (`scripts/install-zookeeper` installs them), or
-/// `CURATOR_CLASSPATH`.
-fn curator_classpath() -> String {
-    if let Ok(cp) = std::env::var("CURATOR_CLASSPATH") {
-        return cp;
-    }
-    let jars = [
-        "curator-recipes",
-        "curator-framework",
-        "curator-client",
-        "zookeeper",
-        "zookeeper-jute",
-        "guava",
-        "slf4j-api",
-        "slf4j-nop",
-    ];
-    let paths: Vec<PathBuf> =
-        jars.iter().map(|j| PathBuf::from(format!("/usr/share/java/{j}.jar"))).collect();
-    if let Some(missing) = paths.iter().find(|p| !p.exists()) {
-        panic!(
-            "{} is missing: run scripts/install-zookeeper (it installs Debian's libcurator-recipes-java) \
-             or set CURATOR_CLASSPATH",
-            missing.display()
-        );
-    }
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":")
-}
-
-/// The fixture `SemaphoreHolder.java`, compiled into a temporary directory, running.
-struct JavaHolder {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: Lines<BufReader<ChildStdout>>,
-    _classes: tempfile::TempDir,
-}
-
-impl JavaHolder {
-    async fn start(connect: &str, path: &str, max: u32) -> JavaHolder {
-        let classes = tempfile::tempdir().expect("temp dir");
-        let cp = curator_classpath();
-        let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/SemaphoreHolder.java");
-        let javac = tokio::process::Command::new("javac")
-            .args(["-d", &classes.path().display().to_string(), "-cp", &cp, source])
-            .status()
-            .await
-            .expect("javac runs (install default-jdk-headless)");
-        assert!(javac.success(), "javac failed on {source}");
-        let mut child = tokio::process::Command::new(std::env::var("JAVA").unwrap_or_else(|_| "java".into()))
-            .args(["-cp", &format!("{}:{cp}", classes.path().display()), "SemaphoreHolder"])
-            .args([connect, path, &max.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("java runs");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let mut java = JavaHolder { child, stdin, stdout, _classes: classes };
-        assert_eq!(java.line().await, "READY");
-        java
-    }
-
-    async fn send(&mut self, command: &str) {
-        self.stdin.write_all(format!("{command}\n").as_bytes()).await.expect("to java");
-        self.stdin.flush().await.expect("flush");
-    }
-
-    async fn line(&mut self) -> String {
-        let line = timeout(WAIT * 2, self.stdout.next_line()).await.expect("java answers in time");
-        line.expect("read java").expect("java still running")
-    }
-
-    async fn quit(mut self) {
-        self.send("quit").await;
-        let status = timeout(WAIT, self.child.wait()).await.expect("java exits").expect("wait");
-        assert!(status.success(), "java exited with {status}");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_curator_process_and_zkmesh_share_one_semaphore() {
     let connect = chroot("semaphore-curator");
     let s = session(&connect).await;
     let semaphore = Semaphore::new(&s, "shared", 2).expect("semaphore").with_data(b"rust");
-    let mut java = JavaHolder::start(&connect, "/semaphores/shared", 2).await;
+    let mut java = JavaHolder::start("SemaphoreHolder", &[&connect, "/semaphores/shared", "2"]).await;
 
     // zkmesh holds both leases: the Java process waits.
     let (l1, l2) = (semaphore.acquire().await.expect("1"), semaphore.acquire().await.expect("2"));
