@@ -108,7 +108,8 @@ pub async fn job_status(session: &Session, name: &str) -> Result<JobStatus> {
 
 /// The record of the latest claimed tick, if any.
 async fn last_run(live: &LiveClient, dir: &str) -> Result<Option<RunRecord>> {
-    let Some((tick_ms, _)) = read_last(live, dir).await.map_err(|e| Error::zk("get_data", dir, e))? else {
+    let last = read_last(live, dir).await.map_err(|e| Error::zk("get_data", dir, e))?;
+    let Some((tick_ms, _)) = last.filter(|(tick, _)| *tick != i64::MIN) else {
         return Ok(None);
     };
     let path = registry::join(&registry::join(dir, "runs"), &run_name(tick_ms));

@@ -155,7 +155,10 @@ impl Job {
 /// gives up the items no longer assigned to it between runs; when a member dies its claims go
 /// with its session (within one session timeout) and the members the items now fall to claim
 /// them. Each tick, every member runs each item it holds. A member whose session is `Suspended`
-/// runs nothing until it is connected again.
+/// runs nothing until it is connected again, and its runs in progress are cancelled.
+///
+/// Ticks come from each process's own clock: keep the clocks in step (NTP). A process whose clock
+/// runs ahead only claims ticks early; no tick runs twice either way.
 #[derive(Debug, Clone)]
 pub struct JobScheduler {
     session: Session,

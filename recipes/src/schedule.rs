@@ -104,15 +104,16 @@ impl Schedule {
         }
     }
 
-    /// The last tick at or before `at_ms`, if one falls within the search window.
+    /// The latest tick at or before `at_ms` and not before `not_before_ms`, if any.
     pub fn latest_at_or_before(&self, at_ms: i64, not_before_ms: i64) -> Option<i64> {
-        let mut latest = None;
-        let mut t = self.next_after(not_before_ms - 1)?;
-        while t <= at_ms {
-            latest = Some(t);
-            t = self.next_after(t)?;
-        }
-        latest
+        let latest = match &self.kind {
+            Kind::Every(every) => {
+                let every = i64::try_from(*every).ok()?;
+                at_ms.div_euclid(every).checked_mul(every)
+            }
+            Kind::Cron(cron) => cron.latest_at_or_before(at_ms),
+        }?;
+        (latest >= not_before_ms).then_some(latest)
     }
 }
 
@@ -136,6 +137,38 @@ impl Cron {
                 }
             }
             from = 0;
+        }
+        None
+    }
+
+    fn latest_at_or_before(&self, at_ms: i64) -> Option<i64> {
+        let end = at_ms.div_euclid(1000);
+        let (last_day, mut to) = (end.div_euclid(86_400), end.rem_euclid(86_400));
+        for day in (last_day - SEARCH_DAYS..=last_day).rev() {
+            if self.day_matches(day) {
+                if let Some(second) = self.last_time_to(to) {
+                    return (day * 86_400 + second).checked_mul(1000);
+                }
+            }
+            to = 86_399;
+        }
+        None
+    }
+
+    /// The last matching second of a day at or before `to` (seconds into the day).
+    fn last_time_to(&self, to: i64) -> Option<i64> {
+        for h in (0..24).rev().filter(|h| bit(self.hours, *h)) {
+            for m in (0..60).rev().filter(|m| bit(self.minutes, *m)) {
+                let base = i64::from(h * 3600 + m * 60);
+                if base > to {
+                    continue;
+                }
+                if let Some(s) =
+                    (0..60).rev().filter(|s| bit(self.seconds, *s)).find(|s| base + i64::from(*s) <= to)
+                {
+                    return Some(base + i64::from(s));
+                }
+            }
         }
         None
     }
@@ -261,6 +294,8 @@ mod tests {
         assert_eq!(every.next_after(WED_0600), Some(WED_0600 + 10_000));
         assert_eq!(every.next_after(WED_0600 + 1), Some(WED_0600 + 10_000));
         assert_eq!(every.latest_at_or_before(WED_0600 + 25_000, WED_0600), Some(WED_0600 + 20_000));
+        assert_eq!(every.latest_at_or_before(WED_0600 + 25_000, WED_0600 + 21_000), None);
+        assert!(every.next_after(i64::MIN).is_some(), "no overflow from the far past");
         assert!(Schedule::every(Duration::ZERO).is_err());
         assert_eq!(Schedule::parse(&every.to_string()).expect("parse"), every);
     }
@@ -282,6 +317,12 @@ mod tests {
         assert_eq!(either.next_after(WED_0600), Some(WED_0600 - 6 * 3_600_000 + 2 * 86_400_000));
         assert_eq!(Schedule::cron("0 0 0 30 2 *").expect("cron").next_after(WED_0600), None);
         assert_eq!(Schedule::parse(&standup.to_string()).expect("parse"), standup);
+        // Backwards: the last 09:30 on a weekday before Wednesday 06:00 was Tuesday's.
+        let tuesday = WED_0600 - 86_400_000 + (3 * 3600 + 1800) * 1000;
+        assert_eq!(standup.latest_at_or_before(WED_0600, 0), Some(tuesday));
+        assert_eq!(standup.latest_at_or_before(tuesday, 0), Some(tuesday), "at counts");
+        assert_eq!(standup.latest_at_or_before(WED_0600, tuesday + 1), None, "not before the bound");
+        assert_eq!(five.latest_at_or_before(WED_0600 + 299_999, 0), Some(WED_0600));
         for (bad, says) in
             [("* * *", "3 fields"), ("0 60 * * * *", "minute field"), ("0 0 0 * * 1/0", "step")]
         {

@@ -49,12 +49,12 @@ pub(crate) async fn run(ctx: Arc<JobContext>, total: u32, owned: watch::Sender<V
             std::mem::replace(o, now.clone()) != now
         });
         *lock(&claims) = held.values().map(|c: &Claim| c.path.clone()).collect();
-        let wait = Duration::from_millis(u64::try_from(next - now_ms()).unwrap_or(0));
+        let wait = Duration::from_millis(u64::try_from(next.saturating_sub(now_ms())).unwrap_or(0));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {
                 run_items(&ctx, total, next, &held).await;
                 let threshold = ctx.job.misfire_threshold.as_millis() as i64;
-                let from = if now_ms() > next + threshold { now_ms() } else { next };
+                let from = if now_ms() > next.saturating_add(threshold) { now_ms() } else { next };
                 let Some(after) = ctx.job.schedule.next_after(from) else { return };
                 next = after;
             }

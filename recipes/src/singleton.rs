@@ -42,7 +42,7 @@ pub(crate) async fn run(ctx: Arc<JobContext>) {
         }
     };
     loop {
-        let wait = Duration::from_millis(u64::try_from(next - now_ms()).unwrap_or(0));
+        let wait = Duration::from_millis(u64::try_from(next.saturating_sub(now_ms())).unwrap_or(0));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = shared.closed() => return,
@@ -83,7 +83,7 @@ async fn first_tick(ctx: &JobContext) -> Option<i64> {
 fn due_tick(ctx: &JobContext, next: i64) -> Option<i64> {
     let now = now_ms();
     let threshold = ctx.job.misfire_threshold.as_millis() as i64;
-    if now <= next + threshold {
+    if now <= next.saturating_add(threshold) {
         return Some(next);
     }
     let latest = ctx.job.schedule.latest_at_or_before(now, next);
@@ -190,7 +190,10 @@ pub(crate) async fn read_last(
     dir: &str,
 ) -> std::result::Result<Option<(i64, i32)>, ZkError> {
     match live.client.get_data(&registry::join(dir, "last")).await {
-        Ok((data, stat)) => Ok(String::from_utf8_lossy(&data).trim().parse().ok().map(|t| (t, stat.version))),
+        // Unreadable data counts as "before every tick", so that the next claim overwrites it.
+        Ok((data, stat)) => {
+            Ok(Some((String::from_utf8_lossy(&data).trim().parse().unwrap_or(i64::MIN), stat.version)))
+        }
         Err(ZkError::NoNode) => Ok(None),
         Err(e) => Err(e),
     }

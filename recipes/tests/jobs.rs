@@ -241,3 +241,22 @@ async fn a_sharded_job_keeps_each_item_with_one_live_member_while_members_die_an
     }
     assert!(raw.list_children("/jobs/work/shards").await.expect("shards").is_empty(), "claims given up");
 }
+
+#[tokio::test]
+async fn an_unreadable_last_tick_is_overwritten_not_fatal() {
+    let connect = chroot("jobs-garbage");
+    let raw = raw(&connect).await;
+    let persistent = zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
+    for (path, data) in [("/jobs", &b""[..]), ("/jobs/g", b""), ("/jobs/g/last", b"not a tick")] {
+        raw.create(path, data, &persistent).await.expect("create");
+    }
+    let s = session(&connect).await;
+    let runs = Runs::default();
+    let job = Job::new("g", Schedule::every(Duration::from_millis(100)).expect("schedule")).expect("job");
+    let handle = singleton(&s, "a", job, &runs).await;
+    eventually(WAIT, "a run", || async { !runs.lock().expect("runs").is_empty() }).await;
+    handle.stop().await.expect("stop");
+    let (last, _) = raw.get_data("/jobs/g/last").await.expect("last");
+    let last: i64 = String::from_utf8_lossy(&last).parse().expect("a tick again");
+    assert!(runs.lock().expect("runs").contains_key(&last));
+}
