@@ -242,6 +242,12 @@ impl JobScheduler {
         for dir in dirs.iter().chain(&["members"]) {
             live.ensure_path(&registry::join(&job.dir, dir)).await?;
         }
+        if let Ok((old, _)) = live.client.get_data(&job.dir).await {
+            if !old.is_empty() && old != info.as_bytes() {
+                // A rolling change of schedule: the newest process's definition wins.
+                tracing::warn!(job = %job.dir, was = %String::from_utf8_lossy(&old), now = %info, "job redefined");
+            }
+        }
         match live.client.set_data(&job.dir, info.as_bytes(), None).await {
             Ok(_) => {}
             Err(ZkError::NoNode) => {
