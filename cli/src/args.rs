@@ -89,6 +89,9 @@ pub enum ConfigCommand {
         /// exist yet). Default: whatever is there.
         #[arg(long, allow_negative_numbers = true)]
         expect_version: Option<i32>,
+        /// Who publishes and why, kept with the version in the history.
+        #[command(flatten)]
+        meta: MetaArgs,
     },
     /// Shows how a TOML file differs from the published document (lines: `-` published, `+` file).
     Diff {
@@ -99,7 +102,8 @@ pub enum ConfigCommand {
         /// The TOML file.
         file: std::path::PathBuf,
     },
-    /// Lists the versions kept in the history.
+    /// Lists the versions kept in the history, the current one first, with author and message
+    /// (`unknown` when the writer recorded none).
     History {
         /// Namespace.
         namespace: String,
@@ -114,6 +118,9 @@ pub enum ConfigCommand {
         name: String,
         /// The version to bring back (see `config history`).
         version: i32,
+        /// Who rolls back and why (default message: `rollback to version N`).
+        #[command(flatten)]
+        meta: MetaArgs,
     },
     /// Prints every new version until Ctrl-C.
     Watch {
@@ -122,4 +129,15 @@ pub enum ConfigCommand {
         /// Name.
         name: String,
     },
+}
+
+/// `--author` and `--message` of a publish.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MetaArgs {
+    /// Who publishes, kept in the history (default: `$ZKMESH_AUTHOR`, else `$USER`).
+    #[arg(long)]
+    pub author: Option<String>,
+    /// Why, kept in the history.
+    #[arg(long, short = 'm')]
+    pub message: Option<String>,
 }

@@ -13,6 +13,7 @@ use crate::cache::CacheFile;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::history::{self, HistoryEntry};
+use crate::meta::PublishMeta;
 use crate::name::config_path;
 use crate::publish::{self, Expect, Published};
 use crate::spec::ConfigSpec;
@@ -246,7 +247,7 @@ impl ConfigCenter {
     ) -> Result<Published> {
         let path = self.path(namespace, name)?;
         let text = crate::spec::to_toml(&path, value)?;
-        publish::write(&self.inner, &path, &text, expected).await
+        publish::write(&self.inner, &path, &text, expected, None).await
     }
 
     /// Publishes TOML text if `expected` holds; the text must parse as TOML (no type or
@@ -261,10 +262,26 @@ impl ConfigCenter {
         text: &str,
         expected: Expect,
     ) -> Result<Published> {
+        self.publish_toml_with(namespace, name, text, expected, &PublishMeta::new()).await
+    }
+
+    /// [`ConfigCenter::publish_toml`] with an author and a message, kept with the new version's
+    /// history entry (see [`PublishMeta`]; with a history limit of 0 they are not recorded).
+    ///
+    /// # Errors
+    /// As [`ConfigCenter::publish_toml`], and [`Error::InvalidMeta`].
+    pub async fn publish_toml_with(
+        &self,
+        namespace: &str,
+        name: &str,
+        text: &str,
+        expected: Expect,
+        meta: &PublishMeta,
+    ) -> Result<Published> {
         let path = self.path(namespace, name)?;
         publish::check_size(&self.inner, &path, text.len())?;
         crate::spec::check_syntax(&path, text)?;
-        publish::write(&self.inner, &path, text, expected).await
+        publish::write(&self.inner, &path, text, expected, Some(meta)).await
     }
 
     /// The current document and its version (`None` when the node does not exist).
@@ -291,7 +308,18 @@ impl ConfigCenter {
     /// [`Error::InvalidName`]; [`Error::Registry`].
     pub async fn history(&self, namespace: &str, name: &str) -> Result<Vec<HistoryEntry>> {
         let path = self.path(namespace, name)?;
-        history::list(&self.inner, &path).await
+        history::list(&self.inner, &path, false).await
+    }
+
+    /// Every version the history holds, newest first: the current document's entry (with
+    /// [`HistoryEntry::current`] set; absent when its writer kept no history) then the
+    /// documents replaced, each with its author and message when recorded.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`]; [`Error::Registry`].
+    pub async fn revisions(&self, namespace: &str, name: &str) -> Result<Vec<HistoryEntry>> {
+        let path = self.path(namespace, name)?;
+        history::list(&self.inner, &path, true).await
     }
 
     /// The document `namespace`/`name` had at `version`, from the history.
@@ -318,7 +346,26 @@ impl ConfigCenter {
     ) -> Result<Published> {
         let path = self.path(namespace, name)?;
         let old = history::read(&self.inner, &path, to).await?;
-        publish::write(&self.inner, &path, &old.text, expected).await
+        publish::write(&self.inner, &path, &old.text, expected, None).await
+    }
+
+    /// [`ConfigCenter::rollback`] with an author and a message (the message defaults to
+    /// `rollback to version <to>`).
+    ///
+    /// # Errors
+    /// As [`ConfigCenter::rollback`], and [`Error::InvalidMeta`].
+    pub async fn rollback_with(
+        &self,
+        namespace: &str,
+        name: &str,
+        to: i32,
+        expected: Expect,
+        meta: &PublishMeta,
+    ) -> Result<Published> {
+        let path = self.path(namespace, name)?;
+        let old = history::read(&self.inner, &path, to).await?;
+        let meta = crate::meta::for_rollback(meta, to);
+        publish::write(&self.inner, &path, &old.text, expected, Some(&meta)).await
     }
 }
 

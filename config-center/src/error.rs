@@ -165,6 +165,81 @@ pub enum Error {
         #[source]
         source: Arc<std::io::Error>,
     },
+    /// A publish's author or message that cannot be recorded (too long, a NUL byte).
+    #[error("cannot record the {field} of a publish to {path}: {reason}")]
+    InvalidMeta {
+        /// The ZooKeeper path of the document.
+        path: String,
+        /// `"author"` or `"message"`.
+        field: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A watcher instance name outside `[A-Za-z0-9._-]{1,255}`, or labels or a zone that cannot
+    /// be recorded.
+    #[error("invalid watcher {what} {value:?}: {reason}")]
+    InvalidInstance {
+        /// What was given: `"instance"`, `"label"` or `"zone"`.
+        what: &'static str,
+        /// The value as given.
+        value: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A canary selector that cannot select anything (a percentage outside 0..=100, an empty
+    /// label key), refused before any write.
+    #[error("invalid canary selector for {path}: {reason}")]
+    InvalidSelector {
+        /// The ZooKeeper path of the document.
+        path: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A canary selector that matches none of the live watchers (their status nodes), refused
+    /// before any write.
+    #[error("canary selector {selector} matches none of the {live} live watchers of {path}")]
+    NoWatcherSelected {
+        /// The ZooKeeper path of the document.
+        path: String,
+        /// The selector, as text.
+        selector: String,
+        /// How many live watchers there are.
+        live: usize,
+    },
+    /// A canary is already published (running or halted): promote or abort it first.
+    #[error("a canary ({id}) is already published for {path}{}; promote or abort it first", show_halted(.halted))]
+    CanaryInProgress {
+        /// The ZooKeeper path of the document.
+        path: String,
+        /// The canary's id.
+        id: u64,
+        /// Why it halted, when it did.
+        halted: Option<String>,
+    },
+    /// A promote or abort with no canary published.
+    #[error("no canary is published for {path}")]
+    NoCanary {
+        /// The ZooKeeper path of the document.
+        path: String,
+    },
+    /// A promote of a canary that halted because a selected watcher refused it.
+    #[error("canary {id} of {path} halted: {reason}; abort it")]
+    CanaryHalted {
+        /// The ZooKeeper path of the document.
+        path: String,
+        /// The canary's id.
+        id: u64,
+        /// Who refused it and why.
+        reason: String,
+    },
+    /// A layer document that was deleted while watched: its last good text stays in the value.
+    #[error("layer {layer} was deleted; its last good version{} stays in the merged value", show_version(.version))]
+    LayerDeleted {
+        /// The ZooKeeper path of the layer.
+        layer: String,
+        /// The version of the text kept.
+        version: Option<i32>,
+    },
     /// The session layer or ZooKeeper failed (connection loss, closed session, ...).
     #[error(transparent)]
     Registry(#[from] registry::Error),
@@ -217,6 +292,10 @@ fn show_position(line: &Option<usize>, column: &Option<usize>) -> String {
         (Some(l), None) => format!(" at line {l}"),
         _ => String::new(),
     }
+}
+
+fn show_halted(halted: &Option<String>) -> String {
+    halted.as_ref().map(|h| format!(" (halted: {h})")).unwrap_or_default()
 }
 
 fn show_actual(actual: &Option<i32>) -> String {

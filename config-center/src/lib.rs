@@ -26,6 +26,9 @@
 //! - Publishing with compare-and-set ([`Expect::Absent`], [`Expect::Version`], [`Expect::Any`];
 //!   a conflict is [`Error::VersionConflict`] with both versions), checked first like watchers
 //!   check (size, TOML, type, unknown keys, validator).
+//! - History with authors: a publish may carry a [`PublishMeta`] (author, message), kept with
+//!   its entry ([`ConfigCenter::publish_toml_with`], [`ConfigCenter::revisions`]; entries
+//!   written by other clients show no author).
 //! - History: each publish archives the document it writes in the same ZooKeeper transaction,
 //!   bounded ([`ConfigCenterBuilder::history_limit`] documents replaced, besides the current
 //!   one); [`ConfigCenter::rollback`] publishes an old document as a new version. A publisher
@@ -38,7 +41,10 @@
 //! <root>/<namespace>/<name>/history            PERSISTENT, empty
 //! <root>/<namespace>/<name>/history/v-<ver>    PERSISTENT, data = the document that had data
 //!                                              version <ver> (ten digits, zero-padded), written
-//!                                              in the transaction that wrote that version
+//!                                              in the transaction that wrote that version; a
+//!                                              first line `#zkmesh-meta { author = "…",
+//!                                              message = "…" }` (a TOML comment) when the
+//!                                              publish carried a [`PublishMeta`]
 //! ```
 //! `<root>` is `/config` by default; names are `[A-Za-z0-9._-]{1,255}`, not `.` or `..`.
 //! A writer in another language publishes by doing what [`ConfigCenter::publish_toml`] does:
@@ -93,7 +99,9 @@ mod document;
 mod env;
 mod error;
 mod history;
+mod meta;
 mod name;
+mod plan;
 mod publish;
 mod schema;
 mod spec;
@@ -107,6 +115,7 @@ pub use self::center::{
 pub use self::config::{Config, Source, Status};
 pub use self::error::{Error, Layer, Result};
 pub use self::history::HistoryEntry;
+pub use self::meta::{PublishMeta, MAX_AUTHOR_LEN, MAX_MESSAGE_LEN};
 pub use self::name::{validate_name, MAX_NAME_LEN};
 pub use self::publish::{Expect, Published};
 pub use self::spec::ConfigSpec;

@@ -15,6 +15,7 @@ use crate::document::Text;
 use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::history::{self, HistoryEntry};
+use crate::meta::PublishMeta;
 use crate::name::config_path;
 use crate::publish::{self, Expect, Published};
 use crate::schema::{Defaults, Layers, Schema, Validator};
@@ -241,7 +242,7 @@ impl<T> ConfigSpec<T> {
     /// # Errors
     /// [`Error::Registry`].
     pub async fn history(&self) -> Result<Vec<HistoryEntry>> {
-        history::list(&self.center.inner, &self.path).await
+        history::list(&self.center.inner, &self.path, false).await
     }
 }
 
@@ -292,7 +293,22 @@ impl<T: DeserializeOwned> ConfigSpec<T> {
     /// retryable one may or may not have been applied).
     pub async fn publish_toml(&self, text: &str, expected: Expect) -> Result<Published> {
         self.check(text).await?;
-        publish::write(&self.center.inner, &self.path, text, expected).await
+        publish::write(&self.center.inner, &self.path, text, expected, None).await
+    }
+
+    /// [`ConfigSpec::publish_toml`] with an author and a message, kept with the new version's
+    /// history entry (see [`PublishMeta`]).
+    ///
+    /// # Errors
+    /// As [`ConfigSpec::publish_toml`], and [`Error::InvalidMeta`].
+    pub async fn publish_toml_with(
+        &self,
+        text: &str,
+        expected: Expect,
+        meta: &PublishMeta,
+    ) -> Result<Published> {
+        self.check(text).await?;
+        publish::write(&self.center.inner, &self.path, text, expected, Some(meta)).await
     }
 
     /// Publishes `value`, serialized as TOML, as [`ConfigSpec::publish_toml`] does.
@@ -316,6 +332,17 @@ impl<T: DeserializeOwned> ConfigSpec<T> {
     pub async fn rollback(&self, to: i32, expected: Expect) -> Result<Published> {
         let old = history::read(&self.center.inner, &self.path, to).await?;
         self.publish_toml(&old.text, expected).await
+    }
+
+    /// [`ConfigSpec::rollback`] with an author and a message (the message defaults to
+    /// `rollback to version <to>`).
+    ///
+    /// # Errors
+    /// As [`ConfigSpec::rollback`], and [`Error::InvalidMeta`].
+    pub async fn rollback_with(&self, to: i32, expected: Expect, meta: &PublishMeta) -> Result<Published> {
+        let old = history::read(&self.center.inner, &self.path, to).await?;
+        let meta = crate::meta::for_rollback(meta, to);
+        self.publish_toml_with(&old.text, expected, &meta).await
     }
 }
 
