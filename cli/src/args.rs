@@ -122,13 +122,44 @@ pub enum ConfigCommand {
         #[command(flatten)]
         meta: MetaArgs,
     },
-    /// Prints every new version until Ctrl-C.
+    /// Prints every new version until Ctrl-C. The command is a watcher like any other: it keeps
+    /// a status node (see `config status`) and loads a canary that selects it.
     Watch {
         /// Namespace.
         namespace: String,
         /// Name.
         name: String,
+        /// Who this watcher is.
+        #[command(flatten)]
+        identity: IdentityArgs,
     },
+    /// The watchers of a document: the version each runs, accepted or refused (and why), since
+    /// when. With `--wait VERSION`, waits (up to `--timeout` seconds) until every live watcher
+    /// runs that version, and fails naming those that do not.
+    Status {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// Wait until every live watcher runs this version.
+        #[arg(long, value_name = "VERSION")]
+        wait: Option<i32>,
+    },
+}
+
+/// `--instance`, `--label` and `--zone` of a watcher.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IdentityArgs {
+    /// The watcher's instance name in `config status` (default: `$ZKMESH_INSTANCE`, else
+    /// `<hostname>-<pid>`).
+    #[arg(long)]
+    pub instance: Option<String>,
+    /// A label, `KEY=VALUE`, for canaries by label (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// The zone, for canaries by zone.
+    #[arg(long)]
+    pub zone: Option<String>,
 }
 
 /// `--author` and `--message` of a publish.

@@ -6,6 +6,7 @@ use config_center::{ConfigCenter, Expect, PublishMeta};
 use serde_json::json;
 
 use crate::args::{Cli, ConfigCommand, MetaArgs};
+use crate::config_rollout as rollout;
 use crate::output;
 use crate::zk;
 
@@ -13,7 +14,11 @@ use crate::zk;
 pub async fn run(cli: &Cli, command: &ConfigCommand) -> Result<(), String> {
     let writes = matches!(command, ConfigCommand::Put { .. } | ConfigCommand::Rollback { .. });
     let session = zk::session(cli, if writes { zk::Chroot::Create } else { zk::Chroot::Existing }).await?;
-    let center = ConfigCenter::builder().build(session).map_err(|e| e.to_string())?;
+    let mut builder = ConfigCenter::builder();
+    if let ConfigCommand::Watch { identity, .. } = command {
+        builder = rollout::identity(builder, identity)?;
+    }
+    let center = builder.build(session).map_err(|e| e.to_string())?;
     match command {
         ConfigCommand::Get { namespace, name } => get(cli, &center, namespace, name).await,
         ConfigCommand::Put { namespace, name, file, expect_version, meta } => {
@@ -24,7 +29,10 @@ pub async fn run(cli: &Cli, command: &ConfigCommand) -> Result<(), String> {
         ConfigCommand::Rollback { namespace, name, version, meta } => {
             rollback(cli, &center, (namespace, name), *version, &publish_meta(meta)).await
         }
-        ConfigCommand::Watch { namespace, name } => watch(cli, &center, namespace, name).await,
+        ConfigCommand::Watch { namespace, name, .. } => watch(cli, &center, namespace, name).await,
+        ConfigCommand::Status { namespace, name, wait } => {
+            rollout::status(cli, &center, (namespace, name), *wait).await
+        }
     }
 }
 

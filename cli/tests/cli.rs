@@ -364,13 +364,35 @@ async fn config_put_get_diff_history_rollback_and_watch() {
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
     }
 
-    stdout(&zkmesh(&connect, &["config", "put", "demo", "greeter", &v1, "--expect-version", "0"]));
+    let put =
+        ["config", "put", "demo", "greeter", &v1, "--expect-version", "0", "--author", "ana", "-m", "howdy"];
+    stdout(&zkmesh(&connect, &put));
     let seen = next_json(&mut lines).await;
     assert_eq!((seen["version"].as_i64(), seen["document"]["greeting"].as_str()), (Some(1), Some("Howdy")));
     let history: Value =
         serde_json::from_str(&stdout(&zkmesh(&connect, &["--json", "config", "history", "demo", "greeter"])))
             .expect("json");
-    assert_eq!(history["history"][0]["version"], 0, "{history}");
+    let entries = history["history"].as_array().expect("entries");
+    let seen: Vec<_> = entries
+        .iter()
+        .map(|e| (e["version"].as_i64(), e["current"].as_bool(), e["author"].as_str(), e["message"].as_str()))
+        .collect();
+    assert_eq!(seen[0], (Some(1), Some(true), Some("ana"), Some("howdy")), "{history}");
+    assert_eq!((seen[1].0, seen[1].1, seen[1].3), (Some(0), Some(false), None), "{history}");
+    let table = stdout(&zkmesh(&connect, &["config", "history", "demo", "greeter"]));
+    assert!(table.contains("AUTHOR") && table.contains("ana") && table.contains("howdy"), "{table}");
+
+    // The watch command is a watcher like any other: it shows in the fleet status.
+    let status = zkmesh(
+        &connect,
+        &["--json", "--timeout", "20", "config", "status", "demo", "greeter", "--wait", "1"],
+    );
+    let status: Value = serde_json::from_str(&stdout(&status)).expect("json");
+    assert_eq!(status["watchers"].as_array().map(Vec::len), Some(1), "{status}");
+    assert_eq!(
+        (status["watchers"][0]["version"].as_i64(), status["watchers"][0]["state"].as_str()),
+        (Some(1), Some("accepted"))
+    );
     let out = stdout(&zkmesh(&connect, &["config", "rollback", "demo", "greeter", "0"]));
     assert!(out.contains("restored version 0") && out.contains("as version 2"), "{out}");
     let seen = next_json(&mut lines).await;

@@ -240,6 +240,16 @@ pub enum Error {
         /// The version of the text kept.
         version: Option<i32>,
     },
+    /// A wait for the fleet (see [`crate::ConfigCenter::wait_for_version`]) timed out.
+    #[error("the watchers of {path} did not get there within {waited:?}: {}", show_watchers(.watchers))]
+    WaitTimedOut {
+        /// The ZooKeeper path of the document.
+        path: String,
+        /// How long it waited.
+        waited: Duration,
+        /// The live watchers when it gave up.
+        watchers: Vec<crate::WatcherStatus>,
+    },
     /// The session layer or ZooKeeper failed (connection loss, closed session, ...).
     #[error(transparent)]
     Registry(#[from] registry::Error),
@@ -292,6 +302,22 @@ fn show_position(line: &Option<usize>, column: &Option<usize>) -> String {
         (Some(l), None) => format!(" at line {l}"),
         _ => String::new(),
     }
+}
+
+fn show_watchers(watchers: &[crate::WatcherStatus]) -> String {
+    if watchers.is_empty() {
+        return "no live watcher".to_owned();
+    }
+    let shown: Vec<String> = watchers
+        .iter()
+        .map(|w| {
+            let version = w.version.map_or("-".to_owned(), |v| v.to_string());
+            let canary = w.canary.map(|c| format!(" canary {c}")).unwrap_or_default();
+            let error = w.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
+            format!("{} {} version {version}{canary}{error}", w.instance, w.state)
+        })
+        .collect();
+    shown.join("; ")
 }
 
 fn show_halted(halted: &Option<String>) -> String {

@@ -95,26 +95,32 @@
 mod cache;
 mod center;
 mod config;
+mod delete;
 mod document;
 mod env;
 mod error;
+mod fleet;
 mod history;
+mod instance;
 mod meta;
 mod name;
 mod plan;
 mod publish;
 mod schema;
 mod spec;
+mod status_writer;
 mod unknown_keys;
 mod watcher;
 
 pub use self::center::{
     ConfigCenter, ConfigCenterBuilder, DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_DOCUMENT_SIZE, DEFAULT_ROOT,
-    DEFAULT_STARTUP_TIMEOUT,
+    DEFAULT_STARTUP_TIMEOUT, DEFAULT_STATUS_DELAY,
 };
 pub use self::config::{Config, Source, Status};
 pub use self::error::{Error, Layer, Result};
+pub use self::fleet::{WatcherState, WatcherStatus};
 pub use self::history::HistoryEntry;
+pub use self::instance::MAX_LABEL_LEN;
 pub use self::meta::{PublishMeta, MAX_AUTHOR_LEN, MAX_MESSAGE_LEN};
 pub use self::name::{validate_name, MAX_NAME_LEN};
 pub use self::publish::{Expect, Published};

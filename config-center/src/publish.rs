@@ -89,6 +89,11 @@ struct Written {
 pub(crate) struct Memory(Mutex<HashMap<String, Written>>);
 
 impl Memory {
+    /// Forgets what this process wrote at `path` (it was deleted).
+    pub(crate) fn forget(&self, path: &str) {
+        self.set(path, None);
+    }
+
     fn get(&self, path: &str) -> Option<Written> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).get(path).cloned()
     }

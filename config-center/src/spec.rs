@@ -19,7 +19,7 @@ use crate::meta::PublishMeta;
 use crate::name::config_path;
 use crate::publish::{self, Expect, Published};
 use crate::schema::{Defaults, Layers, Schema, Validator};
-use crate::watcher::{self, Start};
+use crate::watcher::{self, Fleet, Start};
 
 /// One document as a `T`: where it lives, its defaults, environment overrides and validator.
 ///
@@ -268,6 +268,11 @@ impl<T: DeserializeOwned> ConfigSpec<T> {
             cache: self.center.cache(&self.namespace, &self.name)?,
             startup_timeout: self.startup_timeout.unwrap_or(inner.startup_timeout),
             keep_when_deleted: self.keep_when_deleted,
+            fleet: inner.fleet_status.then(|| Fleet {
+                instance: inner.instance.clone(),
+                delay: inner.status_delay,
+                layers: Vec::new(),
+            }),
         })
         .await
     }

@@ -20,7 +20,9 @@ use crate::cache::{CacheFile, CacheWriter};
 use crate::config::{Config, Source, Status};
 use crate::document::{self, Text};
 use crate::error::{Error, Result};
+use crate::instance::{self, Instance};
 use crate::schema::Schema;
+use crate::status_writer::{self, WriterStart};
 
 /// Everything a watch needs, gathered by [`crate::ConfigSpec::watch`].
 pub(crate) struct Start<T> {
@@ -30,6 +32,15 @@ pub(crate) struct Start<T> {
     pub(crate) startup_timeout: Duration,
     /// See [`crate::ConfigSpec::keep_when_deleted`].
     pub(crate) keep_when_deleted: bool,
+    /// The status node to keep, if any.
+    pub(crate) fleet: Option<Fleet>,
+}
+
+/// Who the watcher is in the fleet status.
+pub(crate) struct Fleet {
+    pub(crate) instance: Instance,
+    pub(crate) delay: Duration,
+    pub(crate) layers: Vec<String>,
 }
 
 /// What was last applied, so that the same read is not applied twice. The content's digest is
@@ -73,7 +84,7 @@ pub(crate) async fn start<T>(start: Start<T>) -> Result<Config<T>>
 where
     T: DeserializeOwned + Send + Sync + 'static,
 {
-    let Start { session, schema, cache, startup_timeout, keep_when_deleted } = start;
+    let Start { session, schema, cache, startup_timeout, keep_when_deleted, fleet } = start;
     let path = schema.path.clone();
     let (first_tx, first_rx) = oneshot::channel();
     let phase = Arc::new(Mutex::new(Phase::Starting { first: Some(first_tx), latest: NodeEvent::Unknown }));
@@ -98,6 +109,18 @@ where
     let value = Arc::new(ArcSwap::from_pointee(value));
     let status = Status { accepted: 1, accepted_at: Instant::now(), ..status };
     let (tx, rx) = watch::channel(status);
+    let writer = fleet.map(|fleet| {
+        let claim = instance::claim(&crate::fleet::dir(&path), &fleet.instance.name);
+        status_writer::spawn(WriterStart {
+            session: session.clone(),
+            path: path.clone(),
+            instance: fleet.instance,
+            claim,
+            layers: fleet.layers,
+            delay: fleet.delay,
+            statuses: rx.clone(),
+        })
+    });
     let status = Arc::new(tx);
     {
         // A read that arrived since the first answer is applied now, under the lock, so that none
@@ -113,7 +136,7 @@ where
         status.closed().await;
         drop((task, session));
     });
-    Ok(Config::new(&path, value, rx))
+    Ok(Config::new(&path, value, rx, writer))
 }
 
 /// The value a watch starts with: ZooKeeper's first answer when it came (a refused document
@@ -250,6 +273,10 @@ impl<T: DeserializeOwned> Watcher<T> {
 
     /// Applies a read: swaps the value in or reports the refusal.
     fn apply(&mut self, event: NodeEvent<Vec<u8>>, value: &ArcSwap<T>, status: &watch::Sender<Status>) {
+        let what = match &event {
+            NodeEvent::Present { stat, .. } => Some(format!("version {}", stat.version)),
+            _ => None,
+        };
         let outcome = match event {
             NodeEvent::Present { value, stat } => {
                 if self.applied == Some(self.document_key(&value, &stat)) {
@@ -284,6 +311,7 @@ impl<T: DeserializeOwned> Watcher<T> {
                 status.send_modify(|s| {
                     s.stale = false;
                     s.error = Some(e);
+                    s.refused = what;
                 });
             }
         }

@@ -4,7 +4,9 @@
 mod common;
 
 use common::*;
-use config_center::{Error, Expect, PublishMeta};
+use std::time::Duration;
+
+use config_center::{Error, Expect, PublishMeta, WatcherState};
 
 // === History with authors ===
 
@@ -85,4 +87,93 @@ async fn a_document_that_starts_like_the_metadata_line_comes_back_whole() {
     assert_eq!(center.history_document("shop", "db", 0).await.expect("read"), odd);
     let history = center.history("shop", "db").await.expect("history");
     assert_eq!(history[0].author, None, "the document's own first line is no metadata");
+}
+
+// === Fleet status ===
+
+fn named(connect: &str, instance: &str) -> impl std::future::Future<Output = config_center::ConfigCenter> {
+    let (connect, instance) = (connect.to_owned(), instance.to_owned());
+    async move {
+        config_center::ConfigCenter::builder()
+            .instance(instance)
+            .status_delay(Duration::from_millis(5))
+            .build(session(&connect).await)
+            .expect("center")
+    }
+}
+
+#[tokio::test]
+async fn every_watcher_reports_the_version_it_runs_and_what_it_refused() {
+    init_logging();
+    let connect = chroot("status");
+    let publisher = center(&connect).await;
+    publisher.publish_toml("shop", "db", "pool = 1\n", Expect::Absent).await.expect("publish");
+    let mut watchers = Vec::new();
+    for i in 0..3 {
+        let center = named(&connect, &format!("w-{i}")).await;
+        let config = center.watch::<toml::Table>("shop", "db").await.expect("watch");
+        watchers.push((center, config));
+    }
+    let statuses = publisher.wait_for_version("shop", "db", 0, WAIT).await.expect("all on 0");
+    let names: Vec<_> = statuses.iter().map(|s| s.instance.as_str()).collect();
+    assert_eq!(names, ["w-0", "w-1", "w-2"]);
+    assert!(statuses.iter().all(|s| s.pid == std::process::id() && s.error.is_none()), "{statuses:?}");
+
+    // A document nobody accepts: every status says so, with the error and what was refused.
+    publisher.publish_toml("shop", "db", "pool = [1,\n", Expect::Any).await.expect_err("not TOML");
+    let raw = raw(&connect).await;
+    raw.set_data("/config/shop/db", b"pool = [1,\n", None).await.expect("foreign write");
+    let err = publisher
+        .wait_for_version("shop", "db", 1, Duration::from_secs(2))
+        .await
+        .expect_err("nobody runs version 1");
+    let Error::WaitTimedOut { watchers: seen, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(seen.len(), 3, "{err}");
+    for status in seen {
+        assert_eq!((status.state, status.version), (WatcherState::Refused, Some(0)), "{status:?}");
+        assert_eq!(status.refused.as_deref(), Some("version 1"));
+        assert!(status.error.as_deref().is_some_and(|e| e.contains("line 1")), "{status:?}");
+    }
+    assert!(err.to_string().contains("w-1 refused version 0"), "{err}");
+
+    // Fixed: everyone on the new version, their states since the fix.
+    publisher.publish_toml("shop", "db", "pool = 2\n", Expect::Version(1)).await.expect("fix");
+    let statuses = publisher.wait_for_version("shop", "db", 2, WAIT).await.expect("all on 2");
+    assert!(statuses.iter().all(|s| s.error.is_none() && s.refused.is_none()), "{statuses:?}");
+
+    // A watcher that stops takes its status node with it.
+    let (_, config) = watchers.pop().expect("a watcher");
+    drop(config);
+    eventually(WAIT, "w-2's status node goes", || async {
+        publisher.status("shop", "db").await.expect("status").len() == 2
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn status_nodes_come_back_after_session_expiry_with_the_current_state() {
+    let connect = chroot("statusexpiry");
+    let publisher = center(&connect).await;
+    publisher.publish_toml("shop", "db", "pool = 1\n", Expect::Absent).await.expect("publish");
+    let watcher = named(&connect, "survivor").await;
+    let config = watcher.watch::<toml::Table>("shop", "db").await.expect("watch");
+    publisher.wait_for_version("shop", "db", 0, WAIT).await.expect("on 0");
+    // A newer state than the one the node was created with.
+    publisher.publish_toml("shop", "db", "pool = 2\n", Expect::Any).await.expect("publish");
+    publisher.wait_for_version("shop", "db", 1, WAIT).await.expect("on 1");
+
+    let before = watcher.session().session_id().expect("session");
+    let info = watcher.session().session_info().expect("live session");
+    local_zk::expire_session(&connect, &info).await.expect("expire");
+    let raw = raw(&connect).await;
+    eventually(WAIT, "the status node is back, owned by the new session, saying version 1", || async {
+        let Ok((data, stat)) = raw.get_data("/config/shop/db/status/survivor").await else { return false };
+        let text = String::from_utf8_lossy(&data).into_owned();
+        stat.ephemeral_owner != before
+            && text.contains("version = 1")
+            && text.contains("state = \"accepted\"")
+    })
+    .await;
+    assert!(watcher.session().generation() >= 2, "the session was really replaced");
+    assert_eq!(config.version(), Some(1));
 }
