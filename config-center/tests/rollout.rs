@@ -114,6 +114,10 @@ async fn every_watcher_reports_the_version_it_runs_and_what_it_refused() {
         let config = center.watch::<toml::Table>("shop", "db").await.expect("watch");
         watchers.push((center, config));
     }
+    eventually(WAIT, "three status nodes", || async {
+        publisher.status("shop", "db").await.expect("status").len() == 3
+    })
+    .await;
     let statuses = publisher.wait_for_version("shop", "db", 0, WAIT).await.expect("all on 0");
     let names: Vec<_> = statuses.iter().map(|s| s.instance.as_str()).collect();
     assert_eq!(names, ["w-0", "w-1", "w-2"]);
