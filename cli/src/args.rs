@@ -145,6 +145,46 @@ pub enum ConfigCommand {
         #[arg(long, value_name = "VERSION")]
         wait: Option<i32>,
     },
+    /// Publishes a TOML file as a canary: only the watchers selected load it (every criterion
+    /// given must hold); refused when it selects no live watcher. A selected watcher that
+    /// refuses it halts it (see `config status`).
+    Canary {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// The TOML file.
+        file: std::path::PathBuf,
+        /// A percentage of the watchers (0 to 100), by a stable hash of their instance names.
+        #[arg(long)]
+        percent: Option<u32>,
+        /// The watchers with this label, `KEY=VALUE` (repeatable).
+        #[arg(long = "label", value_name = "KEY=VALUE")]
+        labels: Vec<String>,
+        /// The watchers in this zone.
+        #[arg(long)]
+        zone: Option<String>,
+        /// Who publishes and why.
+        #[command(flatten)]
+        meta: MetaArgs,
+    },
+    /// Publishes the canary's document for every watcher, as a new version.
+    Promote {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// Who promotes and why (default: the canary's).
+        #[command(flatten)]
+        meta: MetaArgs,
+    },
+    /// Removes the canary: the watchers that loaded it go back to the document.
+    Abort {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
 }
 
 /// `--instance`, `--label` and `--zone` of a watcher.

@@ -33,12 +33,21 @@ pub async fn run(cli: &Cli, command: &ConfigCommand) -> Result<(), String> {
         ConfigCommand::Status { namespace, name, wait } => {
             rollout::status(cli, &center, (namespace, name), *wait).await
         }
+        ConfigCommand::Canary { namespace, name, file, percent, labels, zone, meta } => {
+            let selector = rollout::selector(*percent, labels, zone.as_deref())?;
+            let text = read_file(file)?;
+            rollout::canary(cli, &center, (namespace, name), &text, &selector, &publish_meta(meta)).await
+        }
+        ConfigCommand::Promote { namespace, name, meta } => {
+            rollout::promote(cli, &center, (namespace, name), &publish_meta(meta)).await
+        }
+        ConfigCommand::Abort { namespace, name } => rollout::abort(cli, &center, (namespace, name)).await,
     }
 }
 
 /// The author and message of `--author` / `--message`; the author defaults to `$ZKMESH_AUTHOR`,
 /// then `$USER`.
-fn publish_meta(args: &MetaArgs) -> PublishMeta {
+pub fn publish_meta(args: &MetaArgs) -> PublishMeta {
     let mut meta = PublishMeta::new();
     let author = args.author.clone().or_else(|| {
         ["ZKMESH_AUTHOR", "USER"].iter().find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))

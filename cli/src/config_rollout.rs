@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use config_center::{ConfigCenter, ConfigCenterBuilder, WatcherStatus};
+use config_center::{Canary, ConfigCenter, ConfigCenterBuilder, PublishMeta, Selector, WatcherStatus};
 use serde_json::json;
 
 use crate::args::{Cli, IdentityArgs};
@@ -49,9 +49,15 @@ pub async fn status(
         }
         None => center.status(namespace, name).await.map_err(|e| e.to_string())?,
     };
+    let canary = center.canary(namespace, name).await.map_err(|e| e.to_string())?;
     if cli.json {
-        output::json(&json!({ "watchers": watchers }));
-    } else if watchers.is_empty() {
+        output::json(&json!({ "watchers": watchers, "canary": canary }));
+        return Ok(());
+    }
+    if let Some(canary) = &canary {
+        crate::out!("{}", describe(canary));
+    }
+    if watchers.is_empty() {
         let path = center.path(namespace, name).map_err(|e| e.to_string())?;
         crate::out!("no live watcher of {path}");
     } else {
@@ -89,4 +95,75 @@ fn print_table(watchers: &[WatcherStatus]) {
         })
         .collect();
     output::table(&["INSTANCE", "RUNS", "STATE", "SINCE", "ZONE", "LABELS", "REFUSED"], &rows);
+}
+
+/// One line about a canary: id, base, selector, halted.
+fn describe(canary: &Canary) -> String {
+    let mut line = format!("canary {} over version {} for {}", canary.id, canary.base, canary.selector);
+    if let Some(halt) = &canary.halted {
+        line.push_str(&format!(": HALTED, {} refused it: {}", halt.instance, halt.error));
+    }
+    line
+}
+
+/// The selector of `--percent`, `--label` and `--zone`.
+pub fn selector(percent: Option<u32>, labels: &[String], zone: Option<&str>) -> Result<Selector, String> {
+    let mut selector: Option<Selector> = percent.map(Selector::percent);
+    for label in labels {
+        let (key, value) = parse_label(label)?;
+        selector = Some(match selector {
+            Some(s) => s.and_label(key, value),
+            None => Selector::label(key, value),
+        });
+    }
+    if let Some(zone) = zone {
+        selector = Some(selector.map_or_else(|| Selector::zone(zone), |s| s.and_zone(zone)));
+    }
+    selector.ok_or_else(|| "say which watchers: --percent N, --label KEY=VALUE or --zone ZONE".to_owned())
+}
+
+/// `config canary`.
+pub async fn canary(
+    cli: &Cli,
+    center: &ConfigCenter,
+    (namespace, name): (&str, &str),
+    text: &str,
+    selector: &Selector,
+    meta: &PublishMeta,
+) -> Result<(), String> {
+    let canary =
+        center.publish_canary_with(namespace, name, text, selector, meta).await.map_err(|e| e.to_string())?;
+    if cli.json {
+        output::json(&json!({ "canary": canary }));
+    } else {
+        crate::out!("published {}", describe(&canary));
+    }
+    Ok(())
+}
+
+/// `config promote`.
+pub async fn promote(
+    cli: &Cli,
+    center: &ConfigCenter,
+    (namespace, name): (&str, &str),
+    meta: &PublishMeta,
+) -> Result<(), String> {
+    let published = center.promote_with(namespace, name, meta).await.map_err(|e| e.to_string())?;
+    if cli.json {
+        output::json(&json!({ "path": published.path, "version": published.version }));
+    } else {
+        crate::out!("promoted the canary of {} as version {}", published.path, published.version);
+    }
+    Ok(())
+}
+
+/// `config abort`.
+pub async fn abort(cli: &Cli, center: &ConfigCenter, (namespace, name): (&str, &str)) -> Result<(), String> {
+    let canary = center.abort(namespace, name).await.map_err(|e| e.to_string())?;
+    if cli.json {
+        output::json(&json!({ "aborted": canary.id }));
+    } else {
+        crate::out!("aborted canary {}", canary.id);
+    }
+    Ok(())
 }

@@ -393,6 +393,34 @@ async fn config_put_get_diff_history_rollback_and_watch() {
         (status["watchers"][0]["version"].as_i64(), status["watchers"][0]["state"].as_str()),
         (Some(1), Some("accepted"))
     );
+    // A canary that selects it: the watch loads it; refused before publish when it selects nobody.
+    for (args, message) in [
+        (
+            vec!["config", "canary", "demo", "greeter", &v0, "--zone", "az9"],
+            "matches none of the 1 live watchers",
+        ),
+        (vec!["config", "canary", "demo", "greeter", &v0, "--percent", "101"], "outside 0..=100"),
+        (vec!["config", "canary", "demo", "greeter", &v0], "--percent"),
+        (vec!["config", "promote", "demo", "greeter"], "no canary"),
+    ] {
+        let out = zkmesh(&connect, &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(message), "{args:?}: {err}");
+    }
+    let out = stdout(&zkmesh(&connect, &["config", "canary", "demo", "greeter", &v0, "--percent", "100"]));
+    assert!(out.contains("published canary 1 over version 1 for 100%"), "{out}");
+    let seen = next_json(&mut lines).await;
+    assert_eq!((seen["version"].as_i64(), seen["document"]["greeting"].as_str()), (Some(1), Some("Hello")));
+    let status: Value =
+        serde_json::from_str(&stdout(&zkmesh(&connect, &["--json", "config", "status", "demo", "greeter"])))
+            .expect("json");
+    assert_eq!(status["canary"]["id"].as_u64(), Some(1), "{status}");
+    let table = stdout(&zkmesh(&connect, &["config", "status", "demo", "greeter"]));
+    assert!(table.contains("canary 1 over version 1") && table.contains("INSTANCE"), "{table}");
+    assert!(stdout(&zkmesh(&connect, &["config", "abort", "demo", "greeter"])).contains("aborted canary 1"));
+    let seen = next_json(&mut lines).await;
+    assert_eq!((seen["version"].as_i64(), seen["document"]["greeting"].as_str()), (Some(1), Some("Howdy")));
+
     let out = stdout(&zkmesh(&connect, &["config", "rollback", "demo", "greeter", "0"]));
     assert!(out.contains("restored version 0") && out.contains("as version 2"), "{out}");
     let seen = next_json(&mut lines).await;

@@ -423,6 +423,23 @@ impl ConfigCenter {
         Ok(deleted)
     }
 
+    /// Waits until `done` holds for the live watchers of `namespace`/`name` (their status
+    /// nodes, sorted by instance), following them with one persistent watch; returns them.
+    ///
+    /// # Errors
+    /// [`Error::WaitTimedOut`] after `timeout`, with the statuses then; [`Error::InvalidName`];
+    /// [`Error::Registry`].
+    pub async fn wait_for(
+        &self,
+        namespace: &str,
+        name: &str,
+        timeout: Duration,
+        done: impl FnMut(&[WatcherStatus]) -> bool,
+    ) -> Result<Vec<WatcherStatus>> {
+        let path = self.path(namespace, name)?;
+        fleet::wait_until(&self.inner, &path, timeout, done).await
+    }
+
     /// The history of `namespace`/`name`, newest first.
     ///
     /// # Errors

@@ -55,6 +55,8 @@ pub struct Status {
     pub canary: Option<u64>,
     /// What [`Status::error`] refused (`version 8`, `canary 3`, a layer), when it is set.
     pub refused: Option<String>,
+    /// The canary refused, when [`Status::refused`] is one (the status writer halts it).
+    pub(crate) refused_canary: Option<u64>,
 }
 
 impl Status {
@@ -70,6 +72,7 @@ impl Status {
             accepted_at: Instant::now(),
             canary: None,
             refused: None,
+            refused_canary: None,
         }
     }
 }

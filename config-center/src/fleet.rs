@@ -102,6 +102,25 @@ pub struct WatcherStatus {
 }
 
 impl WatcherStatus {
+    /// A status with only a name (for tests of selection).
+    #[cfg(test)]
+    pub(crate) fn named(name: &str) -> WatcherStatus {
+        WatcherStatus {
+            instance: name.to_owned(),
+            host: String::new(),
+            pid: 0,
+            state: WatcherState::Accepted,
+            version: None,
+            canary: None,
+            refused: None,
+            error: None,
+            since_ms: 0,
+            zone: None,
+            layers: Vec::new(),
+            labels: BTreeMap::new(),
+        }
+    }
+
     /// When it entered this state.
     pub fn since(&self) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_millis(self.since_ms)

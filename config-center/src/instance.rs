@@ -110,27 +110,29 @@ static TAKEN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
 pub(crate) struct Claim {
     pub(crate) name: String,
     pub(crate) path: String,
+    /// The environment and the path.
+    key: String,
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
         let mut taken = TAKEN.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(taken) = taken.as_mut() {
-            taken.remove(&self.path);
+            taken.remove(&self.key);
         }
     }
 }
 
-/// Claims `<dir>/<name>` for one watch of this process, or `<dir>/<name>.2`, `.3`, ... when
-/// another watch of this process holds it.
-pub(crate) fn claim(dir: &str, name: &str) -> Arc<Claim> {
+/// Claims `<dir>/<name>` in `environment` (ZooKeeper hosts and chroot) for one watch of this
+/// process, or `<dir>/<name>.2`, `.3`, ... when another watch of this process holds it.
+pub(crate) fn claim(environment: &str, dir: &str, name: &str) -> Arc<Claim> {
     let mut taken = TAKEN.lock().unwrap_or_else(PoisonError::into_inner);
     let taken = taken.get_or_insert_with(HashSet::new);
     let mut candidate = name.to_owned();
     for n in 2.. {
         let path = format!("{dir}/{candidate}");
-        if taken.insert(path.clone()) {
-            return Arc::new(Claim { name: candidate, path });
+        if taken.insert(format!("{environment}{path}")) {
+            return Arc::new(Claim { name: candidate, key: format!("{environment}{path}"), path });
         }
         candidate = format!("{name}.{n}");
     }
@@ -145,11 +147,12 @@ mod tests {
     fn default_names_are_node_names_and_claims_are_unique_in_a_process() {
         assert!(check_name(&default_name()).is_ok(), "{}", default_name());
         assert_eq!(sanitize("web 1/a"), "web_1_a");
-        let a = claim("/config/t/claims/status", "w");
-        let b = claim("/config/t/claims/status", "w");
-        assert_eq!((a.name.as_str(), b.name.as_str()), ("w", "w.2"));
+        let a = claim("zk/a", "/config/t/claims/status", "w");
+        let b = claim("zk/a", "/config/t/claims/status", "w");
+        let elsewhere = claim("zk/b", "/config/t/claims/status", "w");
+        assert_eq!((a.name.as_str(), b.name.as_str(), elsewhere.name.as_str()), ("w", "w.2", "w"));
         drop(a);
-        assert_eq!(claim("/config/t/claims/status", "w").name, "w", "free again");
+        assert_eq!(claim("zk/a", "/config/t/claims/status", "w").name, "w", "free again");
     }
 
     #[test]

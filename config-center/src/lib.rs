@@ -92,7 +92,9 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod applier;
 mod cache;
+mod canary;
 mod center;
 mod config;
 mod delete;
@@ -106,12 +108,14 @@ mod meta;
 mod name;
 mod plan;
 mod publish;
+mod rollout;
 mod schema;
 mod spec;
 mod status_writer;
 mod unknown_keys;
 mod watcher;
 
+pub use self::canary::{Canary, CanaryHalt, Selector};
 pub use self::center::{
     ConfigCenter, ConfigCenterBuilder, DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_DOCUMENT_SIZE, DEFAULT_ROOT,
     DEFAULT_STARTUP_TIMEOUT, DEFAULT_STATUS_DELAY,

@@ -117,6 +117,16 @@ impl<T> ConfigSpec<T> {
         &self.path
     }
 
+    /// The namespace and name.
+    pub(crate) fn names(&self) -> (&str, &str) {
+        (&self.namespace, &self.name)
+    }
+
+    /// The config center.
+    pub(crate) fn center(&self) -> &ConfigCenter {
+        &self.center
+    }
+
     /// Defaults given as a value (for example `T::default()`), serialized to TOML now; an
     /// error doing so is reported by `watch` and the publishers. Default: no defaults.
     pub fn defaults(mut self, value: T) -> Self
@@ -268,11 +278,8 @@ impl<T: DeserializeOwned> ConfigSpec<T> {
             cache: self.center.cache(&self.namespace, &self.name)?,
             startup_timeout: self.startup_timeout.unwrap_or(inner.startup_timeout),
             keep_when_deleted: self.keep_when_deleted,
-            fleet: inner.fleet_status.then(|| Fleet {
-                instance: inner.instance.clone(),
-                delay: inner.status_delay,
-                layers: Vec::new(),
-            }),
+            instance: inner.instance.clone(),
+            fleet: inner.fleet_status.then(|| Fleet { delay: inner.status_delay, layers: Vec::new() }),
         })
         .await
     }

@@ -17,6 +17,7 @@ use registry::{EphemeralNode, EphemeralStatus, Session};
 use tokio::sync::watch;
 use zookeeper_client::{Acls, CreateMode, Error as ZkError, MultiWriteError};
 
+use crate::canary;
 use crate::config::Status;
 use crate::error::{Error, Result};
 use crate::fleet::{self, WatcherState, WatcherStatus};
@@ -113,6 +114,9 @@ async fn follow(w: &mut WriterStart, node: EphemeralNode, report: &mut WatcherSt
                     return Ended::Absent;
                 }
                 *report = report_of(w, &status, Some(report));
+                if let (Some(id), Some(error)) = (status.refused_canary, &status.error) {
+                    canary::halt(&w.session, &w.path, id, &w.claim.name, &error.to_string()).await;
+                }
             }
             changed = node_status.changed() => {
                 if changed.is_err() {
