@@ -185,6 +185,21 @@ pub enum ConfigCommand {
         /// Name.
         name: String,
     },
+    /// Which layer sets each value at or under KEY (dotted; `""` for all) of a layered
+    /// config, with the line and the lower layers it overrides (defaults and environment
+    /// overrides live in the application: not shown).
+    Explain {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// The key (`db.pool`, or a table: `db`).
+        key: String,
+        /// The layers, lowest first, comma-separated (`shared,app,app-prod`; `NS/NAME` for
+        /// another namespace). Default: those a live watcher of the document reports.
+        #[arg(long, value_delimiter = ',')]
+        layers: Option<Vec<String>>,
+    },
 }
 
 /// `--instance`, `--label` and `--zone` of a watcher.

@@ -42,6 +42,9 @@ pub async fn run(cli: &Cli, command: &ConfigCommand) -> Result<(), String> {
             rollout::promote(cli, &center, (namespace, name), &publish_meta(meta)).await
         }
         ConfigCommand::Abort { namespace, name } => rollout::abort(cli, &center, (namespace, name)).await,
+        ConfigCommand::Explain { namespace, name, key, layers } => {
+            rollout::explain(cli, &center, (namespace, name), key, layers.as_deref()).await
+        }
     }
 }
 

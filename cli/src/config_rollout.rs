@@ -167,3 +167,60 @@ pub async fn abort(cli: &Cli, center: &ConfigCenter, (namespace, name): (&str, &
     }
     Ok(())
 }
+
+/// `config explain`.
+pub async fn explain(
+    cli: &Cli,
+    center: &ConfigCenter,
+    (namespace, name): (&str, &str),
+    key: &str,
+    layers: Option<&[String]>,
+) -> Result<(), String> {
+    let layers = match layers {
+        Some(layers) => layers.to_vec(),
+        None => watcher_layers(center, namespace, name).await?,
+    };
+    let spec = center.config::<toml::Table>(namespace, name).map_err(|e| e.to_string())?;
+    let explained = spec.layers(layers).explain(key).await.map_err(|e| e.to_string())?;
+    if explained.is_empty() {
+        return Err(format!("no layer of {namespace}/{name} sets {key:?}"));
+    }
+    if cli.json {
+        let list: Vec<_> = explained
+            .iter()
+            .map(|p| {
+                let overridden: Vec<_> = p
+                    .overridden
+                    .iter()
+                    .map(|o| json!({ "layer": o.layer, "version": o.version, "line": o.line, "value": o.value }))
+                    .collect();
+                json!({
+                    "key": p.key, "value": p.value, "layer": p.source.layer, "version": p.source.version,
+                    "line": p.source.line, "overridden": overridden,
+                })
+            })
+            .collect();
+        output::json(&json!({ "values": list }));
+    } else {
+        let rows: Vec<Vec<String>> = explained
+            .iter()
+            .map(|p| {
+                let over: Vec<String> = p.overridden.iter().map(|o| format!("{} ({o})", o.value)).collect();
+                vec![p.key.clone(), p.value.clone(), p.source.to_string(), over.join("; ")]
+            })
+            .collect();
+        output::table(&["KEY", "VALUE", "SET BY", "OVERRIDES"], &rows);
+    }
+    Ok(())
+}
+
+/// The layers a live watcher of the document reports, as `NS/NAME`, else none.
+async fn watcher_layers(center: &ConfigCenter, namespace: &str, name: &str) -> Result<Vec<String>, String> {
+    let watchers = center.status(namespace, name).await.map_err(|e| e.to_string())?;
+    let root = format!("{}/", center.root().trim_end_matches('/'));
+    Ok(watchers
+        .iter()
+        .find(|w| !w.layers.is_empty())
+        .map(|w| w.layers.iter().map(|p| p.strip_prefix(&root).unwrap_or(p).to_owned()).collect())
+        .unwrap_or_default())
+}

@@ -515,3 +515,39 @@ async fn dev_on_a_taken_port_fails_with_the_cause_and_never_reports_another_serv
         assert!(stderr.contains(&format!("port {port}")) && stderr.contains("in use"), "{args:?}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn config_explain_names_the_layer_and_line_of_each_value() {
+    let zk = LocalZooKeeper::start().await.expect("ZooKeeper");
+    let connect = zk.connect_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in [("shared", "[db]\nhost = \"a\"\npool = 4\n"), ("app", "\n[db]\npool = 8\n")] {
+        let file = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&file, text).expect("write");
+        stdout(&zkmesh(&connect, &["config", "put", "shop", name, &file.display().to_string()]));
+    }
+    let out =
+        zkmesh(&connect, &["--json", "config", "explain", "shop", "app", "db", "--layers", "shared,app"]);
+    let doc: Value = serde_json::from_str(stdout(&out).trim()).expect("json");
+    let values = doc["values"].as_array().expect("values");
+    let seen: Vec<_> = values
+        .iter()
+        .map(|v| (v["key"].as_str(), v["value"].as_str(), v["layer"].as_str(), v["line"].as_u64()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Some("db.host"), Some("\"a\""), Some("/config/shop/shared"), Some(2)),
+            (Some("db.pool"), Some("8"), Some("/config/shop/app"), Some(3)),
+        ]
+    );
+    assert_eq!(values[1]["overridden"][0]["value"].as_str(), Some("4"));
+    let table =
+        stdout(&zkmesh(&connect, &["config", "explain", "shop", "app", "db.pool", "--layers", "shared,app"]));
+    assert!(
+        table.contains("/config/shop/app (version 0) line 3") && table.contains("4 (/config/shop/shared"),
+        "{table}"
+    );
+    let out = zkmesh(&connect, &["config", "explain", "shop", "app", "nosuch", "--layers", "shared,app"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("sets \"nosuch\""));
+}

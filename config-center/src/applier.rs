@@ -20,6 +20,7 @@ use crate::config::{Source, Status};
 use crate::document::{self, Text};
 use crate::error::Result;
 use crate::instance::Instance;
+use crate::layers::ZkLayers;
 use crate::schema::Schema;
 
 /// Which node a read is of.
@@ -29,6 +30,8 @@ pub(crate) enum Node {
     Document,
     /// Its canary node.
     Canary,
+    /// Another document merged with it: the `i`th of its ZooKeeper layers.
+    Layer(usize),
 }
 
 /// What was last applied, so that the same read is not applied twice. The content's digest is
@@ -37,8 +40,19 @@ pub(crate) enum Node {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Applied {
     Absent,
-    Document { version: i32, mzxid: i64, digest: u64 },
-    Canary { id: u64, digest: u64 },
+    Document {
+        version: i32,
+        mzxid: i64,
+        digest: u64,
+    },
+    Canary {
+        id: u64,
+        digest: u64,
+    },
+    /// No document of its own, its ZooKeeper layers merged.
+    Merged {
+        digest: u64,
+    },
 }
 
 /// One watch's state.
@@ -60,6 +74,8 @@ pub(crate) struct Watcher<T> {
     canary: Option<Arc<Canary>>,
     /// The id of the canary the node holds (in effect here or not, halted or not).
     canary_id: Option<u64>,
+    /// The other ZooKeeper documents merged with the document.
+    zk: ZkLayers,
 }
 
 impl<T: DeserializeOwned> Watcher<T> {
@@ -68,6 +84,7 @@ impl<T: DeserializeOwned> Watcher<T> {
         cache: Option<CacheWriter>,
         keep_when_deleted: bool,
         me: Option<Instance>,
+        zk: ZkLayers,
     ) -> Self {
         Watcher {
             schema,
@@ -80,6 +97,7 @@ impl<T: DeserializeOwned> Watcher<T> {
             document: NodeEvent::Unknown,
             canary: None,
             canary_id: None,
+            zk,
         }
     }
 
@@ -88,6 +106,7 @@ impl<T: DeserializeOwned> Watcher<T> {
         match (node, event) {
             (_, NodeEvent::Unknown) => {}
             (Node::Document, event) => self.document = event,
+            (Node::Layer(i), event) => self.zk.record(i, event),
             (Node::Canary, event) => {
                 let canary = match event {
                     NodeEvent::Present { value, .. } => Canary::decode(&value),
@@ -103,16 +122,27 @@ impl<T: DeserializeOwned> Watcher<T> {
 
     /// What applying `bytes` read with `stat` is remembered as.
     fn document_key(&self, bytes: &[u8], stat: &Stat) -> Applied {
-        Applied::Document { version: stat.version, mzxid: stat.mzxid, digest: self.digests.hash_one(bytes) }
+        let digest = self.digests.hash_one((bytes, self.zk.digest(&self.digests)));
+        Applied::Document { version: stat.version, mzxid: stat.mzxid, digest }
     }
 
     fn canary_key(&self, canary: &Canary) -> Applied {
-        Applied::Canary { id: canary.id, digest: self.digests.hash_one(canary.document.as_bytes()) }
+        let digest = self.digests.hash_one((canary.document.as_bytes(), self.zk.digest(&self.digests)));
+        Applied::Canary { id: canary.id, digest }
+    }
+
+    /// No document of its own: its layers merged (with defaults and overrides).
+    fn merged(&mut self) -> Result<(T, Status)> {
+        self.applied = Some(Applied::Merged { digest: self.zk.digest(&self.digests) });
+        self.zk.apply_to(&mut self.schema.layers)?;
+        let value = self.schema.convert(None)?;
+        Ok((value, Status { absent: true, ..Status::new(None, Source::ZooKeeper, false) }))
     }
 
     /// A document read from ZooKeeper, as a value and the status that goes with it.
     pub(crate) fn accept(&mut self, bytes: Vec<u8>, stat: &Stat) -> Result<(T, Status)> {
         self.applied = Some(self.document_key(&bytes, stat));
+        self.zk.apply_to(&mut self.schema.layers)?;
         let doc = document::decode(&self.schema.path, Some(stat.version), bytes)?;
         let value = self.schema.convert(Some(&doc))?;
         if let Some(cache) = &self.cache {
@@ -125,6 +155,7 @@ impl<T: DeserializeOwned> Watcher<T> {
     /// document's last good version).
     fn accept_canary(&mut self, canary: &Canary) -> Result<(T, Status)> {
         self.applied = Some(self.canary_key(canary));
+        self.zk.apply_to(&mut self.schema.layers)?;
         let label = format!("{} canary {}", self.schema.path, canary.id);
         let doc = Text { label, version: None, text: canary.document.clone(), offset: 0 };
         let value = self.schema.convert(Some(&doc))?;
@@ -146,7 +177,16 @@ impl<T: DeserializeOwned> Watcher<T> {
             },
             None => None,
         };
-        let NodeEvent::Present { value, stat } = self.document.clone() else { return None };
+        let NodeEvent::Present { value, stat } = self.document.clone() else {
+            if self.zk.is_empty() {
+                return None;
+            }
+            let merged = self.merged();
+            if merged.is_ok() {
+                self.in_use = self.applied;
+            }
+            return Some(merged);
+        };
         let outcome = self.accept(value, &stat);
         if outcome.is_ok() {
             self.in_use = self.applied;
@@ -215,6 +255,12 @@ impl<T: DeserializeOwned> Watcher<T> {
                     }
                     (self.accept(value, &stat), format!("version {}", stat.version), None)
                 }
+                NodeEvent::Absent if !self.zk.is_empty() => {
+                    if seen(self, Applied::Merged { digest: self.zk.digest(&self.digests) }) {
+                        return;
+                    }
+                    (self.merged(), String::new(), None)
+                }
                 NodeEvent::Absent => {
                     if self.applied == Some(Applied::Absent) {
                         return;
@@ -240,8 +286,12 @@ impl<T: DeserializeOwned> Watcher<T> {
     ) {
         let path = self.schema.path.clone();
         match outcome {
-            Ok((new, next)) => {
+            Ok((new, mut next)) => {
                 self.in_use = self.applied;
+                if let Some(deleted) = self.zk.deleted() {
+                    next.refused = Some("a layer's deletion".to_owned());
+                    next.error = Some(deleted);
+                }
                 value.store(Arc::new(new));
                 let accepted_at = Instant::now();
                 status.send_modify(|s| *s = Status { accepted: s.accepted + 1, accepted_at, ..next });
@@ -292,7 +342,7 @@ mod tests {
             validator: None,
             allow_unknown_keys: false,
         };
-        let mut watcher = Watcher::new(schema, None, true, None);
+        let mut watcher = Watcher::new(schema, None, true, None, ZkLayers::default());
         let stat = Stat {
             czxid: 6,
             mzxid: 6,

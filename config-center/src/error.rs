@@ -267,6 +267,13 @@ pub enum Layer {
     },
     /// The ZooKeeper document (or the document being published).
     Document,
+    /// Another ZooKeeper document merged with it (see [`crate::ConfigSpec::layers`]).
+    Zookeeper {
+        /// Its ZooKeeper path.
+        path: String,
+        /// Its version.
+        version: Option<i32>,
+    },
     /// Environment overrides.
     Environment {
         /// The variables whose values make the validator refuse (`SHOP_DB__POOL`); all the
@@ -280,6 +287,7 @@ impl std::fmt::Display for Layer {
         match self {
             Layer::Defaults { source } => write!(f, "the defaults ({source})"),
             Layer::Document => f.write_str("the document"),
+            Layer::Zookeeper { path, version } => write!(f, "the layer {path}{}", show_version(version)),
             Layer::Environment { vars } => {
                 let vars: Vec<String> = vars.iter().map(|v| format!("${v}")).collect();
                 let s = if vars.len() == 1 { "" } else { "s" };

@@ -22,6 +22,7 @@ use crate::config::{Config, Source, Status};
 use crate::document::Text;
 use crate::error::{Error, Result};
 use crate::instance::{self, Instance};
+use crate::layers::ZkLayers;
 use crate::schema::Schema;
 use crate::status_writer::{self, WriterStart};
 
@@ -35,6 +36,8 @@ pub(crate) struct Start<T> {
     pub(crate) keep_when_deleted: bool,
     /// Who this watcher is, for canaries.
     pub(crate) instance: Instance,
+    /// The other ZooKeeper documents merged with the document: path, and whether over it.
+    pub(crate) layers: Vec<(String, bool)>,
     /// The status node to keep, if any.
     pub(crate) fleet: Option<Fleet>,
 }
@@ -95,16 +98,24 @@ where
     })?)
 }
 
+/// The nodes a watch of `path` follows: the document, its canary node, its other layers.
+fn nodes_of(path: &str, layers: &[(String, bool)]) -> Vec<(Node, String)> {
+    let mut nodes = vec![(Node::Document, path.to_owned()), (Node::Canary, crate::canary::node(path))];
+    nodes.extend(layers.iter().enumerate().map(|(i, (p, _))| (Node::Layer(i), p.clone())));
+    nodes
+}
+
 /// Starts a watch: waits up to the start-up timeout for ZooKeeper's first answers, falls back
 /// to the cache, then to the defaults, then applies each read in the watch loops' tasks.
 pub(crate) async fn start<T>(start: Start<T>) -> Result<Config<T>>
 where
     T: DeserializeOwned + Send + Sync + 'static,
 {
-    let Start { session, schema, cache, startup_timeout, keep_when_deleted, instance, fleet } = start;
+    let Start { session, schema, cache, startup_timeout, keep_when_deleted, instance, layers, fleet } = start;
     let path = schema.path.clone();
     let (first_tx, first_rx) = oneshot::channel();
-    let nodes = [(Node::Document, path.clone()), (Node::Canary, crate::canary::node(&path))];
+    let nodes = nodes_of(&path, &layers);
+    let zk = ZkLayers::new(layers, keep_when_deleted);
     let waiting = nodes.iter().map(|(n, _)| *n).collect();
     let phase = Arc::new(Mutex::new(Phase::Starting { first: Some(first_tx), reads: Vec::new(), waiting }));
     let tasks =
@@ -116,7 +127,8 @@ where
         Err(_) => false,
     };
     let me = Some(instance.clone());
-    let mut watcher = Watcher::new(schema, cache.clone().map(CacheWriter::spawn), keep_when_deleted, me);
+    let cache_writer = cache.clone().map(CacheWriter::spawn);
+    let mut watcher = Watcher::new(schema, cache_writer, keep_when_deleted, me, zk);
     for (node, event) in take_reads(&mut locked(&phase)) {
         watcher.record(node, event);
     }
