@@ -12,6 +12,12 @@
 //! propagation ends at `ProviderSet::built_at()`. A trial's time is the slowest watcher's.
 //! `wake_p50_us` times the same trials to the moment a task waiting in
 //! [`config_center::Config::changed`] wakes with the value (one task hop later).
+//! `status_p50_us` times them until the publisher sees every watcher's status node
+//! (`/config/bench/doc/status/<instance>`, [`config_center::ConfigCenter::wait_for`]) show the
+//! new version: each watcher writes it from its own task after the value is swapped in and its
+//! status delay ([`config_center::DEFAULT_STATUS_DELAY`], 50 ms) has passed, so it includes that
+//! delay; the trial waits for it after its measured part, so that no status write of one trial
+//! lands in the next.
 //!
 //! Floor: one raw `zookeeper-client` session does `set_data` of the same bytes on another node;
 //! W raw sessions each run `get_and_watch_data` in a loop (re-armed by each read); a watcher's
@@ -68,8 +74,9 @@ pub async fn run(
     let mut ours = Ours::start(root, history_limit).await?;
     let mut floor = Floor::start(root, breakdown).await?;
     let _watchers = Watchers::start(root, watchers, history_limit, &ours, &floor).await?;
-    // Everyone has read the starting state.
+    // Everyone has read the starting state, and says so in its status node.
     collect(&mut ours.rx, watchers, 0).await?;
+    ours.statuses_show(ours.version, watchers).await?;
     floor.started(watchers).await?;
 
     let (samples, warmup_trials) = measure(&mut ours, &mut floor, watchers, trials).await?;
@@ -154,6 +161,8 @@ struct OursTimes {
     all: Duration,
     /// Until the last task waiting in `changed()` woke with it.
     wake: Duration,
+    /// Until a reader saw every watcher's status node show the new version.
+    status: Duration,
 }
 
 impl Ours {
@@ -180,7 +189,19 @@ impl Ours {
         let (published, write) = written?;
         let (last_accepted, last_woken) = last?;
         self.version = published.version;
-        Ok(OursTimes { write, all: last_accepted - t0, wake: last_woken - t0 })
+        // After the measured part: the status writes are done before the next trial starts.
+        self.statuses_show(published.version, watchers).await?;
+        let status = t0.elapsed();
+        Ok(OursTimes { write, all: last_accepted - t0, wake: last_woken - t0, status })
+    }
+
+    /// Waits until `watchers` status nodes show `version`.
+    async fn statuses_show(&self, version: i32, watchers: usize) -> Result<(), BoxError> {
+        let all_there = |all: &[config_center::WatcherStatus]| {
+            all.len() >= watchers && all.iter().all(|w| w.runs(version))
+        };
+        self.center.wait_for(NAMESPACE, NAME, WAIT, all_there).await?;
+        Ok(())
     }
 }
 
@@ -296,6 +317,7 @@ struct ConfigSamples {
     raw: Samples,
     watch_only: Samples,
     woken: Samples,
+    status: Samples,
     by_version: Samples,
     by_any: Samples,
     publish: Samples,
@@ -308,6 +330,7 @@ impl ConfigSamples {
         self.raw.push(floor.all);
         self.ours.push(ours.all);
         self.woken.push(ours.wake);
+        self.status.push(ours.status);
         self.set_data.push(floor.write);
         self.publish.push(ours.write);
         if let Some(mid) = floor.mid {
@@ -333,7 +356,7 @@ impl ConfigSamples {
             "config watchers={watchers} p50_us={p50:.0} p99_us={:.0} floor_p50_us={floor_p50:.0} ratio_p50={:.3} \
              floor_p99_us={:.0} trials={trials} history_limit={history_limit} version_p50_us={:.0} any_p50_us={:.0} \
              publish_p50_us={:.0} floor_set_data_p50_us={:.0} wake_p50_us={:.0} ratio_wake_p50={:.3} \
-             warmup_trials={warmup_trials}",
+             status_p50_us={:.0} status_p99_us={:.0} warmup_trials={warmup_trials}",
             self.ours.p99(),
             p50 / floor_p50,
             self.raw.p99(),
@@ -343,6 +366,8 @@ impl ConfigSamples {
             self.set_data.p50(),
             self.woken.p50(),
             self.woken.p50() / floor_p50,
+            self.status.p50(),
+            self.status.p99(),
         );
         if breakdown {
             let mid_p50 = self.watch_only.p50();

@@ -26,6 +26,16 @@
 //! - Publishing with compare-and-set ([`Expect::Absent`], [`Expect::Version`], [`Expect::Any`];
 //!   a conflict is [`Error::VersionConflict`] with both versions), checked first like watchers
 //!   check (size, TOML, type, unknown keys, validator).
+//! - Fleet status: every [`Config`] keeps an ephemeral `<path>/status/<instance>` (see
+//!   [`WatcherStatus`]: version in use, accepted or refused and why, since when), written off
+//!   the reload path and only on change, re-created after session expiry;
+//!   [`ConfigCenter::status`], [`ConfigCenter::wait_for_version`].
+//! - Canary publish: [`ConfigCenter::publish_canary`] with a [`Selector`] (a percentage by a
+//!   stable hash of the instance name, labels, a zone): only the selected watchers load it;
+//!   [`ConfigCenter::promote`], [`ConfigCenter::abort`]; a selected watcher that refuses it halts
+//!   it ([`Canary::halted`]).
+//! - Layers from ZooKeeper: [`ConfigSpec::layers`] merges several documents in order (between
+//!   the defaults and the environment); [`ConfigSpec::explain`] tells which layer set each value.
 //! - History with authors: a publish may carry a [`PublishMeta`] (author, message), kept with
 //!   its entry ([`ConfigCenter::publish_toml_with`], [`ConfigCenter::revisions`]; entries
 //!   written by other clients show no author).
@@ -38,6 +48,10 @@
 //! ```text
 //! <root>/<namespace>/<name>                    PERSISTENT, data = the TOML document (UTF-8);
 //!                                              its data version is the config's version
+//! <root>/<namespace>/<name>/status/<instance>  EPHEMERAL, TOML: what that watcher runs
+//!                                              (see `fleet.rs`)
+//! <root>/<namespace>/<name>/canary             PERSISTENT, TOML: the canary (see `canary.rs`);
+//!                                              empty: none
 //! <root>/<namespace>/<name>/history            PERSISTENT, empty
 //! <root>/<namespace>/<name>/history/v-<ver>    PERSISTENT, data = the document that had data
 //!                                              version <ver> (ten digits, zero-padded), written
