@@ -63,15 +63,20 @@ const NAME: &str = "doc";
 const FLOOR: &str = "/floor-config";
 const MID: &str = "/mid-config";
 
-pub async fn run(
-    root: &str,
-    watchers: usize,
-    trials: usize,
-    history_limit: usize,
-    breakdown: bool,
-) -> Result<String, BoxError> {
+/// How `zkbench config` runs.
+pub struct Options {
+    /// History entries kept per publish.
+    pub history_limit: usize,
+    /// Also time registry's `NodeWatch` alone.
+    pub breakdown: bool,
+    /// Watchers keep status nodes (and trials wait for them).
+    pub status: bool,
+}
+
+pub async fn run(root: &str, watchers: usize, trials: usize, options: Options) -> Result<String, BoxError> {
+    let Options { history_limit, breakdown, status } = options;
     let watchers = watchers.max(1);
-    let mut ours = Ours::start(root, history_limit).await?;
+    let mut ours = Ours::start(root, history_limit, status).await?;
     let mut floor = Floor::start(root, breakdown).await?;
     let _watchers = Watchers::start(root, watchers, history_limit, &ours, &floor).await?;
     // Everyone has read the starting state, and says so in its status node.
@@ -149,6 +154,8 @@ struct Ours {
     spec: ConfigSpec<Doc>,
     /// The version last published, for [`Expect::Version`].
     version: i32,
+    /// Watchers keep status nodes.
+    status: bool,
     tx: mpsc::UnboundedSender<OursReport>,
     rx: mpsc::UnboundedReceiver<OursReport>,
 }
@@ -161,19 +168,19 @@ struct OursTimes {
     all: Duration,
     /// Until the last task waiting in `changed()` woke with it.
     wake: Duration,
-    /// Until a reader saw every watcher's status node show the new version.
-    status: Duration,
+    /// Until a reader saw every watcher's status node show the new version (when they keep one).
+    status: Option<Duration>,
 }
 
 impl Ours {
     /// Connects the publisher and publishes the starting document (`seq` 0).
-    async fn start(root: &str, history_limit: usize) -> Result<Ours, BoxError> {
+    async fn start(root: &str, history_limit: usize, status: bool) -> Result<Ours, BoxError> {
         let publisher = Session::connect(root).await?;
         let center = ConfigCenter::builder().history_limit(history_limit).build(publisher)?;
         let spec = bench_spec(&center)?;
         let first = spec.publish(&doc(0), Expect::Any).await?;
         let (tx, rx) = mpsc::unbounded_channel();
-        Ok(Ours { center, spec, version: first.version, tx, rx })
+        Ok(Ours { center, spec, version: first.version, status, tx, rx })
     }
 
     /// A typed publish of trial `seq`, until all `watchers` configs have accepted it.
@@ -191,12 +198,15 @@ impl Ours {
         self.version = published.version;
         // After the measured part: the status writes are done before the next trial starts.
         self.statuses_show(published.version, watchers).await?;
-        let status = t0.elapsed();
+        let status = self.status.then(|| t0.elapsed());
         Ok(OursTimes { write, all: last_accepted - t0, wake: last_woken - t0, status })
     }
 
-    /// Waits until `watchers` status nodes show `version`.
+    /// Waits until `watchers` status nodes show `version` (at once without status nodes).
     async fn statuses_show(&self, version: i32, watchers: usize) -> Result<(), BoxError> {
+        if !self.status {
+            return Ok(());
+        }
         let all_there = |all: &[config_center::WatcherStatus]| {
             all.len() >= watchers && all.iter().all(|w| w.runs(version))
         };
@@ -288,7 +298,8 @@ impl Watchers {
         };
         let mut configs = Vec::with_capacity(watchers);
         for session in &sessions {
-            let center = ConfigCenter::builder().history_limit(history_limit).build(session.clone())?;
+            let builder = ConfigCenter::builder().history_limit(history_limit).fleet_status(ours.status);
+            let center = builder.build(session.clone())?;
             configs.push(bench_spec(&center)?.watch().await?);
         }
         for (i, config) in configs.into_iter().enumerate() {
@@ -330,7 +341,9 @@ impl ConfigSamples {
         self.raw.push(floor.all);
         self.ours.push(ours.all);
         self.woken.push(ours.wake);
-        self.status.push(ours.status);
+        if let Some(status) = ours.status {
+            self.status.push(status);
+        }
         self.set_data.push(floor.write);
         self.publish.push(ours.write);
         if let Some(mid) = floor.mid {
