@@ -151,7 +151,8 @@ impl ConfigCenterBuilder {
 
     /// Whether watchers keep a status node (`<path>/status/<instance>`, see
     /// [`ConfigCenter::status`]). Without it they are invisible to `zkmesh config status` and
-    /// to canaries' checks (a canary still selects them). Default: `true`.
+    /// to canaries' checks (a canary still selects them, and one they refuse still halts).
+    /// Default: `true`.
     pub fn fleet_status(mut self, keep: bool) -> Self {
         self.fleet_status = keep;
         self

@@ -1,4 +1,4 @@
-//! The status node of one watch: `<path>/status/<instance>`, ephemeral, kept by the session's
+//! The status node of one watch (and the halt of a canary the watcher refuses): `<path>/status/<instance>`, ephemeral, kept by the session's
 //! ephemeral machinery ([`registry::EphemeralNode`]: re-created after session expiry and after
 //! a deletion by someone else), its data rewritten when the watcher's state changes.
 //!
@@ -33,6 +33,8 @@ pub(crate) struct WriterStart {
     pub(crate) layers: Vec<String>,
     pub(crate) delay: Duration,
     pub(crate) statuses: watch::Receiver<Status>,
+    /// Keep the status node (else only halt a canary this watcher refuses).
+    pub(crate) keep_node: bool,
 }
 
 /// The writer task; dropping it stops the task, which deletes the node.
@@ -60,7 +62,20 @@ enum Ended {
     Closed,
 }
 
+/// Without a status node: only halts a canary this watcher refuses.
+async fn halt_only(mut w: WriterStart) {
+    while w.statuses.changed().await.is_ok() {
+        let status = w.statuses.borrow_and_update().clone();
+        if let (Some(id), Some(error)) = (status.refused_canary, &status.error) {
+            canary::halt(&w.session, &w.path, id, &w.claim.name, &error.to_string()).await;
+        }
+    }
+}
+
 async fn run(mut w: WriterStart) {
+    if !w.keep_node {
+        return halt_only(w).await;
+    }
     let first = w.statuses.borrow_and_update().clone();
     let mut report = report_of(&w, &first, None);
     loop {

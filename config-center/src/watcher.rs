@@ -136,18 +136,18 @@ where
     let value = Arc::new(ArcSwap::from_pointee(value));
     let status = Status { accepted: 1, accepted_at: Instant::now(), ..status };
     let (tx, rx) = watch::channel(status);
-    let writer = fleet.map(|fleet| {
-        let environment = session.environment().key();
-        let claim = instance::claim(&environment, &crate::fleet::dir(&path), &instance.name);
-        status_writer::spawn(WriterStart {
-            session: session.clone(),
-            path: path.clone(),
-            instance,
-            claim,
-            layers: fleet.layers,
-            delay: fleet.delay,
-            statuses: rx.clone(),
-        })
+    let keep_node = fleet.is_some();
+    let fleet = fleet.unwrap_or(Fleet { delay: Duration::ZERO, layers: Vec::new() });
+    let claim = instance::claim(&session.environment().key(), &crate::fleet::dir(&path), &instance.name);
+    let writer = status_writer::spawn(WriterStart {
+        session: session.clone(),
+        path: path.clone(),
+        instance,
+        claim,
+        layers: fleet.layers,
+        delay: fleet.delay,
+        statuses: rx.clone(),
+        keep_node,
     });
     let status = Arc::new(tx);
     {
@@ -165,7 +165,7 @@ where
         status.closed().await;
         drop((tasks, session));
     });
-    Ok(Config::new(&path, value, rx, writer))
+    Ok(Config::new(&path, value, rx, Some(writer)))
 }
 
 /// The value a watch starts with: ZooKeeper's first answers when they came (a refused document

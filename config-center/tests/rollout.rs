@@ -426,3 +426,25 @@ async fn bad_canaries_are_refused_before_any_write() {
     let raw = raw(&connect).await;
     assert!(raw.check_stat("/config/shop/db/canary").await.expect("stat").is_none());
 }
+
+#[tokio::test]
+async fn a_watcher_without_a_status_node_still_halts_a_canary_it_refuses() {
+    let connect = chroot("halthidden");
+    let publisher = center(&connect).await;
+    publisher.publish_toml("shop", "db", "pool = 1\n", Expect::Absent).await.expect("publish");
+    // Visible and accepting anything; hidden (no status node) and typed.
+    let visible = named(&connect, "visible").await;
+    let _any = visible.watch::<toml::Table>("shop", "db").await.expect("watch");
+    let hidden =
+        ConfigCenter::builder().instance("hidden").fleet_status(false).build(session(&connect).await);
+    let typed = hidden.expect("center").watch::<Pool>("shop", "db").await.expect("watch");
+    live(&publisher, 1).await;
+
+    publisher
+        .publish_canary("shop", "db", "pool = \"many\"\n", &Selector::percent(100))
+        .await
+        .expect("canary");
+    let halted = eventually_halted(&publisher).await;
+    assert_eq!(halted.instance, "hidden");
+    assert_eq!(typed.load().pool, 1);
+}
