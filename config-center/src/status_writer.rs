@@ -115,6 +115,7 @@ async fn follow(w: &mut WriterStart, node: EphemeralNode, report: &mut WatcherSt
     // What the node holds when it is active: its creation data.
     let mut written = Some(report.clone());
     let mut retry_in: Option<Duration> = None;
+    let mut warned = false;
     loop {
         tokio::select! {
             changed = w.statuses.changed() => {
@@ -143,6 +144,12 @@ async fn follow(w: &mut WriterStart, node: EphemeralNode, report: &mut WatcherSt
             _ = tokio::time::sleep(retry_in.unwrap_or(Duration::MAX)), if retry_in.is_some() => {}
         }
         retry_in = None;
+        if let EphemeralStatus::Conflict { owner } = node.status() {
+            if !warned {
+                warned = true;
+                tracing::warn!(path = %node.path(), owner, "another session holds this watcher's status node: give each process its own instance name (ConfigCenterBuilder::instance)");
+            }
+        }
         if let EphemeralStatus::Pending { last_error: Some(e) } = node.status() {
             // The status folder went with a deleted document that is back (read before the
             // writer saw it gone): made again, the keeper's next attempt creates the node.
