@@ -369,7 +369,7 @@ impl ConfigSamples {
             "config watchers={watchers} p50_us={p50:.0} p99_us={:.0} floor_p50_us={floor_p50:.0} ratio_p50={:.3} \
              floor_p99_us={:.0} trials={trials} history_limit={history_limit} version_p50_us={:.0} any_p50_us={:.0} \
              publish_p50_us={:.0} floor_set_data_p50_us={:.0} wake_p50_us={:.0} ratio_wake_p50={:.3} \
-             status_p50_us={:.0} status_p99_us={:.0} warmup_trials={warmup_trials}",
+             warmup_trials={warmup_trials}",
             self.ours.p99(),
             p50 / floor_p50,
             self.raw.p99(),
@@ -379,9 +379,12 @@ impl ConfigSamples {
             self.set_data.p50(),
             self.woken.p50(),
             self.woken.p50() / floor_p50,
-            self.status.p50(),
-            self.status.p99(),
         );
+        // Not measured with --no-status.
+        let (status_p50, status_p99) = (self.status.p50(), self.status.p99());
+        if !status_p50.is_nan() {
+            line += &format!(" status_p50_us={status_p50:.0} status_p99_us={status_p99:.0}");
+        }
         if breakdown {
             let mid_p50 = self.watch_only.p50();
             line +=
