@@ -12,6 +12,12 @@
 //! propagation ends at `ProviderSet::built_at()`. A trial's time is the slowest watcher's.
 //! `wake_p50_us` times the same trials to the moment a task waiting in
 //! [`config_center::Config::changed`] wakes with the value (one task hop later).
+//! `status_p50_us` times them until the publisher sees every watcher's status node
+//! (`/config/bench/doc/status/<instance>`, [`config_center::ConfigCenter::wait_for`]) show the
+//! new version: each watcher writes it from its own task after the value is swapped in and its
+//! status delay ([`config_center::DEFAULT_STATUS_DELAY`], 50 ms) has passed, so it includes that
+//! delay; the trial waits for it after its measured part, so that no status write of one trial
+//! lands in the next.
 //!
 //! Floor: one raw `zookeeper-client` session does `set_data` of the same bytes on another node;
 //! W raw sessions each run `get_and_watch_data` in a loop (re-armed by each read); a watcher's
@@ -57,19 +63,25 @@ const NAME: &str = "doc";
 const FLOOR: &str = "/floor-config";
 const MID: &str = "/mid-config";
 
-pub async fn run(
-    root: &str,
-    watchers: usize,
-    trials: usize,
-    history_limit: usize,
-    breakdown: bool,
-) -> Result<String, BoxError> {
+/// How `zkbench config` runs.
+pub struct Options {
+    /// History entries kept per publish.
+    pub history_limit: usize,
+    /// Also time registry's `NodeWatch` alone.
+    pub breakdown: bool,
+    /// Watchers keep status nodes (and trials wait for them).
+    pub status: bool,
+}
+
+pub async fn run(root: &str, watchers: usize, trials: usize, options: Options) -> Result<String, BoxError> {
+    let Options { history_limit, breakdown, status } = options;
     let watchers = watchers.max(1);
-    let mut ours = Ours::start(root, history_limit).await?;
+    let mut ours = Ours::start(root, history_limit, status).await?;
     let mut floor = Floor::start(root, breakdown).await?;
     let _watchers = Watchers::start(root, watchers, history_limit, &ours, &floor).await?;
-    // Everyone has read the starting state.
+    // Everyone has read the starting state, and says so in its status node.
     collect(&mut ours.rx, watchers, 0).await?;
+    ours.statuses_show(ours.version, watchers).await?;
     floor.started(watchers).await?;
 
     let (samples, warmup_trials) = measure(&mut ours, &mut floor, watchers, trials).await?;
@@ -142,6 +154,8 @@ struct Ours {
     spec: ConfigSpec<Doc>,
     /// The version last published, for [`Expect::Version`].
     version: i32,
+    /// Watchers keep status nodes.
+    status: bool,
     tx: mpsc::UnboundedSender<OursReport>,
     rx: mpsc::UnboundedReceiver<OursReport>,
 }
@@ -154,17 +168,19 @@ struct OursTimes {
     all: Duration,
     /// Until the last task waiting in `changed()` woke with it.
     wake: Duration,
+    /// Until a reader saw every watcher's status node show the new version (when they keep one).
+    status: Option<Duration>,
 }
 
 impl Ours {
     /// Connects the publisher and publishes the starting document (`seq` 0).
-    async fn start(root: &str, history_limit: usize) -> Result<Ours, BoxError> {
+    async fn start(root: &str, history_limit: usize, status: bool) -> Result<Ours, BoxError> {
         let publisher = Session::connect(root).await?;
         let center = ConfigCenter::builder().history_limit(history_limit).build(publisher)?;
         let spec = bench_spec(&center)?;
         let first = spec.publish(&doc(0), Expect::Any).await?;
         let (tx, rx) = mpsc::unbounded_channel();
-        Ok(Ours { center, spec, version: first.version, tx, rx })
+        Ok(Ours { center, spec, version: first.version, status, tx, rx })
     }
 
     /// A typed publish of trial `seq`, until all `watchers` configs have accepted it.
@@ -180,7 +196,22 @@ impl Ours {
         let (published, write) = written?;
         let (last_accepted, last_woken) = last?;
         self.version = published.version;
-        Ok(OursTimes { write, all: last_accepted - t0, wake: last_woken - t0 })
+        // After the measured part: the status writes are done before the next trial starts.
+        self.statuses_show(published.version, watchers).await?;
+        let status = self.status.then(|| t0.elapsed());
+        Ok(OursTimes { write, all: last_accepted - t0, wake: last_woken - t0, status })
+    }
+
+    /// Waits until `watchers` status nodes show `version` (at once without status nodes).
+    async fn statuses_show(&self, version: i32, watchers: usize) -> Result<(), BoxError> {
+        if !self.status {
+            return Ok(());
+        }
+        let all_there = |all: &[config_center::WatcherStatus]| {
+            all.len() >= watchers && all.iter().all(|w| w.runs(version))
+        };
+        self.center.wait_for(NAMESPACE, NAME, WAIT, all_there).await?;
+        Ok(())
     }
 }
 
@@ -267,7 +298,8 @@ impl Watchers {
         };
         let mut configs = Vec::with_capacity(watchers);
         for session in &sessions {
-            let center = ConfigCenter::builder().history_limit(history_limit).build(session.clone())?;
+            let builder = ConfigCenter::builder().history_limit(history_limit).fleet_status(ours.status);
+            let center = builder.build(session.clone())?;
             configs.push(bench_spec(&center)?.watch().await?);
         }
         for (i, config) in configs.into_iter().enumerate() {
@@ -296,6 +328,7 @@ struct ConfigSamples {
     raw: Samples,
     watch_only: Samples,
     woken: Samples,
+    status: Samples,
     by_version: Samples,
     by_any: Samples,
     publish: Samples,
@@ -308,6 +341,9 @@ impl ConfigSamples {
         self.raw.push(floor.all);
         self.ours.push(ours.all);
         self.woken.push(ours.wake);
+        if let Some(status) = ours.status {
+            self.status.push(status);
+        }
         self.set_data.push(floor.write);
         self.publish.push(ours.write);
         if let Some(mid) = floor.mid {
@@ -344,6 +380,11 @@ impl ConfigSamples {
             self.woken.p50(),
             self.woken.p50() / floor_p50,
         );
+        // Not measured with --no-status.
+        let (status_p50, status_p99) = (self.status.p50(), self.status.p99());
+        if !status_p50.is_nan() {
+            line += &format!(" status_p50_us={status_p50:.0} status_p99_us={status_p99:.0}");
+        }
         if breakdown {
             let mid_p50 = self.watch_only.p50();
             line +=

@@ -72,6 +72,10 @@ enum Command {
         /// sessions), to split zkmesh's time between registry and config-center.
         #[arg(long)]
         breakdown: bool,
+        /// Watchers keep no status node (no status writes; `status_p50_us` is then not
+        /// measured): run it next to a default run to see what status writes cost.
+        #[arg(long)]
+        no_status: bool,
     },
     /// P registrations from S sessions at once: how soon the consumer converges, how many reads.
     Storm {
@@ -178,8 +182,9 @@ async fn run(zk: Option<String>, production: Option<bool>, command: Command) -> 
             Ok(report.to_string())
         }
         Command::Propagation(args) => propagation::run(&root, args).await,
-        Command::Config { watchers, trials, history_limit, breakdown } => {
-            config::run(&root, watchers, trials, history_limit, breakdown).await
+        Command::Config { watchers, trials, history_limit, breakdown, no_status } => {
+            let options = config::Options { history_limit, breakdown, status: !no_status };
+            config::run(&root, watchers, trials, options).await
         }
         Command::Storm { providers, sessions, cold } => storm::run(&root, providers, sessions, cold).await,
         Command::Select { providers, threads, picks } => select::run(&root, providers, threads, picks).await,

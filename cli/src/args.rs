@@ -95,6 +95,9 @@ pub enum ConfigCommand {
         /// exist yet). Default: whatever is there.
         #[arg(long, allow_negative_numbers = true)]
         expect_version: Option<i32>,
+        /// Who publishes and why, kept with the version in the history.
+        #[command(flatten)]
+        meta: MetaArgs,
     },
     /// Shows how a TOML file differs from the published document (lines: `-` published, `+` file).
     Diff {
@@ -105,7 +108,8 @@ pub enum ConfigCommand {
         /// The TOML file.
         file: std::path::PathBuf,
     },
-    /// Lists the versions kept in the history.
+    /// Lists the versions kept in the history, the current one first, with author and message
+    /// (`unknown` when the writer recorded none).
     History {
         /// Namespace.
         namespace: String,
@@ -120,12 +124,112 @@ pub enum ConfigCommand {
         name: String,
         /// The version to bring back (see `config history`).
         version: i32,
+        /// Who rolls back and why (default message: `rollback to version N`).
+        #[command(flatten)]
+        meta: MetaArgs,
     },
-    /// Prints every new version until Ctrl-C.
+    /// Prints every new version until Ctrl-C. The command is a watcher like any other: it keeps
+    /// a status node (see `config status`) and loads a canary that selects it.
     Watch {
         /// Namespace.
         namespace: String,
         /// Name.
         name: String,
+        /// Who this watcher is.
+        #[command(flatten)]
+        identity: IdentityArgs,
     },
+    /// The watchers of a document: the version each runs, accepted or refused (and why), since
+    /// when. With `--wait VERSION`, waits (up to `--timeout` seconds) until every live watcher
+    /// runs that version, and fails naming those that do not.
+    Status {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// Wait until every live watcher runs this version.
+        #[arg(long, value_name = "VERSION")]
+        wait: Option<i32>,
+    },
+    /// Publishes a TOML file as a canary: only the watchers selected load it (every criterion
+    /// given must hold); refused when it selects no live watcher. A selected watcher that
+    /// refuses it halts it (see `config status`).
+    Canary {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// The TOML file.
+        file: std::path::PathBuf,
+        /// A percentage of the watchers (0 to 100), by a stable hash of their instance names.
+        #[arg(long)]
+        percent: Option<u32>,
+        /// The watchers with this label, `KEY=VALUE` (repeatable).
+        #[arg(long = "label", value_name = "KEY=VALUE")]
+        labels: Vec<String>,
+        /// The watchers in this zone.
+        #[arg(long)]
+        zone: Option<String>,
+        /// Who publishes and why.
+        #[command(flatten)]
+        meta: MetaArgs,
+    },
+    /// Publishes the canary's document for every watcher, as a new version.
+    Promote {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// Who promotes and why (default: the canary's).
+        #[command(flatten)]
+        meta: MetaArgs,
+    },
+    /// Removes the canary: the watchers that loaded it go back to the document.
+    Abort {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// Which layer sets each value at or under KEY (dotted; `""` for all) of a layered
+    /// config, with the line and the lower layers it overrides (defaults and environment
+    /// overrides live in the application: not shown).
+    Explain {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// The key (`db.pool`, or a table: `db`).
+        key: String,
+        /// The layers, lowest first, comma-separated (`shared,app,app-prod`; `NS/NAME` for
+        /// another namespace). Default: those a live watcher of the document reports.
+        #[arg(long, value_delimiter = ',')]
+        layers: Option<Vec<String>>,
+    },
+}
+
+/// `--instance`, `--label` and `--zone` of a watcher.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IdentityArgs {
+    /// The watcher's instance name in `config status` (default: `$ZKMESH_INSTANCE`, else
+    /// `<hostname>-<pid>`).
+    #[arg(long)]
+    pub instance: Option<String>,
+    /// A label, `KEY=VALUE`, for canaries by label (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// The zone, for canaries by zone.
+    #[arg(long)]
+    pub zone: Option<String>,
+}
+
+/// `--author` and `--message` of a publish.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MetaArgs {
+    /// Who publishes, kept in the history (default: `$ZKMESH_AUTHOR`, else `$USER`).
+    #[arg(long)]
+    pub author: Option<String>,
+    /// Why, kept in the history.
+    #[arg(long, short = 'm')]
+    pub message: Option<String>,
 }

@@ -2,10 +2,11 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use config_center::{ConfigCenter, Expect};
+use config_center::{ConfigCenter, Expect, PublishMeta};
 use serde_json::json;
 
-use crate::args::{Cli, ConfigCommand};
+use crate::args::{Cli, ConfigCommand, MetaArgs};
+use crate::config_rollout as rollout;
 use crate::output;
 use crate::zk;
 
@@ -13,28 +14,63 @@ use crate::zk;
 pub async fn run(cli: &Cli, command: &ConfigCommand) -> Result<(), String> {
     let writes = matches!(command, ConfigCommand::Put { .. } | ConfigCommand::Rollback { .. });
     let session = zk::session(cli, if writes { zk::Chroot::Create } else { zk::Chroot::Existing }).await?;
-    let center = ConfigCenter::builder().build(session).map_err(|e| e.to_string())?;
+    let mut builder = ConfigCenter::builder();
+    if let ConfigCommand::Watch { identity, .. } = command {
+        builder = rollout::identity(builder, identity)?;
+    }
+    let center = builder.build(session).map_err(|e| e.to_string())?;
     match command {
         ConfigCommand::Get { namespace, name } => get(cli, &center, namespace, name).await,
-        ConfigCommand::Put { namespace, name, file, expect_version } => {
-            put(cli, &center, namespace, name, file, *expect_version).await
+        ConfigCommand::Put { namespace, name, file, expect_version, meta } => {
+            put(cli, &center, (namespace, name), file, *expect_version, &publish_meta(meta)).await
         }
         ConfigCommand::Diff { namespace, name, file } => diff(cli, &center, namespace, name, file).await,
         ConfigCommand::History { namespace, name } => history(cli, &center, namespace, name).await,
-        ConfigCommand::Rollback { namespace, name, version } => {
-            rollback(cli, &center, namespace, name, *version).await
+        ConfigCommand::Rollback { namespace, name, version, meta } => {
+            rollback(cli, &center, (namespace, name), *version, &publish_meta(meta)).await
         }
-        ConfigCommand::Watch { namespace, name } => watch(cli, &center, namespace, name).await,
+        ConfigCommand::Watch { namespace, name, .. } => watch(cli, &center, namespace, name).await,
+        ConfigCommand::Status { namespace, name, wait } => {
+            rollout::status(cli, &center, (namespace, name), *wait).await
+        }
+        ConfigCommand::Canary { namespace, name, file, percent, labels, zone, meta } => {
+            let selector = rollout::selector(*percent, labels, zone.as_deref())?;
+            let text = read_file(file)?;
+            rollout::canary(cli, &center, (namespace, name), &text, &selector, &publish_meta(meta)).await
+        }
+        ConfigCommand::Promote { namespace, name, meta } => {
+            rollout::promote(cli, &center, (namespace, name), &publish_meta(meta)).await
+        }
+        ConfigCommand::Abort { namespace, name } => rollout::abort(cli, &center, (namespace, name)).await,
+        ConfigCommand::Explain { namespace, name, key, layers } => {
+            rollout::explain(cli, &center, (namespace, name), key, layers.as_deref()).await
+        }
     }
+}
+
+/// The author and message of `--author` / `--message`; the author defaults to `$ZKMESH_AUTHOR`,
+/// then `$USER`.
+pub fn publish_meta(args: &MetaArgs) -> PublishMeta {
+    let mut meta = PublishMeta::new();
+    let author = args.author.clone().or_else(|| {
+        ["ZKMESH_AUTHOR", "USER"].iter().find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+    });
+    if let Some(author) = author {
+        meta = meta.author(author);
+    }
+    if let Some(message) = &args.message {
+        meta = meta.message(message.clone());
+    }
+    meta
 }
 
 async fn put(
     cli: &Cli,
     center: &ConfigCenter,
-    namespace: &str,
-    name: &str,
+    (namespace, name): (&str, &str),
     file: &std::path::Path,
     expect_version: Option<i32>,
+    meta: &PublishMeta,
 ) -> Result<(), String> {
     let text = read_file(file)?;
     let expected = match expect_version {
@@ -42,7 +78,8 @@ async fn put(
         Some(-1) => Expect::Absent,
         Some(v) => Expect::Version(v),
     };
-    let published = center.publish_toml(namespace, name, &text, expected).await.map_err(|e| e.to_string())?;
+    let published =
+        center.publish_toml_with(namespace, name, &text, expected, meta).await.map_err(|e| e.to_string())?;
     if cli.json {
         output::json(&json!({
             "path": published.path, "version": published.version, "previous": published.previous,
@@ -87,43 +124,66 @@ async fn diff(
 }
 
 async fn history(cli: &Cli, center: &ConfigCenter, namespace: &str, name: &str) -> Result<(), String> {
-    let entries = center.history(namespace, name).await.map_err(|e| e.to_string())?;
+    let entries = center.revisions(namespace, name).await.map_err(|e| e.to_string())?;
     let now = SystemTime::now();
+    let ms = |t: SystemTime| t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     if cli.json {
         let list: Vec<_> = entries
             .iter()
             .map(|e| {
-                let ms = e.replaced_at.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-                json!({ "version": e.version, "replaced_at_ms": ms, "size": e.size })
+                json!({
+                    "version": e.version, "current": e.current, "published_at_ms": ms(e.published_at),
+                    "replaced_at_ms": (!e.current).then(|| ms(e.replaced_at)), "size": e.size,
+                    "archived": e.archived, "author": e.author, "message": e.message,
+                })
             })
             .collect();
         output::json(&json!({ "history": list }));
     } else {
+        let ago = |t: SystemTime| {
+            format!(
+                "{} ago",
+                crate::services::format_age(now.duration_since(t).map(|d| d.as_secs()).unwrap_or(0))
+            )
+        };
         let rows: Vec<Vec<String>> = entries
             .iter()
             .map(|e| {
-                let age = now.duration_since(e.replaced_at).map(|d| d.as_secs()).unwrap_or(0);
                 vec![
-                    e.version.to_string(),
-                    format!("{} ago", crate::services::format_age(age)),
-                    e.size.to_string(),
+                    if e.current { format!("{} (current)", e.version) } else { e.version.to_string() },
+                    ago(e.published_at),
+                    if e.current { "-".to_owned() } else { ago(e.replaced_at) },
+                    if e.archived { e.size.to_string() } else { format!("{} (not archived)", e.size) },
+                    e.author.clone().unwrap_or_else(|| "unknown".into()),
+                    e.message.as_deref().map(first_line).unwrap_or_default(),
                 ]
             })
             .collect();
-        output::table(&["VERSION", "REPLACED", "BYTES"], &rows);
+        output::table(&["VERSION", "PUBLISHED", "REPLACED", "BYTES", "AUTHOR", "MESSAGE"], &rows);
     }
     Ok(())
+}
+
+/// The first line of a message, marked when there are more.
+fn first_line(message: &str) -> String {
+    let mut lines = message.lines();
+    let first = lines.next().unwrap_or_default();
+    if lines.next().is_some() {
+        format!("{first} …")
+    } else {
+        first.to_owned()
+    }
 }
 
 async fn rollback(
     cli: &Cli,
     center: &ConfigCenter,
-    namespace: &str,
-    name: &str,
+    (namespace, name): (&str, &str),
     version: i32,
+    meta: &PublishMeta,
 ) -> Result<(), String> {
     let published =
-        center.rollback(namespace, name, version, Expect::Any).await.map_err(|e| e.to_string())?;
+        center.rollback_with(namespace, name, version, Expect::Any, meta).await.map_err(|e| e.to_string())?;
     if cli.json {
         output::json(&json!({ "path": published.path, "version": published.version, "restored": version }));
     } else {

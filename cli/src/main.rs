@@ -7,6 +7,7 @@
 
 mod args;
 mod config;
+mod config_rollout;
 mod dev;
 mod dev_metrics;
 mod follow;

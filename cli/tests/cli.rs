@@ -364,13 +364,63 @@ async fn config_put_get_diff_history_rollback_and_watch() {
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
     }
 
-    stdout(&zkmesh(&connect, &["config", "put", "demo", "greeter", &v1, "--expect-version", "0"]));
+    let put =
+        ["config", "put", "demo", "greeter", &v1, "--expect-version", "0", "--author", "ana", "-m", "howdy"];
+    stdout(&zkmesh(&connect, &put));
     let seen = next_json(&mut lines).await;
     assert_eq!((seen["version"].as_i64(), seen["document"]["greeting"].as_str()), (Some(1), Some("Howdy")));
     let history: Value =
         serde_json::from_str(&stdout(&zkmesh(&connect, &["--json", "config", "history", "demo", "greeter"])))
             .expect("json");
-    assert_eq!(history["history"][0]["version"], 0, "{history}");
+    let entries = history["history"].as_array().expect("entries");
+    let seen: Vec<_> = entries
+        .iter()
+        .map(|e| (e["version"].as_i64(), e["current"].as_bool(), e["author"].as_str(), e["message"].as_str()))
+        .collect();
+    assert_eq!(seen[0], (Some(1), Some(true), Some("ana"), Some("howdy")), "{history}");
+    assert_eq!((seen[1].0, seen[1].1, seen[1].3), (Some(0), Some(false), None), "{history}");
+    let table = stdout(&zkmesh(&connect, &["config", "history", "demo", "greeter"]));
+    assert!(table.contains("AUTHOR") && table.contains("ana") && table.contains("howdy"), "{table}");
+
+    // The watch command is a watcher like any other: it shows in the fleet status.
+    let status = zkmesh(
+        &connect,
+        &["--json", "--timeout", "20", "config", "status", "demo", "greeter", "--wait", "1"],
+    );
+    let status: Value = serde_json::from_str(&stdout(&status)).expect("json");
+    assert_eq!(status["watchers"].as_array().map(Vec::len), Some(1), "{status}");
+    assert_eq!(
+        (status["watchers"][0]["version"].as_i64(), status["watchers"][0]["state"].as_str()),
+        (Some(1), Some("accepted"))
+    );
+    // A canary that selects it: the watch loads it; refused before publish when it selects nobody.
+    for (args, message) in [
+        (
+            vec!["config", "canary", "demo", "greeter", &v0, "--zone", "az9"],
+            "matches none of the 1 live watchers",
+        ),
+        (vec!["config", "canary", "demo", "greeter", &v0, "--percent", "101"], "outside 0..=100"),
+        (vec!["config", "canary", "demo", "greeter", &v0], "--percent"),
+        (vec!["config", "promote", "demo", "greeter"], "no canary"),
+    ] {
+        let out = zkmesh(&connect, &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(message), "{args:?}: {err}");
+    }
+    let out = stdout(&zkmesh(&connect, &["config", "canary", "demo", "greeter", &v0, "--percent", "100"]));
+    assert!(out.contains("published canary 1 over version 1 for 100%"), "{out}");
+    let seen = next_json(&mut lines).await;
+    assert_eq!((seen["version"].as_i64(), seen["document"]["greeting"].as_str()), (Some(1), Some("Hello")));
+    let status: Value =
+        serde_json::from_str(&stdout(&zkmesh(&connect, &["--json", "config", "status", "demo", "greeter"])))
+            .expect("json");
+    assert_eq!(status["canary"]["id"].as_u64(), Some(1), "{status}");
+    let table = stdout(&zkmesh(&connect, &["config", "status", "demo", "greeter"]));
+    assert!(table.contains("canary 1 over version 1") && table.contains("INSTANCE"), "{table}");
+    assert!(stdout(&zkmesh(&connect, &["config", "abort", "demo", "greeter"])).contains("aborted canary 1"));
+    let seen = next_json(&mut lines).await;
+    assert_eq!((seen["version"].as_i64(), seen["document"]["greeting"].as_str()), (Some(1), Some("Howdy")));
+
     let out = stdout(&zkmesh(&connect, &["config", "rollback", "demo", "greeter", "0"]));
     assert!(out.contains("restored version 0") && out.contains("as version 2"), "{out}");
     let seen = next_json(&mut lines).await;
@@ -464,4 +514,40 @@ async fn dev_on_a_taken_port_fails_with_the_cause_and_never_reports_another_serv
         assert!(!stdout.contains("is serving"), "{args:?}: reported success: {stdout}");
         assert!(stderr.contains(&format!("port {port}")) && stderr.contains("in use"), "{args:?}: {stderr}");
     }
+}
+
+#[tokio::test]
+async fn config_explain_names_the_layer_and_line_of_each_value() {
+    let zk = LocalZooKeeper::start().await.expect("ZooKeeper");
+    let connect = zk.connect_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in [("shared", "[db]\nhost = \"a\"\npool = 4\n"), ("app", "\n[db]\npool = 8\n")] {
+        let file = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&file, text).expect("write");
+        stdout(&zkmesh(&connect, &["config", "put", "shop", name, &file.display().to_string()]));
+    }
+    let out =
+        zkmesh(&connect, &["--json", "config", "explain", "shop", "app", "db", "--layers", "shared,app"]);
+    let doc: Value = serde_json::from_str(stdout(&out).trim()).expect("json");
+    let values = doc["values"].as_array().expect("values");
+    let seen: Vec<_> = values
+        .iter()
+        .map(|v| (v["key"].as_str(), v["value"].as_str(), v["layer"].as_str(), v["line"].as_u64()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Some("db.host"), Some("\"a\""), Some("/config/shop/shared"), Some(2)),
+            (Some("db.pool"), Some("8"), Some("/config/shop/app"), Some(3)),
+        ]
+    );
+    assert_eq!(values[1]["overridden"][0]["value"].as_str(), Some("4"));
+    let table =
+        stdout(&zkmesh(&connect, &["config", "explain", "shop", "app", "db.pool", "--layers", "shared,app"]));
+    assert!(
+        table.contains("/config/shop/app (version 0) line 3") && table.contains("4 (/config/shop/shared"),
+        "{table}"
+    );
+    let out = zkmesh(&connect, &["config", "explain", "shop", "app", "nosuch", "--layers", "shared,app"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("sets \"nosuch\""));
 }

@@ -1,5 +1,6 @@
 //! `ConfigCenter`: the entry point, bound to a session and a root path.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,10 @@ use zookeeper_client::Client;
 use crate::cache::CacheFile;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::fleet::{self, WatcherStatus};
 use crate::history::{self, HistoryEntry};
+use crate::instance::Instance;
+use crate::meta::PublishMeta;
 use crate::name::config_path;
 use crate::publish::{self, Expect, Published};
 use crate::spec::ConfigSpec;
@@ -25,6 +29,8 @@ pub const DEFAULT_HISTORY_LIMIT: usize = 10;
 pub const DEFAULT_MAX_DOCUMENT_SIZE: usize = 1_000_000;
 /// The default largest request the ZooKeeper servers accept: their default `jute.maxbuffer`.
 pub const DEFAULT_MAX_REQUEST_SIZE: usize = 0xf_ffff;
+/// The default wait of a status node write after a watcher's state changes.
+pub const DEFAULT_STATUS_DELAY: Duration = Duration::from_millis(50);
 /// The default time a watch waits for ZooKeeper at start before it serves the cache.
 pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -37,6 +43,11 @@ pub struct ConfigCenterBuilder {
     max_document_size: usize,
     max_request_size: usize,
     startup_timeout: Duration,
+    instance: Option<String>,
+    labels: BTreeMap<String, String>,
+    zone: Option<String>,
+    status_delay: Duration,
+    fleet_status: bool,
 }
 
 impl Default for ConfigCenterBuilder {
@@ -48,6 +59,11 @@ impl Default for ConfigCenterBuilder {
             max_document_size: DEFAULT_MAX_DOCUMENT_SIZE,
             max_request_size: DEFAULT_MAX_REQUEST_SIZE,
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+            instance: None,
+            labels: BTreeMap::new(),
+            zone: None,
+            status_delay: DEFAULT_STATUS_DELAY,
+            fleet_status: true,
         }
     }
 }
@@ -101,13 +117,62 @@ impl ConfigCenterBuilder {
         self
     }
 
+    /// The name of this process's watchers in the fleet status (`<path>/status/<instance>`)
+    /// and in canary selection by percentage (a stable hash of it): a ZooKeeper node name of
+    /// `[A-Za-z0-9._-]`. Give a name that survives restarts (a pod name, `web-3`) for a canary
+    /// to select the same processes after a restart. Default: `$ZKMESH_INSTANCE`, else
+    /// `<hostname>-<pid>`.
+    pub fn instance(mut self, name: impl Into<String>) -> Self {
+        self.instance = Some(name.into());
+        self
+    }
+
+    /// A label of this process's watchers, for canaries by label (`team=checkout`); recorded in
+    /// their status nodes. Keys `[A-Za-z0-9._/-]`, 1 to 255 characters. Default: no labels.
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// The zone of this process's watchers, for canaries by zone; recorded in their status
+    /// nodes. Default: none.
+    pub fn zone(mut self, zone: impl Into<String>) -> Self {
+        self.zone = Some(zone.into());
+        self
+    }
+
+    /// How long a watcher's status node write waits after its state changes (changes within
+    /// it fold into one write; the reads of the other watchers of the same publish go first).
+    /// Default: 50 ms.
+    pub fn status_delay(mut self, delay: Duration) -> Self {
+        self.status_delay = delay;
+        self
+    }
+
+    /// Whether watchers keep a status node (`<path>/status/<instance>`, see
+    /// [`ConfigCenter::status`]). Without it they are invisible to `zkmesh config status` and
+    /// to canaries' checks (a canary still selects them, and one they refuse still halts).
+    /// Default: `true`.
+    pub fn fleet_status(mut self, keep: bool) -> Self {
+        self.fleet_status = keep;
+        self
+    }
+
     /// The config center on `session`.
     ///
     /// # Errors
     /// [`registry::Error::InvalidPath`] (as [`Error::Registry`]) for a root that is not an
-    /// absolute ZooKeeper path.
+    /// absolute ZooKeeper path; [`Error::InvalidInstance`] for a bad instance name, label or
+    /// zone.
     pub fn build(self, session: Session) -> Result<ConfigCenter> {
         registry::validate_path(&self.root)?;
+        let mut instance = Instance::from_environment();
+        if let Some(name) = self.instance {
+            instance.name = name;
+        }
+        instance.labels = self.labels;
+        instance.zone = self.zone;
+        instance.check()?;
         Ok(ConfigCenter {
             inner: Arc::new(Inner {
                 session,
@@ -118,6 +183,9 @@ impl ConfigCenterBuilder {
                 max_request_size: self.max_request_size,
                 startup_timeout: self.startup_timeout,
                 written: Default::default(),
+                instance,
+                status_delay: self.status_delay,
+                fleet_status: self.fleet_status,
             }),
         })
     }
@@ -148,6 +216,10 @@ pub(crate) struct Inner {
     pub(crate) startup_timeout: Duration,
     /// The versions this process wrote last (publishes in one round trip).
     pub(crate) written: crate::publish::Memory,
+    /// Who this process's watchers are.
+    pub(crate) instance: Instance,
+    pub(crate) status_delay: Duration,
+    pub(crate) fleet_status: bool,
 }
 
 impl Inner {
@@ -246,7 +318,7 @@ impl ConfigCenter {
     ) -> Result<Published> {
         let path = self.path(namespace, name)?;
         let text = crate::spec::to_toml(&path, value)?;
-        publish::write(&self.inner, &path, &text, expected).await
+        publish::write(&self.inner, &path, &text, expected, None).await
     }
 
     /// Publishes TOML text if `expected` holds; the text must parse as TOML (no type or
@@ -261,10 +333,26 @@ impl ConfigCenter {
         text: &str,
         expected: Expect,
     ) -> Result<Published> {
+        self.publish_toml_with(namespace, name, text, expected, &PublishMeta::new()).await
+    }
+
+    /// [`ConfigCenter::publish_toml`] with an author and a message, kept with the new version's
+    /// history entry (see [`PublishMeta`]; with a history limit of 0 they are not recorded).
+    ///
+    /// # Errors
+    /// As [`ConfigCenter::publish_toml`], and [`Error::InvalidMeta`].
+    pub async fn publish_toml_with(
+        &self,
+        namespace: &str,
+        name: &str,
+        text: &str,
+        expected: Expect,
+        meta: &PublishMeta,
+    ) -> Result<Published> {
         let path = self.path(namespace, name)?;
         publish::check_size(&self.inner, &path, text.len())?;
         crate::spec::check_syntax(&path, text)?;
-        publish::write(&self.inner, &path, text, expected).await
+        publish::write(&self.inner, &path, text, expected, Some(meta)).await
     }
 
     /// The current document and its version (`None` when the node does not exist).
@@ -285,13 +373,92 @@ impl ConfigCenter {
         }
     }
 
+    /// The instance name this config center's watchers use (see
+    /// [`ConfigCenterBuilder::instance`]; a second watch of one document in this process gets
+    /// `.2` appended, and so on).
+    pub fn instance(&self) -> &str {
+        &self.inner.instance.name
+    }
+
+    /// The live watchers of `namespace`/`name`: their status nodes, by instance name.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`]; [`Error::Registry`].
+    pub async fn status(&self, namespace: &str, name: &str) -> Result<Vec<WatcherStatus>> {
+        let path = self.path(namespace, name)?;
+        fleet::list(&self.inner, &path).await
+    }
+
+    /// Waits until every live watcher of `namespace`/`name` runs `version` (accepted, not a
+    /// canary), and at least one watcher is live; returns their statuses.
+    ///
+    /// # Errors
+    /// [`Error::WaitTimedOut`] after `timeout`, with the statuses then; [`Error::InvalidName`];
+    /// [`Error::Registry`].
+    pub async fn wait_for_version(
+        &self,
+        namespace: &str,
+        name: &str,
+        version: i32,
+        timeout: Duration,
+    ) -> Result<Vec<WatcherStatus>> {
+        let path = self.path(namespace, name)?;
+        fleet::wait_until(&self.inner, &path, timeout, |all| {
+            !all.is_empty() && all.iter().all(|w| w.runs(version))
+        })
+        .await
+    }
+
+    /// Deletes `namespace`/`name` with its history, canary and status nodes, in one ZooKeeper
+    /// transaction. Watchers keep their last good value (or go back to their defaults, see
+    /// [`ConfigSpec::keep_when_deleted`]) and delete their status nodes. `false`: there was no
+    /// document.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`]; [`Error::Contention`] when nodes keep appearing under it;
+    /// [`Error::Registry`].
+    pub async fn delete(&self, namespace: &str, name: &str) -> Result<bool> {
+        let path = self.path(namespace, name)?;
+        let deleted = crate::delete::delete_tree(&self.inner, &path).await?;
+        self.inner.written.forget(&path);
+        Ok(deleted)
+    }
+
+    /// Waits until `done` holds for the live watchers of `namespace`/`name` (their status
+    /// nodes, sorted by instance), following them with one persistent watch; returns them.
+    ///
+    /// # Errors
+    /// [`Error::WaitTimedOut`] after `timeout`, with the statuses then; [`Error::InvalidName`];
+    /// [`Error::Registry`].
+    pub async fn wait_for(
+        &self,
+        namespace: &str,
+        name: &str,
+        timeout: Duration,
+        done: impl FnMut(&[WatcherStatus]) -> bool,
+    ) -> Result<Vec<WatcherStatus>> {
+        let path = self.path(namespace, name)?;
+        fleet::wait_until(&self.inner, &path, timeout, done).await
+    }
+
     /// The history of `namespace`/`name`, newest first.
     ///
     /// # Errors
     /// [`Error::InvalidName`]; [`Error::Registry`].
     pub async fn history(&self, namespace: &str, name: &str) -> Result<Vec<HistoryEntry>> {
         let path = self.path(namespace, name)?;
-        history::list(&self.inner, &path).await
+        history::list(&self.inner, &path, false).await
+    }
+
+    /// Every version the history holds, newest first: the current document's entry (with
+    /// [`HistoryEntry::current`] set; absent when its writer kept no history) then the
+    /// documents replaced, each with its author and message when recorded.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`]; [`Error::Registry`].
+    pub async fn revisions(&self, namespace: &str, name: &str) -> Result<Vec<HistoryEntry>> {
+        let path = self.path(namespace, name)?;
+        history::list(&self.inner, &path, true).await
     }
 
     /// The document `namespace`/`name` had at `version`, from the history.
@@ -318,7 +485,26 @@ impl ConfigCenter {
     ) -> Result<Published> {
         let path = self.path(namespace, name)?;
         let old = history::read(&self.inner, &path, to).await?;
-        publish::write(&self.inner, &path, &old.text, expected).await
+        publish::write(&self.inner, &path, &old.text, expected, None).await
+    }
+
+    /// [`ConfigCenter::rollback`] with an author and a message (the message defaults to
+    /// `rollback to version <to>`).
+    ///
+    /// # Errors
+    /// As [`ConfigCenter::rollback`], and [`Error::InvalidMeta`].
+    pub async fn rollback_with(
+        &self,
+        namespace: &str,
+        name: &str,
+        to: i32,
+        expected: Expect,
+        meta: &PublishMeta,
+    ) -> Result<Published> {
+        let path = self.path(namespace, name)?;
+        let old = history::read(&self.inner, &path, to).await?;
+        let meta = crate::meta::for_rollback(meta, to);
+        publish::write(&self.inner, &path, &old.text, expected, Some(&meta)).await
     }
 }
 

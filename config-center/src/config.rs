@@ -8,6 +8,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
 use crate::error::{Error, Result};
+use crate::status_writer::StatusWriter;
 
 /// Where the value in use came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,6 +49,14 @@ pub struct Status {
     /// When the value in use was swapped in: [`Config::load`] returns it from this instant on
     /// (taken just after the swap). For the first value, when the watch started serving it.
     pub accepted_at: Instant,
+    /// The id of the canary in use, when this watcher runs one (see
+    /// [`crate::ConfigCenter::publish_canary`]); [`Status::version`] is then the version the
+    /// canary was published over.
+    pub canary: Option<u64>,
+    /// What [`Status::error`] refused (`version 8`, `canary 3`, a layer), when it is set.
+    pub refused: Option<String>,
+    /// The canary refused, when [`Status::refused`] is one (the status writer halts it).
+    pub(crate) refused_canary: Option<u64>,
 }
 
 impl Status {
@@ -61,6 +70,9 @@ impl Status {
             absent: false,
             accepted: 0,
             accepted_at: Instant::now(),
+            canary: None,
+            refused: None,
+            refused_canary: None,
         }
     }
 }
@@ -95,6 +107,8 @@ impl Status {
 /// # }
 /// ```
 pub struct Config<T> {
+    /// The status node writer, stopped with the last handle.
+    _status: Option<Arc<StatusWriter>>,
     path: Arc<str>,
     value: Arc<ArcSwap<T>>,
     status: watch::Receiver<Status>,
@@ -105,15 +119,22 @@ pub struct Config<T> {
 
 impl<T> Config<T> {
     /// The handle of a watch that has started: `status` holds the first value's status.
-    pub(crate) fn new(path: &str, value: Arc<ArcSwap<T>>, status: watch::Receiver<Status>) -> Self {
+    pub(crate) fn new(
+        path: &str,
+        value: Arc<ArcSwap<T>>,
+        status: watch::Receiver<Status>,
+        writer: Option<StatusWriter>,
+    ) -> Self {
         let seen = status.borrow().accepted;
-        Config { path: path.into(), value, updates: unchanged(&status), status, seen }
+        let _status = writer.map(Arc::new);
+        Config { _status, path: path.into(), value, updates: unchanged(&status), status, seen }
     }
 }
 
 impl<T> Clone for Config<T> {
     fn clone(&self) -> Self {
         Config {
+            _status: self._status.clone(),
             path: self.path.clone(),
             value: self.value.clone(),
             status: self.status.clone(),

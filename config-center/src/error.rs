@@ -165,6 +165,91 @@ pub enum Error {
         #[source]
         source: Arc<std::io::Error>,
     },
+    /// A publish's author or message that cannot be recorded (too long, a NUL byte).
+    #[error("cannot record the {field} of a publish to {path}: {reason}")]
+    InvalidMeta {
+        /// The ZooKeeper path of the document.
+        path: String,
+        /// `"author"` or `"message"`.
+        field: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A watcher instance name outside `[A-Za-z0-9._-]{1,255}`, or labels or a zone that cannot
+    /// be recorded.
+    #[error("invalid watcher {what} {value:?}: {reason}")]
+    InvalidInstance {
+        /// What was given: `"instance"`, `"label"` or `"zone"`.
+        what: &'static str,
+        /// The value as given.
+        value: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A canary selector that cannot select anything (a percentage outside 0..=100, an empty
+    /// label key), refused before any write.
+    #[error("invalid canary selector for {path}: {reason}")]
+    InvalidSelector {
+        /// The ZooKeeper path of the document.
+        path: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A canary selector that matches none of the live watchers (their status nodes), refused
+    /// before any write.
+    #[error("canary selector {selector} matches none of the {live} live watchers of {path}")]
+    NoWatcherSelected {
+        /// The ZooKeeper path of the document.
+        path: String,
+        /// The selector, as text.
+        selector: String,
+        /// How many live watchers there are.
+        live: usize,
+    },
+    /// A canary is already published (running or halted): promote or abort it first.
+    #[error("a canary ({id}) is already published for {path}{}; promote or abort it first", show_halted(.halted))]
+    CanaryInProgress {
+        /// The ZooKeeper path of the document.
+        path: String,
+        /// The canary's id.
+        id: u64,
+        /// Why it halted, when it did.
+        halted: Option<String>,
+    },
+    /// A promote or abort with no canary published.
+    #[error("no canary is published for {path}")]
+    NoCanary {
+        /// The ZooKeeper path of the document.
+        path: String,
+    },
+    /// A promote of a canary that halted because a selected watcher refused it.
+    #[error("canary {id} of {path} halted: {reason}; abort it")]
+    CanaryHalted {
+        /// The ZooKeeper path of the document.
+        path: String,
+        /// The canary's id.
+        id: u64,
+        /// Who refused it and why.
+        reason: String,
+    },
+    /// A layer document that was deleted while watched: its last good text stays in the value.
+    #[error("layer {layer} was deleted; its last good version{} stays in the merged value", show_version(.version))]
+    LayerDeleted {
+        /// The ZooKeeper path of the layer.
+        layer: String,
+        /// The version of the text kept.
+        version: Option<i32>,
+    },
+    /// A wait for the fleet (see [`crate::ConfigCenter::wait_for_version`]) timed out.
+    #[error("the watchers of {path} did not get there within {waited:?}: {}", show_watchers(.watchers))]
+    WaitTimedOut {
+        /// The ZooKeeper path of the document.
+        path: String,
+        /// How long it waited.
+        waited: Duration,
+        /// The live watchers when it gave up.
+        watchers: Vec<crate::WatcherStatus>,
+    },
     /// The session layer or ZooKeeper failed (connection loss, closed session, ...).
     #[error(transparent)]
     Registry(#[from] registry::Error),
@@ -182,6 +267,13 @@ pub enum Layer {
     },
     /// The ZooKeeper document (or the document being published).
     Document,
+    /// Another ZooKeeper document merged with it (see [`crate::ConfigSpec::layers`]).
+    Zookeeper {
+        /// Its ZooKeeper path.
+        path: String,
+        /// Its version.
+        version: Option<i32>,
+    },
     /// Environment overrides.
     Environment {
         /// The variables whose values make the validator refuse (`SHOP_DB__POOL`); all the
@@ -195,6 +287,7 @@ impl std::fmt::Display for Layer {
         match self {
             Layer::Defaults { source } => write!(f, "the defaults ({source})"),
             Layer::Document => f.write_str("the document"),
+            Layer::Zookeeper { path, version } => write!(f, "the layer {path}{}", show_version(version)),
             Layer::Environment { vars } => {
                 let vars: Vec<String> = vars.iter().map(|v| format!("${v}")).collect();
                 let s = if vars.len() == 1 { "" } else { "s" };
@@ -217,6 +310,26 @@ fn show_position(line: &Option<usize>, column: &Option<usize>) -> String {
         (Some(l), None) => format!(" at line {l}"),
         _ => String::new(),
     }
+}
+
+fn show_watchers(watchers: &[crate::WatcherStatus]) -> String {
+    if watchers.is_empty() {
+        return "no live watcher".to_owned();
+    }
+    let shown: Vec<String> = watchers
+        .iter()
+        .map(|w| {
+            let version = w.version.map_or("-".to_owned(), |v| v.to_string());
+            let canary = w.canary.map(|c| format!(" canary {c}")).unwrap_or_default();
+            let error = w.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
+            format!("{} {} version {version}{canary}{error}", w.instance, w.state)
+        })
+        .collect();
+    shown.join("; ")
+}
+
+fn show_halted(halted: &Option<String>) -> String {
+    halted.as_ref().map(|h| format!(" (halted: {h})")).unwrap_or_default()
 }
 
 fn show_actual(actual: &Option<i32>) -> String {

@@ -24,6 +24,7 @@ use zookeeper_client::Error as ZkError;
 use crate::center::Inner;
 use crate::document::{self, Text};
 use crate::error::{Error, Result};
+use crate::meta;
 
 /// One archived document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,8 +32,12 @@ use crate::error::{Error, Result};
 pub struct HistoryEntry {
     /// The ZooKeeper data version the document had.
     pub version: i32,
-    /// When it was replaced: when the next entry was written (the next version's publish).
+    /// When it was replaced: when the next entry was written (the next version's publish);
+    /// for the current document's entry, when it was published.
     pub replaced_at: SystemTime,
+    /// When it was published: when its entry was written (for a document archived when it was
+    /// replaced, because its writer kept no history, that replacement's time).
+    pub published_at: SystemTime,
     /// Its size in bytes (for an entry not archived, the size the document had).
     pub size: usize,
     /// False when the document was too large to archive: the entry records its size only
@@ -40,6 +45,14 @@ pub struct HistoryEntry {
     pub archived: bool,
     /// The history node's ZooKeeper path.
     pub path: String,
+    /// Who published it (`None`: unknown, not recorded by its writer; see
+    /// [`crate::PublishMeta`]).
+    pub author: Option<String>,
+    /// Why (`None`: unknown or not given).
+    pub message: Option<String>,
+    /// Whether this is the current document's entry (listed by
+    /// [`crate::ConfigCenter::revisions`] only).
+    pub current: bool,
 }
 
 /// `<path>/history`.
@@ -60,7 +73,8 @@ pub(crate) fn entry_path(path: &str, version: i32) -> String {
 /// The first line of an entry that stands for a document too large to archive.
 pub(crate) const NOT_ARCHIVED: &str = "!zkmesh not archived";
 
-/// Entries no larger than this may stand for a document not archived (and are read to know).
+/// Entries that stand for a document not archived are no larger than this.
+#[cfg(test)]
 const NOT_ARCHIVED_MAX_LEN: usize = 512;
 
 /// The entry written instead of `version` of `path`, `size` bytes, that cannot be archived under
@@ -90,9 +104,9 @@ pub(crate) fn parse_entry(name: &str) -> Option<i32> {
     digits.parse().ok()
 }
 
-/// The entries of `path`'s history, newest first: the documents replaced (the current
-/// document's own entry is not listed).
-pub(crate) async fn list(inner: &Inner, path: &str) -> Result<Vec<HistoryEntry>> {
+/// The entries of `path`'s history, newest first: the documents replaced, and the current
+/// document's own entry first when `with_current`.
+pub(crate) async fn list(inner: &Inner, path: &str, with_current: bool) -> Result<Vec<HistoryEntry>> {
     let client = inner.client(path)?;
     let dir = dir(path);
     let current = client.check_stat(path);
@@ -104,45 +118,43 @@ pub(crate) async fn list(inner: &Inner, path: &str) -> Result<Vec<HistoryEntry>>
     let current = current.await.map_err(|e| Error::zk("exists", path, e))?.map(|stat| stat.version);
     let mut versions: Vec<i32> = names.iter().filter_map(|n| parse_entry(n)).collect();
     versions.sort_unstable_by(|a, b| b.cmp(a));
-    // Sent back to back: one round trip for all of them.
-    let stats: Vec<_> = versions.iter().map(|v| (*v, entry_path(path, *v))).collect();
-    let pending: Vec<_> = stats.iter().map(|(_, p)| client.check_stat(p)).collect();
+    // Read back to back (one round trip for all): the data holds the author and message.
+    let paths: Vec<_> = versions.iter().map(|v| (*v, entry_path(path, *v))).collect();
+    let pending: Vec<_> = paths.iter().map(|(_, p)| client.get_data(p)).collect();
     let mut entries = Vec::with_capacity(versions.len());
     // The creation time of the next newer entry: when this one was replaced.
     let mut replaced_at: Option<SystemTime> = None;
-    for ((version, entry), stat) in stats.into_iter().zip(pending) {
-        match stat.await {
-            Ok(Some(stat)) => {
-                let created = SystemTime::UNIX_EPOCH + Duration::from_millis(stat.ctime.max(0) as u64);
-                if Some(version) != current {
-                    entries.push(HistoryEntry {
-                        version,
-                        replaced_at: replaced_at.unwrap_or(created),
-                        size: stat.data_length.max(0) as usize,
-                        archived: true,
-                        path: entry,
-                    });
-                }
-                replaced_at = Some(created);
-            }
+    for ((version, entry), read) in paths.into_iter().zip(pending) {
+        let (data, stat) = match read.await {
+            Ok(read) => read,
             // Pruned since the listing.
-            Ok(None) => {}
-            Err(e) => return Err(Error::zk("exists", entry, e)),
+            Err(ZkError::NoNode) => continue,
+            Err(e) => return Err(Error::zk("get_data", entry, e)),
+        };
+        let created = SystemTime::UNIX_EPOCH + Duration::from_millis(stat.ctime.max(0) as u64);
+        let is_current = Some(version) == current;
+        if with_current || !is_current {
+            let (meta, doc) = meta::split_entry(&data);
+            let (size, archived) = match parse_not_archived(&data) {
+                Some((size, _)) => (size, false),
+                None => (doc.len(), true),
+            };
+            let (author, message) = meta
+                .map(|m| (m.author_name().map(str::to_owned), m.message_text().map(str::to_owned)))
+                .unwrap_or_default();
+            entries.push(HistoryEntry {
+                version,
+                replaced_at: replaced_at.unwrap_or(created),
+                published_at: created,
+                size,
+                archived,
+                path: entry,
+                author,
+                message,
+                current: is_current,
+            });
         }
-    }
-    // Small entries may stand for documents not archived: read them, back to back too.
-    let small: Vec<_> = entries.iter_mut().filter(|e| e.size <= NOT_ARCHIVED_MAX_LEN).collect();
-    let pending: Vec<_> = small.iter().map(|e| client.get_data(&e.path)).collect();
-    for (entry, data) in small.into_iter().zip(pending) {
-        match data.await {
-            Ok((data, _)) => {
-                if let Some((size, _)) = parse_not_archived(&data) {
-                    (entry.size, entry.archived) = (size, false);
-                }
-            }
-            Err(ZkError::NoNode) => {}
-            Err(e) => return Err(Error::zk("get_data", &entry.path, e)),
-        }
+        replaced_at = Some(created);
     }
     Ok(entries)
 }
@@ -154,7 +166,13 @@ pub(crate) async fn read(inner: &Inner, path: &str, version: i32) -> Result<Text
     match client.get_data(&entry).await {
         Ok((data, _)) => match parse_not_archived(&data) {
             Some((size, limit)) => Err(Error::NotArchived { path: path.to_owned(), version, size, limit }),
-            None => document::decode(&entry, Some(version), data),
+            None => {
+                let (_, doc) = meta::split_entry(&data);
+                let skip = data.len() - doc.len();
+                let mut data = data;
+                data.drain(..skip);
+                document::decode(&entry, Some(version), data)
+            }
         },
         Err(ZkError::NoNode) => Err(Error::NoSuchVersion { path: path.to_owned(), version }),
         Err(e) => Err(Error::zk("get_data", entry, e)),

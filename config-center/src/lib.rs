@@ -26,6 +26,19 @@
 //! - Publishing with compare-and-set ([`Expect::Absent`], [`Expect::Version`], [`Expect::Any`];
 //!   a conflict is [`Error::VersionConflict`] with both versions), checked first like watchers
 //!   check (size, TOML, type, unknown keys, validator).
+//! - Fleet status: every [`Config`] keeps an ephemeral `<path>/status/<instance>` (see
+//!   [`WatcherStatus`]: version in use, accepted or refused and why, since when), written off
+//!   the reload path and only on change, re-created after session expiry;
+//!   [`ConfigCenter::status`], [`ConfigCenter::wait_for_version`].
+//! - Canary publish: [`ConfigCenter::publish_canary`] with a [`Selector`] (a percentage by a
+//!   stable hash of the instance name, labels, a zone): only the selected watchers load it;
+//!   [`ConfigCenter::promote`], [`ConfigCenter::abort`]; a selected watcher that refuses it halts
+//!   it ([`Canary::halted`]).
+//! - Layers from ZooKeeper: [`ConfigSpec::layers`] merges several documents in order (between
+//!   the defaults and the environment); [`ConfigSpec::explain`] tells which layer set each value.
+//! - History with authors: a publish may carry a [`PublishMeta`] (author, message), kept with
+//!   its entry ([`ConfigCenter::publish_toml_with`], [`ConfigCenter::revisions`]; entries
+//!   written by other clients show no author).
 //! - History: each publish archives the document it writes in the same ZooKeeper transaction,
 //!   bounded ([`ConfigCenterBuilder::history_limit`] documents replaced, besides the current
 //!   one); [`ConfigCenter::rollback`] publishes an old document as a new version. A publisher
@@ -35,10 +48,17 @@
 //! ```text
 //! <root>/<namespace>/<name>                    PERSISTENT, data = the TOML document (UTF-8);
 //!                                              its data version is the config's version
+//! <root>/<namespace>/<name>/status/<instance>  EPHEMERAL, TOML: what that watcher runs
+//!                                              (see `fleet.rs`)
+//! <root>/<namespace>/<name>/canary             PERSISTENT, TOML: the canary (see `canary.rs`);
+//!                                              empty: none
 //! <root>/<namespace>/<name>/history            PERSISTENT, empty
 //! <root>/<namespace>/<name>/history/v-<ver>    PERSISTENT, data = the document that had data
 //!                                              version <ver> (ten digits, zero-padded), written
-//!                                              in the transaction that wrote that version
+//!                                              in the transaction that wrote that version; a
+//!                                              first line `#zkmesh-meta { author = "…",
+//!                                              message = "…" }` (a TOML comment) when the
+//!                                              publish carried a [`PublishMeta`]
 //! ```
 //! `<root>` is `/config` by default; names are `[A-Za-z0-9._-]{1,255}`, not `.` or `..`.
 //! A writer in another language publishes by doing what [`ConfigCenter::publish_toml`] does:
@@ -86,27 +106,44 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod applier;
 mod cache;
+mod canary;
 mod center;
 mod config;
+mod defaults;
+mod delete;
 mod document;
 mod env;
 mod error;
+mod fleet;
 mod history;
+mod instance;
+mod layers;
+mod meta;
 mod name;
+mod plan;
+mod provenance;
 mod publish;
+mod rollout;
 mod schema;
 mod spec;
+mod status_writer;
 mod unknown_keys;
 mod watcher;
 
+pub use self::canary::{Canary, CanaryHalt, Selector};
 pub use self::center::{
     ConfigCenter, ConfigCenterBuilder, DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_DOCUMENT_SIZE, DEFAULT_ROOT,
-    DEFAULT_STARTUP_TIMEOUT,
+    DEFAULT_STARTUP_TIMEOUT, DEFAULT_STATUS_DELAY,
 };
 pub use self::config::{Config, Source, Status};
 pub use self::error::{Error, Layer, Result};
+pub use self::fleet::{WatcherState, WatcherStatus};
 pub use self::history::HistoryEntry;
+pub use self::instance::MAX_LABEL_LEN;
+pub use self::meta::{PublishMeta, MAX_AUTHOR_LEN, MAX_MESSAGE_LEN};
 pub use self::name::{validate_name, MAX_NAME_LEN};
+pub use self::provenance::{Provenance, ValueSource};
 pub use self::publish::{Expect, Published};
 pub use self::spec::ConfigSpec;

@@ -34,6 +34,8 @@ use zookeeper_client::{
 use crate::center::Inner;
 use crate::error::{Error, Result};
 use crate::history;
+use crate::meta::{self, PublishMeta};
+use crate::plan::Plan;
 
 /// How many read-then-write rounds a publish makes before giving up with
 /// [`Error::Contention`].
@@ -87,6 +89,11 @@ struct Written {
 pub(crate) struct Memory(Mutex<HashMap<String, Written>>);
 
 impl Memory {
+    /// Forgets what this process wrote at `path` (it was deleted).
+    pub(crate) fn forget(&self, path: &str) {
+        self.set(path, None);
+    }
+
     fn get(&self, path: &str) -> Option<Written> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).get(path).cloned()
     }
@@ -112,15 +119,26 @@ pub(crate) fn check_size(inner: &Inner, path: &str, size: usize) -> Result<()> {
     Ok(())
 }
 
-/// Writes `doc` at `path` if `expected` holds, archiving it in the history.
-pub(crate) async fn write(inner: &Inner, path: &str, doc: &str, expected: Expect) -> Result<Published> {
-    check_size(inner, path, doc.len())?;
+/// Writes `doc` at `path` if `expected` holds, archiving it in the history with `meta` (see
+/// `meta.rs`; without history, the metadata is not recorded anywhere).
+pub(crate) async fn write(
+    inner: &Inner,
+    path: &str,
+    doc: &str,
+    expected: Expect,
+    meta: Option<&PublishMeta>,
+) -> Result<Published> {
+    if let Some(meta) = meta {
+        meta.check(path)?;
+    }
+    let entry = meta::entry_bytes(doc, meta);
+    check_size(inner, path, entry.len())?;
     if inner.history_limit == 0 {
         let published = write_without_history(inner, path, doc, expected).await?;
         tracing::info!(%path, version = published.version, "config published");
         return Ok(published);
     }
-    if let Some(published) = write_remembered(inner, path, doc, expected).await? {
+    if let Some(published) = write_remembered(inner, path, doc, &entry, expected).await? {
         tracing::info!(%path, version = published.version, "config published");
         return Ok(published);
     }
@@ -133,29 +151,11 @@ pub(crate) async fn write(inner: &Inner, path: &str, doc: &str, expected: Expect
                 if let Expect::Version(_) = expected {
                     return Err(conflict(path, expected, None));
                 }
-                create(inner, &client, path, doc).await?
+                create(inner, &client, path, doc, &entry).await?
             }
             Some((old, stat)) => {
-                match expected {
-                    Expect::Absent => return Err(conflict(path, expected, Some(stat.version))),
-                    Expect::Version(v) if v != stat.version => {
-                        return Err(conflict(path, expected, Some(stat.version)))
-                    }
-                    _ => {}
-                }
-                let Some(next) = stat.version.checked_add(1) else {
-                    return Err(Error::zk("set_data", path, ZkError::BadVersion));
-                };
-                let versions = entries.iter().flatten().filter_map(|n| history::parse_entry(n));
-                let plan = Plan::new(versions, entries.is_none(), stat.version, next, inner.history_limit);
-                let old = if plan.archive_current {
-                    archive_of(inner, path, stat.version, &old)
-                } else {
-                    Cow::Borrowed(&old[..])
-                };
-                let replace =
-                    Replace { acl: inner.session.acl(), path, history: &history, doc, old: &old, plan };
-                replace.commit(&client, inner).await?
+                let read = Read { old: &old, stat, entries: entries.as_deref() };
+                replace_read(inner, &client, (path, &history), (doc, &entry), expected, read).await?
             }
         };
         match attempt {
@@ -169,6 +169,44 @@ pub(crate) async fn write(inner: &Inner, path: &str, doc: &str, expected: Expect
     Err(Error::Contention { path: path.to_owned(), attempts: MAX_ATTEMPTS })
 }
 
+/// What the snapshot read found: the document, its stat and the history's children (`None`: no
+/// history node).
+struct Read<'a> {
+    old: &'a [u8],
+    stat: Stat,
+    entries: Option<&'a [String]>,
+}
+
+/// Replaces the document `read` found by `doc` (its history entry: `entry`) if `expected`
+/// holds. `None`: raced, read again.
+async fn replace_read(
+    inner: &Inner,
+    client: &Client,
+    (path, history): (&str, &str),
+    (doc, entry): (&str, &[u8]),
+    expected: Expect,
+    read: Read<'_>,
+) -> Result<Option<Published>> {
+    let stat = read.stat;
+    match expected {
+        Expect::Absent => return Err(conflict(path, expected, Some(stat.version))),
+        Expect::Version(v) if v != stat.version => return Err(conflict(path, expected, Some(stat.version))),
+        _ => {}
+    }
+    let Some(next) = stat.version.checked_add(1) else {
+        return Err(Error::zk("set_data", path, ZkError::BadVersion));
+    };
+    let versions = read.entries.into_iter().flatten().filter_map(|n| history::parse_entry(n));
+    let plan = Plan::new(versions, read.entries.is_none(), stat.version, next, inner.history_limit);
+    let old = if plan.archive_current {
+        archive_of(inner, path, stat.version, read.old)
+    } else {
+        Cow::Borrowed(read.old)
+    };
+    let replace = Replace { acl: inner.session.acl(), path, history, doc, entry, old: &old, plan };
+    replace.commit(client, inner).await
+}
+
 /// The one-round-trip publish: when this process wrote the current version, writes the next one
 /// with the entries it knows of. `None`: nothing remembered, or something moved (the
 /// transaction failed as a whole); the caller reads and tries again.
@@ -176,6 +214,7 @@ async fn write_remembered(
     inner: &Inner,
     path: &str,
     doc: &str,
+    entry: &[u8],
     expected: Expect,
 ) -> Result<Option<Published>> {
     let Some(written) = inner.written.get(path) else { return Ok(None) };
@@ -186,8 +225,8 @@ async fn write_remembered(
     }
     let Some(next) = written.version.checked_add(1) else { return Ok(None) };
     let plan = Plan::new(written.entries.iter().copied(), false, written.version, next, inner.history_limit);
-    let replace =
-        Replace { acl: inner.session.acl(), path, history: &history::dir(path), doc, old: &[], plan };
+    let history = history::dir(path);
+    let replace = Replace { acl: inner.session.acl(), path, history: &history, doc, entry, old: &[], plan };
     if replace.request_size() > inner.max_request_size {
         return Ok(None);
     }
@@ -259,15 +298,22 @@ fn unexpected(path: &str, what: &str) -> Error {
     Error::zk("multi read", path, ZkError::UnexpectedError(what.to_owned()))
 }
 
-/// Creates the node (with its `history` node and the entry of version 0 when history is kept),
-/// and the missing parents. `None`: the node exists (raced, read again).
-async fn create(inner: &Inner, client: &Client, path: &str, doc: &str) -> Result<Option<Published>> {
+/// Creates the node (with its `history` node and the entry of version 0, `entry_doc`, when
+/// history is kept), and the missing parents. `None`: the node exists (raced, read again).
+async fn create(
+    inner: &Inner,
+    client: &Client,
+    path: &str,
+    doc: &str,
+    entry_doc: &[u8],
+) -> Result<Option<Published>> {
     let options = persistent(inner.session.acl());
     let keep = inner.history_limit > 0;
     let history = history::dir(path);
     let entry = history::entry_path(path, 0);
     // The document twice (node and entry) may not fit in one request: the entry then follows.
-    let together = keep && 2 * doc.len() + 3 * (entry.len() + PER_OP_OVERHEAD) <= inner.max_request_size;
+    let together =
+        keep && doc.len() + entry_doc.len() + 3 * (entry.len() + PER_OP_OVERHEAD) <= inner.max_request_size;
     let mut made_parent = false;
     loop {
         let mut writer = client.new_multi_writer();
@@ -276,9 +322,7 @@ async fn create(inner: &Inner, client: &Client, path: &str, doc: &str) -> Result
             writer.add_create(&history, &[], &options).map_err(|e| Error::zk("create", &history, e))?;
         }
         if together {
-            writer
-                .add_create(&entry, doc.as_bytes(), &options)
-                .map_err(|e| Error::zk("create", &entry, e))?;
+            writer.add_create(&entry, entry_doc, &options).map_err(|e| Error::zk("create", &entry, e))?;
         }
         match writer.commit().await {
             Ok(_) => break,
@@ -297,7 +341,7 @@ async fn create(inner: &Inner, client: &Client, path: &str, doc: &str) -> Result
             ) => return Err(Error::zk("create", path, source)),
         }
     }
-    let archived = together || (keep && archive_alone(client, path, &entry, 0, doc, &options).await?);
+    let archived = together || (keep && archive_alone(client, path, &entry, 0, entry_doc, &options).await?);
     inner.written.set(path, archived.then(|| Written { version: 0, entries: vec![0] }));
     Ok(Some(Published { path: path.to_owned(), version: 0, previous: None }))
 }
@@ -309,12 +353,12 @@ async fn archive_alone(
     path: &str,
     entry: &str,
     version: i32,
-    doc: &str,
+    doc: &[u8],
     options: &zookeeper_client::CreateOptions<'_>,
 ) -> Result<bool> {
     let mut writer = client.new_multi_writer();
     writer.add_check_version(path, version).map_err(|e| Error::zk("multi", path, e))?;
-    writer.add_create(entry, doc.as_bytes(), options).map_err(|e| Error::zk("multi", entry, e))?;
+    writer.add_create(entry, doc, options).map_err(|e| Error::zk("multi", entry, e))?;
     match writer.commit().await {
         Ok(_) => Ok(true),
         Err(e) => raced_or(path, e).map(|()| false),
@@ -327,7 +371,7 @@ async fn write_without_history(inner: &Inner, path: &str, doc: &str, expected: E
         let client = inner.client(path)?;
         let version = match expected {
             Expect::Absent => {
-                if let Some(published) = create(inner, &client, path, doc).await? {
+                if let Some(published) = create(inner, &client, path, doc, doc.as_bytes()).await? {
                     return Ok(published);
                 }
                 match stat_of(&client, path).await? {
@@ -349,7 +393,7 @@ async fn write_without_history(inner: &Inner, path: &str, doc: &str, expected: E
             },
             Err(ZkError::NoNode) if version.is_some() => return Err(conflict(path, expected, None)),
             Err(ZkError::NoNode) => {
-                if let Some(published) = create(inner, &client, path, doc).await? {
+                if let Some(published) = create(inner, &client, path, doc, doc.as_bytes()).await? {
                     return Ok(published);
                 }
             }
@@ -371,56 +415,6 @@ async fn stat_of(client: &Client, path: &str) -> Result<Option<i32>> {
 /// flags and ACLs, per operation (a generous bound).
 const PER_OP_OVERHEAD: usize = 96;
 
-/// What a write from `current` to `next` does to the history.
-#[derive(Debug, PartialEq, Eq)]
-struct Plan {
-    current: i32,
-    next: i32,
-    /// The `history` node is missing.
-    create_dir: bool,
-    /// The current document has no entry (written by a client that keeps no history): archived.
-    archive_current: bool,
-    /// An entry named after the next version exists already (a stale one): replaced.
-    replace_next: bool,
-    /// Entries to delete, oldest first.
-    prune: Vec<i32>,
-    /// The entries after the write, ascending.
-    kept: Vec<i32>,
-}
-
-impl Plan {
-    /// `existing`: the entries there are; `keep`: the history limit (documents replaced kept,
-    /// besides the current one).
-    fn new(
-        existing: impl Iterator<Item = i32>,
-        create_dir: bool,
-        current: i32,
-        next: i32,
-        keep: usize,
-    ) -> Plan {
-        let (mut archive_current, mut replace_next) = (true, false);
-        let mut older = Vec::new();
-        for v in existing {
-            if v == current {
-                archive_current = false;
-            } else if v == next {
-                replace_next = true;
-            } else {
-                older.push(v);
-            }
-        }
-        older.sort_unstable();
-        older.dedup();
-        // The current and the next entries stay; the oldest others go beyond `keep + 1` in all.
-        let excess = (older.len() + 2).saturating_sub(keep + 1).min(older.len());
-        let prune = older[..excess].to_vec();
-        let mut kept = older[excess..].to_vec();
-        kept.extend([current, next]);
-        kept.sort_unstable();
-        Plan { current, next, create_dir, archive_current, replace_next, prune, kept }
-    }
-}
-
 /// Replacing the document at `plan.current` by `doc`; `old` is the current document (archived
 /// when the plan says so).
 struct Replace<'a> {
@@ -428,6 +422,8 @@ struct Replace<'a> {
     path: &'a str,
     history: &'a str,
     doc: &'a str,
+    /// What the new version's history entry holds: `doc`, with its metadata line.
+    entry: &'a [u8],
     old: &'a [u8],
     plan: Plan,
 }
@@ -473,7 +469,7 @@ impl Replace<'_> {
         let Some(published) = self.finish(writer.commit().await)? else { return Ok(None) };
         let entry = history::entry_path(self.path, published.version);
         let archived =
-            archive_alone(client, self.path, &entry, published.version, self.doc, &options).await?;
+            archive_alone(client, self.path, &entry, published.version, self.entry, &options).await?;
         inner.written.set(self.path, archived.then(|| self.written(published.version)));
         Ok(Some(published))
     }
@@ -490,7 +486,7 @@ impl Replace<'_> {
         if self.plan.replace_next {
             writer.add_delete(&entry, None).map_err(multi)?;
         }
-        writer.add_create(&entry, self.doc.as_bytes(), &options).map_err(multi)?;
+        writer.add_create(&entry, self.entry, &options).map_err(multi)?;
         self.add_prune(&mut writer)?;
         self.finish(writer.commit().await)
     }
@@ -528,7 +524,7 @@ impl Replace<'_> {
         let plan = &self.plan;
         let ops = 3 + plan.prune.len() + plan.replace_next as usize + plan.create_dir as usize;
         let old = if plan.archive_current { self.old.len() } else { 0 };
-        2 * self.doc.len() + old + ops * (self.history.len() + 16 + PER_OP_OVERHEAD)
+        self.doc.len() + self.entry.len() + old + ops * (self.history.len() + 16 + PER_OP_OVERHEAD)
     }
 
     fn finish(
@@ -559,38 +555,5 @@ fn raced_or(path: &str, error: MultiWriteError) -> Result<()> {
         MultiWriteError::OperationFailed { source, .. } | MultiWriteError::RequestFailed { source } => {
             Err(Error::zk("multi", path, source))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_plan_keeps_the_limit_besides_the_current_document() {
-        let plan = Plan::new([1, 2, 3, 4].into_iter(), false, 4, 5, 3);
-        assert_eq!((plan.archive_current, plan.replace_next, plan.create_dir), (false, false, false));
-        assert_eq!(plan.prune, [1]);
-        assert_eq!(plan.kept, [2, 3, 4, 5], "three replaced documents and the new one");
-    }
-
-    #[test]
-    fn a_plan_archives_a_document_that_has_no_entry_and_replaces_a_stale_next_one() {
-        let plan = Plan::new([9, 1, 7].into_iter(), false, 8, 9, 10);
-        assert!(plan.archive_current, "version 8 was written without history");
-        assert!(plan.replace_next, "an entry named v-9 is left from elsewhere");
-        assert!(plan.prune.is_empty());
-        assert_eq!(plan.kept, [1, 7, 8, 9]);
-        let plan = Plan::new(std::iter::empty(), true, 0, 1, 1);
-        assert_eq!((plan.create_dir, plan.archive_current), (true, true));
-        assert_eq!(plan.kept, [0, 1]);
-    }
-
-    #[test]
-    fn a_plan_never_prunes_the_current_or_the_new_entry() {
-        // Entries numbered above the current version (left by another incarnation of the node).
-        let plan = Plan::new([50, 60, 2].into_iter(), false, 3, 4, 1);
-        assert_eq!(plan.prune, [2, 50, 60]);
-        assert_eq!(plan.kept, [3, 4]);
     }
 }

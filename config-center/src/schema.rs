@@ -10,7 +10,6 @@
 //! The layers are merged table-wise (`document.rs`) and the merged tree deserialized with
 //! toml's spanned deserializer, so that an error points into the layer that holds the value.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use std::ops::Range;
@@ -19,6 +18,7 @@ use serde::de::DeserializeOwned;
 use toml::de::{DeArray, DeTable, DeValue};
 use toml::Spanned;
 
+pub(crate) use crate::defaults::Defaults;
 use crate::document::{merge, Text, LAYER_BASE};
 use crate::env::Override;
 use crate::error::{Error, Layer, Result};
@@ -27,44 +27,23 @@ use crate::unknown_keys::{self, Step, UnknownKey};
 /// A validator: `Err(reason)` refuses the value.
 pub(crate) type Validator<T> = Arc<dyn Fn(&T) -> std::result::Result<(), String> + Send + Sync>;
 
-// === Defaults ===
-
-/// Where the defaults come from.
-#[derive(Debug, Clone, Default)]
-pub(crate) enum Defaults {
-    /// No defaults: the document must hold every required field.
-    #[default]
-    None,
-    /// TOML text.
-    Toml(Arc<str>),
-    /// A TOML file, read when a watch starts or a document is checked.
-    File(PathBuf),
-    /// A value serialized to TOML when it was given (or the error that gave).
-    Value(std::result::Result<Arc<str>, Error>),
-}
-
-impl Defaults {
-    pub(crate) async fn load(&self) -> Result<Option<Text>> {
-        match self {
-            Defaults::None => Ok(None),
-            Defaults::Toml(text) => Ok(Some(Text::other("<defaults>".into(), text.to_string()))),
-            Defaults::Value(Ok(text)) => Ok(Some(Text::other("<defaults>".into(), text.to_string()))),
-            Defaults::Value(Err(e)) => Err(e.clone()),
-            Defaults::File(file) => match tokio::fs::read_to_string(file).await {
-                Ok(text) => Ok(Some(Text::other(file.display().to_string(), text))),
-                Err(e) => Err(Error::io(format!("reading defaults file {}", file.display()), e)),
-            },
-        }
-    }
-}
-
 // === Layers ===
 
 /// The layers under and over a document.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Layers {
     defaults: Option<Text>,
+    /// Other ZooKeeper documents merged under the document (lowest first)...
+    below: Vec<Text>,
+    /// ... and over it (see [`crate::ConfigSpec::layers`]); set by the watcher before each
+    /// conversion, from its latest reads.
+    above: Vec<Text>,
     env: Vec<Override>,
+}
+
+/// The span space of ZooKeeper layer `i`: past any document's own offsets, below [`LAYER_BASE`].
+fn zk_layer_offset(i: usize) -> usize {
+    (i + 1) << 32
 }
 
 impl Layers {
@@ -75,7 +54,7 @@ impl Layers {
             text.offset = cursor;
             cursor += text.text.len() + 1;
         };
-        let mut layers = Layers { defaults, env };
+        let mut layers = Layers { defaults, below: Vec::new(), above: Vec::new(), env };
         if let Some(d) = layers.defaults.as_mut() {
             place(d);
         }
@@ -91,13 +70,15 @@ impl Layers {
     /// Defaults, then `doc`, then the overrides, merged. The root's span is the document's
     /// when there is one, else the defaults'.
     pub(crate) fn merged<'a>(&'a self, doc: Option<&'a Text>) -> Result<Spanned<DeTable<'a>>> {
-        if let (Some(d), None, true) = (doc, &self.defaults, self.env.is_empty()) {
+        let alone = self.env.is_empty() && self.below.is_empty() && self.above.is_empty();
+        if let (Some(d), None, true) = (doc, &self.defaults, alone) {
             // The document alone: merging it into an empty table would copy it key by key into
             // the same tree (a fifth of a small document's conversion time).
             return Ok(Spanned::new(d.offset..d.offset + d.text.len(), d.parse(doc)?.into_inner()));
         }
         let mut root = DeTable::new();
-        for layer in [self.defaults.as_ref(), doc].into_iter().flatten() {
+        let order = self.defaults.iter().chain(&self.below).chain(doc).chain(&self.above);
+        for layer in order {
             merge(&mut root, layer.parse(doc)?.into_inner());
         }
         for o in &self.env {
@@ -116,7 +97,38 @@ impl Layers {
             None => Vec::new(),
             Some(i) => self.env.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, o)| o.clone()).collect(),
         };
-        Layers { defaults: self.defaults.clone(), env }
+        Layers { defaults: self.defaults.clone(), below: self.below.clone(), above: self.above.clone(), env }
+    }
+
+    /// Sets the ZooKeeper layers under and over the document, placed in the span space.
+    pub(crate) fn set_zookeeper(&mut self, mut below: Vec<Text>, mut above: Vec<Text>) {
+        for (i, text) in below.iter_mut().chain(above.iter_mut()).enumerate() {
+            text.offset = zk_layer_offset(i);
+        }
+        (self.below, self.above) = (below, above);
+    }
+
+    /// The texts in merge order (defaults, ZooKeeper layers under, `doc`, those over) and the
+    /// environment overrides that go over them.
+    pub(crate) fn ordered<'a>(&'a self, doc: Option<&'a Text>) -> (Vec<&'a Text>, &'a [Override]) {
+        let texts = self.defaults.iter().chain(&self.below).chain(doc).chain(&self.above).collect();
+        (texts, &self.env)
+    }
+
+    /// These layers without ZooKeeper layer `i` (counted from the lowest).
+    fn without_zookeeper(&self, i: usize) -> Layers {
+        let mut layers = self.clone();
+        if i < layers.below.len() {
+            layers.below.remove(i);
+        } else {
+            layers.above.remove(i - layers.below.len());
+        }
+        layers
+    }
+
+    /// The ZooKeeper layers, lowest first.
+    fn zookeeper(&self) -> impl DoubleEndedIterator<Item = &Text> {
+        self.below.iter().chain(&self.above)
     }
 
     /// The variable (`$NAME`) of the environment override an absolute span points into.
@@ -127,6 +139,7 @@ impl Layers {
     /// The text an absolute span points into.
     fn locate<'a>(&'a self, doc: Option<&'a Text>, pos: usize) -> Option<&'a Text> {
         doc.into_iter()
+            .chain(self.zookeeper())
             .chain(self.defaults.as_ref())
             .chain(self.env.iter().map(|o| &o.text))
             .find(|t| t.contains(pos))
@@ -190,8 +203,19 @@ impl<T: DeserializeOwned> Schema<T> {
             }
             return Layer::Environment { vars };
         }
+        let zookeeper: Vec<&Text> = self.layers.zookeeper().collect();
+        for (i, layer) in zookeeper.iter().enumerate().rev().filter(|(i, _)| *i >= self.layers.below.len()) {
+            if passes(&self.layers.without_zookeeper(i), doc) {
+                return Layer::Zookeeper { path: layer.label.clone(), version: layer.version };
+            }
+        }
         if doc.is_some() && passes(&self.layers, None) {
             return Layer::Document;
+        }
+        for (i, layer) in zookeeper.iter().enumerate().rev().filter(|(i, _)| *i < self.layers.below.len()) {
+            if passes(&self.layers.without_zookeeper(i), doc) {
+                return Layer::Zookeeper { path: layer.label.clone(), version: layer.version };
+            }
         }
         match &self.layers.defaults {
             Some(defaults) => Layer::Defaults { source: defaults.label.clone() },

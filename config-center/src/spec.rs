@@ -15,10 +15,12 @@ use crate::document::Text;
 use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::history::{self, HistoryEntry};
+use crate::meta::PublishMeta;
 use crate::name::config_path;
+use crate::provenance::Provenance;
 use crate::publish::{self, Expect, Published};
 use crate::schema::{Defaults, Layers, Schema, Validator};
-use crate::watcher::{self, Start};
+use crate::watcher::{self, Fleet, Start};
 
 /// One document as a `T`: where it lives, its defaults, environment overrides and validator.
 ///
@@ -60,6 +62,8 @@ pub struct ConfigSpec<T> {
     startup_timeout: Option<Duration>,
     keep_when_deleted: bool,
     allow_unknown_keys: bool,
+    /// The documents merged, lowest first, as named (see [`ConfigSpec::layers`]).
+    layers: Vec<String>,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -76,6 +80,7 @@ impl<T> Clone for ConfigSpec<T> {
             startup_timeout: self.startup_timeout,
             keep_when_deleted: self.keep_when_deleted,
             allow_unknown_keys: self.allow_unknown_keys,
+            layers: self.layers.clone(),
             _type: PhantomData,
         }
     }
@@ -107,6 +112,7 @@ impl<T> ConfigSpec<T> {
             startup_timeout: None,
             keep_when_deleted: true,
             allow_unknown_keys: false,
+            layers: Vec::new(),
             _type: PhantomData,
         })
     }
@@ -114,6 +120,16 @@ impl<T> ConfigSpec<T> {
     /// The ZooKeeper path of the document.
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// The namespace and name.
+    pub(crate) fn names(&self) -> (&str, &str) {
+        (&self.namespace, &self.name)
+    }
+
+    /// The config center.
+    pub(crate) fn center(&self) -> &ConfigCenter {
+        &self.center
     }
 
     /// Defaults given as a value (for example `T::default()`), serialized to TOML now; an
@@ -217,6 +233,31 @@ impl<T> ConfigSpec<T> {
         self
     }
 
+    /// Other ZooKeeper documents merged with this one into one value, lowest first, between
+    /// the defaults and the environment overrides (like Spring Cloud's `application` ->
+    /// `app` -> `app,profile`): `name` in the same namespace or `namespace/name`. This
+    /// document goes where it is named, or on top when it is not named. A watcher follows every
+    /// layer (a change to any reloads the merged value once); an error names the layer's path,
+    /// version, line and column; a layer that does not exist is left out; a layer deleted
+    /// while watched keeps its last text in the merge and the status names it
+    /// ([`Error::LayerDeleted`]; with [`ConfigSpec::keep_when_deleted`] `false` it is left out).
+    /// With layers, this document missing is merged as empty rather than served from the
+    /// cache. Publishers check a document alone (over the defaults), as before; see
+    /// [`ConfigSpec::explain`] for where each value comes from. Default: no layers.
+    pub fn layers<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.layers = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The other layers' paths, each with whether it is over this document.
+    fn layer_paths(&self) -> Result<Vec<(String, bool)>> {
+        crate::layers::resolve(self.center.root(), &self.namespace, &self.path, &self.layers)
+    }
+
     /// The schema of watchers (`with_env`) or publishers.
     async fn schema(&self, with_env: bool) -> Result<Schema<T>> {
         let env = if with_env {
@@ -236,12 +277,53 @@ impl<T> ConfigSpec<T> {
         })
     }
 
+    /// Where each value at or under `key` (dotted, `pool.max`; empty: every value) of the
+    /// merged config comes from, read now: the defaults, the ZooKeeper layers
+    /// ([`ConfigSpec::layers`]) and this document at their current versions, and this
+    /// process's environment overrides; each value with the layer and line that set it and the
+    /// lower layers it overrode. Empty when nothing sets `key`.
+    ///
+    /// # Errors
+    /// [`Error::ConfigParse`] for a layer that does not parse (naming it); the defaults' and
+    /// overrides' errors; [`Error::InvalidName`]; [`Error::Registry`].
+    pub async fn explain(&self, key: &str) -> Result<Vec<Provenance>> {
+        let layers = self.layer_paths()?;
+        let mut schema = self.schema(true).await?;
+        let client = self.center.inner.client(&self.path)?;
+        // Read back to back: one round trip.
+        let own = client.get_data(&self.path);
+        let others: Vec<_> = layers.iter().map(|(p, _)| client.get_data(p)).collect();
+        let read = |path: &str,
+                    answer: std::result::Result<(Vec<u8>, registry::Stat), zookeeper_client::Error>|
+         -> Result<Option<Text>> {
+            match answer {
+                Ok((data, stat)) => Ok(Some(crate::document::decode(path, Some(stat.version), data)?)),
+                Err(zookeeper_client::Error::NoNode) => Ok(None),
+                Err(e) => Err(Error::zk("get_data", path, e)),
+            }
+        };
+        let doc = read(&self.path, own.await)?;
+        let (mut below, mut above) = (Vec::new(), Vec::new());
+        for ((path, over), answer) in layers.iter().zip(others) {
+            if let Some(text) = read(path, answer.await)? {
+                if *over {
+                    above.push(text)
+                } else {
+                    below.push(text)
+                }
+            }
+        }
+        schema.layers.set_zookeeper(below, above);
+        let (texts, env) = schema.layers.ordered(doc.as_ref());
+        crate::provenance::explain(&texts, env, key)
+    }
+
     /// The history of the document, newest first.
     ///
     /// # Errors
     /// [`Error::Registry`].
     pub async fn history(&self) -> Result<Vec<HistoryEntry>> {
-        history::list(&self.center.inner, &self.path).await
+        history::list(&self.center.inner, &self.path, false).await
     }
 }
 
@@ -261,12 +343,26 @@ impl<T: DeserializeOwned> ConfigSpec<T> {
         T: Send + Sync + 'static,
     {
         let inner = &self.center.inner;
+        let layers = self.layer_paths()?;
+        let all_layers = match layers.is_empty() {
+            true => Vec::new(),
+            false => {
+                let (below, above): (Vec<_>, Vec<_>) = layers.iter().partition(|(_, above)| !above);
+                let mut all: Vec<String> = below.into_iter().map(|(p, _)| p.clone()).collect();
+                all.push(self.path.clone());
+                all.extend(above.into_iter().map(|(p, _)| p.clone()));
+                all
+            }
+        };
         watcher::start(Start {
             session: inner.session.clone(),
             schema: self.schema(true).await?,
             cache: self.center.cache(&self.namespace, &self.name)?,
             startup_timeout: self.startup_timeout.unwrap_or(inner.startup_timeout),
             keep_when_deleted: self.keep_when_deleted,
+            instance: inner.instance.clone(),
+            layers: layers.clone(),
+            fleet: inner.fleet_status.then(|| Fleet { delay: inner.status_delay, layers: all_layers }),
         })
         .await
     }
@@ -292,7 +388,22 @@ impl<T: DeserializeOwned> ConfigSpec<T> {
     /// retryable one may or may not have been applied).
     pub async fn publish_toml(&self, text: &str, expected: Expect) -> Result<Published> {
         self.check(text).await?;
-        publish::write(&self.center.inner, &self.path, text, expected).await
+        publish::write(&self.center.inner, &self.path, text, expected, None).await
+    }
+
+    /// [`ConfigSpec::publish_toml`] with an author and a message, kept with the new version's
+    /// history entry (see [`PublishMeta`]).
+    ///
+    /// # Errors
+    /// As [`ConfigSpec::publish_toml`], and [`Error::InvalidMeta`].
+    pub async fn publish_toml_with(
+        &self,
+        text: &str,
+        expected: Expect,
+        meta: &PublishMeta,
+    ) -> Result<Published> {
+        self.check(text).await?;
+        publish::write(&self.center.inner, &self.path, text, expected, Some(meta)).await
     }
 
     /// Publishes `value`, serialized as TOML, as [`ConfigSpec::publish_toml`] does.
@@ -316,6 +427,17 @@ impl<T: DeserializeOwned> ConfigSpec<T> {
     pub async fn rollback(&self, to: i32, expected: Expect) -> Result<Published> {
         let old = history::read(&self.center.inner, &self.path, to).await?;
         self.publish_toml(&old.text, expected).await
+    }
+
+    /// [`ConfigSpec::rollback`] with an author and a message (the message defaults to
+    /// `rollback to version <to>`).
+    ///
+    /// # Errors
+    /// As [`ConfigSpec::rollback`], and [`Error::InvalidMeta`].
+    pub async fn rollback_with(&self, to: i32, expected: Expect, meta: &PublishMeta) -> Result<Published> {
+        let old = history::read(&self.center.inner, &self.path, to).await?;
+        let meta = crate::meta::for_rollback(meta, to);
+        self.publish_toml_with(&old.text, expected, &meta).await
     }
 }
 

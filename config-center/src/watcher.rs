@@ -1,26 +1,30 @@
 //! The watch task behind a [`Config`].
 //!
-//! It follows the document with registry's push-then-pull data watch (the watch event pushes, a
-//! read that re-arms the watch pulls; bursts fold into one read; a change made during a
-//! disconnection is read on reconnection; after session expiry the watch is set again on the new
-//! session and the document read again). Each document read is layered, deserialized and
-//! validated; an accepted value is swapped in through arc-swap, a refused one leaves the last
-//! good value in place and is reported.
+//! It follows the document and its canary node with registry's push-then-pull data watch (the
+//! watch event pushes, a read that re-arms the watch pulls; bursts fold into one read; a change
+//! made during a disconnection is read on reconnection; after session expiry the watch is set
+//! again on the new session and the node read again). Each read goes to the watch's
+//! [`Watcher`] (`applier.rs`), which layers, deserializes and validates what is in effect; an
+//! accepted value is swapped in through arc-swap, a refused one leaves the last good value in
+//! place and is reported.
 
-use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use registry::{NodeEvent, Session, Stat};
+use registry::{NodeEvent, Session, WatchTask};
 use serde::de::DeserializeOwned;
 use tokio::sync::{oneshot, watch};
 
+use crate::applier::{Applied, Node, Watcher};
 use crate::cache::{CacheFile, CacheWriter};
 use crate::config::{Config, Source, Status};
-use crate::document::{self, Text};
+use crate::document::Text;
 use crate::error::{Error, Result};
+use crate::instance::{self, Instance};
+use crate::layers::ZkLayers;
 use crate::schema::Schema;
+use crate::status_writer::{self, WriterStart};
 
 /// Everything a watch needs, gathered by [`crate::ConfigSpec::watch`].
 pub(crate) struct Start<T> {
@@ -30,22 +34,29 @@ pub(crate) struct Start<T> {
     pub(crate) startup_timeout: Duration,
     /// See [`crate::ConfigSpec::keep_when_deleted`].
     pub(crate) keep_when_deleted: bool,
+    /// Who this watcher is, for canaries.
+    pub(crate) instance: Instance,
+    /// The other ZooKeeper documents merged with the document: path, and whether over it.
+    pub(crate) layers: Vec<(String, bool)>,
+    /// The status node to keep, if any.
+    pub(crate) fleet: Option<Fleet>,
 }
 
-/// What was last applied, so that the same read is not applied twice. The content's digest is
-/// part of it: after ZooKeeper was wiped and rebuilt, another document can come back with the
-/// same version and mzxid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Applied {
-    Absent,
-    Document { version: i32, mzxid: i64, digest: u64 },
+/// What the fleet status needs besides the instance.
+pub(crate) struct Fleet {
+    pub(crate) delay: Duration,
+    pub(crate) layers: Vec<String>,
 }
 
-/// The watch loop's state, shared with [`start`]: reads are collected until the first answer
-/// has been turned into a value, then applied in the loop's own task as they arrive.
+/// The watch loops' state, shared with [`start`]: reads are collected until every node has
+/// answered once and the first value is made, then applied in the loops' tasks as they arrive.
 enum Phase<T> {
-    Starting { first: Option<oneshot::Sender<()>>, latest: NodeEvent<Vec<u8>> },
-    Following(Follower<T>),
+    Starting {
+        first: Option<oneshot::Sender<()>>,
+        reads: Vec<(Node, NodeEvent<Vec<u8>>)>,
+        waiting: Vec<Node>,
+    },
+    Following(Box<Follower<T>>),
 }
 
 /// What applies reads once the watch has started.
@@ -59,69 +70,110 @@ fn locked<T>(phase: &Mutex<Phase<T>>) -> MutexGuard<'_, Phase<T>> {
     phase.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The read collected while starting (`Unknown`: none since the last take).
-fn take_latest<T>(phase: &mut Phase<T>) -> NodeEvent<Vec<u8>> {
+/// The reads collected while starting.
+fn take_reads<T>(phase: &mut Phase<T>) -> Vec<(Node, NodeEvent<Vec<u8>>)> {
     match phase {
-        Phase::Starting { latest, .. } => std::mem::replace(latest, NodeEvent::Unknown),
-        Phase::Following(_) => NodeEvent::Unknown,
+        Phase::Starting { reads, .. } => std::mem::take(reads),
+        Phase::Following(_) => Vec::new(),
     }
 }
 
-/// Starts a watch: waits up to the start-up timeout for ZooKeeper's first answer, falls back to
-/// the cache, then to the defaults, then applies each read in the watch loop's task.
+/// A watch loop on `node` at `path` that feeds the shared phase.
+fn follow<T>(session: &Session, path: &str, node: Node, phase: &Arc<Mutex<Phase<T>>>) -> Result<WatchTask>
+where
+    T: DeserializeOwned + Send + Sync + 'static,
+{
+    let sink = phase.clone();
+    Ok(session.watch_data_with(path, move |event| match &mut *locked(&sink) {
+        Phase::Starting { first, reads, waiting } => {
+            reads.push((node, event));
+            waiting.retain(|n| *n != node);
+            if waiting.is_empty() {
+                if let Some(first) = first.take() {
+                    let _ = first.send(());
+                }
+            }
+        }
+        Phase::Following(f) => f.watcher.apply(node, event, &f.value, &f.status),
+    })?)
+}
+
+/// The nodes a watch of `path` follows: the document, its canary node, its other layers.
+fn nodes_of(path: &str, layers: &[(String, bool)]) -> Vec<(Node, String)> {
+    let mut nodes = vec![(Node::Document, path.to_owned()), (Node::Canary, crate::canary::node(path))];
+    nodes.extend(layers.iter().enumerate().map(|(i, (p, _))| (Node::Layer(i), p.clone())));
+    nodes
+}
+
+/// Starts a watch: waits up to the start-up timeout for ZooKeeper's first answers, falls back
+/// to the cache, then to the defaults, then applies each read in the watch loops' tasks.
 pub(crate) async fn start<T>(start: Start<T>) -> Result<Config<T>>
 where
     T: DeserializeOwned + Send + Sync + 'static,
 {
-    let Start { session, schema, cache, startup_timeout, keep_when_deleted } = start;
+    let Start { session, schema, cache, startup_timeout, keep_when_deleted, instance, layers, fleet } = start;
     let path = schema.path.clone();
     let (first_tx, first_rx) = oneshot::channel();
-    let phase = Arc::new(Mutex::new(Phase::Starting { first: Some(first_tx), latest: NodeEvent::Unknown }));
-    let sink = phase.clone();
-    let task = session.watch_data_with(&path, move |event| match &mut *locked(&sink) {
-        Phase::Starting { first, latest } => {
-            *latest = event;
-            if let Some(first) = first.take() {
-                let _ = first.send(());
-            }
-        }
-        Phase::Following(f) => f.watcher.apply(event, &f.value, &f.status),
-    })?;
-    let first = match tokio::time::timeout(startup_timeout, first_rx).await {
-        Ok(Ok(())) => Ok(take_latest(&mut locked(&phase))),
-        // The loop ended without an answer: the session is closed.
+    let nodes = nodes_of(&path, &layers);
+    let zk = ZkLayers::new(layers, keep_when_deleted);
+    let waiting = nodes.iter().map(|(n, _)| *n).collect();
+    let phase = Arc::new(Mutex::new(Phase::Starting { first: Some(first_tx), reads: Vec::new(), waiting }));
+    let tasks =
+        nodes.iter().map(|(node, p)| follow(&session, p, *node, &phase)).collect::<Result<Vec<_>>>()?;
+    let answered = match tokio::time::timeout(startup_timeout, first_rx).await {
+        Ok(Ok(())) => true,
+        // A loop ended without an answer: the session is closed.
         Ok(Err(_)) => return Err(Error::Registry(registry::Error::SessionClosed)),
-        Err(_) => Err(()),
+        Err(_) => false,
     };
-    let mut watcher = Watcher::new(schema, cache.clone().map(CacheWriter::spawn), keep_when_deleted);
-    let (value, status) = first_value(&mut watcher, first, cache.as_ref(), &path, startup_timeout).await?;
+    let me = Some(instance.clone());
+    let cache_writer = cache.clone().map(CacheWriter::spawn);
+    let mut watcher = Watcher::new(schema, cache_writer, keep_when_deleted, me, zk);
+    for (node, event) in take_reads(&mut locked(&phase)) {
+        watcher.record(node, event);
+    }
+    let (value, status) = first_value(&mut watcher, answered, cache.as_ref(), &path, startup_timeout).await?;
     let value = Arc::new(ArcSwap::from_pointee(value));
     let status = Status { accepted: 1, accepted_at: Instant::now(), ..status };
     let (tx, rx) = watch::channel(status);
+    let keep_node = fleet.is_some();
+    let fleet = fleet.unwrap_or(Fleet { delay: Duration::ZERO, layers: Vec::new() });
+    let claim = instance::claim(&session.environment().key(), &crate::fleet::dir(&path), &instance.name);
+    let writer = status_writer::spawn(WriterStart {
+        session: session.clone(),
+        path: path.clone(),
+        instance,
+        claim,
+        layers: fleet.layers,
+        delay: fleet.delay,
+        statuses: rx.clone(),
+        keep_node,
+    });
     let status = Arc::new(tx);
     {
-        // A read that arrived since the first answer is applied now, under the lock, so that none
-        // slips between it and the switch.
+        // Reads that arrived since the first answers are applied now, under the lock, so that
+        // none slips between them and the switch.
         let mut guard = locked(&phase);
-        let latest = take_latest(&mut guard);
-        let mut follower = Follower { watcher, value: value.clone(), status: status.clone() };
-        follower.watcher.apply(latest, &follower.value, &follower.status);
+        let mut follower = Box::new(Follower { watcher, value: value.clone(), status: status.clone() });
+        for (node, event) in take_reads(&mut guard) {
+            follower.watcher.apply(node, event, &follower.value, &follower.status);
+        }
         *guard = Phase::Following(follower);
     }
-    // The loop runs until every `Config` handle is gone (or the session is closed).
+    // The loops run until every `Config` handle is gone (or the session is closed).
     tokio::spawn(async move {
         status.closed().await;
-        drop((task, session));
+        drop((tasks, session));
     });
-    Ok(Config::new(&path, value, rx))
+    Ok(Config::new(&path, value, rx, Some(writer)))
 }
 
-/// The value a watch starts with: ZooKeeper's first answer when it came (a refused document
+/// The value a watch starts with: ZooKeeper's first answers when they came (a refused document
 /// falls back to the last good value of an earlier run, else the defaults), else the cache or
 /// the defaults as a stale value.
 async fn first_value<T>(
     watcher: &mut Watcher<T>,
-    first: std::result::Result<NodeEvent<Vec<u8>>, ()>,
+    answered: bool,
     cache: Option<&CacheFile>,
     path: &str,
     startup_timeout: Duration,
@@ -129,39 +181,41 @@ async fn first_value<T>(
 where
     T: DeserializeOwned + Send + Sync + 'static,
 {
-    match first {
-        Ok(NodeEvent::Present { value, stat }) => match watcher.accept(value, &stat) {
-            Ok(accepted) => Ok(accepted),
-            Err(refused) => {
-                // The last good value of an earlier run, else the defaults; else nothing to serve.
-                let (v, mut status) = match fallback(&watcher.schema, cache).await {
-                    Ok(found) => found,
-                    Err(_) => return Err(refused),
-                };
-                status.stale = false;
-                status.error = Some(refused);
-                Ok((v, status))
-            }
-        },
-        Ok(_) if watcher.keep_when_deleted => {
+    if !answered {
+        tracing::warn!(%path, ?startup_timeout, "no answer from ZooKeeper; starting from the cache or defaults");
+        return match fallback(&watcher.schema, cache).await {
+            Ok(found) => Ok(found),
+            Err(cause) => Err(Error::Unavailable {
+                path: path.to_owned(),
+                waited: startup_timeout,
+                cause: Box::new(cause),
+            }),
+        };
+    }
+    match watcher.first() {
+        Some(Ok(accepted)) => Ok(accepted),
+        Some(Err(refused)) => {
+            // The last good value of an earlier run, else the defaults; else nothing to serve.
+            let (v, mut status) = match fallback(&watcher.schema, cache).await {
+                Ok(found) => found,
+                Err(_) => return Err(refused),
+            };
+            status.stale = false;
+            status.refused = match &watcher.document {
+                NodeEvent::Present { stat, .. } => Some(format!("version {}", stat.version)),
+                _ => None,
+            };
+            status.error = Some(refused);
+            Ok((v, status))
+        }
+        None if watcher.keep_when_deleted => {
             // Deleted (or ZooKeeper wiped) while this process was away: the last good value
             // of an earlier run, else the defaults.
             watcher.applied = Some(Applied::Absent);
             let (value, status) = fallback(&watcher.schema, cache).await?;
             Ok((value, Status { stale: false, absent: true, ..status }))
         }
-        Ok(_) => watcher.absent(),
-        Err(()) => {
-            tracing::warn!(%path, ?startup_timeout, "no answer from ZooKeeper; starting from the cache or defaults");
-            match fallback(&watcher.schema, cache).await {
-                Ok(found) => Ok(found),
-                Err(cause) => Err(Error::Unavailable {
-                    path: path.to_owned(),
-                    waited: startup_timeout,
-                    cause: Box::new(cause),
-                }),
-            }
-        }
+        None => watcher.absent(),
     }
 }
 
@@ -190,154 +244,4 @@ async fn fallback<T: DeserializeOwned>(schema: &Schema<T>, cache: Option<&CacheF
     }
     let value = schema.convert(None)?;
     Ok((value, Status { error, ..Status::new(None, Source::Defaults, true) }))
-}
-
-// === The watch task ===
-
-struct Watcher<T> {
-    schema: Schema<T>,
-    cache: Option<CacheWriter>,
-    applied: Option<Applied>,
-    /// Keys the digest of the documents applied.
-    digests: RandomState,
-    /// A deleted document keeps the value in use and the cache file (else: the defaults).
-    keep_when_deleted: bool,
-}
-
-impl<T: DeserializeOwned> Watcher<T> {
-    fn new(schema: Schema<T>, cache: Option<CacheWriter>, keep_when_deleted: bool) -> Self {
-        Watcher { schema, cache, applied: None, digests: RandomState::new(), keep_when_deleted }
-    }
-
-    /// What applying `bytes` read with `stat` is remembered as.
-    fn document_key(&self, bytes: &[u8], stat: &Stat) -> Applied {
-        Applied::Document { version: stat.version, mzxid: stat.mzxid, digest: self.digests.hash_one(bytes) }
-    }
-
-    /// A document read from ZooKeeper, as a value and the status that goes with it.
-    fn accept(&mut self, bytes: Vec<u8>, stat: &Stat) -> Result<(T, Status)> {
-        self.applied = Some(self.document_key(&bytes, stat));
-        let doc = document::decode(&self.schema.path, Some(stat.version), bytes)?;
-        let value = self.schema.convert(Some(&doc))?;
-        if let Some(cache) = &self.cache {
-            cache.save(stat.version, doc.text);
-        }
-        Ok((value, Status::new(Some(stat.version), Source::ZooKeeper, false)))
-    }
-
-    /// The node does not exist, with `keep_when_deleted(false)`: defaults and overrides, and
-    /// the cache file removed.
-    fn absent(&mut self) -> Result<(T, Status)> {
-        self.applied = Some(Applied::Absent);
-        let value = self.schema.convert(None)?;
-        if let Some(cache) = &self.cache {
-            cache.remove();
-        }
-        Ok((value, Status { absent: true, ..Status::new(None, Source::Defaults, false) }))
-    }
-
-    /// The node was deleted, with `keep_when_deleted(true)`: the value in use and the cache file
-    /// stay; the status says the document is absent.
-    fn keep_deleted(&mut self, status: &watch::Sender<Status>) {
-        self.applied = Some(Applied::Absent);
-        tracing::warn!(path = %self.schema.path, "config document deleted; keeping the last good value and its cache");
-        status.send_modify(|s| {
-            s.absent = true;
-            s.stale = false;
-            s.error = None;
-        });
-    }
-
-    /// Applies a read: swaps the value in or reports the refusal.
-    fn apply(&mut self, event: NodeEvent<Vec<u8>>, value: &ArcSwap<T>, status: &watch::Sender<Status>) {
-        let outcome = match event {
-            NodeEvent::Present { value, stat } => {
-                if self.applied == Some(self.document_key(&value, &stat)) {
-                    return;
-                }
-                self.accept(value, &stat)
-            }
-            NodeEvent::Absent => {
-                if self.applied == Some(Applied::Absent) {
-                    return;
-                }
-                if self.keep_when_deleted {
-                    return self.keep_deleted(status);
-                }
-                self.absent()
-            }
-            _ => return,
-        };
-        match outcome {
-            Ok((new, next)) => {
-                value.store(Arc::new(new));
-                let accepted_at = Instant::now();
-                status.send_modify(|s| *s = Status { accepted: s.accepted + 1, accepted_at, ..next });
-                tracing::info!(path = %self.schema.path, version = ?status.borrow().version, "config value accepted");
-                metrics::counter!("zkmesh_config_accepted_total", "path" => self.schema.path.clone())
-                    .increment(1);
-            }
-            Err(e) => {
-                tracing::warn!(path = %self.schema.path, error = %e, "config document refused; keeping the last good value");
-                metrics::counter!("zkmesh_config_refused_total", "path" => self.schema.path.clone())
-                    .increment(1);
-                status.send_modify(|s| {
-                    s.stale = false;
-                    s.error = Some(e);
-                });
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use serde::Deserialize;
-
-    use super::*;
-    use crate::schema::Layers;
-
-    #[derive(Debug, Deserialize, PartialEq)]
-    struct Doc {
-        n: u32,
-    }
-
-    fn present(text: &str, stat: Stat) -> NodeEvent<Vec<u8>> {
-        NodeEvent::Present { value: text.as_bytes().to_vec(), stat }
-    }
-
-    #[test]
-    fn a_read_with_the_stat_applied_last_but_other_bytes_is_applied() {
-        // ZooKeeper wiped and rebuilt: another document at the same version and mzxid.
-        let schema: Schema<Doc> = Schema {
-            path: "/config/ns/doc".into(),
-            layers: Layers::default(),
-            validator: None,
-            allow_unknown_keys: false,
-        };
-        let mut watcher = Watcher::new(schema, None, true);
-        let stat = Stat {
-            czxid: 6,
-            mzxid: 6,
-            pzxid: 6,
-            ctime: 0,
-            mtime: 0,
-            version: 0,
-            cversion: 0,
-            aversion: 0,
-            ephemeral_owner: 0,
-            data_length: 5,
-            num_children: 0,
-        };
-        let (first, status) = watcher.accept(b"n = 1".to_vec(), &stat).expect("accepted");
-        let value = ArcSwap::from_pointee(first);
-        let (status, _rx) = watch::channel(Status { accepted: 1, ..status });
-
-        watcher.apply(present("n = 2", stat), &value, &status);
-        assert_eq!(*value.load_full(), Doc { n: 2 }, "same version and mzxid, other content");
-        assert_eq!(status.borrow().accepted, 2);
-
-        watcher.apply(present("n = 2", stat), &value, &status);
-        assert_eq!(status.borrow().accepted, 2, "the same read again is skipped");
-    }
 }

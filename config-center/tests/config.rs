@@ -437,14 +437,16 @@ async fn an_absent_node_serves_defaults_until_it_is_created() {
     assert_eq!(*value, Db { port: 7000, ..defaults.clone() }, "the document over the defaults");
     assert_eq!((config.version(), config.source()), (Some(0), Source::ZooKeeper));
 
-    // Deleted: back to the defaults.
-    let raw = raw(&connect).await;
-    raw.delete("/config/shop/db/history/v-0000000000", None).await.expect("delete the entry");
-    raw.delete("/config/shop/db/history", None).await.expect("delete history");
-    raw.delete("/config/shop/db", None).await.expect("delete");
+    // Deleted (with its history and status nodes): back to the defaults.
+    assert!(other.delete("shop", "db").await.expect("delete"), "there was a document");
     let value = within("the deletion", config.changed()).await.expect("changed");
     assert_eq!(*value, defaults);
     assert_eq!((config.version(), config.source()), (None, Source::Defaults));
+    assert!(!other.delete("shop", "db").await.expect("delete"), "nothing left to delete");
+    // The watcher's status node did not bring the document back; it comes back with it.
+    other.publish_toml("shop", "db", "port = 7001\n", Expect::Absent).await.expect("created again");
+    let statuses = other.wait_for_version("shop", "db", 0, WAIT).await.expect("the status is back");
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
 }
 
 #[tokio::test]
@@ -653,13 +655,27 @@ async fn a_refused_document_wakes_status_changed_and_not_changed() {
     assert!(status.error.is_none(), "cleared by the accepted document");
 }
 
-/// Deletes `/config/shop/db` with its history, as an operator (or a wipe) would.
+/// Deletes `/config/shop/db` with its history and the watchers' status nodes, in one
+/// transaction, as an operator (or a wipe) would.
 async fn delete_document(raw: &zookeeper_client::Client) {
-    for name in raw.list_children("/config/shop/db/history").await.expect("children") {
-        raw.delete(&format!("/config/shop/db/history/{name}"), None).await.expect("delete entry");
+    for _ in 0..20 {
+        let mut nodes = vec!["/config/shop/db".to_owned()];
+        for dir in ["history", "status"] {
+            let dir = format!("/config/shop/db/{dir}");
+            if let Ok(children) = raw.list_children(&dir).await {
+                nodes.push(dir.clone());
+                nodes.extend(children.iter().map(|c| format!("{dir}/{c}")));
+            }
+        }
+        let mut writer = raw.new_multi_writer();
+        for node in nodes.iter().rev() {
+            writer.add_delete(node, None).expect("delete op");
+        }
+        if writer.commit().await.is_ok() {
+            return;
+        }
     }
-    raw.delete("/config/shop/db/history", None).await.expect("delete history");
-    raw.delete("/config/shop/db", None).await.expect("delete");
+    panic!("/config/shop/db not deleted");
 }
 
 #[tokio::test]

@@ -54,6 +54,8 @@ pub(crate) struct EphemeralSpec {
     id: u64,
     path: String,
     data: Vec<u8>,
+    /// Missing parents are created (else the node waits for its parent).
+    make_parents: bool,
     /// The generation whose ZooKeeper session holds the node (0: none).
     created_in: AtomicU64,
     removed: AtomicBool,
@@ -257,7 +259,7 @@ async fn ensure(shared: &SessionCore, client: &Client, spec: &EphemeralSpec) -> 
                     Some(stat) => return Ok(Outcome::Conflict(stat.ephemeral_owner)),
                 }
             }
-            Err(ZkError::NoNode) if !made_parent => {
+            Err(ZkError::NoNode) if !made_parent && spec.make_parents => {
                 made_parent = true;
                 if let Some(parent) = crate::session::parent(path) {
                     shared.ensure_path_on(client, parent).await?;
@@ -306,8 +308,33 @@ pub(crate) async fn replay(shared: &SessionCore, client: &Client, generation: u6
     crate::metrics::ephemerals_recreated(active);
 }
 
+impl Session {
+    /// Creates an ephemeral node kept like [`Session::create_ephemeral`]'s, but never creates
+    /// its parent: while the parent is missing, the node stays
+    /// [`EphemeralStatus::Pending`] (with a `NoNode` error) and is retried with back-off.
+    ///
+    /// For a node that describes its parent (a status under a document): re-creating it after
+    /// a session expiry or a deletion must not bring back a parent someone deleted.
+    ///
+    /// # Errors
+    /// As [`Session::create_ephemeral`]; a missing parent on the first attempt is a `NoNode`
+    /// error ([`Error::Zookeeper`]).
+    pub async fn create_ephemeral_child(&self, path: &str, data: &[u8]) -> Result<EphemeralNode> {
+        crate::session::validate_path(path)?;
+        if path == "/" {
+            return Err(Error::InvalidPath { path: path.into(), reason: "cannot create the root".into() });
+        }
+        create_with(self.clone(), path, data, false).await
+    }
+}
+
 /// [`Session::create_ephemeral`].
 pub(crate) async fn create(session: Session, path: &str, data: &[u8]) -> Result<EphemeralNode> {
+    create_with(session, path, data, true).await
+}
+
+/// An ephemeral kept by the session, its parents created when missing if `make_parents`.
+async fn create_with(session: Session, path: &str, data: &[u8], make_parents: bool) -> Result<EphemeralNode> {
     let shared = session.shared.clone();
     if shared.is_closed() {
         return Err(Error::SessionClosed);
@@ -318,6 +345,7 @@ pub(crate) async fn create(session: Session, path: &str, data: &[u8]) -> Result<
         id,
         path: path.to_owned(),
         data: data.to_vec(),
+        make_parents,
         created_in: AtomicU64::new(0),
         removed: AtomicBool::new(false),
         removed_notify: Notify::new(),
