@@ -43,6 +43,7 @@ mod atomic_file;
 pub mod balance;
 mod consumer;
 mod error;
+mod layout;
 mod metrics;
 mod registration;
 mod registry;
@@ -59,6 +60,9 @@ pub use self::consumer::{
     WatchStrategy, EWMA_MIN_STEP,
 };
 pub use self::error::{Error, Result};
+pub use self::layout::{
+    CuratorInstance, DubboOverride, Layout, ServiceListing, Source, CURATOR_SERVICE_TYPES, ZKMESH_CHILDREN,
+};
 pub use self::registration::Registration;
 pub use self::registry::{Registry, RegistryBuilder, DEFAULT_CONSUMER_HOST, DEFAULT_ROOT};
 pub use self::session::{
