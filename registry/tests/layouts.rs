@@ -211,6 +211,27 @@ async fn curator_instances_as_curator_writes_them_are_providers_and_junk_is_reje
     rejected.sort();
     assert_eq!(rejected, ["billing-instance", "empty", "not-json"]);
 
+    // Curator's updateService (Spring Cloud Zookeeper's status) rewrites an instance's data.
+    let path = "/services/springapp/5b1c8f1e-2c3a-4f0e-9d6a-0c2f4f6b7a10";
+    raw.set_data(path, json.replace("\"1.2\"", "\"1.3\"").as_bytes(), None).await.expect("update");
+    spring
+        .wait_for(WAIT, |s| s.providers()[0].url().version() == Some("1.3"))
+        .await
+        .expect("the update followed");
+    raw.set_data(
+        "/services/springapp/empty",
+        json.replace("5b1c8f1e-2c3a-4f0e-9d6a-0c2f4f6b7a10", "empty")
+            .replace("10.0.0.9", "10.0.0.10")
+            .as_bytes(),
+        None,
+    )
+    .await
+    .expect("fix the empty one");
+    spring
+        .wait_for(WAIT, |s| s.len() == 2 && s.rejected().len() == 2)
+        .await
+        .expect("a rejected instance that becomes valid");
+
     // A burst of instances registered at once ends in all of them.
     for i in 0..40 {
         let data = json
@@ -218,7 +239,7 @@ async fn curator_instances_as_curator_writes_them_are_providers_and_junk_is_reje
             .replace("10.0.0.9", &format!("10.1.0.{i}"));
         create(&raw, &format!("/services/springapp/id-{i}"), data.as_bytes()).await;
     }
-    spring.wait_for(WAIT, |s| s.len() == 41).await.expect("every instance of the burst");
+    spring.wait_for(WAIT, |s| s.len() == 42).await.expect("every instance of the burst");
 }
 
 #[tokio::test]

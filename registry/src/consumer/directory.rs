@@ -81,6 +81,9 @@ pub(crate) struct Directory {
     pub(super) layout: Layout,
     /// Dubbo's configurators of the service (Dubbo's layout only; see `membership.rs`).
     pub(super) dubbo_overrides: Mutex<Arc<Vec<DubboOverride>>>,
+    /// A part of a union (`union.rs`): its sets feed the union's, and its counts are not the
+    /// service's metrics.
+    pub(super) part_of_union: bool,
 }
 
 impl Directory {
@@ -108,6 +111,7 @@ impl Directory {
             warming: tokio::sync::Notify::new(),
             layout,
             dubbo_overrides: Mutex::new(Arc::default()),
+            part_of_union: false,
         }
     }
 
@@ -183,7 +187,9 @@ impl Directory {
         let parts = SetParts { providers, version, source, protected, rejected, unfiltered };
         let set = Arc::new(ProviderSet::build(parts, self.options.balance, SystemTime::now()));
         let warming = set.is_warming();
-        crate::metrics::providers(&self.service, set.len(), set.rejected().len());
+        if !self.part_of_union {
+            crate::metrics::providers(&self.service, set.len(), set.rejected().len());
+        }
         self.cache.store(set.clone());
         self.updates.send_replace(set);
         if warming {

@@ -34,6 +34,7 @@ pub(super) fn spawn_tasks(
         options.sources = vec![source.clone()];
         let mut part = Directory::new(&dir.service, dir.environment.clone(), options.clone(), source.layout);
         part.outliers = dir.outliers.clone();
+        part.part_of_union = true;
         let part = Arc::new(part);
         tasks.push(tokio::spawn(super::membership::follow_source(
             session.core(),

@@ -116,7 +116,8 @@ pub(crate) fn provider_node(
         Layout::Curator => {
             let instance = super::CuratorInstance::from_url(url);
             let path = join(&join(root, url.service()), &instance.id);
-            Ok((path, instance.to_json(), url.clone()))
+            let url = url.clone().with_param("id", &instance.id)?;
+            Ok((path, instance.to_json(), url))
         }
     }
 }
