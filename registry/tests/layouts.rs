@@ -356,3 +356,43 @@ async fn services_lists_each_service_with_its_layouts_and_counts() {
     );
     assert!(by_name("empty").layouts.is_empty());
 }
+
+#[test]
+fn this_file_holds_the_readme_migration_snippet_verbatim() {
+    local_zk::support::assert_readme_snippet_in(
+        include_str!("../../README.md"),
+        ".source(Source::new(Layout::Curator, \"/curator\")?)",
+        include_str!("layouts.rs"),
+    );
+}
+
+#[tokio::test]
+async fn the_readme_migration_snippet_runs() {
+    let connect = chroot("readme-migration");
+    let registry = registry(&connect, Layout::Zkmesh).await;
+    let curator = Registry::builder()
+        .layout(Layout::Curator)
+        .root("/curator")
+        .connect(&connect)
+        .await
+        .expect("connect");
+    let _old = registry.register(&url("http://10.0.0.1:80/shop")).await.expect("register");
+    let _new = curator.register(&url("http://10.0.0.2:80/shop")).await.expect("register");
+    let shop = readme_migration(registry).await.expect("the README snippet runs");
+    shop.wait_for(WAIT, |s| s.len() == 2).await.expect("both layouts");
+}
+
+// README.md, "Layouts", migration: the snippet's code, verbatim.
+#[rustfmt::skip]
+async fn readme_migration(registry: registry::Registry) -> registry::Result<registry::Subscription> {
+use registry::{Layout, Source, SubscribeOptions};
+let shop = registry
+    .subscribe_with(
+        "shop",
+        SubscribeOptions::default()
+            .source(Source::new(Layout::Zkmesh, "/services")?)
+            .source(Source::new(Layout::Curator, "/curator")?),
+    )
+    .await?;
+Ok(shop)
+}
