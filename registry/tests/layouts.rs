@@ -90,6 +90,11 @@ async fn dubbo_nodes_as_dubbo_writes_them_are_providers_with_dubbo_s_parameters(
     assert!(other.current().is_empty(), "group other matches nothing");
     let menu = consumer.subscribe("com.ximuyi.demo.dubbo.api.IMenuService").await.expect("subscribe");
     assert_eq!(menu.current().providers()[0].url().param("sayHi.retries"), Some("1"));
+    let listed = consumer.services().await.expect("services");
+    assert_eq!(listed.len(), 3);
+    assert!(listed.iter().all(|s| s.layouts == [Layout::Dubbo]), "{listed:?}");
+    let greeting = listed.iter().find(|s| s.name == GREETING).expect("listed");
+    assert_eq!((greeting.providers, greeting.consumers), (3, 1), "the consumer node of this subscription");
 }
 
 #[tokio::test]
