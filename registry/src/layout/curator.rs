@@ -121,15 +121,21 @@ impl CuratorInstance {
     /// [`Error::InvalidUrl`] naming `path` when the instance names another service, has no
     /// address or port, is disabled, or gives a well-known parameter a bad value.
     pub fn to_url(&self, path: &str, service: &str) -> Result<ServiceUrl> {
-        let invalid = |reason: String| Error::InvalidUrl { url: path.to_owned(), reason };
+        self.url_of(service).map_err(|e| match e {
+            Error::InvalidUrl { url, reason } if url == path => Error::InvalidUrl { url, reason },
+            other => Error::InvalidUrl { url: path.to_owned(), reason: other.to_string() },
+        })
+    }
+
+    fn url_of(&self, service: &str) -> Result<ServiceUrl> {
+        let invalid = |reason: String| Error::InvalidUrl { url: service.to_owned(), reason };
         if self.name != service {
             return Err(invalid(format!("an instance of {:?} under {service:?}", self.name)));
         }
         if self.enabled == Some(false) {
             return Err(invalid("disabled (enabled: false)".into()));
         }
-        let port = |p: Option<i64>| p.and_then(|p| u16::try_from(p).ok()).filter(|p| *p != 0);
-        let (scheme, port) = match (port(self.port), port(self.ssl_port)) {
+        let (scheme, port) = match (port_of(self.port), port_of(self.ssl_port)) {
             (Some(p), _) => ("http", p),
             (None, Some(p)) => ("https", p),
             (None, None) => return Err(invalid("no port and no sslPort in 1..=65535".into())),
@@ -145,20 +151,24 @@ impl CuratorInstance {
         if self.service_type != "DYNAMIC" {
             url = url.with_param("serviceType", &self.service_type)?;
         }
-        if !self.payload.is_null() {
-            url = url.with_param("payload", self.payload.to_string())?;
-        }
         for (k, v) in payload_params(&self.payload) {
             if url.param(&k).is_none() {
                 url = url.with_param(&k, v)?;
+            }
+        }
+        // The payload's text as a parameter when it fits in a URL (it is metadata, not needed
+        // to call the instance).
+        if !self.payload.is_null() {
+            if let Ok(with) = url.clone().with_param("payload", self.payload.to_string()) {
+                url = with;
             }
         }
         Ok(url)
     }
 }
 
-fn port_of(port: Option<i64>) -> Option<i64> {
-    port.filter(|p| (1..=65535).contains(p))
+fn port_of(port: Option<i64>) -> Option<u16> {
+    port.and_then(|p| u16::try_from(p).ok()).filter(|p| *p != 0)
 }
 
 /// The scalar entries of an object payload and of its `metadata` object, `@class` left out.
@@ -239,6 +249,24 @@ mod tests {
             let err = err.expect_err(reason).to_string();
             assert!(err.contains(reason) && err.contains("/services/x/1"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_bad_weight_in_the_payload_is_refused_naming_the_node_and_a_huge_payload_is_left_out() {
+        let bad = br#"{"name":"x","id":"1","address":"10.0.0.1","port":80,"payload":{"weight":"heavy"}}"#;
+        let err = CuratorInstance::from_json("/s/x/1", bad)
+            .and_then(|i| i.to_url("/s/x/1", "x"))
+            .expect_err("weight");
+        assert!(matches!(&err, Error::InvalidUrl { url, .. } if url == "/s/x/1"), "{err:?}");
+        assert!(err.to_string().contains("weight"), "{err}");
+        let big = format!(
+            r#"{{"name":"x","id":"1","address":"10.0.0.1","port":80,"payload":{{"blob":[{}],"metadata":{{"zone":"eu"}}}}}}"#,
+            vec!["1"; 3000].join(",")
+        );
+        let url = CuratorInstance::from_json("/s/x/1", big.as_bytes())
+            .and_then(|i| i.to_url("/s/x/1", "x"))
+            .expect("usable");
+        assert_eq!((url.zone(), url.param("payload")), (Some("eu"), None));
     }
 
     #[test]
