@@ -15,6 +15,10 @@ pub struct Cli {
     /// Seconds to wait for ZooKeeper before giving up.
     #[arg(long, global = true, default_value_t = 5)]
     pub timeout: u64,
+    /// The root services live under (default: the layout's own, `/services`, or `/dubbo` with
+    /// `--layout dubbo`).
+    #[arg(long, global = true, env = "ZKMESH_ROOT")]
+    pub root: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -23,22 +27,35 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Every service, with provider and consumer counts.
-    Services,
-    /// The providers of a service, decoded.
+    /// Every service under the root, with its layouts and provider, consumer and instance counts.
+    Services {
+        /// The layout the root is read in.
+        #[command(flatten)]
+        layout: LayoutArg,
+    },
+    /// The providers of a service (the instances, in Curator's layout), decoded.
     Providers {
         /// The service name.
         service: String,
+        /// The layout the root is read in.
+        #[command(flatten)]
+        layout: LayoutArg,
     },
     /// The consumers of a service, decoded.
     Consumers {
         /// The service name.
         service: String,
+        /// The layout the root is read in.
+        #[command(flatten)]
+        layout: LayoutArg,
     },
     /// Live provider additions and removals of a service, until Ctrl-C.
     Watch {
         /// The service name.
         service: String,
+        /// The layout the root is read in.
+        #[command(flatten)]
+        layout: LayoutArg,
     },
     /// Holds an ephemeral provider registration until Ctrl-C.
     Register {
@@ -46,7 +63,13 @@ pub enum Command {
         service: String,
         /// The provider URL, e.g. `http://10.0.0.5:8080/greeter?weight=100`.
         url: String,
+        /// The layout to register in.
+        #[command(flatten)]
+        layout: LayoutArg,
     },
+    /// Finds layouts that collide under one root (zkmesh, Dubbo and Curator services side by
+    /// side) and says what breaks for whom; exits non-zero when something does.
+    Doctor,
     /// Config center documents: get, put, diff, history, rollback, watch.
     Config {
         /// What to do with the config.
@@ -71,6 +94,15 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         metrics: Option<String>,
     },
+}
+
+/// `--layout zkmesh|dubbo|curator`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LayoutArg {
+    /// How the root is written: `zkmesh`, `dubbo` (`/dubbo/<interface>/providers`) or `curator`
+    /// (`<root>/<name>/<id>` with Curator x-discovery's JSON).
+    #[arg(long = "layout", default_value = "zkmesh")]
+    pub layout: registry::Layout,
 }
 
 /// `zkmesh config ...`.

@@ -10,6 +10,7 @@ mod config;
 mod config_rollout;
 mod dev;
 mod dev_metrics;
+mod doctor;
 mod follow;
 mod interrupt;
 mod jobs;
@@ -29,11 +30,18 @@ use crate::args::{Cli, Command};
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Services => services::services(&cli).await,
-        Command::Providers { service } => services::members(&cli, service, "providers").await,
-        Command::Consumers { service } => services::members(&cli, service, "consumers").await,
-        Command::Watch { service } => watch::watch(&cli, service).await,
-        Command::Register { service, url } => watch::register(&cli, service, url).await,
+        Command::Services { layout } => services::services(&cli, layout.layout).await,
+        Command::Providers { service, layout } => {
+            services::members(&cli, service, "providers", layout.layout).await
+        }
+        Command::Consumers { service, layout } => {
+            services::members(&cli, service, "consumers", layout.layout).await
+        }
+        Command::Watch { service, layout } => watch::watch(&cli, service, layout.layout).await,
+        Command::Register { service, url, layout } => {
+            watch::register(&cli, service, url, layout.layout).await
+        }
+        Command::Doctor => doctor::doctor(&cli).await,
         Command::Config { command } => config::run(&cli, command).await,
         Command::Jobs { name } => jobs::jobs(&cli, name.as_deref()).await,
         Command::Dev { port, metrics } => dev::dev(&cli.zk, *port, metrics.as_deref()).await,

@@ -1,79 +1,135 @@
-//! `zkmesh services`, `zkmesh providers`, `zkmesh consumers`.
+//! `zkmesh services`, `zkmesh providers`, `zkmesh consumers`, in any layout (`--layout`) under
+//! any root (`--root`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use registry::ServiceUrl;
-use serde_json::json;
+use registry::{CuratorInstance, Layout, Registry, ServiceUrl};
+use serde_json::{json, Value};
 
 use crate::args::Cli;
 use crate::output::{self, or_dash};
 use crate::zk;
 
-const ROOT: &str = registry::DEFAULT_ROOT;
-
-/// Every service with its provider and consumer counts.
-pub async fn services(cli: &Cli) -> Result<(), String> {
-    let session = zk::session(cli, zk::Chroot::Existing).await?;
-    let client = zk::client(&session)?;
-    let mut names = match client.list_children(ROOT).await {
-        Ok(names) => names,
-        Err(zookeeper_client::Error::NoNode) => Vec::new(),
-        Err(e) => return Err(format!("list {ROOT}: {e}")),
-    };
-    names.sort();
-    let mut rows = Vec::new();
-    for name in &names {
-        let count = |kind: &str| {
-            let client = client.clone();
-            let path = format!("{ROOT}/{name}/{kind}");
-            async move {
-                match client.check_stat(&path).await {
-                    Ok(stat) => Ok(stat.map(|s| s.num_children).unwrap_or(0)),
-                    Err(e) => Err(format!("stat {path}: {e}")),
-                }
-            }
-        };
-        rows.push((name.clone(), count("providers").await?, count("consumers").await?));
+/// A registry on `--zk` in `layout` under `--root` (or the layout's own root); consumers of
+/// the command line itself are not registered.
+pub async fn registry(cli: &Cli, chroot: zk::Chroot, layout: Layout) -> Result<Registry, String> {
+    let mut builder = Registry::builder().register_consumers(false).layout(layout);
+    if let Some(root) = &cli.root {
+        registry::validate_path(root).map_err(|e| format!("--root: {e}"))?;
+        builder = builder.root(root);
     }
+    builder.build(zk::session(cli, chroot).await?).map_err(|e| e.to_string())
+}
+
+/// Every service under the root with its layouts and counts.
+pub async fn services(cli: &Cli, layout: Layout) -> Result<(), String> {
+    let registry = registry(cli, zk::Chroot::Existing, layout).await?;
+    let listed = registry.services().await.map_err(|e| e.to_string())?;
+    let layouts = |l: &[Layout]| {
+        if l.is_empty() {
+            "-".to_owned()
+        } else {
+            l.iter().map(|l| l.name()).collect::<Vec<_>>().join("+")
+        }
+    };
     if cli.json {
-        let list: Vec<_> =
-            rows.iter().map(|(n, p, c)| json!({"service": n, "providers": p, "consumers": c})).collect();
-        output::json(&json!({ "services": list }));
+        let list: Vec<Value> = listed
+            .iter()
+            .map(|s| {
+                json!({
+                    "service": s.name, "layouts": s.layouts.iter().map(|l| l.name()).collect::<Vec<_>>(),
+                    "providers": s.providers, "consumers": s.consumers, "instances": s.instances,
+                    "unknown": s.unknown,
+                })
+            })
+            .collect();
+        output::json(&json!({ "root": registry.root(), "services": list }));
     } else {
-        let rows: Vec<Vec<String>> =
-            rows.iter().map(|(n, p, c)| vec![n.clone(), p.to_string(), c.to_string()]).collect();
-        output::table(&["SERVICE", "PROVIDERS", "CONSUMERS"], &rows);
+        let rows: Vec<Vec<String>> = listed
+            .iter()
+            .map(|s| {
+                let note =
+                    if s.is_mixed() { "mixed layouts: see zkmesh doctor".to_owned() } else { String::new() };
+                let note = if s.unknown.is_empty() {
+                    note
+                } else {
+                    format!("{} unknown children {note}", s.unknown.len())
+                };
+                vec![
+                    s.name.clone(),
+                    layouts(&s.layouts),
+                    s.providers.to_string(),
+                    s.consumers.to_string(),
+                    s.instances.to_string(),
+                    note.trim().to_owned(),
+                ]
+            })
+            .collect();
+        output::table(&["SERVICE", "LAYOUT", "PROVIDERS", "CONSUMERS", "INSTANCES", "NOTE"], &rows);
     }
     Ok(())
 }
 
+/// One row of `providers` / `consumers`: a node decoded, or why it is not.
+struct Member {
+    node: String,
+    url: Result<ServiceUrl, String>,
+    /// When the node was created (ms since the epoch).
+    created_ms: Option<i64>,
+}
+
 /// The decoded providers (`kind` = "providers") or consumers of `service`.
-pub async fn members(cli: &Cli, service: &str, kind: &str) -> Result<(), String> {
+pub async fn members(cli: &Cli, service: &str, kind: &str, layout: Layout) -> Result<(), String> {
     registry::validate_service_name(service).map_err(|e| e.to_string())?;
-    let session = zk::session(cli, zk::Chroot::Existing).await?;
-    let client = zk::client(&session)?;
-    let service_path = format!("{ROOT}/{service}");
+    if kind == "consumers" && !layout.has_consumers() {
+        return Err("the curator layout has no consumer nodes (Curator x-discovery registers none)".into());
+    }
+    let registry = registry(cli, zk::Chroot::Existing, layout).await?;
+    let client = zk::client(registry.session())?;
+    let service_path = format!("{}/{service}", registry.root().trim_end_matches('/'));
     if client.check_stat(&service_path).await.map_err(|e| format!("stat {service_path}: {e}"))?.is_none() {
         return Err(format!("unknown service {service:?} (no {service_path} in ZooKeeper at {})", cli.zk));
     }
-    let path = format!("{service_path}/{kind}");
+    let path =
+        if layout == Layout::Curator { service_path.clone() } else { format!("{service_path}/{kind}") };
     let mut nodes = match client.list_children(&path).await {
         Ok(nodes) => nodes,
         Err(zookeeper_client::Error::NoNode) => Vec::new(),
         Err(e) => return Err(format!("list {path}: {e}")),
     };
     nodes.sort();
+    let mut members = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        let at = format!("{path}/{node}");
+        let (url, created_ms) = if layout == Layout::Curator {
+            match client.get_data(&at).await {
+                Ok((data, stat)) => {
+                    let url = CuratorInstance::from_json(&at, &data).and_then(|i| i.to_url(&at, service));
+                    (url.map_err(|e| e.to_string()), Some(stat.ctime))
+                }
+                Err(zookeeper_client::Error::NoNode) => continue,
+                Err(e) => return Err(format!("read {at}: {e}")),
+            }
+        } else {
+            // The age of this node, not of the URL's `timestamp`: a provider re-registered
+            // after a session expiry keeps its URL (and timestamp) but has a new node.
+            let created = client.check_stat(&at).await.ok().flatten().map(|s| s.ctime);
+            (ServiceUrl::from_node_name(&node).map_err(|e| e.to_string()), created)
+        };
+        members.push(Member { node, url, created_ms });
+    }
+    print_members(cli, service, kind, layout, &members);
+    Ok(())
+}
+
+fn print_members(cli: &Cli, service: &str, kind: &str, layout: Layout, members: &[Member]) {
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     let mut rows = Vec::new();
     let mut docs = Vec::new();
-    for node in &nodes {
-        match ServiceUrl::from_node_name(node) {
+    for Member { node, url, created_ms } in members {
+        let age = created_ms.map(|t| ((now_ms - t).max(0) / 1000) as u64);
+        match url {
             Ok(url) => {
-                // The age of this node, not of the URL's `timestamp`: a provider re-registered
-                // after a session expiry keeps its URL (and timestamp) but has a new node.
-                let created_ms =
-                    client.check_stat(&format!("{path}/{node}")).await.ok().flatten().map(|s| s.ctime);
-                let age = created_ms.map(|t| ((now_ms - t).max(0) / 1000) as u64);
                 rows.push(vec![
                     url.to_string(),
                     url.host().to_owned(),
@@ -91,17 +147,16 @@ pub async fn members(cli: &Cli, service: &str, kind: &str) -> Result<(), String>
                 }));
             }
             Err(e) => {
-                rows.push(vec![format!("(undecodable node {node})"), e.to_string(), String::new()]);
-                docs.push(json!({ "node": node, "error": e.to_string() }));
+                rows.push(vec![format!("(undecodable node {node})"), e.clone(), String::new()]);
+                docs.push(json!({ "node": node, "error": e }));
             }
         }
     }
     if cli.json {
-        output::json(&json!({ "service": service, kind: docs }));
+        output::json(&json!({ "service": service, "layout": layout.name(), kind: docs }));
     } else {
         output::table(&["URL", "HOST", "PORT", "WEIGHT", "VERSION", "GROUP", "ZONE", "AGE"], &rows);
     }
-    Ok(())
 }
 
 /// `95s`, `12m`, `3h`, `2d`.

@@ -1,17 +1,17 @@
 //! `zkmesh watch` and `zkmesh register`: commands that run until Ctrl-C.
 
-use registry::{ProviderChange, ServiceUrl, SubscribeOptions};
+use registry::{Layout, ProviderChange, ServiceUrl, SubscribeOptions};
 use serde_json::json;
 
 use crate::args::Cli;
 use crate::zk;
 
 /// Prints provider additions and removals of `service` until Ctrl-C.
-pub async fn watch(cli: &Cli, service: &str) -> Result<(), String> {
+pub async fn watch(cli: &Cli, service: &str, layout: Layout) -> Result<(), String> {
     registry::validate_service_name(service).map_err(|e| e.to_string())?;
-    let registry = zk::registry(cli, zk::Chroot::Existing).await?;
+    let registry = crate::services::registry(cli, zk::Chroot::Existing, layout).await?;
     let client = zk::client(registry.session())?;
-    let path = format!("/services/{service}");
+    let path = format!("{}/{service}", registry.root().trim_end_matches('/'));
     if client.check_stat(&path).await.map_err(|e| format!("stat {path}: {e}"))?.is_none() {
         return Err(format!("unknown service {service:?} (no {path} in ZooKeeper at {})", cli.zk));
     }
@@ -43,14 +43,14 @@ pub async fn watch(cli: &Cli, service: &str) -> Result<(), String> {
 }
 
 /// Registers `url` as a provider of `service` and holds it until Ctrl-C, then deregisters.
-pub async fn register(cli: &Cli, service: &str, url: &str) -> Result<(), String> {
+pub async fn register(cli: &Cli, service: &str, url: &str, layout: Layout) -> Result<(), String> {
     registry::validate_service_name(service).map_err(|e| e.to_string())?;
     let url = ServiceUrl::parse(url).map_err(|e| e.to_string())?;
     if url.service() != service {
         return Err(format!("the URL names service {:?}, not {service:?}", url.service()));
     }
     let mut interrupt = crate::interrupt::Interrupt::new()?;
-    let registry = zk::registry(cli, zk::Chroot::Create).await?;
+    let registry = crate::services::registry(cli, zk::Chroot::Create, layout).await?;
     let registration = registry.register(&url).await.map_err(|e| e.to_string())?;
     if cli.json {
         crate::output::json(&json!({

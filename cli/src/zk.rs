@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use registry::{Registry, Session};
+use registry::Session;
 
 use crate::args::Cli;
 
@@ -25,14 +25,6 @@ pub async fn session(cli: &Cli, chroot: Chroot) -> Result<Session, String> {
         .connect(&cli.zk)
         .await
         .map_err(|e| format!("cannot reach ZooKeeper at {} within {} s ({e})", cli.zk, cli.timeout))
-}
-
-/// A registry on `--zk` (consumers of the command line itself are not registered).
-pub async fn registry(cli: &Cli, chroot: Chroot) -> Result<Registry, String> {
-    Registry::builder()
-        .register_consumers(false)
-        .build(session(cli, chroot).await?)
-        .map_err(|e| e.to_string())
 }
 
 /// The live client of `session`.

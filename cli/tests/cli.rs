@@ -60,8 +60,8 @@ async fn lists_services_and_decodes_nodes_written_by_another_client() {
     assert_eq!(
         json["services"],
         serde_json::json!([
-            {"service": "greeter", "providers": 2, "consumers": 0},
-            {"service": "orders", "providers": 2, "consumers": 0},
+            {"service": "greeter", "layouts": ["zkmesh"], "providers": 2, "consumers": 0, "instances": 0, "unknown": []},
+            {"service": "orders", "layouts": ["zkmesh"], "providers": 2, "consumers": 0, "instances": 0, "unknown": []},
         ])
     );
     let table = stdout(&zkmesh(&connect, &["services"]));
@@ -265,7 +265,10 @@ async fn dev_serves_metrics_for_every_service_and_zookeeper() {
     // Following is not consuming: the dev process registered no consumer node.
     let json: Value =
         serde_json::from_str(&stdout(&zkmesh(&connect, &["--json", "services"]))).expect("json");
-    assert_eq!(json["services"], serde_json::json!([{"service": "metered", "providers": 1, "consumers": 0}]));
+    assert_eq!(
+        json["services"],
+        serde_json::json!([{"service": "metered", "layouts": ["zkmesh"], "providers": 1, "consumers": 0, "instances": 0, "unknown": []}])
+    );
 
     let pid = nix::unistd::Pid::from_raw(register.id().expect("pid") as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");

@@ -18,6 +18,12 @@
 //!   the lower load per unit of weight; request outcomes (its [`Classify`], or
 //!   [`Provider::report`] after a `select()`) eject failing providers for every picker, with
 //!   exponential back-off, one probe to come back and a cap ([`OutlierPolicy`]).
+//! - Layouts ([`Layout`]): the root is a setting ([`RegistryBuilder::root`]) and the services
+//!   under it are written in zkmesh's own layout, Apache Dubbo's (`/dubbo/<interface>/providers`,
+//!   its `override://` configurators as weight overrides) or Apache Curator x-discovery's (JSON
+//!   instances, as Spring Cloud Zookeeper writes them), behind the same [`Registration`] and
+//!   [`Subscription`]; a subscription may read several sources ([`SubscribeOptions::source`])
+//!   and use their union, and [`Registry::services`] lists each service with its layouts.
 //! - Observability: `tracing` events (session states, registrations, subscriptions, refusals,
 //!   ejections) and metrics through the `metrics` facade (names in the README), nothing per pick.
 //!
@@ -43,6 +49,7 @@ mod atomic_file;
 pub mod balance;
 mod consumer;
 mod error;
+mod layout;
 mod metrics;
 mod registration;
 mod registry;
@@ -59,6 +66,9 @@ pub use self::consumer::{
     WatchStrategy, EWMA_MIN_STEP,
 };
 pub use self::error::{Error, Result};
+pub use self::layout::{
+    CuratorInstance, DubboOverride, Layout, ServiceListing, Source, CURATOR_SERVICE_TYPES, ZKMESH_CHILDREN,
+};
 pub use self::registration::Registration;
 pub use self::registry::{Registry, RegistryBuilder, DEFAULT_CONSUMER_HOST, DEFAULT_ROOT};
 pub use self::session::{

@@ -1,9 +1,11 @@
-//! The provider side: a [`Registration`] is one provider URL held as an ephemeral node under
-//! `/services/<service>/providers`.
+//! The provider side: a [`Registration`] is one provider URL held as an ephemeral node, in the
+//! registry's layout: `<root>/<service>/providers/<URL node name>` (zkmesh, Dubbo) or
+//! `<root>/<service>/<id>` with a Curator `ServiceInstance` as its data.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::Result;
+use crate::layout::Layout;
 use crate::session::Session;
 use crate::session::{EphemeralNode, EphemeralStatus};
 use crate::url::ServiceUrl;
@@ -28,6 +30,7 @@ use crate::url::ServiceUrl;
 #[must_use = "dropping a Registration deregisters the provider: keep it while the provider serves"]
 pub struct Registration {
     url: ServiceUrl,
+    layout: Layout,
     node: EphemeralNode,
 }
 
@@ -35,6 +38,11 @@ impl Registration {
     /// The URL as registered (with `timestamp` added when it had none).
     pub fn url(&self) -> &ServiceUrl {
         &self.url
+    }
+
+    /// The layout it is written in.
+    pub fn layout(&self) -> Layout {
+        self.layout
     }
 
     /// The znode path.
@@ -73,16 +81,20 @@ impl Registration {
 }
 
 /// [`crate::Registry::register`].
-pub(crate) async fn register(session: &Session, root: &str, url: &ServiceUrl) -> Result<Registration> {
+pub(crate) async fn register(
+    session: &Session,
+    layout: Layout,
+    root: &str,
+    url: &ServiceUrl,
+) -> Result<Registration> {
     let url = if url.timestamp().is_some() {
         url.clone()
     } else {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
         url.clone().with_param("timestamp", now)?
     };
-    let providers = crate::session::join(&crate::session::join(root, url.service()), "providers");
-    let path = crate::session::join(&providers, &url.to_node_name());
-    let node = session.create_ephemeral(&path, b"").await?;
-    tracing::info!(%url, status = ?node.status(), "provider registered");
-    Ok(Registration { url, node })
+    let (path, data, url) = crate::layout::provider_node(layout, root, &url)?;
+    let node = session.create_ephemeral(&path, &data).await?;
+    tracing::info!(%url, %layout, status = ?node.status(), "provider registered");
+    Ok(Registration { url, layout, node })
 }

@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use crate::consumer::{RegistryDefaults, SubscribeOptions, Subscription};
 use crate::error::{Error, Result};
+use crate::layout::{Layout, ServiceListing};
 use crate::registration::Registration;
 use crate::session::{Session, SessionBuilder};
 use crate::url::ServiceUrl;
 
-/// The root under which services live (`/services/<service>/providers`, ...).
+/// The root under which services live (`/services/<service>/providers`, ...) by default, in the
+/// zkmesh and Curator layouts (Dubbo's is `/dubbo`: [`Layout::default_root`]).
 pub const DEFAULT_ROOT: &str = "/services";
 
 /// Default of [`RegistryBuilder::consumer_host`].
@@ -23,7 +25,9 @@ pub struct RegistryBuilder {
     session: SessionBuilder,
     /// Names of the session settings given to this builder, refused by `build`.
     session_settings: Vec<&'static str>,
-    root: String,
+    /// `None`: the layout's default root.
+    root: Option<String>,
+    layout: Layout,
     register_consumers: bool,
     consumer_host: String,
     snapshot_dir: Option<PathBuf>,
@@ -34,7 +38,8 @@ impl Default for RegistryBuilder {
         RegistryBuilder {
             session: SessionBuilder::default(),
             session_settings: Vec::new(),
-            root: DEFAULT_ROOT.into(),
+            root: None,
+            layout: Layout::default(),
             register_consumers: true,
             consumer_host: DEFAULT_CONSUMER_HOST.into(),
             snapshot_dir: None,
@@ -86,6 +91,22 @@ impl RegistryBuilder {
         self
     }
 
+    /// The root under which services are registered and read (`<root>/<service>/...`),
+    /// relative to the connect string's chroot. Default: the layout's own root, `/services`
+    /// for zkmesh and Curator, `/dubbo` for Dubbo ([`Layout::default_root`]).
+    pub fn root(mut self, root: &str) -> Self {
+        self.root = Some(root.to_owned());
+        self
+    }
+
+    /// How services are written under the root ([`Layout`]): registrations use it, and so do
+    /// subscriptions unless they name their own sources
+    /// ([`SubscribeOptions::source`](crate::SubscribeOptions::source)). Default: [`Layout::Zkmesh`].
+    pub fn layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
+        self
+    }
+
     /// Whether subscriptions register their consumer under `/services/<s>/consumers`. Default: on.
     pub fn register_consumers(mut self, on: bool) -> Self {
         self.register_consumers = on;
@@ -109,8 +130,9 @@ impl RegistryBuilder {
     /// # Errors
     /// As [`SessionBuilder::connect`].
     pub async fn connect(self, connect: &str) -> Result<Registry> {
+        self.check_root()?;
         let session = self.session.clone().connect(connect).await?;
-        Ok(self.attach(session))
+        self.attach(session)
     }
 
     /// Returns at once and keeps connecting in the background: subscriptions then start from
@@ -119,8 +141,9 @@ impl RegistryBuilder {
     /// # Errors
     /// As [`SessionBuilder::connect_lazy`].
     pub fn connect_lazy(self, connect: &str) -> Result<Registry> {
+        self.check_root()?;
         let session = self.session.clone().connect_lazy(connect)?;
-        Ok(self.attach(session))
+        self.attach(session)
     }
 
     /// A registry on an existing session (shared with a config center or recipes). The session's
@@ -139,17 +162,27 @@ impl RegistryBuilder {
                         .into(),
             });
         }
-        Ok(self.attach(session))
+        self.attach(session)
     }
 
-    fn attach(self, session: Session) -> Registry {
+    /// [`Error::InvalidPath`] for a root that is no absolute ZooKeeper path.
+    fn check_root(&self) -> Result<()> {
+        match &self.root {
+            Some(root) => crate::session::validate_path(root),
+            None => Ok(()),
+        }
+    }
+
+    fn attach(self, session: Session) -> Result<Registry> {
+        self.check_root()?;
         let defaults = RegistryDefaults {
-            root: self.root,
+            root: self.root.unwrap_or_else(|| self.layout.default_root().to_owned()),
+            layout: self.layout,
             register_consumers: self.register_consumers,
             consumer_host: self.consumer_host,
             snapshot_dir: self.snapshot_dir,
         };
-        Registry { session, defaults: std::sync::Arc::new(defaults) }
+        Ok(Registry { session, defaults: std::sync::Arc::new(defaults) })
     }
 }
 
@@ -191,14 +224,24 @@ impl Registry {
         &self.session
     }
 
-    /// Registers a provider URL (see [`Registration`]).
+    /// The root services are registered and read under.
+    pub fn root(&self) -> &str {
+        &self.defaults.root
+    }
+
+    /// The layout registrations are written in (and subscriptions read by default).
+    pub fn layout(&self) -> Layout {
+        self.defaults.layout
+    }
+
+    /// Registers a provider URL (see [`Registration`]) in the registry's layout under its root.
     ///
     /// # Errors
     /// [`Error::InvalidUrl`] when a `timestamp` cannot be added; a non-retryable ZooKeeper
     /// error (such as `NoAuth`); [`Error::SessionClosed`]. While ZooKeeper is unreachable the
     /// registration is returned pending and retried.
     pub async fn register(&self, url: &ServiceUrl) -> Result<Registration> {
-        crate::registration::register(&self.session, &self.defaults.root, url).await
+        crate::registration::register(&self.session, self.defaults.layout, &self.defaults.root, url).await
     }
 
     /// Subscribes to a service with the default options.
@@ -218,20 +261,15 @@ impl Registry {
         crate::consumer::subscribe(&self.session, &self.defaults, service, options).await
     }
 
-    /// Every service with a node under the services root.
+    /// Every service under the registry's root, sorted by name, with the layouts it is written
+    /// in and its counts ([`ServiceListing`]): a Curator service shows its instances, not an
+    /// empty zkmesh service. Reads each Curator instance once (concurrently).
     ///
     /// # Errors
-    /// The ZooKeeper error when the list cannot be read.
-    pub async fn services(&self) -> Result<Vec<String>> {
+    /// The ZooKeeper error when a list cannot be read; [`Error::SessionClosed`].
+    pub async fn services(&self) -> Result<Vec<ServiceListing>> {
         let live = self.session.shared.live_now()?;
-        match live.client.list_children(&self.defaults.root).await {
-            Ok(mut names) => {
-                names.sort();
-                Ok(names)
-            }
-            Err(zookeeper_client::Error::NoNode) => Ok(Vec::new()),
-            Err(e) => Err(Error::zk("list_children", &self.defaults.root, e)),
-        }
+        crate::layout::list_services(&live.client, &self.defaults.root, self.defaults.layout).await
     }
 }
 

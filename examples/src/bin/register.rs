@@ -27,7 +27,8 @@ async fn story(zk: String) -> Result<(), BoxError> {
     println!("registered {}", registration.url()); // with a `timestamp` added
     println!("node path: {}", registration.path()); // the URL, percent-encoded, as the node name
     println!("status: {:?}", registration.status()); // Active { session_id }
-    println!("services: {:?}", registry.services().await?);
+    let services: Vec<String> = registry.services().await?.into_iter().map(|s| s.name).collect();
+    println!("services: {services:?}"); // each listing also says its layouts and counts
 
     // The consumer. Empty protection (on by default) would keep the last provider when the list
     // turns empty, which is right in production; off here, to watch the provider go.

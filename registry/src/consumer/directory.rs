@@ -19,9 +19,9 @@ use tokio::sync::watch;
 
 use super::outlier::Outliers;
 use super::{CurrentSet, Provider, ProviderSet, ProviderSource, RejectedNode, SetParts, SubscribeOptions};
-use crate::error::{Error, Result};
+use crate::error::Error;
+use crate::layout::{DubboOverride, Layout};
 use crate::session::{lock, Environment};
-use crate::url::ServiceUrl;
 
 /// A provider node name, decoded once.
 #[derive(Clone)]
@@ -77,11 +77,23 @@ pub(crate) struct Directory {
     pub(super) warming: tokio::sync::Notify,
     /// The outlier policy and the ejector's wake-up, shared by every provider decoded here.
     pub(super) outliers: Arc<Outliers>,
+    /// How node names and data become providers (`layout/`).
+    pub(super) layout: Layout,
+    /// Dubbo's configurators of the service (Dubbo's layout only; see `membership.rs`).
+    pub(super) dubbo_overrides: Mutex<Arc<Vec<DubboOverride>>>,
+    /// A part of a union (`union.rs`): its sets feed the union's, and its counts are not the
+    /// service's metrics.
+    pub(super) part_of_union: bool,
 }
 
 impl Directory {
-    /// An empty directory for `service`.
-    pub(super) fn new(service: &str, environment: Environment, options: SubscribeOptions) -> Self {
+    /// An empty directory for `service`, read in `layout`.
+    pub(super) fn new(
+        service: &str,
+        environment: Environment,
+        options: SubscribeOptions,
+        layout: Layout,
+    ) -> Self {
         let empty = Arc::new(ProviderSet::empty(options.balance));
         Directory {
             service: service.to_owned(),
@@ -97,6 +109,9 @@ impl Directory {
             to_disk: watch::channel(None).0,
             membership: Mutex::new(super::Membership::default()),
             warming: tokio::sync::Notify::new(),
+            layout,
+            dubbo_overrides: Mutex::new(Arc::default()),
+            part_of_union: false,
         }
     }
 
@@ -167,11 +182,14 @@ impl Directory {
         } else {
             (self.options.filter.apply(providers, |p| p.url()), source)
         };
+        self.apply_dubbo_overrides(&providers);
         let version = self.version.fetch_add(1, Ordering::Relaxed) + 1;
         let parts = SetParts { providers, version, source, protected, rejected, unfiltered };
         let set = Arc::new(ProviderSet::build(parts, self.options.balance, SystemTime::now()));
         let warming = set.is_warming();
-        crate::metrics::providers(&self.service, set.len(), set.rejected().len());
+        if !self.part_of_union {
+            crate::metrics::providers(&self.service, set.len(), set.rejected().len());
+        }
         self.cache.store(set.clone());
         self.updates.send_replace(set);
         if warming {
@@ -214,7 +232,7 @@ impl Directory {
             return (key.clone(), entry.clone());
         }
         let key: Arc<str> = name.into();
-        let entry = match decode(name, &self.service) {
+        let entry = match crate::layout::decode_node(self.layout, name, &self.service) {
             Ok(url) => Decoded::Provider(Provider::new(url, key.clone(), &self.outliers)),
             Err(error) => {
                 tracing::warn!(service = %self.service, node = %name, %error, "skipping a provider node");
@@ -268,17 +286,6 @@ pub(super) fn latest_per_address(providers: Vec<Provider>) -> Vec<Provider> {
     providers.into_iter().zip(keep).filter_map(|(p, k)| k.then_some(p)).collect()
 }
 
-fn decode(name: &str, service: &str) -> Result<ServiceUrl> {
-    let url = ServiceUrl::from_node_name(name)?;
-    if url.service() != service {
-        return Err(Error::InvalidUrl {
-            url: url.to_string(),
-            reason: format!("registered under service {service:?} but names service {:?}", url.service()),
-        });
-    }
-    Ok(url)
-}
-
 /// Rebuilds the set once a second while a provider warms up.
 pub(super) async fn warmup_ticker(dir: Arc<Directory>) {
     loop {
@@ -322,10 +329,11 @@ mod tests {
     use std::io::Write;
 
     use super::*;
+    use crate::url::ServiceUrl;
 
     fn directory() -> Directory {
         let environment = Environment::of("127.0.0.1:2181/t").expect("environment");
-        Directory::new("svc", environment, SubscribeOptions::default())
+        Directory::new("svc", environment, SubscribeOptions::default(), Layout::Zkmesh)
     }
 
     fn node(url: &str) -> String {

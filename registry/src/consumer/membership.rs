@@ -16,14 +16,21 @@
 //!
 //! [`follow`] is the subscription's watch task: the persistent watch by default, the one-shot
 //! loop when [`WatchStrategy::OneShot`] is chosen or the server refuses `addWatch`.
+//!
+//! Other layouts (`layout/`): Dubbo's provider names go the same way (decoded by Dubbo's
+//! rules), and its configurators become weight overrides of the providers
+//! ([`Directory::set_dubbo_overrides`]); Curator's instances are read, not named, and a list of
+//! them becomes a set through [`Directory::apply_instances`]. [`follow_source`] picks the task.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::directory::{latest_per_address, Decoded, Listing};
 use super::{Directory, Provider, ProviderSet, ProviderSource, RejectedNode, WatchStrategy};
-use crate::error::Error;
-use crate::session::{lock, ChildChange, ChildrenUpdate, Read, SessionCore, WatchKind};
+use crate::error::{Error, Result};
+use crate::layout::{DubboOverride, Layout, Source};
+use crate::session::{join, lock, ChildChange, ChildrenUpdate, Read, SessionCore, WatchKind};
+use crate::url::ServiceUrl;
 
 /// ZooKeeper's provider node names, decoded once each (see the module docs).
 #[derive(Default)]
@@ -190,6 +197,92 @@ impl Directory {
     }
 }
 
+// === other layouts ===
+
+impl Directory {
+    /// Applies a complete list of Curator instances (id, provider URL or why it is refused):
+    /// an instance seen before with the same URL keeps its provider (counters, health).
+    pub(crate) fn apply_instances(&self, instances: Vec<(Arc<str>, Result<ServiceUrl>)>) {
+        let mut known = lock(&self.known);
+        let current = self.cache.load_full();
+        let mut fresh = HashMap::with_capacity(instances.len());
+        let (mut providers, mut rejected) = (Vec::with_capacity(instances.len()), Vec::new());
+        for (id, url) in instances {
+            let entry = match (known.get(&id), url) {
+                (Some(Decoded::Provider(p)), Ok(url)) if *p.url() == url => Decoded::Provider(p.clone()),
+                (_, Ok(url)) => Decoded::Provider(Provider::new(url, id.clone(), &self.outliers)),
+                (_, Err(error)) => Decoded::Rejected(error),
+            };
+            match &entry {
+                Decoded::Provider(p) => providers.push(p.clone()),
+                Decoded::Rejected(error) => {
+                    rejected.push(RejectedNode { node: id.to_string(), error: error.clone() })
+                }
+            }
+            fresh.insert(id, entry);
+        }
+        rejected.sort_by(|a, b| a.node.cmp(&b.node));
+        let protected = self.refuses_empty(fresh.is_empty(), &current);
+        if !protected {
+            *known = fresh;
+        }
+        // On disk as URL node names: a boot from disk decodes them with zkmesh's codec.
+        let disk = Some(providers.iter().map(|p| p.url().to_node_name().into()).collect());
+        let providers = latest_per_address(providers);
+        let listing = Listing { providers, rejected, protected, source: ProviderSource::ZooKeeper, disk };
+        self.publish(&current, listing);
+    }
+
+    /// Replaces the Dubbo configurators of the service and applies them to the current set.
+    pub(crate) fn set_dubbo_overrides(&self, overrides: Vec<DubboOverride>) {
+        *lock(&self.dubbo_overrides) = Arc::new(overrides);
+        let current = self.cache.load_full();
+        self.apply_dubbo_overrides(current.providers());
+        self.rebuild_weights();
+    }
+
+    /// Sets each provider's weight override from the Dubbo configurators (Dubbo's layout only,
+    /// so that nothing else's overrides are reset).
+    pub(super) fn apply_dubbo_overrides(&self, providers: &[Provider]) {
+        // A union's parts apply their own; the union itself has none to apply.
+        if self.layout != Layout::Dubbo || self.options.sources.len() > 1 {
+            return;
+        }
+        let overrides = lock(&self.dubbo_overrides).clone();
+        let application =
+            self.options.consumer_url.as_ref().and_then(|u| u.param("application").map(str::to_owned));
+        let application = application.or_else(|| Some(crate::layout::dubbo_application()));
+        for p in providers {
+            p.set_weight_override(crate::layout::dubbo_override_factor(
+                &overrides,
+                p.url(),
+                application.as_deref(),
+            ));
+        }
+    }
+}
+
+/// The watch task of `source`: zkmesh's and Dubbo's providers by name (Dubbo's configurators
+/// besides), Curator's instances by reading them.
+pub(super) async fn follow_source(core: Arc<SessionCore>, dir: Arc<Directory>, source: Source) {
+    let service = dir.service.clone();
+    match source.layout {
+        Layout::Zkmesh => follow(core, dir, source.members_path(&service)).await,
+        Layout::Dubbo => {
+            let sink = dir.clone();
+            let configurators = join(&join(&source.root, &service), "configurators");
+            let overrides = crate::layout::follow_configurators(core.clone(), configurators, move |list| {
+                sink.set_dubbo_overrides(list)
+            });
+            futures::future::join(follow(core, dir, source.members_path(&service)), overrides).await;
+        }
+        Layout::Curator => {
+            let path = source.members_path(&service);
+            crate::layout::follow_instances(core, path, service, move |list| dir.apply_instances(list)).await
+        }
+    }
+}
+
 /// The provider named `name` in `current` when empty protection keeps it there (a provider
 /// that comes back keeps its in-flight counters).
 fn protected_provider(current: &ProviderSet, name: &str) -> Option<Provider> {
@@ -230,7 +323,7 @@ mod tests {
 
     fn directory() -> Directory {
         let environment = Environment::of("127.0.0.1:2181/t").expect("environment");
-        Directory::new("svc", environment, SubscribeOptions::default())
+        Directory::new("svc", environment, SubscribeOptions::default(), Layout::Zkmesh)
     }
 
     /// Candidate node names: providers (two of them on one address), a name that is no URL,

@@ -33,6 +33,7 @@ mod provider;
 mod provider_set;
 mod selector;
 mod subscription;
+mod union;
 
 pub use self::balancer::{
     is_connection_error, Balancer, BalancerLoad, Classify, ConnectionErrors, ErrorRef, HttpServerErrors,

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{Filter, LoadBalance, OutlierPolicy};
+use crate::layout::Source;
 use crate::url::ServiceUrl;
 
 /// How a [`Subscription`](super::Subscription) behaves; given to [`crate::Registry::subscribe_with`].
@@ -18,6 +19,7 @@ pub struct SubscribeOptions {
     pub(crate) snapshot_dir: Option<PathBuf>,
     pub(crate) watch: WatchStrategy,
     pub(crate) outlier: OutlierPolicy,
+    pub(crate) sources: Vec<Source>,
 }
 
 /// How a [`Subscription`](super::Subscription) learns that its providers changed; see
@@ -50,6 +52,7 @@ impl Default for SubscribeOptions {
             snapshot_dir: None,
             watch: WatchStrategy::default(),
             outlier: OutlierPolicy::default(),
+            sources: Vec::new(),
         }
     }
 }
@@ -121,6 +124,19 @@ impl SubscribeOptions {
     /// (5 failures in a row, 1 s doubling up to 60 s, at most half the set).
     pub fn outlier(mut self, policy: OutlierPolicy) -> Self {
         self.outlier = policy;
+        self
+    }
+
+    /// Reads the service from `source` (a [`Layout`](crate::Layout) under a root) instead of the
+    /// registry's own layout and root. Given more than once, the subscription reads every
+    /// source and serves their union, one provider per address (the newest registration), so
+    /// a fleet can move from one layout to another without a flag day; the union has no disk
+    /// snapshot, and its consumer node is registered in every source that has consumers.
+    /// Default: the registry's layout under its root.
+    pub fn source(mut self, source: Source) -> Self {
+        if !self.sources.contains(&source) {
+            self.sources.push(source);
+        }
         self
     }
 }

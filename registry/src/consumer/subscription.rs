@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use super::{Directory, ProviderChanges, ProviderSet, ProviderSource, Selected, Selector, SubscribeOptions};
 use crate::error::{Error, Result};
+use crate::layout::{Layout, Source};
 use crate::session::{lock, EphemeralNode, Session};
 use crate::url::ServiceUrl;
 
@@ -30,6 +31,8 @@ pub struct Subscription {
 pub(crate) struct Running {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     consumer: Option<EphemeralNode>,
+    /// The consumer nodes in the other sources of a union.
+    _more_consumers: Vec<EphemeralNode>,
     _session: Session,
 }
 
@@ -140,7 +143,13 @@ impl Subscription {
         lock(&self.dir.snapshot_error).clone()
     }
 
-    /// This consumer's node under `/services/<service>/consumers`, when registered.
+    /// The layout the providers are read in (the first source's, for a union).
+    pub fn layout(&self) -> Layout {
+        self.dir.layout
+    }
+
+    /// This consumer's node under `<root>/<service>/consumers`, when registered (the first
+    /// source's, for a union).
     pub fn consumer_node(&self) -> Option<&EphemeralNode> {
         self.running.consumer.as_ref()
     }
@@ -149,6 +158,7 @@ impl Subscription {
 /// Settings the [`crate::Registry`] passes down.
 pub(crate) struct RegistryDefaults {
     pub(crate) root: String,
+    pub(crate) layout: Layout,
     pub(crate) register_consumers: bool,
     pub(crate) consumer_host: String,
     pub(crate) snapshot_dir: Option<PathBuf>,
@@ -165,12 +175,20 @@ pub(crate) async fn subscribe(
     if options.snapshot_dir.is_none() {
         options.snapshot_dir = defaults.snapshot_dir.clone();
     }
-    let service_path = crate::session::join(&defaults.root, service);
-    let dir = Arc::new(Directory::new(service, session.environment().clone(), options.clone()));
+    if options.sources.is_empty() {
+        options.sources.push(Source { layout: defaults.layout, root: defaults.root.clone() });
+    }
+    let sources = options.sources.clone();
+    let dir =
+        Arc::new(Directory::new(service, session.environment().clone(), options.clone(), sources[0].layout));
     let mut first = dir.updates.subscribe();
-    let tasks = spawn_tasks(session, &dir, crate::session::join(&service_path, "providers"));
+    let tasks = if sources.len() == 1 {
+        spawn_tasks(session, &dir, sources[0].clone())
+    } else {
+        super::union::spawn_tasks(session, &dir, &sources)
+    };
 
-    tracing::info!(%service, balance = ?options.balance, watch = ?options.watch, "subscribed");
+    tracing::info!(%service, ?sources, balance = ?options.balance, watch = ?options.watch, "subscribed");
     // Wait for ZooKeeper's answer; fall back to the disk snapshot.
     // Only whether it timed out: the `watch::Ref` it would hold is not `Send` and must not live
     // across the awaits below (the future of `subscribe_with` would not be `Send`).
@@ -183,19 +201,21 @@ pub(crate) async fn subscribe(
     if timed_out {
         dir.boot_from_disk();
     }
-    let consumer = register_consumer(session, defaults, &options, service, &service_path).await?;
-    Ok(Subscription { dir, running: Arc::new(Running { tasks, consumer, _session: session.clone() }) })
+    let mut consumers = Vec::new();
+    for source in &sources {
+        consumers.extend(register_consumer(session, defaults, &options, service, source).await?);
+    }
+    let mut consumers = consumers.into_iter();
+    let consumer = consumers.next();
+    let running =
+        Running { tasks, consumer, _more_consumers: consumers.collect(), _session: session.clone() };
+    Ok(Subscription { dir, running: Arc::new(running) })
 }
 
-/// The subscription's tasks: the watch on `providers_path` ([`WatchStrategy`](super::WatchStrategy)),
-/// the warm-up ticker, the ejector and, with a snapshot directory, the disk writer.
-fn spawn_tasks(
-    session: &Session,
-    dir: &Arc<Directory>,
-    providers_path: String,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut tasks =
-        vec![tokio::spawn(super::membership::follow(session.core(), dir.clone(), providers_path))];
+/// The subscription's tasks: the watch of `source` (its layout's, `membership.rs`), the
+/// warm-up ticker, the ejector and, with a snapshot directory, the disk writer.
+fn spawn_tasks(session: &Session, dir: &Arc<Directory>, source: Source) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = vec![tokio::spawn(super::membership::follow_source(session.core(), dir.clone(), source))];
     tasks.push(tokio::spawn(super::directory::warmup_ticker(dir.clone())));
     tasks.push(tokio::spawn(super::ejector::run(dir.clone())));
     if let Some(snapshot_dir) = dir.options.snapshot_dir.clone() {
@@ -204,22 +224,26 @@ fn spawn_tasks(
     tasks
 }
 
-/// The consumer's own ephemeral node under `<service>/consumers`, when consumers register.
+/// The consumer's own ephemeral node under `<service>/consumers` of `source`, when consumers
+/// register and the layout has consumer nodes.
 async fn register_consumer(
     session: &Session,
     defaults: &RegistryDefaults,
     options: &SubscribeOptions,
     service: &str,
-    service_path: &str,
+    source: &Source,
 ) -> Result<Option<EphemeralNode>> {
-    if !options.register_consumer.unwrap_or(defaults.register_consumers) {
+    if !options.register_consumer.unwrap_or(defaults.register_consumers) || !source.layout.has_consumers() {
         return Ok(None);
     }
-    let url = match options.consumer_url.clone() {
-        Some(url) => url,
-        None => default_consumer_url(&defaults.consumer_host, service)?,
+    let url = match (options.consumer_url.clone(), source.layout) {
+        (Some(url), _) => url,
+        (None, Layout::Dubbo) => crate::layout::dubbo_consumer_url(&defaults.consumer_host, service)?,
+        (None, _) => default_consumer_url(&defaults.consumer_host, service)?,
     };
-    let path = crate::session::join(&crate::session::join(service_path, "consumers"), &url.to_node_name());
+    let Some(path) = crate::layout::consumer_registration(source.layout, &source.root, &url) else {
+        return Ok(None);
+    };
     Ok(Some(session.create_ephemeral(&path, b"").await?))
 }
 

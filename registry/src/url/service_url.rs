@@ -236,6 +236,19 @@ impl ServiceUrl {
         parse_url(&decoded).map_err(invalid)
     }
 
+    /// A node name decoded to text as [`ServiceUrl::from_node_name`] does, without parsing it
+    /// (for the URLs of other systems that need a look first: Dubbo's `override://`).
+    pub(crate) fn node_name_text(name: &str) -> Result<String> {
+        let invalid = |reason: String| Error::InvalidUrl { url: name.to_string(), reason };
+        if name.len() > MAX_NODE_NAME_LEN {
+            return Err(invalid(format!(
+                "node name is {} bytes long; at most {MAX_NODE_NAME_LEN} allowed",
+                name.len()
+            )));
+        }
+        percent_decode(name, true).map_err(invalid)
+    }
+
     fn non_empty_param(&self, key: &str) -> Option<&str> {
         self.param(key).filter(|v| !v.is_empty())
     }
