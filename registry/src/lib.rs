@@ -46,6 +46,7 @@ mod error;
 mod metrics;
 mod registration;
 mod registry;
+mod rules;
 mod session;
 mod url;
 
@@ -61,6 +62,10 @@ pub use self::consumer::{
 pub use self::error::{Error, Result};
 pub use self::registration::Registration;
 pub use self::registry::{Registry, RegistryBuilder, DEFAULT_CONSUMER_HOST, DEFAULT_ROOT};
+pub use self::rules::{
+    Action, Condition, Override, RequestContext, Rules, RulesCheck, Share, Split, TagRouting,
+    DEFAULT_MAX_DISABLED_SHARE, MAX_FACTOR, TAG_PARAM,
+};
 pub use self::session::{
     is_transient, join, validate_path, watch_event, Backoff, Environment, EphemeralNode, EphemeralStatus,
     LiveClient, NodeAcl, NodeEvent, NodeWatch, Retry, Session, SessionBuilder, SessionCore, SessionState,

@@ -31,6 +31,8 @@ mod options;
 mod outlier;
 mod provider;
 mod provider_set;
+mod routes;
+mod rules_watch;
 mod selector;
 mod subscription;
 
@@ -53,5 +55,6 @@ pub use self::subscription::Subscription;
 pub(crate) use self::current::CurrentSet;
 pub(crate) use self::directory::Directory;
 pub(crate) use self::membership::Membership;
+pub(crate) use self::provider::scale;
 pub(crate) use self::provider_set::SetParts;
 pub(crate) use self::subscription::{subscribe, RegistryDefaults};

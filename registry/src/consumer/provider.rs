@@ -128,7 +128,6 @@ impl Provider {
 
     /// Sets the operator's factor on this provider's weight (0 disables it, 2.0 doubles it;
     /// clamped to `0.0..=1000.0`); it applies to the sets built from then on.
-    #[cfg_attr(not(test), allow(dead_code))] // written by traffic rules (the next issue)
     pub(crate) fn set_weight_override(&self, factor: f64) {
         let factor = if factor.is_nan() { 1.0 } else { factor.clamp(0.0, 1000.0) };
         self.inner.weight_override.store((factor as f32).to_bits(), Ordering::Relaxed);
@@ -166,7 +165,7 @@ impl Provider {
 }
 
 /// `weight x factor`, rounded, at least 1 when both are positive, at most `u32::MAX`.
-fn scale(weight: u32, factor: f64) -> u32 {
+pub(crate) fn scale(weight: u32, factor: f64) -> u32 {
     if factor == 1.0 || weight == 0 {
         return weight;
     }

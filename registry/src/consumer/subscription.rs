@@ -82,6 +82,42 @@ impl Subscription {
         self.dir.cache.select(Some(key))
     }
 
+    /// Picks a provider for a request with this context, following the service's traffic
+    /// rules: a tagged request goes to the providers of its tag (see [`crate::TagRouting`]),
+    /// a keyed one stays in the same group of the rules' [`crate::Split`] and, with
+    /// [`LoadBalance::ConsistentHash`](super::LoadBalance::ConsistentHash), on the same
+    /// provider. Without routing rules it costs what [`Subscription::select_by_key`] costs.
+    /// `None` when the request's route has no provider.
+    ///
+    /// ```no_run
+    /// # fn f(sub: &registry::Subscription) {
+    /// use registry::RequestContext;
+    /// let picked = sub.select_with(&RequestContext::new().tag("canary").key(b"user-42"));
+    /// # }
+    /// ```
+    #[inline]
+    pub fn select_with(&self, context: &crate::RequestContext<'_>) -> Option<Selected> {
+        self.dir.cache.select_with(context)
+    }
+
+    /// The traffic rules this subscription's sets are built with: the last good document
+    /// read from `<root>/<service>/rules` (empty when there is none).
+    pub fn rules(&self) -> Arc<crate::Rules> {
+        lock(&self.dir.rules).rules.clone()
+    }
+
+    /// The ZooKeeper version of the rules document in force (`None`: no document).
+    pub fn rules_version(&self) -> Option<i32> {
+        lock(&self.dir.rules).version
+    }
+
+    /// Why the latest rules document read was refused ([`Error::InvalidRules`] with its path,
+    /// version, line and column) or could not be read; `None` once a good one is read. The
+    /// last good rules stay in force meanwhile.
+    pub fn rules_error(&self) -> Option<Error> {
+        lock(&self.dir.rules).error.clone()
+    }
+
     /// A picker owned by one thread or task: [`Selector::select`] checks the current set with
     /// one atomic load, like [`Subscription::select`], and returns a plain borrow instead of a
     /// [`Selected`] (no per-thread table lookup). It sees every update the subscription applies.
@@ -166,9 +202,17 @@ pub(crate) async fn subscribe(
         options.snapshot_dir = defaults.snapshot_dir.clone();
     }
     let service_path = crate::session::join(&defaults.root, service);
-    let dir = Arc::new(Directory::new(service, session.environment().clone(), options.clone()));
+    let consumer_url = match options.consumer_url.clone() {
+        Some(url) => url,
+        None => default_consumer_url(&defaults.consumer_host, service)?,
+    };
+    let dir = Directory::new(service, session.environment().clone(), options.clone());
+    let dir = Arc::new(dir.with_consumer(consumer_url.params().clone()));
     let mut first = dir.updates.subscribe();
-    let tasks = spawn_tasks(session, &dir, crate::session::join(&service_path, "providers"));
+    let mut rules_read = dir.rules_read.subscribe();
+    let mut tasks = spawn_tasks(session, &dir, crate::session::join(&service_path, "providers"));
+    let rules_path = crate::session::join(&service_path, "rules");
+    tasks.push(tokio::spawn(super::rules_watch::follow(session.core(), dir.clone(), rules_path)));
 
     tracing::info!(%service, balance = ?options.balance, watch = ?options.watch, "subscribed");
     // Wait for ZooKeeper's answer; fall back to the disk snapshot.
@@ -183,7 +227,10 @@ pub(crate) async fn subscribe(
     if timed_out {
         dir.boot_from_disk();
     }
-    let consumer = register_consumer(session, defaults, &options, service, &service_path).await?;
+    // The rules are read alongside; a consumer does not start on rules it has not read, unless
+    // ZooKeeper does not answer (then it starts without).
+    let _ = tokio::time::timeout(options.startup_timeout, rules_read.wait_for(|read| *read)).await;
+    let consumer = register_consumer(session, defaults, &options, consumer_url, &service_path).await?;
     Ok(Subscription { dir, running: Arc::new(Running { tasks, consumer, _session: session.clone() }) })
 }
 
@@ -209,16 +256,12 @@ async fn register_consumer(
     session: &Session,
     defaults: &RegistryDefaults,
     options: &SubscribeOptions,
-    service: &str,
+    url: ServiceUrl,
     service_path: &str,
 ) -> Result<Option<EphemeralNode>> {
     if !options.register_consumer.unwrap_or(defaults.register_consumers) {
         return Ok(None);
     }
-    let url = match options.consumer_url.clone() {
-        Some(url) => url,
-        None => default_consumer_url(&defaults.consumer_host, service)?,
-    };
     let path = crate::session::join(&crate::session::join(service_path, "consumers"), &url.to_node_name());
     Ok(Some(session.create_ephemeral(&path, b"").await?))
 }

@@ -222,7 +222,7 @@ where
         self.synced = true;
         self.chosen = None;
         let set = self.set.clone();
-        let weights: Vec<u32> = set.providers().iter().map(Provider::weight).collect();
+        let weights: Vec<u32> = set.pick_weights();
         let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
         self.uniform = total == 0;
         self.mean_weight = if self.uniform { 1.0 } else { total as f64 / weights.len() as f64 };
