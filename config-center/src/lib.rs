@@ -30,6 +30,9 @@
 //!   bounded ([`ConfigCenterBuilder::history_limit`] documents replaced, besides the current
 //!   one); [`ConfigCenter::rollback`] publishes an old document as a new version. A publisher
 //!   that wrote the current version itself needs one round trip (see `publish.rs`).
+//! - Traffic rules ([`RulesStore`]): a service's `registry::Rules` published at
+//!   `/services/<service>/rules` with the same compare-and-set, history and rollback, validated
+//!   and checked against the service's consumers first.
 //!
 //! ZooKeeper layout (inside the session's chroot):
 //! ```text
@@ -95,6 +98,7 @@ mod error;
 mod history;
 mod name;
 mod publish;
+mod rules;
 mod schema;
 mod spec;
 mod unknown_keys;
@@ -109,4 +113,5 @@ pub use self::error::{Error, Layer, Result};
 pub use self::history::HistoryEntry;
 pub use self::name::{validate_name, MAX_NAME_LEN};
 pub use self::publish::{Expect, Published};
+pub use self::rules::{RulesDocument, RulesStore, RULES_NODE};
 pub use self::spec::ConfigSpec;
