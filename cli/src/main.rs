@@ -13,6 +13,8 @@ mod follow;
 mod interrupt;
 mod mntr;
 mod output;
+mod provider;
+mod rules;
 mod services;
 mod watch;
 mod zk;
@@ -33,6 +35,8 @@ async fn main() -> ExitCode {
         Command::Watch { service } => watch::watch(&cli, service).await,
         Command::Register { service, url } => watch::register(&cli, service, url).await,
         Command::Config { command } => config::run(&cli, command).await,
+        Command::Provider { command } => provider::run(&cli, command).await,
+        Command::Rules { command } => rules::run(&cli, command).await,
         Command::Dev { port, metrics } => dev::dev(&cli.zk, *port, metrics.as_deref()).await,
     };
     match result {

@@ -63,6 +63,7 @@ pub async fn members(cli: &Cli, service: &str, kind: &str) -> Result<(), String>
         Err(e) => return Err(format!("list {path}: {e}")),
     };
     nodes.sort();
+    let rules = crate::rules::provider_view(cli, service, kind, &nodes).await?;
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     let mut rows = Vec::new();
     let mut docs = Vec::new();
@@ -84,11 +85,13 @@ pub async fn members(cli: &Cli, service: &str, kind: &str) -> Result<(), String>
                     or_dash(url.zone()),
                     age.map(format_age).unwrap_or_else(|| "-".into()),
                 ]);
-                docs.push(json!({
+                let mut doc = json!({
                     "url": url.to_string(), "host": url.host(), "port": url.port(), "weight": url.weight(),
                     "version": url.version(), "group": url.group(), "zone": url.zone(),
                     "age_seconds": age, "registered_ms": url.timestamp(), "node": node,
-                }));
+                });
+                crate::rules::annotate(&rules, &url, rows.last_mut(), &mut doc);
+                docs.push(doc);
             }
             Err(e) => {
                 rows.push(vec![format!("(undecodable node {node})"), e.to_string(), String::new()]);
@@ -98,6 +101,8 @@ pub async fn members(cli: &Cli, service: &str, kind: &str) -> Result<(), String>
     }
     if cli.json {
         output::json(&json!({ "service": service, kind: docs }));
+    } else if kind == "providers" {
+        crate::rules::print_providers(&rows);
     } else {
         output::table(&["URL", "HOST", "PORT", "WEIGHT", "VERSION", "GROUP", "ZONE", "AGE"], &rows);
     }

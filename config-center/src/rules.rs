@@ -97,7 +97,8 @@ impl RulesStore {
         Ok(Some(RulesDocument { rules, text, version }))
     }
 
-    /// The service's providers and consumers as registered now.
+    /// The service's providers and consumers as registered now, sorted by URL (nodes that do
+    /// not decode are left out).
     ///
     /// # Errors
     /// [`Error::Registry`] for ZooKeeper failures.
@@ -111,7 +112,12 @@ impl RulesStore {
     async fn children(&self, path: &str) -> Result<Vec<ServiceUrl>> {
         let client = self.center.inner.client(path)?;
         match client.get_children(path).await {
-            Ok((names, _)) => Ok(names.iter().filter_map(|n| ServiceUrl::from_node_name(n).ok()).collect()),
+            Ok((names, _)) => {
+                let mut urls: Vec<ServiceUrl> =
+                    names.iter().filter_map(|n| ServiceUrl::from_node_name(n).ok()).collect();
+                urls.sort();
+                Ok(urls)
+            }
             Err(zookeeper_client::Error::NoNode) => Ok(Vec::new()),
             Err(e) => Err(Error::zk("get_children", path, e)),
         }
