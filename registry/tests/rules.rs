@@ -199,3 +199,44 @@ async fn a_new_provider_is_folded_into_the_rules_in_force() {
     let kept: Vec<&str> = set.providers().iter().map(|p| p.address()).collect();
     assert_eq!(kept, ["127.0.0.1:1", "127.0.0.1:3"], "the version 2 newcomer arrives disabled");
 }
+
+#[tokio::test]
+async fn the_balancer_routes_by_the_tag_a_header_carries() {
+    use registry::tower::{Layer, Service, ServiceExt};
+    let connect = chroot("rules-balancer-tag");
+    let reg = registry(&connect).await;
+    let _held = register(
+        &reg,
+        &["http://127.0.0.1:1/shop?tag=canary", "http://127.0.0.1:2/shop", "http://127.0.0.1:3/shop"],
+    )
+    .await;
+    let zk = raw(&connect).await;
+    write_rules(&zk, "shop", "[tags]\n").await;
+    let sub = subscribe(&reg, "shop", None).await;
+    sub.wait_for(WAIT, |s| s.len() == 3).await.expect("providers");
+    until(&sub, "tag routing", |s| s.rules().tags.is_some()).await;
+    let balancer = sub
+        .balancer(|p| {
+            let address = p.address().to_owned();
+            tower::service_fn(move |r: http::Request<()>| {
+                let answer = (address.clone(), r.headers().get(registry::TAG_HEADER).is_some());
+                async move { Ok::<_, std::io::Error>(answer) }
+            })
+        })
+        .route_by(registry::request_tag);
+    let mut service = registry::tower::buffer::Buffer::new(registry::TagLayer::new().layer(balancer), 64);
+    let mut counts: BTreeMap<(String, bool), usize> = BTreeMap::new();
+    for i in 0..600 {
+        let mut request = http::Request::builder();
+        if i % 2 == 0 {
+            request = request.header(registry::TAG_HEADER, "canary");
+        }
+        let request = request.body(()).expect("request");
+        let answer = service.ready().await.expect("ready").call(request).await.expect("answer");
+        *counts.entry(answer).or_default() += 1;
+    }
+    let canary: Vec<&(String, bool)> = counts.keys().filter(|(_, tagged)| *tagged).collect();
+    assert_eq!(canary, [&("127.0.0.1:1".to_owned(), true)], "{counts:?}");
+    let plain: Vec<&str> = counts.keys().filter(|(_, tagged)| !*tagged).map(|(a, _)| a.as_str()).collect();
+    assert_eq!(plain, ["127.0.0.1:2", "127.0.0.1:3"], "{counts:?}");
+}

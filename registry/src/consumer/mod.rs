@@ -37,8 +37,8 @@ mod selector;
 mod subscription;
 
 pub use self::balancer::{
-    is_connection_error, Balancer, BalancerLoad, Classify, ConnectionErrors, ErrorRef, HttpServerErrors,
-    ResponseFuture, EWMA_MIN_STEP,
+    is_connection_error, request_tag, Balancer, BalancerLoad, Classify, ConnectionErrors, ErrorRef,
+    HttpServerErrors, RequestTag, ResponseFuture, TagLayer, TagService, EWMA_MIN_STEP, TAG_HEADER,
 };
 pub use self::changes::{ProviderChange, ProviderChanges};
 pub use self::current::Selected;

@@ -271,6 +271,11 @@ impl ProviderSet {
         }
     }
 
+    /// The providers a request carrying `tag` may go to, when the rules route by tag.
+    pub(crate) fn tag_route(&self, tag: &str) -> Option<&[usize]> {
+        self.routes.as_ref()?.tag_members(tag)
+    }
+
     /// The providers before traffic rules took the disabled (and routed-away) ones out.
     pub fn candidates(&self) -> &[Provider] {
         self.candidates.as_deref().unwrap_or(&self.providers)

@@ -131,6 +131,12 @@ impl Routes {
         Routes { tagged, unknown, default, split }
     }
 
+    /// The providers a request carrying `tag` may go to (`None`: the rules do not route by tag).
+    pub(crate) fn tag_members(&self, tag: &str) -> Option<&[usize]> {
+        self.default.as_ref()?;
+        Some(self.tagged.get(tag).or(self.unknown.as_ref()).map_or(&[], |r| &r.members))
+    }
+
     /// Picks for `context` from `set` (whose routes these are).
     pub(crate) fn select(&self, set: &ProviderSet, context: &RequestContext<'_>) -> Option<usize> {
         if let Some(tag) = context.tag {
