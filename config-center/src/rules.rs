@@ -104,9 +104,12 @@ impl RulesStore {
     /// [`Error::Registry`] for ZooKeeper failures.
     pub async fn members(&self, service: &str) -> Result<(Vec<ServiceUrl>, Vec<ServiceUrl>)> {
         let service_path = registry::join(self.center.root(), service);
-        let providers = self.children(&registry::join(&service_path, "providers")).await?;
-        let consumers = self.children(&registry::join(&service_path, "consumers")).await?;
-        Ok((providers, consumers))
+        let (providers_path, consumers_path) =
+            (registry::join(&service_path, "providers"), registry::join(&service_path, "consumers"));
+        // Both reads in one round trip.
+        let (providers, consumers) =
+            tokio::join!(self.children(&providers_path), self.children(&consumers_path));
+        Ok((providers?, consumers?))
     }
 
     async fn children(&self, path: &str) -> Result<Vec<ServiceUrl>> {
