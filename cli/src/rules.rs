@@ -38,18 +38,22 @@ pub async fn store(cli: &Cli, writes: bool) -> Result<RulesStore, String> {
 }
 
 async fn get(cli: &Cli, store: &RulesStore, service: &str) -> Result<(), String> {
-    let doc = store.get(service).await.map_err(|e| e.to_string())?;
+    let path = store.path(service).map_err(|e| e.to_string())?;
+    let doc = store.get_text(service).await.map_err(|e| e.to_string())?;
+    // A stored document that does not validate is shown all the same, with why.
+    let invalid = doc.as_ref().and_then(|(text, _)| Rules::parse(text).err()).map(|e| e.to_string());
     match (doc, cli.json) {
         (None, true) => output::json(&json!({ "service": service, "version": null, "document": null })),
-        (None, false) => {
-            crate::out!("# no rules for {service} (no {})", store.path(service).unwrap_or_default())
-        }
-        (Some(doc), true) => {
-            output::json(&json!({ "service": service, "version": doc.version, "document": doc.text }))
-        }
-        (Some(doc), false) => {
-            crate::out!("# {} version {}", store.path(service).unwrap_or_default(), doc.version);
-            output::write(&doc.text);
+        (None, false) => crate::out!("# no rules for {service} (no {path})"),
+        (Some((text, version)), true) => output::json(
+            &json!({ "service": service, "version": version, "document": text, "invalid": invalid }),
+        ),
+        (Some((text, version)), false) => {
+            crate::out!("# {path} version {version}");
+            if let Some(why) = &invalid {
+                crate::out!("# INVALID (consumers keep the last good rules): {why}");
+            }
+            output::write(&text);
         }
     }
     Ok(())
@@ -207,8 +211,14 @@ pub async fn provider_view(
         return Ok(Vec::new());
     }
     let urls: Vec<ServiceUrl> = nodes.iter().filter_map(|n| ServiceUrl::from_node_name(n).ok()).collect();
-    let rules = store(cli, false).await?.get(service).await.map_err(|e| e.to_string())?;
-    Ok(rules.map(|d| d.rules).unwrap_or_default().shares(&BTreeMap::new(), &urls))
+    let rules = match store(cli, false).await?.get(service).await {
+        Ok(doc) => doc.map(|d| d.rules).unwrap_or_default(),
+        Err(e) => {
+            eprintln!("zkmesh: {e}; EFFECTIVE shows the registered weights");
+            Rules::default()
+        }
+    };
+    Ok(rules.shares(&BTreeMap::new(), &urls))
 }
 
 /// Adds the `EFFECTIVE` and `DISABLED` cells to `url`'s row and fields to its JSON.

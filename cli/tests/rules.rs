@@ -145,4 +145,10 @@ async fn rules_put_conflict_diff_history_rollback_and_check() {
     assert_eq!(shares, [0.0, 1.0], "a canary consumer goes to the canary provider");
     let table = stdout(&zkmesh(&connect, &["rules", "check", "shop"]));
     assert!(table.contains("100.0%") && table.contains("would pass the check"), "{table}");
+
+    // Another client writes a broken document: shown with why, and `providers` still lists.
+    other.set_data("/services/shop/rules", b"[tags]\nstrict = maybe\n", None).await.expect("set_data");
+    let shown = stdout(&zkmesh(&connect, &["rules", "get", "shop"]));
+    assert!(shown.contains("INVALID") && shown.contains("strict = maybe"), "{shown}");
+    assert_eq!(providers_json(&connect).len(), 2);
 }

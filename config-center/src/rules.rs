@@ -97,6 +97,15 @@ impl RulesStore {
         Ok(Some(RulesDocument { rules, text, version }))
     }
 
+    /// The service's rules document as stored, without parsing it (`None` when there is none):
+    /// what to show an operator when the stored document does not validate.
+    ///
+    /// # Errors
+    /// As [`ConfigCenter::current`].
+    pub async fn get_text(&self, service: &str) -> Result<Option<(String, i32)>> {
+        self.center.current(service, RULES_NODE).await
+    }
+
     /// The service's providers and consumers as registered now, sorted by URL (nodes that do
     /// not decode are left out).
     ///
