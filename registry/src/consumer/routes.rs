@@ -122,10 +122,24 @@ impl Routes {
             unknown = (!tags.strict).then(|| route(&tags.untagged));
             default = Some(route(tags.route(None)));
         }
+        // A keyed request without a tag stays in its default route: with tag routing, each
+        // group keeps only its members there (the shares of the groups left, renormalized).
+        let allowed = compiled.tags.as_ref().map(|t| t.route(None));
+        let groups: Vec<(f64, Vec<usize>)> = compiled
+            .split
+            .iter()
+            .flatten()
+            .map(|(share, members)| {
+                let kept = members.iter().copied().filter(|i| allowed.is_none_or(|a| a.contains(i)));
+                (*share, kept.collect::<Vec<usize>>())
+            })
+            .filter(|(_, members)| !members.is_empty())
+            .collect();
+        let total: f64 = groups.iter().map(|(share, _)| share).sum();
         let mut split = Vec::new();
         let mut cumulative = 0.0;
-        for (share, members) in compiled.split.iter().flatten() {
-            cumulative += share;
+        for (share, members) in &groups {
+            cumulative += share / total.max(f64::MIN_POSITIVE) * 100.0;
             split.push(((cumulative * 100.0).round() as u32, route(members)));
         }
         Routes { tagged, unknown, default, split }
@@ -241,6 +255,17 @@ mod tests {
         assert!(!picks(1000, || s.select_with(&blue).map(|p| p.address().to_owned())).contains_key("a:1"));
         let strict = set(&["http://a:1/s?tag=canary", "http://b:1/s"], "[tags]\nstrict = true\n", &[]);
         assert!(strict.select_with(&blue).is_none(), "strict: no provider of that tag, no pick");
+    }
+
+    #[test]
+    fn a_keyed_request_without_a_tag_never_reaches_a_tagged_provider() {
+        let urls = ["http://a:1/s?version=1", "http://b:1/s?version=2", "http://c:1/s?version=2&tag=canary"];
+        let s = set(&urls, "[tags]\n[split]\nby = \"version\"\nshares = { \"2\" = 50 }\n", &[]);
+        for user in 0..500u32 {
+            let key = user.to_be_bytes();
+            let picked = s.select_with(&RequestContext::new().key(&key)).expect("one");
+            assert_ne!(picked.address(), "c:1");
+        }
     }
 
     #[test]
