@@ -218,18 +218,17 @@ pub(crate) async fn subscribe(
     // Wait for ZooKeeper's answer; fall back to the disk snapshot.
     // Only whether it timed out: the `watch::Ref` it would hold is not `Send` and must not live
     // across the awaits below (the future of `subscribe_with` would not be `Send`).
-    let timed_out = tokio::time::timeout(
-        options.startup_timeout,
-        first.wait_for(|s| s.source() != ProviderSource::Empty),
-    )
-    .await
-    .is_err();
+    let deadline = tokio::time::Instant::now() + options.startup_timeout;
+    let timed_out =
+        tokio::time::timeout_at(deadline, first.wait_for(|s| s.source() != ProviderSource::Empty))
+            .await
+            .is_err();
     if timed_out {
         dir.boot_from_disk();
     }
     // The rules are read alongside; a consumer does not start on rules it has not read, unless
-    // ZooKeeper does not answer (then it starts without).
-    let _ = tokio::time::timeout(options.startup_timeout, rules_read.wait_for(|read| *read)).await;
+    // ZooKeeper does not answer (then it starts without), within the same start-up timeout.
+    let _ = tokio::time::timeout_at(deadline, rules_read.wait_for(|read| *read)).await;
     let consumer = register_consumer(session, defaults, &options, consumer_url, &service_path).await?;
     Ok(Subscription { dir, running: Arc::new(Running { tasks, consumer, _session: session.clone() }) })
 }
