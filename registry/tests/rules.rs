@@ -240,3 +240,29 @@ async fn the_balancer_routes_by_the_tag_a_header_carries() {
     let plain: Vec<&str> = counts.keys().filter(|(_, tagged)| !*tagged).map(|(a, _)| a.as_str()).collect();
     assert_eq!(plain, ["127.0.0.1:2", "127.0.0.1:3"], "{counts:?}");
 }
+
+#[tokio::test]
+async fn a_disabled_provider_gets_no_request_through_the_balancer() {
+    use registry::tower::{Service, ServiceExt};
+    let connect = chroot("rules-balancer-disable");
+    let reg = registry(&connect).await;
+    let _held = register(&reg, &["http://127.0.0.1:1/shop", "http://127.0.0.1:2/shop"]).await;
+    let sub = subscribe(&reg, "shop", None).await;
+    sub.wait_for(WAIT, |s| s.len() == 2).await.expect("providers");
+    let mut balancer = sub.balancer(|p| {
+        let address = p.address().to_owned();
+        tower::service_fn(move |_: u32| {
+            let address = address.clone();
+            async move { Ok::<_, std::io::Error>(address) }
+        })
+    });
+    let zk = raw(&connect).await;
+    write_rules(&zk, "shop", "[[override]]\naddress = \"127.0.0.1:1\"\ndisabled = true\n").await;
+    sub.wait_for(WAIT, |s| s.len() == 1).await.expect("disabled");
+    let mut answers = BTreeMap::<String, usize>::new();
+    for i in 0..300 {
+        let answer = balancer.ready().await.expect("ready").call(i).await.expect("answer");
+        *answers.entry(answer).or_default() += 1;
+    }
+    assert_eq!(only(&answers), ["127.0.0.1:2"]);
+}
