@@ -6,6 +6,7 @@
 
 mod config;
 mod propagation;
+mod rules;
 mod scale;
 mod select;
 mod stats;
@@ -117,6 +118,16 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         latency_ms: u64,
     },
+    /// A `disable` publish (rules document) until every consumer's picks exclude the provider,
+    /// against a raw `set_data` read by as many raw watchers.
+    Rules {
+        /// Consumers, each on its own session.
+        #[arg(long, default_value_t = 100)]
+        consumers: usize,
+        /// Measured trials.
+        #[arg(long, default_value_t = 50)]
+        trials: usize,
+    },
     /// One consumer subscribing to many services.
     Scale {
         /// Services.
@@ -192,6 +203,7 @@ async fn run(zk: Option<String>, production: Option<bool>, command: Command) -> 
             let latency = std::time::Duration::from_millis(latency_ms);
             weighted::run(&root, weighted::Options { weights, requests, concurrency, latency }).await
         }
+        Command::Rules { consumers, trials } => rules::run(&root, consumers, trials).await,
         Command::Scale { services, providers_per_service, trials } => {
             scale::run(&root, services, providers_per_service, trials).await
         }

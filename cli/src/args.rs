@@ -33,7 +33,10 @@ pub enum Command {
         #[command(flatten)]
         layout: LayoutArg,
     },
-    /// The providers of a service (the instances, in Curator's layout), decoded.
+    /// The providers of a service (the instances, in Curator's layout), decoded, with their
+    /// registered weight and their effective weight under the service's rules, and whether the
+    /// rules disable them (ejection after failed requests is each consumer process's own state:
+    /// see its metrics).
     Providers {
         /// The service name.
         service: String,
@@ -81,6 +84,19 @@ pub enum Command {
     Jobs {
         /// One job to show in detail (default: every job, one line each).
         name: Option<String>,
+    },
+    /// Takes a provider out of rotation, brings it back, or sets its weight, for every consumer
+    /// (an override in the service's rules document; `zkmesh rules` shows it).
+    Provider {
+        /// What to do with the provider.
+        #[command(subcommand)]
+        command: ProviderCommand,
+    },
+    /// A service's traffic rules document: get, put, diff, history, rollback, check.
+    Rules {
+        /// What to do with the rules.
+        #[command(subcommand)]
+        command: RulesCommand,
     },
     /// Runs a local ZooKeeper for development in the foreground, until Ctrl-C, on 127.0.0.1 at
     /// the port of `--zk` (default 2181), or `--port`.
@@ -264,4 +280,98 @@ pub struct MetaArgs {
     /// Why, kept in the history.
     #[arg(long, short = 'm')]
     pub message: Option<String>,
+}
+
+/// `zkmesh provider ...`.
+#[derive(Debug, Subcommand)]
+pub enum ProviderCommand {
+    /// Takes the provider out of every consumer's set (refused when it would leave a consumer
+    /// with no provider or disable more than half of them, unless `--force`).
+    Disable {
+        /// The service name.
+        service: String,
+        /// The provider's `HOST:PORT`.
+        address: String,
+        /// Publish even when the check refuses (loudly).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Removes the provider's override: its registered weight applies again.
+    Enable {
+        /// The service name.
+        service: String,
+        /// The provider's `HOST:PORT`.
+        address: String,
+    },
+    /// Sets the provider's weight (replacing the registered one) for every consumer.
+    Weight {
+        /// The service name.
+        service: String,
+        /// The provider's `HOST:PORT`.
+        address: String,
+        /// The new weight.
+        weight: u32,
+        /// Publish even when the check refuses (loudly).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `zkmesh rules ...`.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Prints the rules document and its version.
+    Get {
+        /// The service name.
+        service: String,
+    },
+    /// Publishes a rules file (validated, and checked against the service's consumers), with
+    /// compare-and-set on the version; a conflict shows what was published meanwhile.
+    Put {
+        /// The service name.
+        service: String,
+        /// The TOML rules file.
+        file: std::path::PathBuf,
+        /// Publish only if the current version is this one (-1: only if there is no document
+        /// yet). Default: whatever is there.
+        #[arg(long, allow_negative_numbers = true)]
+        expect_version: Option<i32>,
+        /// Publish even when the check refuses (loudly).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Shows how a rules file differs from the published document (`-` published, `+` file).
+    Diff {
+        /// The service name.
+        service: String,
+        /// The TOML rules file.
+        file: std::path::PathBuf,
+    },
+    /// Lists the versions kept in the history.
+    History {
+        /// The service name.
+        service: String,
+    },
+    /// Publishes an old version again, as a new version (checked like `put`).
+    Rollback {
+        /// The service name.
+        service: String,
+        /// The version to bring back (see `rules history`).
+        version: i32,
+        /// Publish even when the check refuses (loudly).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Prints, for one consumer, which providers would receive what share under the published
+    /// rules (or a file's), and whether a publish would pass the check.
+    Check {
+        /// The service name.
+        service: String,
+        /// The consumer's parameters, `zone=az1,tag=canary`. Default: none.
+        #[arg(long)]
+        consumer: Option<String>,
+        /// Check this rules file instead of the published document.
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+    },
 }

@@ -16,6 +16,8 @@ mod interrupt;
 mod jobs;
 mod mntr;
 mod output;
+mod provider;
+mod rules;
 mod services;
 mod watch;
 mod zk;
@@ -44,6 +46,8 @@ async fn main() -> ExitCode {
         Command::Doctor => doctor::doctor(&cli).await,
         Command::Config { command } => config::run(&cli, command).await,
         Command::Jobs { name } => jobs::jobs(&cli, name.as_deref()).await,
+        Command::Provider { command } => provider::run(&cli, command).await,
+        Command::Rules { command } => rules::run(&cli, command).await,
         Command::Dev { port, metrics } => dev::dev(&cli.zk, *port, metrics.as_deref()).await,
     };
     match result {

@@ -118,11 +118,25 @@ pub async fn members(cli: &Cli, service: &str, kind: &str, layout: Layout) -> Re
         };
         members.push(Member { node, url, created_ms });
     }
-    print_members(cli, service, kind, layout, &members);
+    // Rules are a zkmesh-layout document (`<root>/<service>/rules`).
+    let rules = if layout == Layout::Zkmesh {
+        let names: Vec<String> = members.iter().map(|m| m.node.clone()).collect();
+        crate::rules::provider_view(cli, service, kind, &names).await?
+    } else {
+        Vec::new()
+    };
+    print_members(cli, service, kind, layout, &members, &rules);
     Ok(())
 }
 
-fn print_members(cli: &Cli, service: &str, kind: &str, layout: Layout, members: &[Member]) {
+fn print_members(
+    cli: &Cli,
+    service: &str,
+    kind: &str,
+    layout: Layout,
+    members: &[Member],
+    rules: &[registry::Share],
+) {
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     let mut rows = Vec::new();
     let mut docs = Vec::new();
@@ -140,11 +154,13 @@ fn print_members(cli: &Cli, service: &str, kind: &str, layout: Layout, members: 
                     or_dash(url.zone()),
                     age.map(format_age).unwrap_or_else(|| "-".into()),
                 ]);
-                docs.push(json!({
+                let mut doc = json!({
                     "url": url.to_string(), "host": url.host(), "port": url.port(), "weight": url.weight(),
                     "version": url.version(), "group": url.group(), "zone": url.zone(),
                     "age_seconds": age, "registered_ms": url.timestamp(), "node": node,
-                }));
+                });
+                crate::rules::annotate(rules, url, rows.last_mut(), &mut doc);
+                docs.push(doc);
             }
             Err(e) => {
                 rows.push(vec![format!("(undecodable node {node})"), e.clone(), String::new()]);
@@ -154,6 +170,8 @@ fn print_members(cli: &Cli, service: &str, kind: &str, layout: Layout, members: 
     }
     if cli.json {
         output::json(&json!({ "service": service, "layout": layout.name(), kind: docs }));
+    } else if kind == "providers" && layout == Layout::Zkmesh {
+        crate::rules::print_providers(&rows);
     } else {
         output::table(&["URL", "HOST", "PORT", "WEIGHT", "VERSION", "GROUP", "ZONE", "AGE"], &rows);
     }

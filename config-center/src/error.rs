@@ -250,6 +250,15 @@ pub enum Error {
         /// The live watchers when it gave up.
         watchers: Vec<crate::WatcherStatus>,
     },
+    /// Traffic rules refused before publishing: they would leave consumers with no provider
+    /// (named in `reason`) or disable too many providers. `force` publishes them anyway.
+    #[error("rules for {path} refused: {reason} (nothing was written; --force publishes anyway)")]
+    RulesRefused {
+        /// The ZooKeeper path of the rules document.
+        path: String,
+        /// What the rules would do: the consumers stranded, the share of providers disabled.
+        reason: String,
+    },
     /// The session layer or ZooKeeper failed (connection loss, closed session, ...).
     #[error(transparent)]
     Registry(#[from] registry::Error),

@@ -43,6 +43,9 @@
 //!   bounded ([`ConfigCenterBuilder::history_limit`] documents replaced, besides the current
 //!   one); [`ConfigCenter::rollback`] publishes an old document as a new version. A publisher
 //!   that wrote the current version itself needs one round trip (see `publish.rs`).
+//! - Traffic rules ([`RulesStore`]): a service's `registry::Rules` published at
+//!   `/services/<service>/rules` with the same compare-and-set, history and rollback, validated
+//!   and checked against the service's consumers first.
 //!
 //! ZooKeeper layout (inside the session's chroot):
 //! ```text
@@ -126,6 +129,7 @@ mod plan;
 mod provenance;
 mod publish;
 mod rollout;
+mod rules;
 mod schema;
 mod spec;
 mod status_writer;
@@ -146,4 +150,5 @@ pub use self::meta::{PublishMeta, MAX_AUTHOR_LEN, MAX_MESSAGE_LEN};
 pub use self::name::{validate_name, MAX_NAME_LEN};
 pub use self::provenance::{Provenance, ValueSource};
 pub use self::publish::{Expect, Published};
+pub use self::rules::{RulesDocument, RulesStore, RULES_NODE};
 pub use self::spec::ConfigSpec;

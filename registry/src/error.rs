@@ -35,6 +35,19 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// A traffic rules document that does not parse or validate; `line` and `column` (1-based,
+    /// columns in characters) point at the offending text when known.
+    #[error("invalid {document}{}: {reason}", show_position(.line, .column))]
+    InvalidRules {
+        /// Which document: its ZooKeeper path and version, or `rules document` for text.
+        document: String,
+        /// The line of the error.
+        line: Option<usize>,
+        /// The column of the error.
+        column: Option<usize>,
+        /// What is wrong.
+        reason: String,
+    },
     /// A ZooKeeper path that is not absolute, has empty segments or ends in `/`.
     #[error("invalid ZooKeeper path {path:?}: {reason}")]
     InvalidPath {
@@ -176,4 +189,13 @@ impl Error {
 fn _assert_send_sync() {
     fn is<T: Send + Sync + Clone + 'static>() {}
     is::<Error>();
+}
+
+/// ` at line L, column C` when known.
+fn show_position(line: &Option<usize>, column: &Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(" at line {l}, column {c}"),
+        (Some(l), None) => format!(" at line {l}"),
+        _ => String::new(),
+    }
 }

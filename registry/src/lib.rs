@@ -53,6 +53,7 @@ mod layout;
 mod metrics;
 mod registration;
 mod registry;
+mod rules;
 mod session;
 mod url;
 
@@ -65,12 +66,17 @@ pub use self::consumer::{
     ResponseFuture, SavedProviders, Selected, Selector, ServiceDiscover, SubscribeOptions, Subscription,
     WatchStrategy, EWMA_MIN_STEP,
 };
+pub use self::consumer::{request_tag, RequestTag, TagLayer, TagService, TAG_HEADER};
 pub use self::error::{Error, Result};
 pub use self::layout::{
     CuratorInstance, DubboOverride, Layout, ServiceListing, Source, CURATOR_SERVICE_TYPES, ZKMESH_CHILDREN,
 };
 pub use self::registration::Registration;
 pub use self::registry::{Registry, RegistryBuilder, DEFAULT_CONSUMER_HOST, DEFAULT_ROOT};
+pub use self::rules::{
+    Action, Condition, Override, RequestContext, Rules, RulesCheck, Share, Split, TagRouting,
+    DEFAULT_MAX_DISABLED_SHARE, MAX_FACTOR, TAG_PARAM,
+};
 pub use self::session::{
     is_transient, join, validate_path, watch_event, Backoff, Environment, EphemeralNode, EphemeralStatus,
     LiveClient, NodeAcl, NodeEvent, NodeWatch, Retry, Session, SessionBuilder, SessionCore, SessionState,

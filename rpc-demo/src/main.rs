@@ -4,6 +4,8 @@
 //! loopback port; `--zk HOST:PORT` uses an existing one. Exits non-zero when a step fails.
 #![forbid(unsafe_code)]
 
+mod steer;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -109,7 +111,10 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let center = ConfigCenter::builder().build(consumer_registry.session().clone())?;
     config_change(&n, &center, &client, &providers).await?;
 
-    n.step(5, "a provider is killed abruptly (no deregistration)");
+    n.step(5, "an operator steers traffic: a provider disabled under load, then a 10% canary by version");
+    let client = steer::run(&args, &n, client, &providers, &connect).await?;
+
+    n.step(6, "a provider is killed abruptly (no deregistration)");
     let victim = providers.remove(0);
     abrupt_kill(&args, &n, client, victim).await?;
     if let Some(addr) = args.metrics {
@@ -361,7 +366,7 @@ async fn send_until(
     Ok(())
 }
 
-fn print_table(client: &GreeterClient, providers: &[GreeterProvider]) {
+fn print_table<'a>(client: &GreeterClient, providers: impl IntoIterator<Item = &'a GreeterProvider>) {
     let counts = client.stats().per_provider();
     let total: u64 = counts.values().sum();
     println!("  {:<8} {:<22} {:>6} {:>9} {:>7}", "PROVIDER", "ADDRESS", "WEIGHT", "REQUESTS", "SHARE");

@@ -39,7 +39,7 @@ struct ServerState {
 impl GreeterProvider {
     /// Binds `127.0.0.1:port` (0: any free port), watches its settings at
     /// `/config/demo/greeter` (hot reload), serves, and registers
-    /// `http://127.0.0.1:<port>/greeter?weight=<weight>` on its own ZooKeeper session.
+    /// `http://127.0.0.1:<port>/greeter?weight=<weight>&version=1` on its own ZooKeeper session.
     ///
     /// # Errors
     /// When the port cannot be bound, ZooKeeper cannot be reached, or the registration fails.
@@ -48,6 +48,22 @@ impl GreeterProvider {
         name: &str,
         port: u16,
         weight: u32,
+        session_timeout: Duration,
+    ) -> Result<Self, BoxError> {
+        Self::start_version(connect, name, port, weight, "1", session_timeout).await
+    }
+
+    /// [`GreeterProvider::start`], registered with `version=<version>` (what a rules split by
+    /// version tells apart).
+    ///
+    /// # Errors
+    /// As [`GreeterProvider::start`].
+    pub async fn start_version(
+        connect: &str,
+        name: &str,
+        port: u16,
+        weight: u32,
+        version: &str,
         session_timeout: Duration,
     ) -> Result<Self, BoxError> {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
@@ -78,6 +94,7 @@ impl GreeterProvider {
         let accept = tokio::spawn(accept_loop(listener, state.clone()));
         let url = ServiceUrl::new("http", "127.0.0.1", addr.port(), SERVICE)?
             .with_param("weight", weight)?
+            .with_param("version", version)?
             .with_param("provider", name)?;
         let registration = registry.register(&url).await?;
         registration.wait_registered(Duration::from_secs(10)).await?;

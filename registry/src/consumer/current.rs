@@ -117,6 +117,35 @@ impl CurrentSet {
         Some(Selected { set, index })
     }
 
+    /// Picks from the current set for `context` (routes), through this thread's copy.
+    #[inline]
+    pub(crate) fn select_with(self: &Arc<Self>, context: &crate::RequestContext<'_>) -> Option<Selected> {
+        let set = self.thread_copy();
+        let index = set.select_index_with(context)?;
+        Some(Selected { set, index })
+    }
+
+    /// This thread's copy of the current set (taken first when missing or old).
+    #[inline]
+    fn thread_copy(self: &Arc<Self>) -> ThreadCopy {
+        let stamp = self.stamp();
+        let copy = LOCAL
+            .try_with(|local| {
+                let local = local.try_borrow().ok()?;
+                let row = local.rows.get(self.index)?;
+                if row.stamp != stamp {
+                    return None;
+                }
+                row.set.clone()
+            })
+            .ok()
+            .flatten();
+        match copy {
+            Some(set) => set,
+            None => self.take_current(stamp),
+        }
+    }
+
     /// This thread's copy is missing or old: takes the set current at `stamp` (or newer) into
     /// this thread's table, first freeing copies of dropped subscriptions.
     #[cold]

@@ -84,6 +84,12 @@ pub(crate) struct Directory {
     /// A part of a union (`union.rs`): its sets feed the union's, and its counts are not the
     /// service's metrics.
     pub(super) part_of_union: bool,
+    /// The traffic rules in force and the last read of them (`rules_watch.rs`).
+    pub(super) rules: Mutex<super::rules_watch::RulesState>,
+    /// Set once the rules node has been read.
+    pub(super) rules_read: watch::Sender<bool>,
+    /// This consumer's URL parameters, what the rules' conditions match.
+    pub(super) consumer: Arc<std::collections::BTreeMap<String, String>>,
 }
 
 impl Directory {
@@ -112,7 +118,16 @@ impl Directory {
             layout,
             dubbo_overrides: Mutex::new(Arc::default()),
             part_of_union: false,
+            rules: Mutex::default(),
+            rules_read: watch::channel(false).0,
+            consumer: Arc::default(),
         }
+    }
+
+    /// The same directory, with rules conditions matched against these consumer parameters.
+    pub(super) fn with_consumer(mut self, consumer: std::collections::BTreeMap<String, String>) -> Self {
+        self.consumer = Arc::new(consumer);
+        self
     }
 
     /// Serves the disk snapshot (stale) because ZooKeeper did not answer in time.
@@ -178,14 +193,19 @@ impl Directory {
         let Listing { providers, rejected, protected, source, disk } = listing;
         let unfiltered = providers.len();
         let (providers, source) = if protected {
-            (current.providers().to_vec(), current.source())
+            (current.candidates().to_vec(), current.source())
         } else {
             (self.options.filter.apply(providers, |p| p.url()), source)
         };
         self.apply_dubbo_overrides(&providers);
         let version = self.version.fetch_add(1, Ordering::Relaxed) + 1;
         let parts = SetParts { providers, version, source, protected, rejected, unfiltered };
-        let set = Arc::new(ProviderSet::build(parts, self.options.balance, SystemTime::now()));
+        let set = Arc::new(ProviderSet::build_ruled(
+            parts,
+            &self.ruling(),
+            self.options.balance,
+            SystemTime::now(),
+        ));
         let warming = set.is_warming();
         if !self.part_of_union {
             crate::metrics::providers(&self.service, set.len(), set.rejected().len());
@@ -242,19 +262,25 @@ impl Directory {
         (key, entry)
     }
 
-    /// Rebuilds the current set with the weights of now (warm-up ramp, health).
+    /// Rebuilds the current set with the weights of now (warm-up ramp, health) and the rules
+    /// in force.
     pub(super) fn rebuild_weights(&self) {
         let _known = lock(&self.known);
         let current = self.cache.load_full();
         let parts = SetParts {
-            providers: current.providers().to_vec(),
+            providers: current.candidates().to_vec(),
             version: self.version.fetch_add(1, Ordering::Relaxed) + 1,
             source: current.source(),
             protected: current.is_empty_protected(),
             rejected: current.rejected().to_vec(),
             unfiltered: current.unfiltered_len(),
         };
-        let set = Arc::new(ProviderSet::build(parts, self.options.balance, SystemTime::now()));
+        let set = Arc::new(ProviderSet::build_ruled(
+            parts,
+            &self.ruling(),
+            self.options.balance,
+            SystemTime::now(),
+        ));
         self.cache.store(set.clone());
         self.updates.send_replace(set);
     }

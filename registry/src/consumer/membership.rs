@@ -253,7 +253,7 @@ impl Directory {
             self.options.consumer_url.as_ref().and_then(|u| u.param("application").map(str::to_owned));
         let application = application.or_else(|| Some(crate::layout::dubbo_application()));
         for p in providers {
-            p.set_weight_override(crate::layout::dubbo_override_factor(
+            p.set_layout_override(crate::layout::dubbo_override_factor(
                 &overrides,
                 p.url(),
                 application.as_deref(),

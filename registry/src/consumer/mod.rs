@@ -31,13 +31,15 @@ mod options;
 mod outlier;
 mod provider;
 mod provider_set;
+mod routes;
+mod rules_watch;
 mod selector;
 mod subscription;
 mod union;
 
 pub use self::balancer::{
-    is_connection_error, Balancer, BalancerLoad, Classify, ConnectionErrors, ErrorRef, HttpServerErrors,
-    ResponseFuture, EWMA_MIN_STEP,
+    is_connection_error, request_tag, Balancer, BalancerLoad, Classify, ConnectionErrors, ErrorRef,
+    HttpServerErrors, RequestTag, ResponseFuture, TagLayer, TagService, EWMA_MIN_STEP, TAG_HEADER,
 };
 pub use self::changes::{ProviderChange, ProviderChanges};
 pub use self::current::Selected;
@@ -54,5 +56,6 @@ pub use self::subscription::Subscription;
 pub(crate) use self::current::CurrentSet;
 pub(crate) use self::directory::Directory;
 pub(crate) use self::membership::Membership;
+pub(crate) use self::provider::scale;
 pub(crate) use self::provider_set::SetParts;
 pub(crate) use self::subscription::{subscribe, RegistryDefaults};

@@ -39,6 +39,9 @@ struct ProviderInner {
     health: Health,
     /// The operator's factor on the weight (`f32` bits; 1.0 until traffic rules set it).
     weight_override: AtomicU32,
+    /// The factor from the layout's own overrides (`f32` bits; Dubbo's configurators), which
+    /// multiplies the rules' factor: neither resets the other.
+    layout_override: AtomicU32,
 }
 
 impl Provider {
@@ -58,6 +61,7 @@ impl Provider {
             in_flight: Arc::default(),
             health: Health::new(outliers),
             weight_override: AtomicU32::new(1.0f32.to_bits()),
+            layout_override: AtomicU32::new(1.0f32.to_bits()),
         };
         Provider { inner: Arc::new(inner), weight }
     }
@@ -133,8 +137,18 @@ impl Provider {
         self.inner.weight_override.store((factor as f32).to_bits(), Ordering::Relaxed);
     }
 
+    /// Sets the factor from the layout's own overrides (Dubbo's configurators), kept apart from
+    /// the rules' factor (`set_weight_override`); the two multiply. Clamped like it.
+    pub(crate) fn set_layout_override(&self, factor: f64) {
+        let factor = if factor.is_nan() { 1.0 } else { factor.clamp(0.0, 1000.0) };
+        self.inner.layout_override.store((factor as f32).to_bits(), Ordering::Relaxed);
+    }
+
+    /// The rules' factor times the layout's (at most 1000).
     fn weight_override(&self) -> f64 {
-        f64::from(f32::from_bits(self.inner.weight_override.load(Ordering::Relaxed)))
+        let rules = f64::from(f32::from_bits(self.inner.weight_override.load(Ordering::Relaxed)));
+        let layout = f64::from(f32::from_bits(self.inner.layout_override.load(Ordering::Relaxed)));
+        (rules * layout).min(1000.0)
     }
 
     /// The registered weight times the override (what the ejection cap counts).
@@ -165,7 +179,7 @@ impl Provider {
 }
 
 /// `weight x factor`, rounded, at least 1 when both are positive, at most `u32::MAX`.
-fn scale(weight: u32, factor: f64) -> u32 {
+pub(crate) fn scale(weight: u32, factor: f64) -> u32 {
     if factor == 1.0 || weight == 0 {
         return weight;
     }

@@ -11,9 +11,11 @@
 use std::time::SystemTime;
 
 use super::outlier::state;
+use super::routes::{Folded, Routes, Ruling};
 use super::Provider;
 use crate::balance::{AliasTable, HashRing, LeastRequests, SmoothRoundRobin};
 use crate::error::Error;
+use crate::rules::RequestContext;
 use crate::url::ServiceUrl;
 
 /// How a subscription picks a provider.
@@ -56,7 +58,7 @@ pub struct RejectedNode {
 }
 
 #[derive(Debug)]
-enum Picker {
+pub(crate) enum Picker {
     Random(AliasTable),
     RoundRobin(SmoothRoundRobin),
     LeastRequests(LeastRequests),
@@ -80,6 +82,12 @@ pub struct ProviderSet {
     /// Indexes of the providers offered for a probe request.
     probes: Box<[usize]>,
     built_at: std::time::Instant,
+    /// The providers before traffic rules took some out (`None`: the same as `providers`).
+    candidates: Option<Vec<Provider>>,
+    /// The rules' routes (`None` without routing rules: picks take the plain path).
+    routes: Option<Box<Routes>>,
+    /// The main picker's weights when routes mask some providers out of it.
+    main_weights: Option<Box<[u32]>>,
 }
 
 /// What a [`ProviderSet`] is built from.
@@ -106,10 +114,23 @@ impl ProviderSet {
         Self::build(parts, balance, SystemTime::now())
     }
 
-    /// Builds the set: effective weights at `now` (ramp, override, health), then the balancer.
+    /// Builds the set without traffic rules.
     pub(crate) fn build(parts: SetParts, balance: LoadBalance, now: SystemTime) -> Self {
-        let SetParts { mut providers, version, source, protected, rejected, unfiltered } = parts;
-        providers.sort_by(|a, b| a.url().cmp(b.url()));
+        Self::build_ruled(parts, &Ruling::default(), balance, now)
+    }
+
+    /// Builds the set: traffic rules folded in (who stays, override factors, routes), effective
+    /// weights at `now` (ramp, override, health), then the balancer and the routes' pickers.
+    pub(crate) fn build_ruled(
+        parts: SetParts,
+        ruling: &Ruling,
+        balance: LoadBalance,
+        now: SystemTime,
+    ) -> Self {
+        let SetParts { providers: mut candidates, version, source, protected, rejected, unfiltered } = parts;
+        candidates.sort_by(|a, b| a.url().cmp(b.url()));
+        let Folded { mut providers, compiled } = super::routes::fold(&candidates, ruling);
+        let candidates = (providers.len() != candidates.len()).then_some(candidates);
         let mut warming = false;
         let mut probes = Vec::new();
         for (i, p) in providers.iter_mut().enumerate() {
@@ -119,12 +140,15 @@ impl ProviderSet {
             }
         }
         let weights: Vec<u32> = providers.iter().map(Provider::weight).collect();
-        let mut picker = Self::picker(&providers, &weights, balance);
+        let main_weights = compiled.as_ref().and_then(|c| super::routes::main_weights(c, &weights));
+        let mut picker = Self::picker(&providers, main_weights.as_deref().unwrap_or(&weights), balance);
         if !probes.is_empty() {
             picker = Picker::Probing(Box::new(picker));
         }
+        let routes = compiled.map(|c| Box::new(Routes::build(&c, &providers, &weights, balance)));
         let built_at = std::time::Instant::now();
         let probes = probes.into();
+        let main_weights = main_weights.map(Vec::into_boxed_slice);
         ProviderSet {
             providers,
             picker,
@@ -136,10 +160,13 @@ impl ProviderSet {
             warming,
             probes,
             built_at,
+            candidates,
+            routes,
+            main_weights,
         }
     }
 
-    fn picker(providers: &[Provider], weights: &[u32], balance: LoadBalance) -> Picker {
+    pub(crate) fn picker(providers: &[Provider], weights: &[u32], balance: LoadBalance) -> Picker {
         match balance {
             LoadBalance::Random => Picker::Random(AliasTable::new(weights)),
             LoadBalance::RoundRobin => Picker::RoundRobin(SmoothRoundRobin::new(weights)),
@@ -225,6 +252,56 @@ impl ProviderSet {
     /// key is ignored.
     pub fn select_by_key(&self, key: &[u8]) -> Option<&Provider> {
         self.select_index(Some(key)).map(|i| &self.providers[i])
+    }
+
+    /// Picks a provider for a request with this context: by its tag when the rules route by
+    /// tag, stable per key within the rules' split, by its key for
+    /// [`LoadBalance::ConsistentHash`]. Without routing rules, the same as
+    /// [`ProviderSet::select_by_key`] (or [`ProviderSet::select`] without a key). `None` when
+    /// the route has no provider (a tag no provider carries under strict tag routing).
+    pub fn select_with(&self, context: &RequestContext<'_>) -> Option<&Provider> {
+        self.select_index_with(context).map(|i| &self.providers[i])
+    }
+
+    /// The index of the provider picked for `context`.
+    pub(crate) fn select_index_with(&self, context: &RequestContext<'_>) -> Option<usize> {
+        match &self.routes {
+            None => self.select_index(context.key),
+            Some(routes) => routes.select(self, context),
+        }
+    }
+
+    /// The providers a request carrying `tag` may go to, when the rules route by tag.
+    pub(crate) fn tag_route(&self, tag: &str) -> Option<&[usize]> {
+        self.routes.as_ref()?.tag_members(tag)
+    }
+
+    /// The providers before traffic rules took the disabled (and routed-away) ones out.
+    pub fn candidates(&self) -> &[Provider] {
+        self.candidates.as_deref().unwrap_or(&self.providers)
+    }
+
+    /// The weights the set's main picker (and [`crate::Balancer`]) draws by: each provider's
+    /// effective weight, or 0 outside the default route when the rules route by tag.
+    pub(crate) fn pick_weights(&self) -> Vec<u32> {
+        match &self.main_weights {
+            Some(w) => w.to_vec(),
+            None => self.providers.iter().map(Provider::weight).collect(),
+        }
+    }
+
+    /// A pick by `picker`, a route's picker over `members` of this set (an index into `members`).
+    pub(crate) fn pick_route(&self, picker: &Picker, members: &[usize], key: Option<&[u8]>) -> Option<usize> {
+        match picker {
+            Picker::Random(r) => r.pick(),
+            Picker::RoundRobin(r) => r.pick(),
+            Picker::LeastRequests(l) => l.pick(|i| self.providers[members[i]].in_flight()),
+            Picker::ConsistentHash(ring, random) => match key {
+                Some(key) => ring.pick(key),
+                None => random.pick(),
+            },
+            Picker::Probing(inner) => self.pick_route(inner, members, key),
+        }
     }
 
     /// The index of the provider picked; weighted random (the default) is inlined into the

@@ -51,6 +51,12 @@ impl Selector {
     pub fn select_by_key(&mut self, key: &[u8]) -> Option<&Provider> {
         self.current().select_by_key(key)
     }
+
+    /// Picks a provider for a request with this context (routes; see
+    /// [`crate::Subscription::select_with`]).
+    pub fn select_with(&mut self, context: &crate::RequestContext<'_>) -> Option<&Provider> {
+        self.current().select_with(context)
+    }
 }
 
 impl std::fmt::Debug for Selector {

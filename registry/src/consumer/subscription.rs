@@ -85,6 +85,42 @@ impl Subscription {
         self.dir.cache.select(Some(key))
     }
 
+    /// Picks a provider for a request with this context, following the service's traffic
+    /// rules: a tagged request goes to the providers of its tag (see [`crate::TagRouting`]),
+    /// a keyed one stays in the same group of the rules' [`crate::Split`] and, with
+    /// [`LoadBalance::ConsistentHash`](super::LoadBalance::ConsistentHash), on the same
+    /// provider. Without routing rules it costs what [`Subscription::select_by_key`] costs.
+    /// `None` when the request's route has no provider.
+    ///
+    /// ```no_run
+    /// # fn f(sub: &registry::Subscription) {
+    /// use registry::RequestContext;
+    /// let picked = sub.select_with(&RequestContext::new().tag("canary").key(b"user-42"));
+    /// # }
+    /// ```
+    #[inline]
+    pub fn select_with(&self, context: &crate::RequestContext<'_>) -> Option<Selected> {
+        self.dir.cache.select_with(context)
+    }
+
+    /// The traffic rules this subscription's sets are built with: the last good document
+    /// read from `<root>/<service>/rules` (empty when there is none).
+    pub fn rules(&self) -> Arc<crate::Rules> {
+        lock(&self.dir.rules).rules.clone()
+    }
+
+    /// The ZooKeeper version of the rules document in force (`None`: no document).
+    pub fn rules_version(&self) -> Option<i32> {
+        lock(&self.dir.rules).version
+    }
+
+    /// Why the latest rules document read was refused ([`Error::InvalidRules`] with its path,
+    /// version, line and column) or could not be read; `None` once a good one is read. The
+    /// last good rules stay in force meanwhile.
+    pub fn rules_error(&self) -> Option<Error> {
+        lock(&self.dir.rules).error.clone()
+    }
+
     /// A picker owned by one thread or task: [`Selector::select`] checks the current set with
     /// one atomic load, like [`Subscription::select`], and returns a plain borrow instead of a
     /// [`Selected`] (no per-thread table lookup). It sees every update the subscription applies.
@@ -179,28 +215,47 @@ pub(crate) async fn subscribe(
         options.sources.push(Source { layout: defaults.layout, root: defaults.root.clone() });
     }
     let sources = options.sources.clone();
-    let dir =
-        Arc::new(Directory::new(service, session.environment().clone(), options.clone(), sources[0].layout));
+    // The consumer's parameters, what the rules' conditions match.
+    let consumer_params = match &options.consumer_url {
+        Some(url) => url.params().clone(),
+        None => default_consumer_url(&defaults.consumer_host, service)?.params().clone(),
+    };
+    let dir = Directory::new(service, session.environment().clone(), options.clone(), sources[0].layout);
+    let dir = Arc::new(dir.with_consumer(consumer_params));
     let mut first = dir.updates.subscribe();
-    let tasks = if sources.len() == 1 {
+    let mut rules_read = dir.rules_read.subscribe();
+    let mut tasks = if sources.len() == 1 {
         spawn_tasks(session, &dir, sources[0].clone())
     } else {
         super::union::spawn_tasks(session, &dir, &sources)
     };
+    // The rules are a zkmesh-layout document: the first zkmesh source's `<root>/<service>/rules`
+    // (Dubbo's layout has its configurators instead, Curator's nothing).
+    match sources.iter().find(|s| s.layout == Layout::Zkmesh) {
+        Some(source) => {
+            let rules_path = crate::session::join(&crate::session::join(&source.root, service), "rules");
+            tasks.push(tokio::spawn(super::rules_watch::follow(session.core(), dir.clone(), rules_path)));
+        }
+        None => {
+            dir.rules_read.send_replace(true);
+        }
+    }
 
     tracing::info!(%service, ?sources, balance = ?options.balance, watch = ?options.watch, "subscribed");
     // Wait for ZooKeeper's answer; fall back to the disk snapshot.
     // Only whether it timed out: the `watch::Ref` it would hold is not `Send` and must not live
     // across the awaits below (the future of `subscribe_with` would not be `Send`).
-    let timed_out = tokio::time::timeout(
-        options.startup_timeout,
-        first.wait_for(|s| s.source() != ProviderSource::Empty),
-    )
-    .await
-    .is_err();
+    let deadline = tokio::time::Instant::now() + options.startup_timeout;
+    let timed_out =
+        tokio::time::timeout_at(deadline, first.wait_for(|s| s.source() != ProviderSource::Empty))
+            .await
+            .is_err();
     if timed_out {
         dir.boot_from_disk();
     }
+    // The rules are read alongside; a consumer does not start on rules it has not read, unless
+    // ZooKeeper does not answer (then it starts without), within the same start-up timeout.
+    let _ = tokio::time::timeout_at(deadline, rules_read.wait_for(|read| *read)).await;
     let mut consumers = Vec::new();
     for source in &sources {
         consumers.extend(register_consumer(session, defaults, &options, service, source).await?);

@@ -5,14 +5,17 @@
 //! of weight; membership from the subscription's provider sets; readiness through tower's
 //! `ReadyCache`), `endpoint.rs` one provider's service with its load ([`BalancerLoad`]) and the
 //! outcome of each response, `classify.rs` what a response says ([`Classify`],
-//! [`ConnectionErrors`], [`HttpServerErrors`]).
+//! [`ConnectionErrors`], [`HttpServerErrors`]), `tag.rs` how a request's tag reaches the
+//! balancer's route choice and the next hop ([`RequestTag`], [`TagLayer`]).
 
 mod classify;
 mod endpoint;
 mod service;
+mod tag;
 #[cfg(test)]
 mod tests;
 
 pub use self::classify::{is_connection_error, Classify, ConnectionErrors, ErrorRef, HttpServerErrors};
 pub use self::endpoint::{BalancerLoad, EWMA_MIN_STEP};
 pub use self::service::{Balancer, ResponseFuture};
+pub use self::tag::{request_tag, RequestTag, TagLayer, TagService, TAG_HEADER};

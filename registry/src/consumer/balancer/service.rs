@@ -82,6 +82,8 @@ pub struct Balancer<S: Service<Req>, Req> {
     chosen: Option<Chosen>,
     /// Whether `members` and `endpoints` follow `set`.
     synced: bool,
+    /// A request's tag, for the rules' tag routes ([`Balancer::route_by`]).
+    route_of: Option<fn(&Req) -> Option<&str>>,
     _alive: KeepAlive,
 }
 
@@ -159,6 +161,7 @@ where
             load: BalancerLoad::default(),
             chosen: None,
             synced: false,
+            route_of: None,
             _alive: alive,
         }
     }
@@ -177,6 +180,17 @@ where
     pub fn classifier(mut self, classify: impl Classify<S::Response>) -> Self {
         self.classify = Arc::new(classify);
         self.forget_endpoints();
+        self
+    }
+
+    /// Routes each request by its tag, as the service's traffic rules say (see
+    /// [`crate::TagRouting`]): `tag_of` reads it from the request ([`crate::request_tag`] for
+    /// HTTP requests, whose tag [`crate::TagLayer`] reads from a header). A request whose
+    /// pick is outside its tag's route goes to the cheapest ready provider of the route
+    /// instead, or fails with [`Error::NoProvider`] when none is ready. Default: requests
+    /// are not read (all go by the consumer's default route).
+    pub fn route_by(mut self, tag_of: fn(&Req) -> Option<&str>) -> Self {
+        self.route_of = Some(tag_of);
         self
     }
 
@@ -222,7 +236,7 @@ where
         self.synced = true;
         self.chosen = None;
         let set = self.set.clone();
-        let weights: Vec<u32> = set.providers().iter().map(Provider::weight).collect();
+        let weights: Vec<u32> = set.pick_weights();
         let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
         self.uniform = total == 0;
         self.mean_weight = if self.uniform { 1.0 } else { total as f64 / weights.len() as f64 };
@@ -357,6 +371,30 @@ where
             .min_by(|a, b| a.1.total_cmp(&b.1))
     }
 
+    /// The ready endpoint for `request`: `chosen` when it is in the request's tag route (or
+    /// there is none), else the cheapest ready provider of the route.
+    fn routed(&self, chosen: usize, request: &Req) -> Result<usize, Error> {
+        let Some(tag) = self.route_of.and_then(|tag_of| tag_of(request)) else { return Ok(chosen) };
+        let Some(route) = self.set.tag_route(tag) else { return Ok(chosen) };
+        let in_route = |key: &Arc<str>| self.members.get(key).is_some_and(|m| route.contains(&m.index));
+        if self.endpoints.get_ready_index(chosen).is_some_and(|(key, _)| in_route(key)) {
+            return Ok(chosen);
+        }
+        let now = Instant::now();
+        let providers = self.set.providers();
+        let cheapest = route
+            .iter()
+            .filter_map(|&i| {
+                let (ready, _, endpoint) = self.endpoints.get_ready(&self.keys[i])?;
+                Some((ready, self.cost(endpoint.state(), providers[i].weight(), now)))
+            })
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        cheapest.map(|(ready, _)| ready).ok_or_else(|| Error::NoProvider {
+            service: self.service.to_string(),
+            reason: format!("no provider of tag {tag:?} is ready (the service's rules route by tag)"),
+        })
+    }
+
     /// Load per unit of weight (the weight relative to the set's mean).
     fn cost(&self, state: &EndpointState, weight: u32, now: Instant) -> f64 {
         let relative = if self.uniform { 1.0 } else { (f64::from(weight) / self.mean_weight).max(1e-9) };
@@ -407,7 +445,14 @@ where
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        let inner = match self.chosen.take() {
+        let chosen = match self.chosen.take() {
+            Some(Chosen::Ready(index)) => match self.routed(index, &request) {
+                Ok(index) => Some(Chosen::Ready(index)),
+                Err(e) => return ResponseFuture { inner: Either::Right(futures::future::err(e.into())) },
+            },
+            other => other,
+        };
+        let inner = match chosen {
             Some(Chosen::Ready(index)) => Either::Left(self.endpoints.call_ready_index(index, request)),
             Some(Chosen::NoProvider) => Either::Right(futures::future::err(self.no_provider().into())),
             None => Either::Right(futures::future::err(

@@ -1,0 +1,270 @@
+//! [`RulesStore`]: publishing a service's traffic rules (`registry::Rules`) as a versioned
+//! document at `<registry root>/<service>/rules`, with config documents' compare-and-set,
+//! history and rollback (the same code: a [`ConfigCenter`] rooted at the registry root, the
+//! service as namespace, `rules` as name), and a check of what the rules would do to the
+//! service's consumers before anything is written.
+
+use registry::{Action, Rules, RulesCheck, ServiceUrl, Session, DEFAULT_MAX_DISABLED_SHARE};
+
+use crate::center::ConfigCenter;
+use crate::error::{Error, Result};
+use crate::history::HistoryEntry;
+use crate::publish::{Expect, Published};
+
+/// The document name under a service's node.
+pub const RULES_NODE: &str = "rules";
+
+/// How many times [`RulesStore::update`] re-reads and retries when another writer got in
+/// between.
+const UPDATE_ATTEMPTS: u32 = 8;
+
+/// A service's traffic rules document as read: the rules, the text and its version.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RulesDocument {
+    /// The parsed rules.
+    pub rules: Rules,
+    /// The document as stored.
+    pub text: String,
+    /// Its ZooKeeper data version.
+    pub version: i32,
+}
+
+/// Publishes, reads and rolls back services' traffic rules.
+///
+/// Every write is validated (`registry::Rules::parse`: errors with line and column) and
+/// checked against the service's registered providers and consumers first: rules that would
+/// leave a consumer (by its zone, group and tag) with no provider, or that disable more than
+/// [`RulesStore::max_disabled_share`] of the providers, are refused with
+/// [`Error::RulesRefused`] naming the consumers, unless forced (which logs a warning).
+///
+/// ```no_run
+/// # async fn demo(session: registry::Session) -> config_center::Result<()> {
+/// use config_center::{Expect, RulesStore};
+/// let store = RulesStore::new(session)?;
+/// store.disable("shop", "10.0.0.5:8080", false).await?;
+/// let current = store.get("shop").await?.expect("written");
+/// store.put("shop", "[tags]\n", Expect::Version(current.version), false).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RulesStore {
+    center: ConfigCenter,
+    max_disabled_share: f64,
+}
+
+impl RulesStore {
+    /// The rules of the services under the registry's default root (`/services`).
+    ///
+    /// # Errors
+    /// As [`RulesStore::with_root`].
+    pub fn new(session: Session) -> Result<Self> {
+        Self::with_root(session, registry::DEFAULT_ROOT)
+    }
+
+    /// The rules of the services under `root` (the registry's root).
+    ///
+    /// # Errors
+    /// [`Error::Registry`] for a root that is not an absolute ZooKeeper path.
+    pub fn with_root(session: Session, root: &str) -> Result<Self> {
+        let center = ConfigCenter::builder().root(root).build(session)?;
+        Ok(RulesStore { center, max_disabled_share: DEFAULT_MAX_DISABLED_SHARE })
+    }
+
+    /// The largest share of a service's providers a write may disable without `force`.
+    /// Default: 0.5.
+    pub fn max_disabled_share(mut self, share: f64) -> Self {
+        self.max_disabled_share = share;
+        self
+    }
+
+    /// The ZooKeeper path of `service`'s rules.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`] for a service name that is not one.
+    pub fn path(&self, service: &str) -> Result<String> {
+        self.center.path(service, RULES_NODE)
+    }
+
+    /// The service's rules document (`None` when there is none).
+    ///
+    /// # Errors
+    /// [`Error::Registry`] with `registry::Error::InvalidRules` when the stored document does
+    /// not validate; as [`ConfigCenter::current`].
+    pub async fn get(&self, service: &str) -> Result<Option<RulesDocument>> {
+        let Some((text, version)) = self.center.current(service, RULES_NODE).await? else { return Ok(None) };
+        let rules = parse_at(&self.path(service)?, &text, Some(version))?;
+        Ok(Some(RulesDocument { rules, text, version }))
+    }
+
+    /// The service's rules document as stored, without parsing it (`None` when there is none):
+    /// what to show an operator when the stored document does not validate.
+    ///
+    /// # Errors
+    /// As [`ConfigCenter::current`].
+    pub async fn get_text(&self, service: &str) -> Result<Option<(String, i32)>> {
+        self.center.current(service, RULES_NODE).await
+    }
+
+    /// The service's providers and consumers as registered now, sorted by URL (nodes that do
+    /// not decode are left out).
+    ///
+    /// # Errors
+    /// [`Error::Registry`] for ZooKeeper failures.
+    pub async fn members(&self, service: &str) -> Result<(Vec<ServiceUrl>, Vec<ServiceUrl>)> {
+        let service_path = registry::join(self.center.root(), service);
+        let (providers_path, consumers_path) =
+            (registry::join(&service_path, "providers"), registry::join(&service_path, "consumers"));
+        // Both reads in one round trip.
+        let (providers, consumers) =
+            tokio::join!(self.children(&providers_path), self.children(&consumers_path));
+        Ok((providers?, consumers?))
+    }
+
+    async fn children(&self, path: &str) -> Result<Vec<ServiceUrl>> {
+        let client = self.center.inner.client(path)?;
+        match client.get_children(path).await {
+            Ok((names, _)) => {
+                let mut urls: Vec<ServiceUrl> =
+                    names.iter().filter_map(|n| ServiceUrl::from_node_name(n).ok()).collect();
+                urls.sort();
+                Ok(urls)
+            }
+            Err(zookeeper_client::Error::NoNode) => Ok(Vec::new()),
+            Err(e) => Err(Error::zk("get_children", path, e)),
+        }
+    }
+
+    /// What `rules` would do to the service's registered consumers.
+    ///
+    /// # Errors
+    /// As [`RulesStore::members`].
+    pub async fn check(&self, service: &str, rules: &Rules) -> Result<RulesCheck> {
+        let (providers, consumers) = self.members(service).await?;
+        Ok(rules.check(&providers, &consumers))
+    }
+
+    /// Validates `text`, checks it against the service's consumers and publishes it if
+    /// `expected` holds; the document goes to the history in the same transaction.
+    ///
+    /// # Errors
+    /// [`Error::Registry`] with `registry::Error::InvalidRules` (line and column);
+    /// [`Error::RulesRefused`] (unless `force`); [`Error::VersionConflict`]; as
+    /// [`ConfigCenter::publish_toml`].
+    pub async fn put(&self, service: &str, text: &str, expected: Expect, force: bool) -> Result<Published> {
+        let path = self.path(service)?;
+        let rules = parse_at(&path, text, None)?;
+        self.guard(service, &path, &rules, force).await?;
+        let published = self.center.publish_toml(service, RULES_NODE, text, expected).await?;
+        tracing::info!(%path, version = published.version, "traffic rules published");
+        Ok(published)
+    }
+
+    /// Reads the rules, lets `edit` change them and publishes the result with compare-and-set
+    /// on the version read, again from a fresh read when another writer got in between.
+    ///
+    /// # Errors
+    /// [`Error::Contention`] when writers kept changing the document; as [`RulesStore::put`].
+    pub async fn update(
+        &self,
+        service: &str,
+        mut edit: impl FnMut(&mut Rules),
+        force: bool,
+    ) -> Result<Published> {
+        for _ in 0..UPDATE_ATTEMPTS {
+            let (mut rules, expected) = match self.get(service).await? {
+                Some(doc) => (doc.rules, Expect::Version(doc.version)),
+                None => (Rules::default(), Expect::Absent),
+            };
+            edit(&mut rules);
+            match self.put(service, &rules.to_toml(), expected, force).await {
+                Err(Error::VersionConflict { .. }) => continue,
+                other => return other,
+            }
+        }
+        Err(Error::Contention { path: self.path(service)?, attempts: UPDATE_ATTEMPTS })
+    }
+
+    /// Takes the provider at `address` (`host:port`) out of every consumer's set.
+    ///
+    /// # Errors
+    /// As [`RulesStore::update`] (refused when it strands a consumer or disables too many).
+    pub async fn disable(&self, service: &str, address: &str, force: bool) -> Result<Published> {
+        self.update(service, |r| r.set_override(address, Some(Action::Disable)), force).await
+    }
+
+    /// Removes the override of the provider at `address` (its registered weight applies again).
+    ///
+    /// # Errors
+    /// As [`RulesStore::update`].
+    pub async fn enable(&self, service: &str, address: &str) -> Result<Published> {
+        self.update(service, |r| r.set_override(address, None), false).await
+    }
+
+    /// Sets the weight of the provider at `address` (replacing its registered weight).
+    ///
+    /// # Errors
+    /// As [`RulesStore::update`].
+    pub async fn set_weight(
+        &self,
+        service: &str,
+        address: &str,
+        weight: u32,
+        force: bool,
+    ) -> Result<Published> {
+        self.update(service, |r| r.set_override(address, Some(Action::Weight(weight))), force).await
+    }
+
+    /// The history of the service's rules, newest first.
+    ///
+    /// # Errors
+    /// As [`ConfigCenter::history`].
+    pub async fn history(&self, service: &str) -> Result<Vec<HistoryEntry>> {
+        self.center.history(service, RULES_NODE).await
+    }
+
+    /// The rules document the service had at `version`.
+    ///
+    /// # Errors
+    /// As [`ConfigCenter::history_document`].
+    pub async fn history_document(&self, service: &str, version: i32) -> Result<String> {
+        self.center.history_document(service, RULES_NODE, version).await
+    }
+
+    /// Publishes the document of version `to` again, as a new version, after the same
+    /// validation and check as [`RulesStore::put`].
+    ///
+    /// # Errors
+    /// [`Error::NoSuchVersion`]; as [`RulesStore::put`].
+    pub async fn rollback(&self, service: &str, to: i32, expected: Expect, force: bool) -> Result<Published> {
+        let text = self.history_document(service, to).await?;
+        self.put(service, &text, expected, force).await
+    }
+
+    /// Refuses `rules` when they would strand a consumer or disable too many providers,
+    /// unless `force` (then says so loudly).
+    async fn guard(&self, service: &str, path: &str, rules: &Rules, force: bool) -> Result<()> {
+        let Some(reason) = self.check(service, rules).await?.refusal(self.max_disabled_share) else {
+            return Ok(());
+        };
+        if force {
+            tracing::warn!(%path, %reason, "publishing traffic rules despite the check (forced)");
+            return Ok(());
+        }
+        Err(Error::RulesRefused { path: path.to_owned(), reason })
+    }
+}
+
+/// `text` parsed as rules, errors naming `path` (and `version`).
+fn parse_at(path: &str, text: &str, version: Option<i32>) -> Result<Rules> {
+    Rules::parse(text).map_err(|e| match e {
+        registry::Error::InvalidRules { line, column, reason, .. } => {
+            let document = match version {
+                Some(v) => format!("{path} (version {v})"),
+                None => format!("rules for {path}"),
+            };
+            Error::Registry(registry::Error::InvalidRules { document, line, column, reason })
+        }
+        other => Error::Registry(other),
+    })
+}
