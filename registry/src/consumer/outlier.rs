@@ -152,6 +152,21 @@ pub(crate) struct Health {
     probe_taken: AtomicBool,
     /// Ejections since it was last healthy (the back-off's exponent).
     pub(crate) ejections: AtomicU32,
+    /// Whether ZooKeeper still lists it (see [`vanished`] and `protection.rs`).
+    vanished: AtomicU8,
+}
+
+/// Whether a provider is still listed by ZooKeeper, or kept as a suspect by the protection
+/// threshold (`protection.rs`) after it vanished.
+pub(crate) mod vanished {
+    /// Listed by ZooKeeper.
+    pub(crate) const LISTED: u8 = 0;
+    /// Vanished, kept as a suspect; no request answered since its last check.
+    pub(crate) const SUSPECT: u8 = 1;
+    /// A suspect that failed a request: pickers pass it over, the set drops it.
+    pub(crate) const FAILED: u8 = 2;
+    /// A suspect that answered a request since its last check.
+    pub(crate) const ANSWERED: u8 = 3;
 }
 
 impl Health {
@@ -162,7 +177,19 @@ impl Health {
             consecutive: AtomicU32::new(0),
             probe_taken: AtomicBool::new(false),
             ejections: AtomicU32::new(0),
+            vanished: AtomicU8::new(vanished::LISTED),
         }
+    }
+
+    /// Where the provider stands with ZooKeeper (see [`vanished`]).
+    #[inline]
+    pub(crate) fn vanished(&self) -> u8 {
+        self.vanished.load(Ordering::Acquire)
+    }
+
+    /// Marks a vanished provider as a suspect of the protection threshold, or as listed again.
+    pub(crate) fn set_vanished(&self, to: u8) {
+        self.vanished.store(to, Ordering::Release);
     }
 
     /// The raw state (see [`state`]).
@@ -185,15 +212,18 @@ impl Health {
         self.state() >= state::EJECTED
     }
 
-    /// Whether a picker should pass this provider over right now: out, or suspect (about to be
-    /// ejected).
+    /// Whether a picker should pass this provider over right now: out, suspect (about to be
+    /// ejected), or a vanished provider that failed (about to be dropped).
     pub(crate) fn is_avoided(&self) -> bool {
-        self.state() != state::HEALTHY
+        self.state() != state::HEALTHY || self.vanished() == vanished::FAILED
     }
 
     /// Records one outcome; wakes the ejector when the provider changes state.
     #[inline]
     pub(crate) fn report(&self, outcome: Outcome) {
+        if self.vanished() != vanished::LISTED {
+            return self.report_vanished(outcome);
+        }
         match (outcome, self.state()) {
             (Outcome::Ignore, _) => {}
             (Outcome::Success, state::HEALTHY) if self.consecutive.load(Ordering::Relaxed) != 0 => {
@@ -217,6 +247,28 @@ impl Health {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A vanished provider is kept only while it answers: a success marks it answered, and its
+    /// first failure drops it.
+    #[cold]
+    fn report_vanished(&self, outcome: Outcome) {
+        match outcome {
+            Outcome::Success => {
+                let _ = self.vanished.compare_exchange(
+                    vanished::SUSPECT,
+                    vanished::ANSWERED,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+            }
+            Outcome::Failure => {
+                if self.vanished.swap(vanished::FAILED, Ordering::AcqRel) != vanished::FAILED {
+                    self.outliers.wake.notify_one();
+                }
+            }
+            Outcome::Ignore => {}
         }
     }
 

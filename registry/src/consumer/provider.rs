@@ -94,6 +94,13 @@ impl Provider {
         self.inner.health.public()
     }
 
+    /// Whether the provider vanished from ZooKeeper and is kept as a suspect by the
+    /// [`ProtectionThreshold`](super::ProtectionThreshold) while it answers (not as of this set:
+    /// it moves with every report).
+    pub fn is_suspect(&self) -> bool {
+        self.inner.health.vanished() != super::outlier::vanished::LISTED
+    }
+
     /// Reports how a request to this provider went, for outlier ejection (see
     /// [`OutlierPolicy`](super::OutlierPolicy)); [`crate::Balancer`] reports by itself, a
     /// [`crate::Subscription::select`] user calls this after each request.
