@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod eject;
 mod propagation;
 mod scale;
 mod select;
@@ -113,6 +114,9 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         latency_ms: u64,
     },
+    /// A provider starts refusing connections (its node stays registered), then listens again:
+    /// how soon it gets no request, failed and retried calls, how soon its probe readmits it.
+    Eject(eject::Args),
     /// One consumer subscribing to many services.
     Scale {
         /// Services.
@@ -187,6 +191,7 @@ async fn run(zk: Option<String>, production: Option<bool>, command: Command) -> 
             let latency = std::time::Duration::from_millis(latency_ms);
             weighted::run(&root, weighted::Options { weights, requests, concurrency, latency }).await
         }
+        Command::Eject(args) => eject::run(&root, args).await,
         Command::Scale { services, providers_per_service, trials } => {
             scale::run(&root, services, providers_per_service, trials).await
         }

@@ -204,3 +204,74 @@ async fn a_zone_is_preferred_only_while_it_has_the_minimum_of_healthy_providers(
     let set = east.wait_for(WAIT, |s| s.unfiltered_len() == 2).await.expect("read");
     assert_eq!(addresses(&set), ["10.0.0.1:1", "10.0.0.3:1"]);
 }
+
+#[tokio::test]
+async fn a_provider_failing_every_other_request_is_ejected_by_its_failure_rate() {
+    let connect = chroot("rate");
+    // Two providers that answer every connection, a third that answers every other one and
+    // hangs up on the others.
+    let (good, good_servers) = answering(2, 1).await;
+    let (flaky, flaky_server) = answering(1, 2).await;
+    let flaky_port = flaky[0];
+    let reg = registry(&connect).await;
+    let mut held = Vec::new();
+    for port in good.iter().chain(&flaky) {
+        held.push(reg.register(&url(&format!("http://127.0.0.1:{port}/svc"))).await.expect("register"));
+    }
+    let policy = OutlierPolicy::default().failure_rate(0.5, 20, Duration::from_secs(3600));
+    let options = SubscribeOptions::default().register_consumer(false).outlier(policy);
+    let sub = reg.subscribe_with("svc", options).await.expect("subscribe");
+    sub.wait_for(WAIT, |s| s.len() == 3).await.expect("three providers");
+    let mut balancer = sub.balancer(|p: &Provider| {
+        let address = p.address().to_owned();
+        tower::util::BoxService::new(tower::service_fn(move |_: u32| {
+            let address = address.clone();
+            async move {
+                let mut connection = TcpStream::connect(&address).await?;
+                let mut answer = [0u8; 1];
+                tokio::io::AsyncReadExt::read_exact(&mut connection, &mut answer).await?;
+                Ok::<_, BoxError>(address)
+            }
+        }))
+    });
+    let flaky_address = format!("127.0.0.1:{flaky_port}");
+    let ejected =
+        |s: &ProviderSet| s.providers().iter().any(|p| p.address() == flaky_address && p.weight() == 0);
+    let mut counts = BTreeMap::new();
+    for _ in 0..20 {
+        for (k, v) in drive(&mut balancer, 50).await {
+            *counts.entry(k).or_insert(0) += v;
+        }
+        if ejected(&sub.current()) {
+            break;
+        }
+    }
+    let set = sub.wait_for(WAIT, ejected).await;
+    let set = set.unwrap_or_else(|e| panic!("not ejected by its failure rate ({e}): {counts:?}"));
+    let errors = counts.get("error").copied().unwrap_or(0);
+    assert!((10..=40).contains(&errors), "about half of its 20 or so requests failed: {counts:?}");
+    assert!(set.providers().iter().filter(|p| p.weight() == 0).count() == 1, "only the flaky one");
+    let after = drive(&mut balancer, 200).await;
+    assert_eq!(after.get("error"), None, "ejected: no request reaches it: {after:?}");
+    good_servers.into_iter().chain(flaky_server).for_each(|s| s.abort());
+}
+
+/// `n` servers on free ports that answer one byte on every `every`-th connection and hang up
+/// on the others.
+async fn answering(n: usize, every: u64) -> (Vec<u16>, Vec<tokio::task::JoinHandle<()>>) {
+    let (mut ports, mut tasks) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        ports.push(listener.local_addr().expect("addr").port());
+        tasks.push(tokio::spawn(async move {
+            let mut accepted = 0u64;
+            while let Ok((mut connection, _)) = listener.accept().await {
+                accepted += 1;
+                if accepted % every == 0 {
+                    let _ = tokio::io::AsyncWriteExt::write_all(&mut connection, b"k").await;
+                }
+            }
+        }));
+    }
+    (ports, tasks)
+}

@@ -76,7 +76,7 @@ impl Ejector {
         for p in set.providers() {
             match p.health_cell().state() {
                 state::SUSPECT if out < limit => {
-                    self.eject(outliers, p, now, "consecutive failures");
+                    self.eject(outliers, p, now, "failed requests");
                     out += 1;
                     changed = true;
                 }

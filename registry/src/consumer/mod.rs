@@ -39,8 +39,8 @@ mod selector;
 mod subscription;
 
 pub use self::balancer::{
-    is_connection_error, Balancer, BalancerLoad, Classify, ConnectionErrors, ErrorRef, HttpServerErrors,
-    ResponseFuture, EWMA_MIN_STEP,
+    is_connection_error, is_refused_connection, Balancer, BalancerLoad, Classify, ConnectionErrors, ErrorRef,
+    HttpServerErrors, ResponseFuture, EWMA_MIN_STEP,
 };
 pub use self::changes::{ProviderChange, ProviderChanges};
 pub use self::current::Selected;

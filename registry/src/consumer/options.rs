@@ -125,7 +125,8 @@ impl SubscribeOptions {
     /// When a provider is ejected from the subscription's sets after failed requests, and for
     /// how long (outcomes come from [`Balancer`](super::Balancer) by itself, or from
     /// [`Provider::report`](super::Provider::report)). Default: [`OutlierPolicy::default`]
-    /// (5 failures in a row, 1 s doubling up to 60 s, at most half the set).
+    /// (5 failures in a row, a refused connection, or half of 20 or more requests within 10 s
+    /// failing; 1 s doubling up to 60 s, at most half the set).
     pub fn outlier(mut self, policy: OutlierPolicy) -> Self {
         self.outlier = policy;
         self

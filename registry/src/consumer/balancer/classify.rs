@@ -28,7 +28,8 @@ where
     }
 }
 
-/// The default classifier: a connection error (see [`is_connection_error`]) is a failure, any
+/// The default classifier: a refused connection (see [`is_refused_connection`]) is
+/// [`Outcome::Refused`], another connection error (see [`is_connection_error`]) a failure, any
 /// response a success, and other errors (an application's) are ignored.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ConnectionErrors;
@@ -37,6 +38,7 @@ impl<Resp> Classify<Resp> for ConnectionErrors {
     fn classify(&self, result: Result<&Resp, ErrorRef<'_>>) -> Outcome {
         match result {
             Ok(_) => Outcome::Success,
+            Err(e) if is_refused_connection(e) => Outcome::Refused,
             Err(e) if is_connection_error(e) => Outcome::Failure,
             Err(_) => Outcome::Ignore,
         }
@@ -59,34 +61,40 @@ impl<B> Classify<http::Response<B>> for HttpServerErrors {
     }
 }
 
+/// Whether `error`, or an error in its `source()` chain, is an I/O error saying the connection
+/// was refused: nothing listens at the address (hyper's, tonic's and tokio's connect errors
+/// carry one).
+pub fn is_refused_connection(error: &(dyn StdError + 'static)) -> bool {
+    io_errors(error).any(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+}
+
+/// The I/O errors in `error`'s `source()` chain, `error` included.
+fn io_errors<'a>(error: &'a (dyn StdError + 'static)) -> impl Iterator<Item = &'a std::io::Error> {
+    std::iter::successors(Some(error), |e: &&'a (dyn StdError + 'static)| (*e).source())
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+}
+
 /// Whether `error`, or an error in its `source()` chain, is an I/O error of a connection that
 /// failed: refused, reset, aborted, not connected, a broken pipe, an unexpected end of file,
 /// timed out, an unreachable host or network, an address not available. hyper's, tonic's and
 /// tokio's connection failures carry one.
 pub fn is_connection_error(error: &(dyn StdError + 'static)) -> bool {
     use std::io::ErrorKind::*;
-    let mut current = Some(error);
-    while let Some(e) = current {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if matches!(
-                io.kind(),
-                ConnectionRefused
-                    | ConnectionReset
-                    | ConnectionAborted
-                    | NotConnected
-                    | BrokenPipe
-                    | UnexpectedEof
-                    | TimedOut
-                    | HostUnreachable
-                    | NetworkUnreachable
-                    | AddrNotAvailable
-            ) {
-                return true;
-            }
-        }
-        current = e.source();
-    }
-    false
+    io_errors(error).any(|io| {
+        matches!(
+            io.kind(),
+            ConnectionRefused
+                | ConnectionReset
+                | ConnectionAborted
+                | NotConnected
+                | BrokenPipe
+                | UnexpectedEof
+                | TimedOut
+                | HostUnreachable
+                | NetworkUnreachable
+                | AddrNotAvailable
+        )
+    })
 }
 
 #[cfg(test)]
@@ -118,7 +126,9 @@ mod tests {
         let refused = boxed(Wrapped(Error::from(ErrorKind::ConnectionRefused)));
         let denied = boxed(Wrapped(Error::from(ErrorKind::PermissionDenied)));
         let app = boxed(std::fmt::Error);
-        assert_eq!(ConnectionErrors.classify(Err::<&(), _>(&*refused)), Outcome::Failure);
+        let reset = boxed(Wrapped(Error::from(ErrorKind::ConnectionReset)));
+        assert_eq!(ConnectionErrors.classify(Err::<&(), _>(&*refused)), Outcome::Refused);
+        assert_eq!(ConnectionErrors.classify(Err::<&(), _>(&*reset)), Outcome::Failure);
         assert_eq!(ConnectionErrors.classify(Err::<&(), _>(&*denied)), Outcome::Ignore);
         assert_eq!(ConnectionErrors.classify(Err::<&(), _>(&*app)), Outcome::Ignore);
         assert_eq!(ConnectionErrors.classify(Ok(&())), Outcome::Success);

@@ -13,6 +13,8 @@ mod service;
 #[cfg(test)]
 mod tests;
 
-pub use self::classify::{is_connection_error, Classify, ConnectionErrors, ErrorRef, HttpServerErrors};
+pub use self::classify::{
+    is_connection_error, is_refused_connection, Classify, ConnectionErrors, ErrorRef, HttpServerErrors,
+};
 pub use self::endpoint::{BalancerLoad, EWMA_MIN_STEP};
 pub use self::service::{Balancer, ResponseFuture};
