@@ -55,6 +55,10 @@ pub struct Args {
     /// Eject after this many failures in a row instead of the default policy's.
     #[arg(long)]
     consecutive_failures: Option<u32>,
+    /// Count a refused connection as an ordinary failure instead of ejecting at once
+    /// (`OutlierPolicy::eject_on_refused(false)`), to compare with the default.
+    #[arg(long)]
+    keep_on_refused: bool,
 }
 
 const SERVICE: &str = "eject";
@@ -207,6 +211,7 @@ pub async fn run(root: &str, args: Args) -> Result<String, BoxError> {
     if let Some(n) = args.consecutive_failures {
         policy = policy.consecutive_failures(n);
     }
+    policy = policy.eject_on_refused(!args.keep_on_refused);
     let options = SubscribeOptions::default().register_consumer(false).outlier(policy);
     let sub = consumer.subscribe_with(SERVICE, options).await?;
     sub.wait_for(Duration::from_secs(30), |s| s.len() == args.providers).await?;
@@ -313,11 +318,12 @@ fn summary(args: &Args, counters: &Counters, timeline: Timeline) -> Result<Strin
     };
     let consecutive = args.consecutive_failures.map_or("default".to_owned(), |n| n.to_string());
     Ok(format!(
-        "eject providers={} rate={} down_ms={} consecutive_failures={consecutive} eject_ms={:.1} \
+        "eject providers={} rate={} down_ms={} consecutive_failures={consecutive} eject_on_refused={} eject_ms={:.1} \
          sent_while_down={} failed={} retried={} probes={probes} readmit_ms={readmit} ok={} per_provider={:?}",
         args.providers,
         args.rate,
         args.down_ms,
+        !args.keep_on_refused,
         ms(last.saturating_duration_since(first_failure)),
         down.len(),
         counters.failed.load(Ordering::Relaxed),

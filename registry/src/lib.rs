@@ -58,7 +58,7 @@ pub use self::consumer::{
     ResponseFuture, SavedProviders, Selected, Selector, ServiceDiscover, SubscribeOptions, Subscription,
     WatchStrategy, EWMA_MIN_STEP,
 };
-pub use self::consumer::{is_refused_connection, ProtectionThreshold, DEFAULT_ZONE_MINIMUM};
+pub use self::consumer::{is_refused_connection, GrpcErrors, ProtectionThreshold, DEFAULT_ZONE_MINIMUM};
 pub use self::error::{Error, Result};
 pub use self::registration::Registration;
 pub use self::registry::{Registry, RegistryBuilder, DEFAULT_CONSUMER_HOST, DEFAULT_ROOT};

@@ -40,7 +40,7 @@ mod subscription;
 
 pub use self::balancer::{
     is_connection_error, is_refused_connection, Balancer, BalancerLoad, Classify, ConnectionErrors, ErrorRef,
-    HttpServerErrors, ResponseFuture, EWMA_MIN_STEP,
+    GrpcErrors, HttpServerErrors, ResponseFuture, EWMA_MIN_STEP,
 };
 pub use self::changes::{ProviderChange, ProviderChanges};
 pub use self::current::Selected;

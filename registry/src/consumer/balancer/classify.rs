@@ -61,6 +61,32 @@ impl<B> Classify<http::Response<B>> for HttpServerErrors {
     }
 }
 
+/// For gRPC services (tonic's `Channel`): an answer whose `grpc-status` header is UNAVAILABLE
+/// (14) or INTERNAL (13), or an HTTP 5xx, is a failure; any other answer a success; errors are
+/// classified as [`ConnectionErrors`] does.
+///
+/// It reads the response's headers, which is where a gRPC error that ends a call before any
+/// message sits ("Trailers-Only", what a server that cannot serve the call sends); a status
+/// that arrives in trailers after messages is not seen here.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GrpcErrors;
+
+impl<B> Classify<http::Response<B>> for GrpcErrors {
+    fn classify(&self, result: Result<&http::Response<B>, ErrorRef<'_>>) -> Outcome {
+        match result {
+            Ok(response) => {
+                let status = response.headers().get("grpc-status").map(http::HeaderValue::as_bytes);
+                if matches!(status, Some(b"13" | b"14")) || response.status().is_server_error() {
+                    Outcome::Failure
+                } else {
+                    Outcome::Success
+                }
+            }
+            Err(e) => ConnectionErrors.classify(Err::<&(), _>(e)),
+        }
+    }
+}
+
 /// Whether `error`, or an error in its `source()` chain, is an I/O error saying the connection
 /// was refused: nothing listens at the address (hyper's, tonic's and tokio's connect errors
 /// carry one).
@@ -146,6 +172,24 @@ mod tests {
         assert_eq!(answer(503), Outcome::Failure);
         let reset = boxed(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
         assert_eq!(HttpServerErrors.classify(Err::<&http::Response<()>, _>(&*reset)), Outcome::Failure);
+    }
+
+    #[test]
+    fn grpc_unavailable_and_internal_are_failures() {
+        let answer = |status: Option<&str>| {
+            let mut response = http::Response::builder().status(200);
+            if let Some(status) = status {
+                response = response.header("grpc-status", status);
+            }
+            GrpcErrors.classify(Ok(&response.body(()).expect("response")))
+        };
+        assert_eq!(answer(None), Outcome::Success);
+        assert_eq!(answer(Some("0")), Outcome::Success);
+        assert_eq!(answer(Some("5")), Outcome::Success, "NOT_FOUND: the provider answered");
+        assert_eq!(answer(Some("13")), Outcome::Failure);
+        assert_eq!(answer(Some("14")), Outcome::Failure);
+        let refused = boxed(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(GrpcErrors.classify(Err::<&http::Response<()>, _>(&*refused)), Outcome::Refused);
     }
 
     #[test]

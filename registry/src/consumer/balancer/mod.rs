@@ -14,7 +14,8 @@ mod service;
 mod tests;
 
 pub use self::classify::{
-    is_connection_error, is_refused_connection, Classify, ConnectionErrors, ErrorRef, HttpServerErrors,
+    is_connection_error, is_refused_connection, Classify, ConnectionErrors, ErrorRef, GrpcErrors,
+    HttpServerErrors,
 };
 pub use self::endpoint::{BalancerLoad, EWMA_MIN_STEP};
 pub use self::service::{Balancer, ResponseFuture};
