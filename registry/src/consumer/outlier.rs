@@ -8,8 +8,9 @@
 //! ejector task (`ejector.rs`), which decides, applies the cap and rebuilds the provider set,
 //! where an ejected provider's effective weight is 0.
 //!
-//! A provider's states: healthy; *suspect* (its consecutive failures reached the policy's
-//! threshold: pickers that can, like the balancer, skip it until the ejector decides); ejected
+//! A provider's states: healthy; *suspect* (it met the policy: failures in a row, a refused
+//! connection, or its failure rate over the window; pickers that can, like the balancer, skip
+//! it until the ejector decides); ejected
 //! (weight 0) for a back-off that doubles with each failed probe; *probing* (the back-off is
 //! over: the next pick, by any picker, sends it exactly one request); back to healthy when the
 //! probe succeeds, ejected again when it fails.
@@ -79,7 +80,8 @@ impl Default for OutlierPolicy {
 
 impl OutlierPolicy {
     /// A provider is ejected after this many failures in a row (a success starts the count
-    /// again); 0 turns ejection off. Default: 5.
+    /// again); 0 turns this rule off (refused connections and the failure rate still eject
+    /// unless turned off too). Default: 5.
     pub fn consecutive_failures(mut self, n: u32) -> Self {
         self.consecutive_failures = n;
         self

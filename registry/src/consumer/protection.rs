@@ -127,8 +127,8 @@ struct Suspect {
 /// What the threshold remembers between listings.
 #[derive(Default)]
 struct State {
-    /// The providers of the last listing, by node name.
-    last: HashMap<Arc<str>, Provider>,
+    /// The providers of the last listing, in its order.
+    last: Vec<Provider>,
     departures: VecDeque<Departure>,
     /// How many providers each listing of the window had.
     sizes: VecDeque<(Instant, usize)>,
@@ -159,16 +159,14 @@ impl Protection {
             return false;
         }
         let mut st = lock(&self.state);
-        let names: HashSet<&str> = listed.iter().map(Provider::node_name).collect();
-        let addresses: HashSet<&str> = listed.iter().map(Provider::address).collect();
-        let last = std::mem::take(&mut st.last);
-        let mut peak = last.len();
-        for (name, provider) in last {
-            if !names.contains(&*name) {
-                st.departures.push_back(Departure { at: now, provider, settled: false });
-            }
-        }
-        st.last = listed.iter().map(|p| (Arc::from(p.node_name()), p.clone())).collect();
+        let (departed, arrived) = diff(&st.last, listed);
+        let peak = st.last.len();
+        st.last = listed.to_vec();
+        st.departures.extend(departed.into_iter().map(|provider| Departure {
+            at: now,
+            provider,
+            settled: false,
+        }));
         let window = self.policy.window;
         while st.departures.front().is_some_and(|d| d.at + window < now) {
             st.departures.pop_front();
@@ -176,8 +174,22 @@ impl Protection {
         while st.sizes.front().is_some_and(|(at, _)| *at + window < now) {
             st.sizes.pop_front();
         }
-        peak = st.sizes.iter().map(|(_, n)| *n).fold(peak, usize::max);
+        let peak = st.sizes.iter().map(|(_, n)| *n).fold(peak, usize::max);
         st.sizes.push_back((now, listed.len()));
+        let anyone_to_welcome = !st.departures.is_empty() || !st.suspects.is_empty();
+        if !arrived.is_empty() && anyone_to_welcome {
+            self.welcome(&mut st, &arrived);
+        }
+        let held = self.trip(&mut st, listed.len(), peak, now);
+        crate::metrics::suspects(&self.service, st.suspects.len());
+        held
+    }
+
+    /// Departures and suspects whose node is listed again, or whose address registered again,
+    /// are over: a suspect listed again is a member, one replaced at its address is dropped.
+    fn welcome(&self, st: &mut State, arrived: &[Provider]) {
+        let names: HashSet<&str> = arrived.iter().map(Provider::node_name).collect();
+        let addresses: HashSet<&str> = arrived.iter().map(Provider::address).collect();
         let back = |p: &Provider| names.contains(p.node_name()) || addresses.contains(p.address());
         st.departures.retain(|d| !back(&d.provider));
         let service = &self.service;
@@ -193,9 +205,6 @@ impl Protection {
             }
             keep
         });
-        let held = self.trip(&mut st, listed.len(), peak, now);
-        crate::metrics::suspects(service, st.suspects.len());
-        held
     }
 
     /// Holds the window's departures as suspects when the list shrank by more than the share
@@ -279,6 +288,43 @@ impl Protection {
     pub(crate) fn suspect(&self, name: &str) -> Option<Provider> {
         lock(&self.state).suspects.get(name).map(|s| s.provider.clone())
     }
+}
+
+/// The providers of `last` not in `listed` (departed) and those of `listed` not in `last`
+/// (arrived). A change applied from a watch event removes or inserts providers without
+/// reordering the others, so one list is usually a subsequence of the other and a walk
+/// comparing pointers finds the difference in O(n) without hashing; otherwise, by node name.
+fn diff(last: &[Provider], listed: &[Provider]) -> (Vec<Provider>, Vec<Provider>) {
+    if let Some(departed) = extra_in(last, listed) {
+        return (departed, Vec::new());
+    }
+    if let Some(arrived) = extra_in(listed, last) {
+        return (Vec::new(), arrived);
+    }
+    let by_name = |list: &[Provider], other: &[Provider]| {
+        let names: HashSet<&str> = other.iter().map(Provider::node_name).collect();
+        list.iter().filter(|p| !names.contains(p.node_name())).cloned().collect()
+    };
+    (by_name(last, listed), by_name(listed, last))
+}
+
+/// The providers of `long` not in `short` when `short` is a subsequence of `long` (the same
+/// registrations, in the same order), else `None`.
+fn extra_in(long: &[Provider], short: &[Provider]) -> Option<Vec<Provider>> {
+    if short.len() > long.len() {
+        return None;
+    }
+    let mut extra = Vec::with_capacity(long.len() - short.len());
+    let mut rest = short.iter().peekable();
+    for p in long {
+        match rest.peek() {
+            Some(next) if next.same_registration(p) => {
+                rest.next();
+            }
+            _ => extra.push(p.clone()),
+        }
+    }
+    rest.peek().is_none().then_some(extra)
 }
 
 fn dropped(service: &str, p: &Provider, why: &'static str) {
@@ -395,6 +441,28 @@ mod tests {
         all[0].report(Outcome::Success);
         assert!(p.sweep(t + 2 * second));
         assert_eq!(addresses(&p.with_suspects(vec![])), ["10.0.0.1:80"], "every period");
+    }
+
+    #[test]
+    fn the_difference_of_two_listings_with_and_without_a_common_order() {
+        let all = providers(6);
+        let names = |v: Vec<Provider>| addresses(&v);
+        let removed = vec![all[0].clone(), all[2].clone(), all[5].clone()];
+        let (gone, new) = diff(&all, &removed);
+        assert_eq!(
+            (names(gone), names(new)),
+            (addresses(&[all[1].clone(), all[3].clone(), all[4].clone()]), vec![])
+        );
+        let (gone, new) = diff(&removed, &all);
+        assert_eq!(
+            (names(gone), names(new)),
+            (vec![], addresses(&[all[1].clone(), all[3].clone(), all[4].clone()]))
+        );
+        let shuffled = vec![all[4].clone(), all[0].clone(), all[3].clone()];
+        let (gone, new) = diff(&removed, &shuffled);
+        assert_eq!(names(gone), addresses(&[all[2].clone(), all[5].clone()]));
+        assert_eq!(names(new), addresses(&[all[3].clone(), all[4].clone()]));
+        assert_eq!(diff(&all, &all).0.len() + diff(&all, &all).1.len(), 0);
     }
 
     #[test]
