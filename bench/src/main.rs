@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod eject;
 mod propagation;
 mod rules;
 mod scale;
@@ -128,6 +129,9 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         trials: usize,
     },
+    /// A provider starts refusing connections (its node stays registered), then listens again:
+    /// how soon it gets no request, failed and retried calls, how soon its probe readmits it.
+    Eject(eject::Args),
     /// One consumer subscribing to many services.
     Scale {
         /// Services.
@@ -204,6 +208,7 @@ async fn run(zk: Option<String>, production: Option<bool>, command: Command) -> 
             weighted::run(&root, weighted::Options { weights, requests, concurrency, latency }).await
         }
         Command::Rules { consumers, trials } => rules::run(&root, consumers, trials).await,
+        Command::Eject(args) => eject::run(&root, args).await,
         Command::Scale { services, providers_per_service, trials } => {
             scale::run(&root, services, providers_per_service, trials).await
         }

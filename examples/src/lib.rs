@@ -6,6 +6,7 @@
 //! | `discover` | weighted picks over 3 providers, and the change stream while one leaves |
 //! | `tower_balance` | tower's p2c balancer over a subscription's `Discover` |
 //! | `weighted_balance` | zkmesh's weighted balancer: shares by weight, ejection, a probe |
+//! | `grpc_balance` | tonic clients and servers through the weighted balancer; a server stops, no call fails |
 //! | `hot_config` | a typed, validated config: publish, refuse a bad document, roll back, history |
 //! | `election` | leader election with an observer, through a resignation and a crash |
 //! | `lock` | four sessions increment a counter in ZooKeeper under a lock, exactly |

@@ -109,6 +109,40 @@ async fn weighted_balance() {
 }
 
 #[tokio::test]
+async fn grpc_balance() {
+    let out = story(
+        env!("CARGO_BIN_EXE_grpc_balance"),
+        &[
+            "3000 calls over weights 100/100/50:",
+            "stopped (still registered); 1000 calls:",
+            "failed calls: 0, retried: ",
+        ],
+    )
+    .await;
+    // Shares by weight (40/40/20 within a few points over 3000 calls); after the stop, the two
+    // left serve every call, and at most a call or two met the stopped server (then ejected).
+    let (before, after) = out.split_once("stopped (still registered)").expect("two phases");
+    let shares: Vec<f64> =
+        before.lines().filter_map(|l| l.rsplit('(').next()?.strip_suffix("%)")?.parse().ok()).collect();
+    assert_eq!(shares.len(), 3, "{out}");
+    let mut sorted = shares.clone();
+    sorted.sort_by(f64::total_cmp);
+    for (got, want) in sorted.iter().zip([20.0, 40.0, 40.0]) {
+        assert!((got - want).abs() < 5.0, "{got}% for {want}%:\n{out}");
+    }
+    let served: usize = after
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ")?.split_once(": ")?.1.split(' ').next()?.parse::<usize>().ok())
+        .sum();
+    assert_eq!(served, 1000, "{out}");
+    let retried: usize = out.rsplit("retried: ").next().and_then(|r| r.trim().parse().ok()).expect("retried");
+    assert!(
+        retried <= 2,
+        "ejected at its first refused connection (a call in flight may meet it too):\n{out}"
+    );
+}
+
+#[tokio::test]
 async fn tower_balance() {
     let out = story(
         env!("CARGO_BIN_EXE_tower_balance"),

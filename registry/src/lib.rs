@@ -67,6 +67,7 @@ pub use self::consumer::{
     WatchStrategy, EWMA_MIN_STEP,
 };
 pub use self::consumer::{request_tag, RequestTag, TagLayer, TagService, TAG_HEADER};
+pub use self::consumer::{is_refused_connection, GrpcErrors, ProtectionThreshold, DEFAULT_ZONE_MINIMUM};
 pub use self::error::{Error, Result};
 pub use self::layout::{
     CuratorInstance, DubboOverride, Layout, ServiceListing, Source, CURATOR_SERVICE_TYPES, ZKMESH_CHILDREN,

@@ -19,6 +19,9 @@
 //! | `zkmesh_ejections_refused_total` | counter | `service` | ejections refused because the cap was reached |
 //! | `zkmesh_probes_total` | counter | `service`, `ok` | probe requests answered, by outcome |
 //! | `zkmesh_ejected` | gauge | `service` | providers ejected or being probed now |
+//! | `zkmesh_protection_trips_total` | counter | `service` | times the protection threshold kept vanished providers as suspects |
+//! | `zkmesh_suspects` | gauge | `service` | vanished providers kept as suspects now |
+//! | `zkmesh_suspects_dropped_total` | counter | `service`, `why` | suspects dropped (a failed request, the hold over, registered again) |
 //! | `zkmesh_classifier_panics_total` | counter | `service` | response classifiers that panicked (outcome ignored) |
 //! | `zkmesh_config_accepted_total` | counter | `path` | config values accepted (config-center) |
 //! | `zkmesh_config_refused_total` | counter | `path` | config documents refused (config-center) |
@@ -87,4 +90,17 @@ pub(crate) fn ejected(service: &str, out: usize) {
 
 pub(crate) fn classifier_panicked(service: &str) {
     metrics::counter!("zkmesh_classifier_panics_total", "service" => service.to_owned()).increment(1);
+}
+
+pub(crate) fn protection_tripped(service: &str) {
+    metrics::counter!("zkmesh_protection_trips_total", "service" => service.to_owned()).increment(1);
+}
+
+pub(crate) fn suspects(service: &str, held: usize) {
+    metrics::gauge!("zkmesh_suspects", "service" => service.to_owned()).set(held as f64);
+}
+
+pub(crate) fn suspect_dropped(service: &str, why: &'static str) {
+    metrics::counter!("zkmesh_suspects_dropped_total", "service" => service.to_owned(), "why" => why)
+        .increment(1);
 }

@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 
 use super::outlier::Outliers;
+use super::protection::Protection;
 use super::{CurrentSet, Provider, ProviderSet, ProviderSource, RejectedNode, SetParts, SubscribeOptions};
 use crate::error::Error;
 use crate::layout::{DubboOverride, Layout};
@@ -90,6 +91,11 @@ pub(crate) struct Directory {
     pub(super) rules_read: watch::Sender<bool>,
     /// This consumer's URL parameters, what the rules' conditions match.
     pub(super) consumer: Arc<std::collections::BTreeMap<String, String>>,
+    /// The protection threshold's departures and suspects (`protection.rs`).
+    pub(super) protection: Protection,
+    /// ZooKeeper's providers of the last listing that pass the group and version filter, before
+    /// the suspects and the zone preference (which health moves: see [`Directory::compose`]).
+    matching: Mutex<Vec<Provider>>,
 }
 
 impl Directory {
@@ -106,6 +112,8 @@ impl Directory {
             environment,
             cache: Arc::new(CurrentSet::new(empty.clone())),
             outliers: Outliers::new(service, options.outlier.clone()),
+            protection: Protection::new(service, options.protection.clone()),
+            matching: Mutex::new(Vec::new()),
             options,
             updates: watch::channel(empty).0,
             known: Mutex::new(HashMap::new()),
@@ -195,7 +203,12 @@ impl Directory {
         let (providers, source) = if protected {
             (current.candidates().to_vec(), current.source())
         } else {
-            (self.options.filter.apply(providers, |p| p.url()), source)
+            let matching = self.options.filter.matching(providers, |p| p.url());
+            if self.protection.observe(&matching, tokio::time::Instant::now()) {
+                self.outliers.wake.notify_one();
+            }
+            *lock(&self.matching) = matching.clone();
+            (self.compose(matching), source)
         };
         self.apply_dubbo_overrides(&providers);
         let version = self.version.fetch_add(1, Ordering::Relaxed) + 1;
@@ -224,6 +237,15 @@ impl Directory {
         tracing::debug!(service = %self.service, version, "provider set updated");
     }
 
+    /// The set's providers from ZooKeeper's `matching` ones: with the protection threshold's
+    /// suspects, then narrowed to the preferred zone when it has enough healthy providers.
+    fn compose(&self, matching: Vec<Provider>) -> Vec<Provider> {
+        let all = self.protection.with_suspects(matching);
+        let healthy =
+            |p: &Provider| !p.health_cell().is_out() && !p.is_suspect() && p.weight_before_health() > 0;
+        self.options.filter.prefer(all, |p| p.url(), healthy)
+    }
+
     /// Decodes `names`, reusing what `known` (the last read) already decoded.
     fn decode_all(&self, known: &HashMap<Arc<str>, Decoded>, names: &[String]) -> Decoding {
         let mut fresh = HashMap::with_capacity(names.len());
@@ -246,10 +268,14 @@ impl Directory {
     }
 
     /// `name` decoded, or `cached` when given (a provider keeps its in-flight counters across
-    /// sets, and a name that does not decode is decoded and logged once).
+    /// sets, and a name that does not decode is decoded and logged once); a suspect of the
+    /// protection threshold listed again is the same provider.
     pub(super) fn decoded(&self, name: &str, cached: Option<(&Arc<str>, &Decoded)>) -> (Arc<str>, Decoded) {
         if let Some((key, entry)) = cached {
             return (key.clone(), entry.clone());
+        }
+        if let Some(suspect) = self.protection.suspect(name) {
+            return (name.into(), Decoded::Provider(suspect));
         }
         let key: Arc<str> = name.into();
         let entry = match crate::layout::decode_node(self.layout, name, &self.service) {
@@ -262,13 +288,18 @@ impl Directory {
         (key, entry)
     }
 
-    /// Rebuilds the current set with the weights of now (warm-up ramp, health) and the rules
-    /// in force.
+    /// Rebuilds the current set with the weights of now (warm-up ramp, health), the suspects
+    /// of now and the zone preference they move, and the rules in force.
     pub(super) fn rebuild_weights(&self) {
         let _known = lock(&self.known);
         let current = self.cache.load_full();
+        let providers = if current.is_empty_protected() || current.source() == ProviderSource::Empty {
+            current.candidates().to_vec()
+        } else {
+            self.compose(lock(&self.matching).clone())
+        };
         let parts = SetParts {
-            providers: current.candidates().to_vec(),
+            providers,
             version: self.version.fetch_add(1, Ordering::Relaxed) + 1,
             source: current.source(),
             protected: current.is_empty_protected(),

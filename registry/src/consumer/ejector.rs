@@ -6,7 +6,8 @@
 //! back-off ends. On each wake-up it looks at the current set: a suspect provider is ejected
 //! unless the cap is reached (then it stays in, with a clean count), a probe's answer brings
 //! its provider back or ejects it for twice as long, and an ejection whose back-off is over
-//! becomes a probe. Nothing here runs per request.
+//! becomes a probe. It also drops the protection threshold's suspects that failed or whose
+//! hold is over (`protection.rs`). Nothing here runs per request.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -34,13 +35,18 @@ pub(crate) struct Ejector {
 pub(super) async fn run(dir: Arc<Directory>) {
     let mut ejector = Ejector::default();
     loop {
-        let next = ejector.next_deadline();
+        let next = match (ejector.next_deadline(), dir.protection.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         tokio::select! {
             () = dir.outliers.wake.notified() => {}
             () = sleep_until(next) => {}
         }
+        let now = Instant::now();
+        let dropped = dir.protection.sweep(now);
         let set = dir.cache.load_full();
-        if ejector.step(&dir.outliers, &set, Instant::now()) {
+        if ejector.step(&dir.outliers, &set, now) | dropped {
             dir.rebuild_weights();
             crate::metrics::ejected(&dir.service, ejector.watched.len());
         }
@@ -70,7 +76,7 @@ impl Ejector {
         for p in set.providers() {
             match p.health_cell().state() {
                 state::SUSPECT if out < limit => {
-                    self.eject(outliers, p, now, "consecutive failures");
+                    self.eject(outliers, p, now, "failed requests");
                     out += 1;
                     changed = true;
                 }
@@ -136,9 +142,10 @@ impl Ejector {
 }
 
 /// How many of `set`'s providers may be out at once: the share of those with a non-zero
-/// weight before health, rounded down, and never all of them.
+/// weight before health (suspects of the protection threshold not counted), rounded down, and
+/// never all of them.
 pub(crate) fn ejection_limit(set: &ProviderSet, share: f64) -> usize {
-    let active = set.providers().iter().filter(|p| p.weight_before_health() > 0).count();
+    let active = set.providers().iter().filter(|p| p.weight_before_health() > 0 && !p.is_suspect()).count();
     let by_share = (active as f64 * share).floor() as usize;
     by_share.min(active.saturating_sub(1))
 }

@@ -9,14 +9,24 @@ use crate::url::ServiceUrl;
 ///   unset filter or `*`).
 /// - **version**: unset or `*` accepts any version; `1.*` accepts versions starting with `1.`;
 ///   otherwise the provider's `version` must equal it.
-/// - **zone**: a preference, not a filter: when some matching providers are in this zone, only
-///   they are used; when none are, all matching providers are.
+/// - **zone**: a preference, not a filter: when at least [`zone_minimum`](Filter::zone_minimum)
+///   matching providers in this zone are healthy (a weight above 0, not ejected, not a suspect
+///   of the [`ProtectionThreshold`](super::ProtectionThreshold)), only the zone's providers are
+///   used; otherwise all matching providers are, so that a zone down to its last instance does
+///   not take the zone's whole traffic. The set is rebuilt when a provider is ejected or comes
+///   back, so the preference follows health.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     group: Option<String>,
     version: Option<String>,
     zone: Option<String>,
+    zone_minimum: Option<usize>,
 }
+
+/// How many healthy providers a preferred zone needs before traffic is narrowed to it, unless
+/// [`Filter::zone_minimum`] says otherwise: 2, so that one instance failing in the zone never
+/// leaves the zone's consumers without a second one to go to.
+pub const DEFAULT_ZONE_MINIMUM: usize = 2;
 
 impl Filter {
     /// Accepts every provider. Same as `Filter::default()`.
@@ -42,6 +52,13 @@ impl Filter {
         self
     }
 
+    /// How many healthy providers the preferred zone needs before traffic is narrowed to it (0
+    /// and 1 both mean one). Default: [`DEFAULT_ZONE_MINIMUM`] (2).
+    pub fn zone_minimum(mut self, n: usize) -> Self {
+        self.zone_minimum = Some(n);
+        self
+    }
+
     /// Whether `url` passes the group and version filters.
     pub fn matches(&self, url: &ServiceUrl) -> bool {
         let group_ok = match self.group.as_deref() {
@@ -58,15 +75,26 @@ impl Filter {
         group_ok && version_ok
     }
 
-    /// Applies the filters and the zone preference to `items`, keeping their order.
-    pub(crate) fn apply<T>(&self, items: Vec<T>, url: impl Fn(&T) -> &ServiceUrl) -> Vec<T> {
-        let matching: Vec<T> = items.into_iter().filter(|i| self.matches(url(i))).collect();
-        match self.zone.as_deref() {
-            Some(zone) if matching.iter().any(|i| url(i).zone() == Some(zone)) => {
-                matching.into_iter().filter(|i| url(i).zone() == Some(zone)).collect()
-            }
-            _ => matching,
+    /// The items that pass the group and version filters, in order.
+    pub(crate) fn matching<T>(&self, items: Vec<T>, url: impl Fn(&T) -> &ServiceUrl) -> Vec<T> {
+        items.into_iter().filter(|i| self.matches(url(i))).collect()
+    }
+
+    /// The zone preference on `matching`: the preferred zone's items when at least the zone
+    /// minimum of them are `healthy`, else all of them; order kept.
+    pub(crate) fn prefer<T>(
+        &self,
+        matching: Vec<T>,
+        url: impl Fn(&T) -> &ServiceUrl,
+        healthy: impl Fn(&T) -> bool,
+    ) -> Vec<T> {
+        let Some(zone) = self.zone.as_deref() else { return matching };
+        let minimum = self.zone_minimum.unwrap_or(DEFAULT_ZONE_MINIMUM).max(1);
+        let in_zone = |i: &T| url(i).zone() == Some(zone);
+        if matching.iter().filter(|i| in_zone(i) && healthy(i)).count() < minimum {
+            return matching;
         }
+        matching.into_iter().filter(in_zone).collect()
     }
 }
 
@@ -89,7 +117,7 @@ mod tests {
             "http://b:1/s?group=g2&version=1.3",
             "http://c:1/s?version=2.0",
         ]);
-        let f = |f: Filter| hosts(&f.apply(all.clone(), |u| u)).join(",");
+        let f = |f: Filter| hosts(&f.matching(all.clone(), |u| u)).join(",");
         assert_eq!(f(Filter::any()), "a,b,c");
         assert_eq!(f(Filter::any().group("g1")), "a");
         assert_eq!(f(Filter::any().group("g1, g2")), "a,b");
@@ -101,9 +129,21 @@ mod tests {
     }
 
     #[test]
-    fn zone_is_a_preference() {
+    fn zone_is_a_preference_that_needs_a_minimum_of_healthy_providers() {
         let all = urls(&["http://a:1/s?zone=east", "http://b:1/s?zone=west", "http://c:1/s?zone=east"]);
-        assert_eq!(hosts(&Filter::any().prefer_zone("east").apply(all.clone(), |u| u)), ["a", "c"]);
-        assert_eq!(hosts(&Filter::any().prefer_zone("north").apply(all.clone(), |u| u)), ["a", "b", "c"]);
+        let prefer = |f: Filter, healthy: &dyn Fn(&ServiceUrl) -> bool| {
+            hosts(&f.prefer(all.clone(), |u| u, |u| healthy(u))).join(",")
+        };
+        let everyone = |_: &ServiceUrl| true;
+        assert_eq!(prefer(Filter::any().prefer_zone("east"), &everyone), "a,c");
+        assert_eq!(prefer(Filter::any().prefer_zone("north"), &everyone), "a,b,c");
+        assert_eq!(prefer(Filter::any().prefer_zone("west"), &everyone), "a,b,c", "1 is below the default 2");
+        assert_eq!(prefer(Filter::any().prefer_zone("west").zone_minimum(1), &everyone), "b");
+        assert_eq!(prefer(Filter::any().prefer_zone("west").zone_minimum(0), &everyone), "b", "0 means 1");
+        let a_down = |u: &ServiceUrl| u.host() != "a";
+        assert_eq!(prefer(Filter::any().prefer_zone("east"), &a_down), "a,b,c", "one healthy in east");
+        assert_eq!(prefer(Filter::any().prefer_zone("east").zone_minimum(1), &a_down), "a,c");
+        assert_eq!(prefer(Filter::any().prefer_zone("east").zone_minimum(3), &everyone), "a,b,c");
+        assert_eq!(prefer(Filter::any(), &everyone), "a,b,c", "no preference");
     }
 }

@@ -11,8 +11,10 @@
 //! gap) resets it, keeping what it already decoded.
 //!
 //! The membership is ZooKeeper's truth, even while empty protection serves the last providers
-//! instead of an empty list: the providers that register next are added to the truth, not to
-//! what protection kept.
+//! instead of an empty list, or the protection threshold (`protection.rs`) keeps vanished
+//! providers as suspects: the providers that register next are added to the truth, not to
+//! what protection kept, and a kept provider listed again is the same provider (its counters
+//! and health kept).
 //!
 //! [`follow`] is the subscription's watch task: the persistent watch by default, the one-shot
 //! loop when [`WatchStrategy::OneShot`] is chosen or the server refuses `addWatch`.
@@ -162,8 +164,8 @@ impl Directory {
         let mut known = lock(&self.known);
         let current = self.cache.load_full();
         let mut members = lock(&self.membership);
-        // A name seen before (in a disk snapshot, a one-shot read, or kept by empty
-        // protection) is not decoded again.
+        // A name seen before (in a disk snapshot, a one-shot read, kept by empty protection or
+        // as a suspect) is not decoded again.
         let decode = |name: &str| match known.get_key_value(name) {
             Some(cached) => self.decoded(name, Some(cached)),
             None => match protected_provider(&current, name) {

@@ -17,6 +17,9 @@
 //! balancer that honours it; request outcomes, reported by the balancer or by
 //! [`Provider::report`], feed each provider's health (`outlier.rs`), and the subscription's
 //! ejector (`ejector.rs`) ejects, probes and brings back providers by rebuilding the set.
+//! When most providers vanish from ZooKeeper at once, the [`ProtectionThreshold`]
+//! (`protection.rs`) keeps them as suspects while they answer, and zone preference
+//! ([`Filter::prefer_zone`]) narrows to a zone only while it has enough healthy providers.
 
 mod balancer;
 mod changes;
@@ -29,6 +32,7 @@ mod filter;
 mod membership;
 mod options;
 mod outlier;
+mod protection;
 mod provider;
 mod provider_set;
 mod routes;
@@ -38,16 +42,18 @@ mod subscription;
 mod union;
 
 pub use self::balancer::{
-    is_connection_error, request_tag, Balancer, BalancerLoad, Classify, ConnectionErrors, ErrorRef,
-    HttpServerErrors, RequestTag, ResponseFuture, TagLayer, TagService, EWMA_MIN_STEP, TAG_HEADER,
+    is_connection_error, is_refused_connection, request_tag, Balancer, BalancerLoad, Classify, ConnectionErrors,
+    ErrorRef, GrpcErrors, HttpServerErrors, RequestTag, ResponseFuture, TagLayer, TagService, EWMA_MIN_STEP,
+    TAG_HEADER,
 };
 pub use self::changes::{ProviderChange, ProviderChanges};
 pub use self::current::Selected;
 pub use self::discover::ServiceDiscover;
 pub use self::disk_snapshot::{load_snapshot, save_snapshot, snapshot_path, SavedProviders};
-pub use self::filter::Filter;
+pub use self::filter::{Filter, DEFAULT_ZONE_MINIMUM};
 pub use self::options::{SubscribeOptions, WatchStrategy};
 pub use self::outlier::{Outcome, OutlierPolicy, ProviderHealth};
+pub use self::protection::ProtectionThreshold;
 pub use self::provider::Provider;
 pub use self::provider_set::{LoadBalance, ProviderSet, ProviderSource, RejectedNode};
 pub use self::selector::Selector;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Filter, LoadBalance, OutlierPolicy};
+use super::{Filter, LoadBalance, OutlierPolicy, ProtectionThreshold};
 use crate::layout::Source;
 use crate::url::ServiceUrl;
 
@@ -20,6 +20,7 @@ pub struct SubscribeOptions {
     pub(crate) watch: WatchStrategy,
     pub(crate) outlier: OutlierPolicy,
     pub(crate) sources: Vec<Source>,
+    pub(crate) protection: ProtectionThreshold,
 }
 
 /// How a [`Subscription`](super::Subscription) learns that its providers changed; see
@@ -53,6 +54,7 @@ impl Default for SubscribeOptions {
             watch: WatchStrategy::default(),
             outlier: OutlierPolicy::default(),
             sources: Vec::new(),
+            protection: ProtectionThreshold::default(),
         }
     }
 }
@@ -73,6 +75,11 @@ impl SubscribeOptions {
     /// Dubbo's `enable-empty-protection`: when on, an empty provider list from ZooKeeper never
     /// replaces a non-empty one (the set is then marked [`ProviderSet::is_empty_protected`](super::ProviderSet::is_empty_protected) and
     /// [`Subscription::empty_refusals`](super::Subscription::empty_refusals) counts it). Default: on.
+    ///
+    /// The extreme case of the [`protection`](Self::protection) threshold (which leaves a
+    /// listing of no provider to this setting), without its time limit: once ZooKeeper lists
+    /// providers again, those it kept count as departed, and may be kept as suspects for the
+    /// threshold's hold.
     pub fn empty_protection(mut self, on: bool) -> Self {
         self.empty_protection = on;
         self
@@ -121,7 +128,8 @@ impl SubscribeOptions {
     /// When a provider is ejected from the subscription's sets after failed requests, and for
     /// how long (outcomes come from [`Balancer`](super::Balancer) by itself, or from
     /// [`Provider::report`](super::Provider::report)). Default: [`OutlierPolicy::default`]
-    /// (5 failures in a row, 1 s doubling up to 60 s, at most half the set).
+    /// (5 failures in a row, a refused connection, or half of 20 or more requests within 10 s
+    /// failing; 1 s doubling up to 60 s, at most half the set).
     pub fn outlier(mut self, policy: OutlierPolicy) -> Self {
         self.outlier = policy;
         self
@@ -137,6 +145,18 @@ impl SubscribeOptions {
         if !self.sources.contains(&source) {
             self.sources.push(source);
         }
+        self
+    }
+
+    /// When more than a share of the providers vanish from ZooKeeper within a short window (a
+    /// ZooKeeper-side mistake, a mass session expiry), the vanished ones stay in the set as
+    /// suspects for a bounded time, dropped at their first failed request (see
+    /// [`ProtectionThreshold`]; [`Provider::is_suspect`](super::Provider::is_suspect) tells
+    /// them). Default: [`ProtectionThreshold::default`] (more than half within 10 s, kept up
+    /// to 30 s while each answers a request every 2 s); [`ProtectionThreshold::off`] turns it
+    /// off.
+    pub fn protection(mut self, threshold: ProtectionThreshold) -> Self {
+        self.protection = threshold;
         self
     }
 }

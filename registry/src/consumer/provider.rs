@@ -98,13 +98,20 @@ impl Provider {
         self.inner.health.public()
     }
 
+    /// Whether the provider vanished from ZooKeeper and is kept as a suspect by the
+    /// [`ProtectionThreshold`](super::ProtectionThreshold) while it answers (not as of this set:
+    /// it moves with every report).
+    pub fn is_suspect(&self) -> bool {
+        self.inner.health.vanished() != super::outlier::vanished::LISTED
+    }
+
     /// Reports how a request to this provider went, for outlier ejection (see
     /// [`OutlierPolicy`](super::OutlierPolicy)); [`crate::Balancer`] reports by itself, a
     /// [`crate::Subscription::select`] user calls this after each request.
     ///
-    /// Cheap: a relaxed atomic load or two, and a write only when the outcome changes
-    /// something (a success after failures, a failure). An ejection takes effect when the
-    /// subscription's ejector has rebuilt the set, a moment later.
+    /// Cheap: a few relaxed atomic operations (and, with the failure-rate rule on, as by
+    /// default, a read of the monotonic clock and two counters). An ejection takes effect when
+    /// the subscription's ejector has rebuilt the set, a moment later.
     #[inline]
     pub fn report(&self, outcome: Outcome) {
         self.inner.health.report(outcome);

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tower::{BoxError, Service};
 
 use super::Classify;
-use crate::consumer::Provider;
+use crate::consumer::{Outcome, Provider};
 use crate::session::lock;
 
 /// How a [`Balancer`](super::Balancer) measures each provider's load. In every mode the
@@ -186,11 +186,15 @@ struct Tracker<T> {
 }
 
 impl<T: 'static> Tracker<T> {
-    /// The answer came: time it, classify it (a panic is contained), report it.
+    /// The answer came: classify it (a panic is contained), time it unless it failed (a
+    /// provider that fails fast must not look fast and draw more requests), report it.
     fn answered(self, result: Result<&T, &BoxError>) {
-        self.state.observe(self.sent, Instant::now());
+        let now = Instant::now();
         let classify = &self.classify;
         let outcome = catch_unwind(AssertUnwindSafe(|| classify.classify(result.map_err(|e| &**e))));
+        if !matches!(outcome, Ok(Outcome::Failure | Outcome::Refused)) {
+            self.state.observe(self.sent, now);
+        }
         let provider = self.state.provider.load();
         match outcome {
             Ok(outcome) => provider.report(outcome),

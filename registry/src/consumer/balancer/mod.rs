@@ -15,7 +15,10 @@ mod tag;
 #[cfg(test)]
 mod tests;
 
-pub use self::classify::{is_connection_error, Classify, ConnectionErrors, ErrorRef, HttpServerErrors};
+pub use self::classify::{
+    is_connection_error, is_refused_connection, Classify, ConnectionErrors, ErrorRef, GrpcErrors,
+    HttpServerErrors,
+};
 pub use self::endpoint::{BalancerLoad, EWMA_MIN_STEP};
 pub use self::service::{Balancer, ResponseFuture};
 pub use self::tag::{request_tag, RequestTag, TagLayer, TagService, TAG_HEADER};

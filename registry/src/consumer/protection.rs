@@ -1,0 +1,494 @@
+//! The protection threshold: when more than a set share of a subscription's providers vanish
+//! from ZooKeeper within a short window, the vanished ones stay in the set as *suspects* for a
+//! bounded time, kept only while requests show them answering.
+//!
+//! Many providers leaving at once is rarely a fleet going away: it is a ZooKeeper-side mistake
+//! (a script deleting nodes, a wrong chroot), or a mass session expiry (ZooKeeper or the
+//! network stalled longer than the session timeout, and the providers, alive, re-register a
+//! second later). Nacos calls this its protect threshold and Envoy its panic threshold; empty
+//! protection (`directory.rs`) is the extreme case, the whole list gone: it keeps the last list
+//! with no time limit when on, and empties the set when turned off, so the threshold leaves a
+//! listing of no provider to it.
+//!
+//! How it works: every listing the directory publishes is compared with the previous one (the
+//! providers that pass the group and version filter). Departures, and how many providers were
+//! listed, are remembered for [`ProtectionThreshold::window`]; when the providers listed now are
+//! fewer than the most listed within the window by more than [`ProtectionThreshold::share`] of
+//! that most, every departure of the window becomes a suspect until
+//! [`ProtectionThreshold::hold`] has passed. A rolling deploy, where new providers arrive as
+//! old ones leave, does not shrink the list and never trips it.
+//!
+//! A suspect is picked by its weight like any provider, and is kept only while outcomes
+//! (reported by the [`Balancer`](super::Balancer) or [`Provider::report`]) show it answering:
+//! it is dropped from the set at its first failed request, when
+//! [`ProtectionThreshold::answer_within`] passes without a request it answered, when its hold
+//! ends, or when its address registers again (the new registration takes its place; a node
+//! that comes back under its own name is simply listed again). The subscription's ejector task
+//! drops them and rebuilds the set.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::outlier::vanished;
+use super::Provider;
+use crate::session::lock;
+
+/// When providers that vanish from ZooKeeper all at once are kept as suspects, and for how
+/// long; given to [`SubscribeOptions::protection`](super::SubscribeOptions::protection).
+///
+/// Suspects are kept only while outcomes show them answering: the [`Balancer`](super::Balancer)
+/// reports them by itself; a [`Subscription::select`](super::Subscription::select) user
+/// reports with [`Provider::report`]. Without reports, a suspect is dropped after
+/// [`answer_within`](Self::answer_within).
+///
+/// A deliberate scale-down of more than the share within the window trips it too: the
+/// providers removed are kept until they fail a request or stop answering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProtectionThreshold {
+    pub(crate) share: f64,
+    pub(crate) window: Duration,
+    pub(crate) hold: Duration,
+    pub(crate) answer_within: Duration,
+}
+
+impl Default for ProtectionThreshold {
+    /// More than half of the providers vanishing within 10 s keeps them for up to 30 s, each
+    /// while it answers a request every 2 s.
+    fn default() -> Self {
+        ProtectionThreshold {
+            share: 0.5,
+            window: Duration::from_secs(10),
+            hold: Duration::from_secs(30),
+            answer_within: Duration::from_secs(2),
+        }
+    }
+}
+
+impl ProtectionThreshold {
+    /// Never keeps a vanished provider (empty protection, a separate setting, still applies).
+    pub fn off() -> Self {
+        ProtectionThreshold { share: 1.0, ..Self::default() }
+    }
+
+    /// The threshold trips when the list shrinks, within the window, by *more than* this share
+    /// of the most providers listed in the window; clamped to `0.0..=1.0` (1.0 never trips).
+    /// Default: 0.5 (10 down to 4 trips, 10 down to 5 does not).
+    pub fn share(mut self, share: f64) -> Self {
+        self.share = if share.is_nan() { 1.0 } else { share.clamp(0.0, 1.0) };
+        self
+    }
+
+    /// How long a departure, and a list size, count towards the threshold. Default: 10 s.
+    pub fn window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// How long a suspect is kept at most (it is dropped sooner at its first failed request).
+    /// Default: 30 s.
+    pub fn hold(mut self, hold: Duration) -> Self {
+        self.hold = hold;
+        self
+    }
+
+    /// A suspect must answer a request (a reported [`Outcome::Success`](super::Outcome::Success))
+    /// within each period this long, from when it became a suspect, or it is dropped. Default:
+    /// 2 s.
+    pub fn answer_within(mut self, period: Duration) -> Self {
+        self.answer_within = period;
+        self
+    }
+
+    fn is_off(&self) -> bool {
+        self.share >= 1.0 || self.hold.is_zero()
+    }
+}
+
+/// One provider that left ZooKeeper's listing within the window.
+struct Departure {
+    at: Instant,
+    provider: Provider,
+    /// Made a suspect already (or dropped): never held twice.
+    settled: bool,
+}
+
+/// A vanished provider kept in the set.
+struct Suspect {
+    provider: Provider,
+    /// The end of its hold.
+    until: Instant,
+    /// When it must have answered a request since the last check.
+    check: Instant,
+}
+
+/// What the threshold remembers between listings.
+#[derive(Default)]
+struct State {
+    /// The providers of the last listing, in its order.
+    last: Vec<Provider>,
+    departures: VecDeque<Departure>,
+    /// How many providers each listing of the window had.
+    sizes: VecDeque<(Instant, usize)>,
+    /// The suspects, by node name.
+    suspects: HashMap<Arc<str>, Suspect>,
+    /// Whether the threshold is tripped (logged and counted once per episode).
+    tripped: bool,
+}
+
+/// A subscription's protection threshold (see the module docs).
+pub(crate) struct Protection {
+    service: Arc<str>,
+    policy: ProtectionThreshold,
+    state: Mutex<State>,
+}
+
+impl Protection {
+    pub(crate) fn new(service: &str, policy: ProtectionThreshold) -> Self {
+        Protection { service: service.into(), policy, state: Mutex::default() }
+    }
+
+    /// Takes in ZooKeeper's providers of a new listing (after the group and version filter):
+    /// departures are counted, suspects listed again or replaced at their address are let go,
+    /// and, when the threshold trips, the departures of the window become suspects (then
+    /// `true`: the ejector's timer must learn of their hold).
+    pub(crate) fn observe(&self, listed: &[Provider], now: Instant) -> bool {
+        if self.policy.is_off() {
+            return false;
+        }
+        let mut st = lock(&self.state);
+        let (departed, arrived) = diff(&st.last, listed);
+        let peak = st.last.len();
+        st.last = listed.to_vec();
+        st.departures.extend(departed.into_iter().map(|provider| Departure {
+            at: now,
+            provider,
+            settled: false,
+        }));
+        let window = self.policy.window;
+        while st.departures.front().is_some_and(|d| d.at + window < now) {
+            st.departures.pop_front();
+        }
+        while st.sizes.front().is_some_and(|(at, _)| *at + window < now) {
+            st.sizes.pop_front();
+        }
+        let peak = st.sizes.iter().map(|(_, n)| *n).fold(peak, usize::max);
+        st.sizes.push_back((now, listed.len()));
+        let anyone_to_welcome = !st.departures.is_empty() || !st.suspects.is_empty();
+        if !arrived.is_empty() && anyone_to_welcome {
+            self.welcome(&mut st, &arrived);
+        }
+        let held = self.trip(&mut st, listed.len(), peak, now);
+        crate::metrics::suspects(&self.service, st.suspects.len());
+        held
+    }
+
+    /// Departures and suspects whose node is listed again, or whose address registered again,
+    /// are over: a suspect listed again is a member, one replaced at its address is dropped.
+    fn welcome(&self, st: &mut State, arrived: &[Provider]) {
+        let names: HashSet<&str> = arrived.iter().map(Provider::node_name).collect();
+        let addresses: HashSet<&str> = arrived.iter().map(Provider::address).collect();
+        let back = |p: &Provider| names.contains(p.node_name()) || addresses.contains(p.address());
+        st.departures.retain(|d| !back(&d.provider));
+        let service = &self.service;
+        st.suspects.retain(|_, Suspect { provider: p, .. }| {
+            if names.contains(p.node_name()) {
+                p.health_cell().set_vanished(vanished::LISTED);
+                tracing::info!(%service, address = p.address(), "a suspect is listed again");
+                return false;
+            }
+            let keep = !addresses.contains(p.address());
+            if !keep {
+                dropped(service, p, "registered again at its address");
+            }
+            keep
+        });
+    }
+
+    /// Holds the window's departures as suspects when the list shrank by more than the share
+    /// of its `peak` in the window.
+    fn trip(&self, st: &mut State, listed: usize, peak: usize, now: Instant) -> bool {
+        let lost = peak.saturating_sub(listed);
+        // A list of none is empty protection's case: kept whole without a limit, or emptied.
+        let tripped = listed > 0 && lost as f64 > self.policy.share * peak as f64;
+        if !tripped {
+            st.tripped = !st.suspects.is_empty() && st.tripped;
+            return false;
+        }
+        let until = now + self.policy.hold;
+        let check = now + self.policy.answer_within.max(Duration::from_millis(1));
+        let mut held = 0;
+        let (departures, suspects) = (&mut st.departures, &mut st.suspects);
+        for d in departures.iter_mut().filter(|d| !d.settled) {
+            d.settled = true;
+            d.provider.health_cell().set_vanished(vanished::SUSPECT);
+            let suspect = Suspect { provider: d.provider.clone(), until, check };
+            suspects.insert(d.provider.node_name().into(), suspect);
+            held += 1;
+        }
+        if held > 0 && !st.tripped {
+            tracing::warn!(
+                service = %self.service, vanished = st.departures.len(), listed, peak,
+                window_ms = self.policy.window.as_millis() as u64,
+                hold_ms = self.policy.hold.as_millis() as u64,
+                "protection threshold: most providers vanished at once; keeping them as suspects while they answer"
+            );
+            crate::metrics::protection_tripped(&self.service);
+        }
+        st.tripped = true;
+        held > 0
+    }
+
+    /// Drops the suspects that failed a request, answered none in their last period, or whose
+    /// hold is over; `true` when one was.
+    pub(crate) fn sweep(&self, now: Instant) -> bool {
+        let mut st = lock(&self.state);
+        let before = st.suspects.len();
+        let (service, period) = (&self.service, self.policy.answer_within.max(Duration::from_millis(1)));
+        st.suspects.retain(|_, s| {
+            let health = s.provider.health_cell();
+            let why = if health.vanished() == vanished::FAILED {
+                "a request failed"
+            } else if s.until <= now {
+                "its hold is over"
+            } else if s.check > now {
+                return true;
+            } else if health.vanished() == vanished::ANSWERED {
+                health.set_vanished(vanished::SUSPECT);
+                s.check = now + period;
+                return true;
+            } else {
+                "no request answered"
+            };
+            dropped(service, &s.provider, why);
+            false
+        });
+        let changed = st.suspects.len() != before;
+        if changed {
+            crate::metrics::suspects(service, st.suspects.len());
+        }
+        changed
+    }
+
+    /// When the next suspect's hold ends.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        lock(&self.state).suspects.values().map(|s| s.until.min(s.check)).min()
+    }
+
+    /// `listed` and the suspects.
+    pub(crate) fn with_suspects(&self, mut listed: Vec<Provider>) -> Vec<Provider> {
+        let st = lock(&self.state);
+        listed.extend(st.suspects.values().map(|s| s.provider.clone()));
+        listed
+    }
+
+    /// The suspect registered under `name`, if any (a node listed again is the same provider).
+    pub(crate) fn suspect(&self, name: &str) -> Option<Provider> {
+        lock(&self.state).suspects.get(name).map(|s| s.provider.clone())
+    }
+}
+
+/// The providers of `last` not in `listed` (departed) and those of `listed` not in `last`
+/// (arrived). A change applied from a watch event removes or inserts providers without
+/// reordering the others, so one list is usually a subsequence of the other and a walk
+/// comparing pointers finds the difference in O(n) without hashing; otherwise, by node name.
+fn diff(last: &[Provider], listed: &[Provider]) -> (Vec<Provider>, Vec<Provider>) {
+    if let Some(departed) = extra_in(last, listed) {
+        return (departed, Vec::new());
+    }
+    if let Some(arrived) = extra_in(listed, last) {
+        return (Vec::new(), arrived);
+    }
+    let by_name = |list: &[Provider], other: &[Provider]| {
+        let names: HashSet<&str> = other.iter().map(Provider::node_name).collect();
+        list.iter().filter(|p| !names.contains(p.node_name())).cloned().collect()
+    };
+    (by_name(last, listed), by_name(listed, last))
+}
+
+/// The providers of `long` not in `short` when `short` is a subsequence of `long` (the same
+/// registrations, in the same order), else `None`.
+fn extra_in(long: &[Provider], short: &[Provider]) -> Option<Vec<Provider>> {
+    if short.len() > long.len() {
+        return None;
+    }
+    let mut extra = Vec::with_capacity(long.len() - short.len());
+    let mut rest = short.iter().peekable();
+    for p in long {
+        match rest.peek() {
+            Some(next) if next.same_registration(p) => {
+                rest.next();
+            }
+            _ => extra.push(p.clone()),
+        }
+    }
+    rest.peek().is_none().then_some(extra)
+}
+
+fn dropped(service: &str, p: &Provider, why: &'static str) {
+    tracing::info!(%service, address = p.address(), why, "a suspect of the protection threshold is dropped");
+    crate::metrics::suspect_dropped(service, why);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consumer::outlier::{OutlierPolicy, Outliers};
+    use crate::consumer::Outcome;
+    use crate::url::ServiceUrl;
+
+    fn providers(n: usize) -> Vec<Provider> {
+        let outliers = Outliers::new("s", OutlierPolicy::default());
+        (1..=n)
+            .map(|i| {
+                let url = ServiceUrl::parse(&format!("http://10.0.0.{i}:80/s")).expect("url");
+                let node = url.to_node_name();
+                Provider::new(url, node.as_str(), &outliers)
+            })
+            .collect()
+    }
+
+    fn addresses(list: &[Provider]) -> Vec<String> {
+        let mut v: Vec<String> = list.iter().map(|p| p.address().to_owned()).collect();
+        v.sort();
+        v
+    }
+
+    fn protection() -> Protection {
+        let policy = ProtectionThreshold::default().answer_within(Duration::from_secs(60));
+        Protection::new("s", policy)
+    }
+
+    #[test]
+    fn half_leaving_is_ordinary_and_more_than_half_trips() {
+        let all = providers(10);
+        let t = Instant::now();
+        let p = protection();
+        p.observe(&all, t);
+        p.observe(&all[5..], t);
+        assert_eq!(p.with_suspects(all[5..].to_vec()).len(), 5, "5 of 10 is not more than half");
+        p.observe(&all[6..], t + Duration::from_secs(1));
+        let set = p.with_suspects(all[6..].to_vec());
+        assert_eq!(addresses(&set), addresses(&all), "6 of 10 within the window: all kept");
+        assert!(all[..6].iter().all(Provider::is_suspect));
+        assert!(!all[6].is_suspect());
+    }
+
+    #[test]
+    fn departures_older_than_the_window_do_not_count() {
+        let all = providers(10);
+        let t = Instant::now();
+        let p = protection();
+        p.observe(&all, t);
+        p.observe(&all[4..], t);
+        p.observe(&all[7..], t + Duration::from_secs(11));
+        assert_eq!(p.with_suspects(all[7..].to_vec()).len(), 3, "4, then 3 of the remaining 6, 11 s apart");
+    }
+
+    #[test]
+    fn a_suspect_is_dropped_at_its_first_failure_or_when_its_hold_ends() {
+        let all = providers(4);
+        let t = Instant::now();
+        let p = protection();
+        p.observe(&all, t);
+        p.observe(&all[3..], t);
+        assert_eq!(p.next_deadline(), Some(t + Duration::from_secs(30)));
+        all[0].report(Outcome::Success);
+        all[1].report(Outcome::Failure);
+        assert!(all[1].health_cell().is_avoided(), "passed over before the set is rebuilt");
+        assert!(p.sweep(t + Duration::from_secs(1)));
+        assert_eq!(addresses(&p.with_suspects(vec![])), ["10.0.0.1:80", "10.0.0.3:80"]);
+        assert!(!p.sweep(t + Duration::from_secs(29)));
+        assert!(p.sweep(t + Duration::from_secs(30)));
+        assert!(p.with_suspects(vec![]).is_empty());
+        p.observe(&all[3..], t + Duration::from_secs(31));
+        assert!(p.with_suspects(vec![]).is_empty(), "never held twice");
+    }
+
+    #[test]
+    fn a_suspect_listed_again_is_a_member_and_one_replaced_at_its_address_goes() {
+        let all = providers(4);
+        let t = Instant::now();
+        let p = protection();
+        p.observe(&all, t);
+        p.observe(&all[3..], t);
+        let outliers = Outliers::new("s", OutlierPolicy::default());
+        let url = ServiceUrl::parse("http://10.0.0.2:80/s?timestamp=7").expect("url");
+        let replacement = Provider::new(url.clone(), url.to_node_name().as_str(), &outliers);
+        let listed = vec![all[0].clone(), replacement, all[3].clone()];
+        p.observe(&listed, t + Duration::from_secs(1));
+        assert!(!all[0].is_suspect(), "listed again under its own name");
+        assert_eq!(addresses(&p.with_suspects(vec![])), ["10.0.0.3:80"]);
+        assert!(p.suspect(all[2].node_name()).is_some() && p.suspect(all[1].node_name()).is_none());
+    }
+
+    #[test]
+    fn a_suspect_must_answer_within_each_period() {
+        let all = providers(4);
+        let t = Instant::now();
+        let second = Duration::from_secs(1);
+        let p = Protection::new("s", ProtectionThreshold::default().answer_within(second));
+        p.observe(&all, t);
+        p.observe(&all[3..], t);
+        assert_eq!(p.next_deadline(), Some(t + second));
+        all[0].report(Outcome::Success);
+        all[1].report(Outcome::Success);
+        all[2].report(Outcome::Ignore);
+        assert!(p.sweep(t + second));
+        assert_eq!(addresses(&p.with_suspects(vec![])), ["10.0.0.1:80", "10.0.0.2:80"], "3 answered nothing");
+        all[0].report(Outcome::Success);
+        assert!(p.sweep(t + 2 * second));
+        assert_eq!(addresses(&p.with_suspects(vec![])), ["10.0.0.1:80"], "every period");
+    }
+
+    #[test]
+    fn the_difference_of_two_listings_with_and_without_a_common_order() {
+        let all = providers(6);
+        let names = |v: Vec<Provider>| addresses(&v);
+        let removed = vec![all[0].clone(), all[2].clone(), all[5].clone()];
+        let (gone, new) = diff(&all, &removed);
+        assert_eq!(
+            (names(gone), names(new)),
+            (addresses(&[all[1].clone(), all[3].clone(), all[4].clone()]), vec![])
+        );
+        let (gone, new) = diff(&removed, &all);
+        assert_eq!(
+            (names(gone), names(new)),
+            (vec![], addresses(&[all[1].clone(), all[3].clone(), all[4].clone()]))
+        );
+        let shuffled = vec![all[4].clone(), all[0].clone(), all[3].clone()];
+        let (gone, new) = diff(&removed, &shuffled);
+        assert_eq!(names(gone), addresses(&[all[2].clone(), all[5].clone()]));
+        assert_eq!(names(new), addresses(&[all[3].clone(), all[4].clone()]));
+        assert_eq!(diff(&all, &all).0.len() + diff(&all, &all).1.len(), 0);
+    }
+
+    #[test]
+    fn a_rolling_deploy_never_trips_it() {
+        let all = providers(20);
+        let p = protection();
+        let t = Instant::now();
+        p.observe(&all[..10], t);
+        for i in 1..=10 {
+            p.observe(&all[i..i + 10], t + Duration::from_millis(i as u64));
+        }
+        assert!(p.with_suspects(vec![]).is_empty(), "ten replaced one by one within the window");
+    }
+
+    #[test]
+    fn off_never_keeps_anything() {
+        let all = providers(4);
+        let p = Protection::new("s", ProtectionThreshold::off());
+        let t = Instant::now();
+        p.observe(&all, t);
+        p.observe(&all[3..], t);
+        assert!(p.with_suspects(vec![]).is_empty());
+        let on = protection();
+        on.observe(&all, t);
+        on.observe(&[], t);
+        assert!(on.with_suspects(vec![]).is_empty(), "none listed: empty protection's case");
+        assert_eq!(ProtectionThreshold::default().share(f64::NAN), ProtectionThreshold::off());
+    }
+}
