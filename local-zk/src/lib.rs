@@ -49,6 +49,7 @@ mod log;
 mod node;
 mod ports;
 mod probe;
+mod sasl;
 mod server;
 mod shared;
 pub mod support;

@@ -128,6 +128,20 @@ impl LocalZooKeeperBuilder {
         self
     }
 
+    /// SASL DIGEST-MD5 users `(name, password)` the server accepts (default: none, SASL off).
+    ///
+    /// The server's directory gets a JAAS file (`jaas.conf`, mode 0600) with a `Server` section
+    /// of ZooKeeper's `DigestLoginModule` listing them, the JVM gets its path through
+    /// `-Djava.security.auth.login.config`, and `zoo.cfg` registers ZooKeeper's
+    /// `SASLAuthenticationProvider`; ACL entries `sasl:<name>` then name these users. Clients
+    /// without SASL still connect. Names must be `[A-Za-z0-9._-]+`; passwords may not hold a
+    /// quote, backslash or line break. The passwords are in that file only, never on a command
+    /// line, in a log or in `Debug`.
+    pub fn sasl_users(mut self, users: &[(&str, &str)]) -> Self {
+        self.settings.sasl = crate::sasl::SaslUsers::new(users);
+        self
+    }
+
     #[cfg(test)]
     pub(crate) fn first_port(mut self, port: u16) -> Self {
         self.first_port = Some(port);

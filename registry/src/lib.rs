@@ -39,6 +39,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod access;
 mod atomic_file;
 pub mod balance;
 mod consumer;
@@ -49,6 +50,7 @@ mod registry;
 mod session;
 mod url;
 
+pub use self::access::{AccessPolicy, AccessTarget, Identity, CONFIG_ROOT, SERVICES_ROOT};
 pub use self::atomic_file::write_file_atomically;
 pub use self::balance::InFlightGuard;
 pub use self::consumer::{
