@@ -40,6 +40,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod client_cert;
 mod config;
 mod ensemble;
 mod error;

@@ -61,6 +61,7 @@ pub struct LocalZooKeeperBuilder {
     settings: Settings,
     port: Option<u16>,
     tls: bool,
+    tls_client_auth: bool,
     /// Tests only: the port of the first attempt (to provoke a conflict).
     #[cfg(test)]
     first_port: Option<u16>,
@@ -128,6 +129,20 @@ impl LocalZooKeeperBuilder {
         self
     }
 
+    /// Whether the TLS port also does mutual TLS (default false; implies
+    /// [`LocalZooKeeperBuilder::tls`]).
+    ///
+    /// At start, `openssl` (Debian's `openssl` package) makes a client key and a self-signed
+    /// certificate for `CN=zkmesh-client` ([`LocalZooKeeper::tls_client_identity`]); the server
+    /// trusts it, asks TLS clients for a certificate (those without one still connect) and
+    /// registers ZooKeeper's `X509AuthenticationProvider`, so that a session presenting the
+    /// certificate is `x509:CN=zkmesh-client` in ACLs.
+    pub fn tls_client_auth(mut self, on: bool) -> Self {
+        self.tls_client_auth = on;
+        self.tls |= on;
+        self
+    }
+
     /// SASL DIGEST-MD5 users `(name, password)` the server accepts (default: none, SASL off).
     ///
     /// The server's directory gets a JAAS file (`jaas.conf`, mode 0600) with a `Server` section
@@ -174,7 +189,12 @@ impl LocalZooKeeperBuilder {
             .map_err(|e| Error::io("creating a temporary directory for ZooKeeper", e))?;
         let tls = match &keytool {
             Some(keytool) => {
-                Some(TlsMaterial::create(keytool, dir.path(), self.settings.startup_timeout).await?)
+                let timeout = self.settings.startup_timeout;
+                let mut material = TlsMaterial::create(keytool, dir.path(), timeout).await?;
+                if self.tls_client_auth {
+                    material.add_client(keytool, dir.path(), timeout).await?;
+                }
+                Some(material)
             }
             None => None,
         };
@@ -261,6 +281,26 @@ impl LocalZooKeeper {
     /// directory.
     pub fn tls_ca_pem(&self) -> Option<String> {
         self.node.secure().map(|secure| secure.tls.ca_pem().to_owned())
+    }
+
+    /// The client certificate and private key (PEM), when the server does mutual TLS
+    /// ([`LocalZooKeeperBuilder::tls_client_auth`]): for `TlsOptions::with_pem_identity`. Also
+    /// in `client.pem` and `client-key.pem` in the server's directory.
+    pub fn tls_client_identity(&self) -> Option<(String, String)> {
+        let client = self.node.secure()?.tls.client()?;
+        Some((client.cert_pem.clone(), client.key_pem.clone()))
+    }
+
+    /// The files of [`LocalZooKeeper::tls_client_identity`]: certificate and private key.
+    pub fn tls_client_files(&self) -> Option<(PathBuf, PathBuf)> {
+        let client = self.node.secure()?.tls.client()?;
+        Some((client.cert_file.clone(), client.key_file.clone()))
+    }
+
+    /// The subject of [`LocalZooKeeper::tls_client_identity`]'s certificate, as ACL entries
+    /// name it after `x509:`: `CN=zkmesh-client`.
+    pub fn tls_client_subject(&self) -> Option<&'static str> {
+        self.node.secure()?.tls.client().map(|_| crate::client_cert::CLIENT_SUBJECT)
     }
 
     /// The JVM's process id while it has one (also after it exited, until the next restart).
