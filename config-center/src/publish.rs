@@ -262,7 +262,10 @@ fn unexpected(path: &str, what: &str) -> Error {
 /// Creates the node (with its `history` node and the entry of version 0 when history is kept),
 /// and the missing parents. `None`: the node exists (raced, read again).
 async fn create(inner: &Inner, client: &Client, path: &str, doc: &str) -> Result<Option<Published>> {
-    let options = persistent(inner.session.acl());
+    // Under a namespace an `AccessPolicy` governs, the namespace's ACL: every writer may update.
+    let namespace = path.rsplit_once('/').map(|(parent, _)| parent).filter(|p| !p.is_empty()).unwrap_or("/");
+    let acl = inner.session.acl_below(namespace).await?;
+    let options = persistent(&acl);
     let keep = inner.history_limit > 0;
     let history = history::dir(path);
     let entry = history::entry_path(path, 0);

@@ -163,6 +163,20 @@ impl LocalZooKeeperBuilder {
         self
     }
 
+    /// The TLS store (and client certificate) when the server serves TLS.
+    async fn tls_material(&self, launch: &Launch, dir: &std::path::Path) -> Result<Option<TlsMaterial>> {
+        if !self.tls {
+            return Ok(None);
+        }
+        let keytool = tls::find_keytool(launch.java())?;
+        let timeout = self.settings.startup_timeout;
+        let mut material = TlsMaterial::create(&keytool, dir, timeout).await?;
+        if self.tls_client_auth {
+            material.add_client(&keytool, dir, timeout).await?;
+        }
+        Ok(Some(material))
+    }
+
     /// Starts the server and waits until it answers `ruok` with `imok`.
     ///
     /// # Errors
@@ -172,8 +186,9 @@ impl LocalZooKeeperBuilder {
     /// the JVM exits before it is ready (with the tail of its log; a port conflict on a picked
     /// port is retried with new ports, up to 5 attempts) or it is not ready within the start-up
     /// timeout; [`Error::Io`] if the temporary directory or its files cannot be created. With
-    /// [`LocalZooKeeperBuilder::tls`]: [`Error::NotInstalled`] also if `keytool` is missing,
-    /// [`Error::Start`] if it fails, [`Error::Timeout`] if it hangs for the start-up timeout.
+    /// [`LocalZooKeeperBuilder::tls`]: [`Error::NotInstalled`] also if `keytool` (or, with
+    /// [`LocalZooKeeperBuilder::tls_client_auth`], `openssl`) is missing, [`Error::Start`] if it
+    /// fails, [`Error::Timeout`] if it hangs for the start-up timeout.
     pub async fn start(self) -> Result<LocalZooKeeper> {
         self.settings.validate()?;
         if let Some(port) = self.port.filter(|p| !port_is_free(*p)) {
@@ -182,22 +197,11 @@ impl LocalZooKeeperBuilder {
             )));
         }
         let launch = Launch::from_env()?;
-        let keytool = if self.tls { Some(tls::find_keytool(launch.java())?) } else { None };
         let dir = tempfile::Builder::new()
             .prefix("local-zk-")
             .tempdir()
             .map_err(|e| Error::io("creating a temporary directory for ZooKeeper", e))?;
-        let tls = match &keytool {
-            Some(keytool) => {
-                let timeout = self.settings.startup_timeout;
-                let mut material = TlsMaterial::create(keytool, dir.path(), timeout).await?;
-                if self.tls_client_auth {
-                    material.add_client(keytool, dir.path(), timeout).await?;
-                }
-                Some(material)
-            }
-            None => None,
-        };
+        let tls = self.tls_material(&launch, dir.path()).await?;
         let mut node = Node::new(0, dir.path().to_path_buf(), dir.path().to_path_buf(), STANDALONE_MAIN);
         // A fixed port is not replaced; with TLS, a conflict on the picked TLS port is retried.
         let attempts = if self.port.is_some() && !self.tls { 1 } else { START_ATTEMPTS };

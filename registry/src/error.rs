@@ -132,8 +132,9 @@ pub enum Error {
     },
 }
 
-/// The identity of an [`Error::NotAuthorized`] raised where the session is not known.
-pub(crate) const UNKNOWN_IDENTITY: &str = "this session's credentials";
+/// The identity of an [`Error::NotAuthorized`] raised where the session is not known (a layer
+/// above may replace it with the identities it knows).
+pub const UNKNOWN_IDENTITY: &str = "this session's credentials";
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

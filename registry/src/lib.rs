@@ -60,7 +60,7 @@ pub use self::consumer::{
     ResponseFuture, SavedProviders, Selected, Selector, ServiceDiscover, SubscribeOptions, Subscription,
     WatchStrategy, EWMA_MIN_STEP,
 };
-pub use self::error::{Error, Result};
+pub use self::error::{Error, Result, UNKNOWN_IDENTITY};
 pub use self::registration::Registration;
 pub use self::registry::{Registry, RegistryBuilder, DEFAULT_CONSUMER_HOST, DEFAULT_ROOT};
 pub use self::session::{
