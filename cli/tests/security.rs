@@ -19,7 +19,8 @@ const WAIT: Duration = Duration::from_secs(20);
 fn zkmesh(zk: &str, auth: Option<&str>, args: &[&str], stdin: &str) -> std::process::Output {
     use std::io::Write as _;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_zkmesh"));
-    command.arg("--zk").arg(zk).args(args).env_remove("ZKMESH_ZK").env_remove("ZKMESH_AUTH_FILE");
+    // A generous time-out: a fresh JVM's first SASL or TLS session can be slow on a busy machine.
+    command.arg("--zk").arg(zk).args(["--timeout", "30"]).args(args).env_remove("ZKMESH_ZK").env_remove("ZKMESH_AUTH_FILE");
     match auth {
         Some(auth) => command.env("ZKMESH_AUTH", auth),
         None => command.env_remove("ZKMESH_AUTH"),
@@ -82,7 +83,7 @@ async fn digest_credentials_from_a_file_and_the_environment() {
     let mut register = tokio::process::Command::new(env!("CARGO_BIN_EXE_zkmesh"))
         .arg("--zk")
         .arg(&connect)
-        .arg("--auth-file")
+        .args(["--timeout", "30", "--auth-file"])
         .arg(&auth_file)
         .args(["--json", "register", "payments", "http://10.9.0.1:80/payments"])
         .env_remove("ZKMESH_AUTH")
