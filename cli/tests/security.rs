@@ -20,7 +20,13 @@ fn zkmesh(zk: &str, auth: Option<&str>, args: &[&str], stdin: &str) -> std::proc
     use std::io::Write as _;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_zkmesh"));
     // A generous time-out: a fresh JVM's first SASL or TLS session can be slow on a busy machine.
-    command.arg("--zk").arg(zk).args(["--timeout", "30"]).args(args).env_remove("ZKMESH_ZK").env_remove("ZKMESH_AUTH_FILE");
+    command
+        .arg("--zk")
+        .arg(zk)
+        .args(["--timeout", "30"])
+        .args(args)
+        .env_remove("ZKMESH_ZK")
+        .env_remove("ZKMESH_AUTH_FILE");
     match auth {
         Some(auth) => command.env("ZKMESH_AUTH", auth),
         None => command.env_remove("ZKMESH_AUTH"),

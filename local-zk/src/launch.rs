@@ -100,6 +100,13 @@ impl Launch {
             property.push(jaas);
             args.push(property);
         }
+        if let Some(conf) =
+            config.parent().map(|dir| dir.join(crate::sasl::KRB5_CONF_FILE)).filter(|p| p.is_file())
+        {
+            let mut property = OsString::from("-Djava.security.krb5.conf=");
+            property.push(conf);
+            args.push(property);
+        }
         args.push("-cp".into());
         args.push(self.classpath.clone());
         args.push(main_class.into());

@@ -13,21 +13,43 @@ use crate::error::{Error, Result};
 /// The JAAS configuration in a server's directory.
 pub(crate) const JAAS_FILE: &str = "jaas.conf";
 
-/// DIGEST-MD5 users (name, password) a server accepts.
+/// The Kerberos configuration the JVM gets (`-Djava.security.krb5.conf`), copied into the
+/// server's directory.
+pub(crate) const KRB5_CONF_FILE: &str = "krb5.conf";
+
+/// DIGEST-MD5 users (name, password) a server accepts, or a Kerberos service principal.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub(crate) struct SaslUsers(Vec<(String, String)>);
+pub(crate) struct SaslUsers(Vec<(String, String)>, Option<Kerberos>);
+
+/// The server's Kerberos identity: its principal (`zookeeper/localhost@REALM`), the keytab
+/// holding its key, and the `krb5.conf` naming the KDC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Kerberos {
+    pub(crate) principal: String,
+    pub(crate) keytab: PathBuf,
+    pub(crate) krb5_conf: PathBuf,
+}
 
 impl fmt::Debug for SaslUsers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = self.0.iter().map(|(user, _)| user.as_str()).collect();
-        f.debug_struct("SaslUsers").field("users", &names).field("passwords", &"<redacted>").finish()
+        f.debug_struct("SaslUsers")
+            .field("users", &names)
+            .field("passwords", &"<redacted>")
+            .field("kerberos", &self.1)
+            .finish()
     }
 }
 
 impl SaslUsers {
     /// Users from `(name, password)` pairs (checked by [`SaslUsers::validate`]).
     pub(crate) fn new(users: &[(&str, &str)]) -> Self {
-        SaslUsers(users.iter().map(|(u, p)| ((*u).to_owned(), (*p).to_owned())).collect())
+        SaslUsers(users.iter().map(|(u, p)| ((*u).to_owned(), (*p).to_owned())).collect(), None)
+    }
+
+    /// SASL GSSAPI with this Kerberos identity instead of DIGEST-MD5 users.
+    pub(crate) fn kerberos(kerberos: Kerberos) -> Self {
+        SaslUsers(Vec::new(), Some(kerberos))
     }
 
     /// Refuses a name outside `[A-Za-z0-9._-]+` (JAAS option names) or a password with a `"`,
@@ -53,11 +75,19 @@ impl SaslUsers {
 
     /// Whether no user is configured (SASL off).
     pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.is_empty() && self.1.is_none()
     }
 
     /// The JAAS file's text: ZooKeeper's `DigestLoginModule` with one `user_<name>` per user.
     pub(crate) fn jaas(&self) -> String {
+        if let Some(k) = &self.1 {
+            return format!(
+                "Server {{\n  com.sun.security.auth.module.Krb5LoginModule required\n  useKeyTab=true\n  \
+                 keyTab=\"{}\"\n  storeKey=true\n  useTicketCache=false\n  principal=\"{}\";\n}};\n",
+                k.keytab.display(),
+                k.principal
+            );
+        }
         let users: String =
             self.0.iter().map(|(user, password)| format!("\n  user_{user}=\"{password}\"")).collect();
         format!("Server {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required{users};\n}};\n")
@@ -73,6 +103,12 @@ impl SaslUsers {
         let path = dir.join(JAAS_FILE);
         crate::node::write_private(&path, &self.jaas())
             .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        if let Some(k) = &self.1 {
+            let conf = dir.join(KRB5_CONF_FILE);
+            std::fs::copy(&k.krb5_conf, &conf).map_err(|e| {
+                Error::io(format!("copying {} to {}", k.krb5_conf.display(), conf.display()), e)
+            })?;
+        }
         Ok(path)
     }
 }

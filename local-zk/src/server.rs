@@ -157,6 +157,25 @@ impl LocalZooKeeperBuilder {
         self
     }
 
+    /// SASL GSSAPI (Kerberos) instead of [`LocalZooKeeperBuilder::sasl_users`]: the server logs
+    /// in as `principal` (`zookeeper/localhost@REALM`) with the key in `keytab`, from the KDC
+    /// that `krb5_conf` names (copied into the server's directory and given to the JVM as
+    /// `-Djava.security.krb5.conf`). Clients then authenticate with a ticket for that principal;
+    /// ACL entries name them `sasl:<principal>`. Default: off.
+    pub fn sasl_kerberos(
+        mut self,
+        principal: &str,
+        keytab: impl Into<PathBuf>,
+        krb5_conf: impl Into<PathBuf>,
+    ) -> Self {
+        self.settings.sasl = crate::sasl::SaslUsers::kerberos(crate::sasl::Kerberos {
+            principal: principal.to_owned(),
+            keytab: keytab.into(),
+            krb5_conf: krb5_conf.into(),
+        });
+        self
+    }
+
     #[cfg(test)]
     pub(crate) fn first_port(mut self, port: u16) -> Self {
         self.first_port = Some(port);

@@ -32,6 +32,9 @@ pub struct SessionBuilder {
     /// SASL DIGEST-MD5 user and password.
     #[cfg(feature = "sasl")]
     pub(crate) sasl: Option<(String, String)>,
+    /// SASL GSSAPI (Kerberos): `Some(host)` on, with the service principal's host if given.
+    #[cfg(feature = "gssapi")]
+    pub(crate) gssapi: Option<Option<String>>,
 }
 
 impl std::fmt::Debug for SessionBuilder {
@@ -74,6 +77,8 @@ impl Default for SessionBuilder {
             tls_identity: false,
             #[cfg(feature = "sasl")]
             sasl: None,
+            #[cfg(feature = "gssapi")]
+            gssapi: None,
         }
     }
 }
@@ -154,6 +159,17 @@ impl SessionBuilder {
     #[cfg(feature = "sasl")]
     pub fn sasl_digest_md5(mut self, user: &str, password: &str) -> Self {
         self.sasl = Some((user.to_owned(), password.to_owned()));
+        self
+    }
+
+    /// Authenticates every ZooKeeper session with SASL GSSAPI (Kerberos), with the ticket of the
+    /// credentials cache (`KRB5CCNAME`, as `kinit` leaves it; `KRB5_CONFIG` for the realm),
+    /// for the service principal `zookeeper/<host>`: `host` if given, else the host of the
+    /// connect string. ACL entries then name the client's principal, `sasl:<principal>`.
+    /// Default: off. Feature `gssapi` (builds against MIT Kerberos: `libkrb5-dev`).
+    #[cfg(feature = "gssapi")]
+    pub fn sasl_gssapi(mut self, host: Option<&str>) -> Self {
+        self.gssapi = Some(host.map(str::to_owned));
         self
     }
 

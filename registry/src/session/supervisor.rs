@@ -200,6 +200,14 @@ impl SessionCore {
         if self.options.detached {
             connector = connector.with_detached();
         }
+        #[cfg(feature = "gssapi")]
+        if let Some(host) = &self.options.gssapi {
+            let mut gssapi = zookeeper_client::SaslOptions::gssapi();
+            if let Some(host) = host {
+                gssapi = gssapi.with_hostname(host.clone());
+            }
+            connector = connector.with_sasl(gssapi);
+        }
         #[cfg(feature = "sasl")]
         if let Some((user, password)) = &self.options.sasl {
             connector = connector
