@@ -81,11 +81,12 @@ async fn start_kdc() -> Kdc {
     }
     let process = tokio::process::Command::new("/bin/sh")
         .arg("-c")
-        .arg(format!("{} -n & k=$!; read _; kill $k", sbin("krb5kdc").display()))
+        .arg(format!("{} -n & k=$!; read _; kill $k; wait $k", sbin("krb5kdc").display()))
         .env("KRB5_CONFIG", dir.path().join("krb5.conf"))
         .env("KRB5_KDC_PROFILE", dir.path().join("kdc.conf"))
+        // No `kill_on_drop`: a killed shell would leave the KDC behind. Dropping the child closes
+        // our end of its stdin, and the shell then kills the KDC.
         .stdin(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .expect("krb5kdc");
     local_zk::support::eventually(WAIT, "the KDC listens", || async move {
