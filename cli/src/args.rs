@@ -4,7 +4,13 @@ use clap::{Parser, Subcommand};
 
 /// The zkmesh operator's command line.
 #[derive(Debug, Parser)]
-#[command(name = "zkmesh", version, about = "Operate zkmesh: services, providers, consumers, config")]
+#[command(
+    name = "zkmesh",
+    version,
+    about = "Operate zkmesh: services, providers, consumers, config",
+    after_help = "Credentials never go on the command line: put them in --auth-file or in ZKMESH_AUTH \
+                  (`scheme:credentials`, e.g. `digest:team:secret`, `sasl:alice:secret`)."
+)]
 pub struct Cli {
     /// ZooKeeper connect string (`host:port[,host:port...][/chroot]`).
     #[arg(long, global = true, env = "ZKMESH_ZK", default_value = "127.0.0.1:2181")]
@@ -19,6 +25,24 @@ pub struct Cli {
     /// `--layout dubbo`).
     #[arg(long, global = true, env = "ZKMESH_ROOT")]
     pub root: Option<String>,
+    /// Credentials file (mode 600): one `scheme:credentials` per line, e.g. `digest:team:secret`
+    /// or `sasl:alice:secret`; `#` comments. `ZKMESH_AUTH` may hold one more entry.
+    #[arg(long, global = true, env = "ZKMESH_AUTH_FILE", value_name = "FILE")]
+    pub auth_file: Option<std::path::PathBuf>,
+    /// Authenticate with SASL DIGEST-MD5 as USER; the password is the `sasl:USER:<password>`
+    /// entry of --auth-file or ZKMESH_AUTH.
+    #[arg(long, global = true, value_name = "USER")]
+    pub sasl: Option<String>,
+    /// Connect over TLS, trusting the CA certificates of this PEM file (`--zk` then names TLS
+    /// ports).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) for mutual TLS; with --tls-key and --tls-ca.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -97,6 +121,12 @@ pub enum Command {
         /// What to do with the rules.
         #[command(subcommand)]
         command: RulesCommand,
+    },
+    /// Who may write under a service or a config namespace (everyone reads): show, grant, revoke.
+    Acl {
+        /// What to do.
+        #[command(subcommand)]
+        command: AclCommand,
     },
     /// Runs a local ZooKeeper for development in the foreground, until Ctrl-C, on 127.0.0.1 at
     /// the port of `--zk` (default 2181), or `--port`.
@@ -373,5 +403,53 @@ pub enum RulesCommand {
         /// Check this rules file instead of the published document.
         #[arg(long)]
         file: Option<std::path::PathBuf>,
+    },
+}
+
+/// What an ACL command governs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AclKind {
+    /// `/services/<name>`: its providers and rules.
+    Service,
+    /// `/config/<name>`: its documents.
+    Namespace,
+}
+
+/// `zkmesh acl ...`.
+#[derive(Debug, Subcommand)]
+pub enum AclCommand {
+    /// Who may write under a service or namespace.
+    Show {
+        /// service or namespace.
+        kind: AclKind,
+        /// Its name.
+        name: String,
+    },
+    /// Lets identities write (`digest:<user>:<digest>`, `sasl:<user>`, `x509:<subject>`); the
+    /// caller's own identities stay writers. Needs credentials.
+    Grant {
+        /// service or namespace.
+        kind: AclKind,
+        /// Its name.
+        name: String,
+        /// The identities.
+        #[arg(required = true)]
+        identities: Vec<String>,
+    },
+    /// Takes write rights away (digest users by name: `digest:<user>` is enough).
+    Revoke {
+        /// service or namespace.
+        kind: AclKind,
+        /// Its name.
+        name: String,
+        /// The identities.
+        #[arg(required = true)]
+        identities: Vec<String>,
+    },
+    /// Prints the ACL id of a digest user (`digest:<user>:<digest>`), reading the password
+    /// from standard input (never from the command line).
+    Digest {
+        /// The user name.
+        user: String,
     },
 }

@@ -2,12 +2,15 @@
 //!
 //! Every command takes `--zk CONNECT` (default: `$ZKMESH_ZK`, then `127.0.0.1:2181`), prints a
 //! table by default and JSON with `--json` (one document, or JSON lines for streams), and exits
-//! non-zero with a one-line error on failure.
+//! non-zero with a one-line error on failure. On a secured ensemble, credentials come from
+//! `--auth-file` or `ZKMESH_AUTH`, never from the command line (see `credentials.rs`).
 #![forbid(unsafe_code)]
 
+mod acl;
 mod args;
 mod config;
 mod config_rollout;
+mod credentials;
 mod dev;
 mod dev_metrics;
 mod doctor;
@@ -48,12 +51,13 @@ async fn main() -> ExitCode {
         Command::Jobs { name } => jobs::jobs(&cli, name.as_deref()).await,
         Command::Provider { command } => provider::run(&cli, command).await,
         Command::Rules { command } => rules::run(&cli, command).await,
+        Command::Acl { command } => acl::run(&cli, command).await,
         Command::Dev { port, metrics } => dev::dev(&cli.zk, *port, metrics.as_deref()).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("zkmesh: {e}");
+            eprintln!("zkmesh: {}", zk::explain(&cli, e));
             ExitCode::FAILURE
         }
     }

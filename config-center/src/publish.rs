@@ -307,7 +307,10 @@ async fn create(
     doc: &str,
     entry_doc: &[u8],
 ) -> Result<Option<Published>> {
-    let options = persistent(inner.session.acl());
+    // Under a namespace an `AccessPolicy` governs, the namespace's ACL: every writer may update.
+    let namespace = path.rsplit_once('/').map(|(parent, _)| parent).filter(|p| !p.is_empty()).unwrap_or("/");
+    let acl = inner.session.acl_below(namespace).await?;
+    let options = persistent(&acl);
     let keep = inner.history_limit > 0;
     let history = history::dir(path);
     let entry = history::entry_path(path, 0);

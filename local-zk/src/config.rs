@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::sasl::SaslUsers;
 use crate::tls::TlsMaterial;
 
 /// ZooKeeper's `tickTime` unless the builder says otherwise: short, for fast tests.
@@ -22,6 +23,8 @@ pub(crate) struct Settings {
     pub(crate) startup_timeout: Duration,
     /// ZooKeeper's `forceSync`: fsync the transaction log before answering a write.
     pub(crate) force_sync: bool,
+    /// SASL DIGEST-MD5 users (none: SASL off).
+    pub(crate) sasl: SaslUsers,
 }
 
 impl Default for Settings {
@@ -32,6 +35,7 @@ impl Default for Settings {
             max_session_timeout: None,
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             force_sync: false,
+            sasl: SaslUsers::default(),
         }
     }
 }
@@ -55,6 +59,7 @@ impl Settings {
                  (unset ones default to 2 and 20 ticks)"
             )));
         }
+        self.sasl.validate()?;
         if self.startup_timeout.is_zero() {
             return Err(Error::invalid("the start-up timeout must not be zero"));
         }
@@ -109,6 +114,9 @@ pub(crate) fn render_config(
     }
     if let Some(secure) = secure {
         cfg.push_str(&secure.tls.config_lines(secure.port));
+    }
+    if !settings.sasl.is_empty() {
+        cfg.push_str(settings.sasl.config_lines());
     }
     for peer in peers {
         cfg.push_str(&format!("server.{}=127.0.0.1:{}:{}\n", peer.id, peer.peer, peer.election));

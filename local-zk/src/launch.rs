@@ -92,6 +92,21 @@ impl Launch {
         .iter()
         .map(OsString::from)
         .collect();
+        // SASL: the JAAS file next to zoo.cfg, by path (the passwords stay in the file).
+        if let Some(jaas) =
+            config.parent().map(|dir| dir.join(crate::sasl::JAAS_FILE)).filter(|p| p.is_file())
+        {
+            let mut property = OsString::from("-Djava.security.auth.login.config=");
+            property.push(jaas);
+            args.push(property);
+        }
+        if let Some(conf) =
+            config.parent().map(|dir| dir.join(crate::sasl::KRB5_CONF_FILE)).filter(|p| p.is_file())
+        {
+            let mut property = OsString::from("-Djava.security.krb5.conf=");
+            property.push(conf);
+            args.push(property);
+        }
         args.push("-cp".into());
         args.push(self.classpath.clone());
         args.push(main_class.into());

@@ -40,6 +40,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod client_cert;
 mod config;
 mod ensemble;
 mod error;
@@ -49,6 +50,7 @@ mod log;
 mod node;
 mod ports;
 mod probe;
+mod sasl;
 mod server;
 mod shared;
 pub mod support;

@@ -109,6 +109,9 @@ impl Node {
         let cfg = self.dir.join(CONFIG_FILE);
         write_private(&cfg, &render_config(settings, &data, client_port, secure.as_ref(), peers))
             .map_err(|e| Error::io(format!("writing {}", cfg.display()), e))?;
+        if !settings.sasl.is_empty() {
+            settings.sasl.write(&self.dir)?;
+        }
         self.client_port = client_port;
         self.ports = std::iter::once(client_port)
             .chain(secure.as_ref().map(|s| s.port))
@@ -263,7 +266,7 @@ impl Node {
 }
 
 /// Writes `path` with mode 0600 (when it creates it).
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;

@@ -61,6 +61,7 @@ pub struct LocalZooKeeperBuilder {
     settings: Settings,
     port: Option<u16>,
     tls: bool,
+    tls_client_auth: bool,
     /// Tests only: the port of the first attempt (to provoke a conflict).
     #[cfg(test)]
     first_port: Option<u16>,
@@ -128,10 +129,71 @@ impl LocalZooKeeperBuilder {
         self
     }
 
+    /// Whether the TLS port also does mutual TLS (default false; implies
+    /// [`LocalZooKeeperBuilder::tls`]).
+    ///
+    /// At start, `openssl` (Debian's `openssl` package) makes a client key and a self-signed
+    /// certificate for `CN=zkmesh-client` ([`LocalZooKeeper::tls_client_identity`]); the server
+    /// trusts it, asks TLS clients for a certificate (those without one still connect) and
+    /// registers ZooKeeper's `X509AuthenticationProvider`, so that a session presenting the
+    /// certificate is `x509:CN=zkmesh-client` in ACLs.
+    pub fn tls_client_auth(mut self, on: bool) -> Self {
+        self.tls_client_auth = on;
+        self.tls |= on;
+        self
+    }
+
+    /// SASL DIGEST-MD5 users `(name, password)` the server accepts (default: none, SASL off).
+    ///
+    /// The server's directory gets a JAAS file (`jaas.conf`, mode 0600) with a `Server` section
+    /// of ZooKeeper's `DigestLoginModule` listing them, the JVM gets its path through
+    /// `-Djava.security.auth.login.config`, and `zoo.cfg` registers ZooKeeper's
+    /// `SASLAuthenticationProvider`; ACL entries `sasl:<name>` then name these users. Clients
+    /// without SASL still connect. Names must be `[A-Za-z0-9._-]+`; passwords may not hold a
+    /// quote, backslash or line break. The passwords are in that file only, never on a command
+    /// line, in a log or in `Debug`.
+    pub fn sasl_users(mut self, users: &[(&str, &str)]) -> Self {
+        self.settings.sasl = crate::sasl::SaslUsers::new(users);
+        self
+    }
+
+    /// SASL GSSAPI (Kerberos) instead of [`LocalZooKeeperBuilder::sasl_users`]: the server logs
+    /// in as `principal` (`zookeeper/localhost@REALM`) with the key in `keytab`, from the KDC
+    /// that `krb5_conf` names (copied into the server's directory and given to the JVM as
+    /// `-Djava.security.krb5.conf`). Clients then authenticate with a ticket for that principal;
+    /// ACL entries name them `sasl:<principal>`. Default: off.
+    pub fn sasl_kerberos(
+        mut self,
+        principal: &str,
+        keytab: impl Into<PathBuf>,
+        krb5_conf: impl Into<PathBuf>,
+    ) -> Self {
+        self.settings.sasl = crate::sasl::SaslUsers::kerberos(crate::sasl::Kerberos {
+            principal: principal.to_owned(),
+            keytab: keytab.into(),
+            krb5_conf: krb5_conf.into(),
+        });
+        self
+    }
+
     #[cfg(test)]
     pub(crate) fn first_port(mut self, port: u16) -> Self {
         self.first_port = Some(port);
         self
+    }
+
+    /// The TLS store (and client certificate) when the server serves TLS.
+    async fn tls_material(&self, launch: &Launch, dir: &std::path::Path) -> Result<Option<TlsMaterial>> {
+        if !self.tls {
+            return Ok(None);
+        }
+        let keytool = tls::find_keytool(launch.java())?;
+        let timeout = self.settings.startup_timeout;
+        let mut material = TlsMaterial::create(&keytool, dir, timeout).await?;
+        if self.tls_client_auth {
+            material.add_client(&keytool, dir, timeout).await?;
+        }
+        Ok(Some(material))
     }
 
     /// Starts the server and waits until it answers `ruok` with `imok`.
@@ -143,8 +205,9 @@ impl LocalZooKeeperBuilder {
     /// the JVM exits before it is ready (with the tail of its log; a port conflict on a picked
     /// port is retried with new ports, up to 5 attempts) or it is not ready within the start-up
     /// timeout; [`Error::Io`] if the temporary directory or its files cannot be created. With
-    /// [`LocalZooKeeperBuilder::tls`]: [`Error::NotInstalled`] also if `keytool` is missing,
-    /// [`Error::Start`] if it fails, [`Error::Timeout`] if it hangs for the start-up timeout.
+    /// [`LocalZooKeeperBuilder::tls`]: [`Error::NotInstalled`] also if `keytool` (or, with
+    /// [`LocalZooKeeperBuilder::tls_client_auth`], `openssl`) is missing, [`Error::Start`] if it
+    /// fails, [`Error::Timeout`] if it hangs for the start-up timeout.
     pub async fn start(self) -> Result<LocalZooKeeper> {
         self.settings.validate()?;
         if let Some(port) = self.port.filter(|p| !port_is_free(*p)) {
@@ -153,17 +216,11 @@ impl LocalZooKeeperBuilder {
             )));
         }
         let launch = Launch::from_env()?;
-        let keytool = if self.tls { Some(tls::find_keytool(launch.java())?) } else { None };
         let dir = tempfile::Builder::new()
             .prefix("local-zk-")
             .tempdir()
             .map_err(|e| Error::io("creating a temporary directory for ZooKeeper", e))?;
-        let tls = match &keytool {
-            Some(keytool) => {
-                Some(TlsMaterial::create(keytool, dir.path(), self.settings.startup_timeout).await?)
-            }
-            None => None,
-        };
+        let tls = self.tls_material(&launch, dir.path()).await?;
         let mut node = Node::new(0, dir.path().to_path_buf(), dir.path().to_path_buf(), STANDALONE_MAIN);
         // A fixed port is not replaced; with TLS, a conflict on the picked TLS port is retried.
         let attempts = if self.port.is_some() && !self.tls { 1 } else { START_ATTEMPTS };
@@ -247,6 +304,26 @@ impl LocalZooKeeper {
     /// directory.
     pub fn tls_ca_pem(&self) -> Option<String> {
         self.node.secure().map(|secure| secure.tls.ca_pem().to_owned())
+    }
+
+    /// The client certificate and private key (PEM), when the server does mutual TLS
+    /// ([`LocalZooKeeperBuilder::tls_client_auth`]): for `TlsOptions::with_pem_identity`. Also
+    /// in `client.pem` and `client-key.pem` in the server's directory.
+    pub fn tls_client_identity(&self) -> Option<(String, String)> {
+        let client = self.node.secure()?.tls.client()?;
+        Some((client.cert_pem.clone(), client.key_pem.clone()))
+    }
+
+    /// The files of [`LocalZooKeeper::tls_client_identity`]: certificate and private key.
+    pub fn tls_client_files(&self) -> Option<(PathBuf, PathBuf)> {
+        let client = self.node.secure()?.tls.client()?;
+        Some((client.cert_file.clone(), client.key_file.clone()))
+    }
+
+    /// The subject of [`LocalZooKeeper::tls_client_identity`]'s certificate, as ACL entries
+    /// name it after `x509:`: `CN=zkmesh-client`.
+    pub fn tls_client_subject(&self) -> Option<&'static str> {
+        self.node.secure()?.tls.client().map(|_| crate::client_cert::CLIENT_SUBJECT)
     }
 
     /// The JVM's process id while it has one (also after it exited, until the next restart).

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::client_cert::ClientIdentity;
 use crate::error::{Error, Result};
 
 /// The PKCS12 store (key pair and trusted certificate) in the server's directory.
@@ -59,6 +60,8 @@ pub(crate) struct TlsMaterial {
     store: PathBuf,
     password: String,
     ca_pem: String,
+    /// The client certificate the server trusts, for mutual TLS.
+    client: Option<ClientIdentity>,
 }
 
 impl fmt::Debug for TlsMaterial {
@@ -128,7 +131,36 @@ impl TlsMaterial {
         if !ca_pem.contains("-----BEGIN CERTIFICATE-----") {
             return Err(Error::start(format!("keytool wrote no PEM certificate to {}", ca_file.display())));
         }
-        Ok(TlsMaterial { store, password, ca_pem })
+        Ok(TlsMaterial { store, password, ca_pem, client: None })
+    }
+
+    /// Makes a client certificate ([`ClientIdentity`]) and adds it to the store as a trusted
+    /// entry (alias `client`): the server then asks TLS clients for a certificate, accepts this
+    /// one, and knows its sessions as `x509:CN=zkmesh-client`.
+    pub(crate) async fn add_client(&mut self, keytool: &Path, dir: &Path, timeout: Duration) -> Result<()> {
+        let openssl = crate::client_cert::find_openssl()?;
+        let client = ClientIdentity::create(&openssl, dir, timeout).await?;
+        let mut args: Vec<OsString> = KEYTOOL_JVM.iter().map(OsString::from).collect();
+        args.extend(["-importcert", "-noprompt", "-alias", "client", "-file"].map(OsString::from));
+        args.push(client.cert_file.clone().into());
+        args.extend(["-storetype", "PKCS12", "-keystore"].map(OsString::from));
+        args.push(self.store.clone().into());
+        args.extend(["-storepass:env", PASSWORD_ENV].map(OsString::from));
+        run_keytool(
+            keytool,
+            "adding the client certificate as a trusted entry",
+            args,
+            &self.password,
+            timeout,
+        )
+        .await?;
+        self.client = Some(client);
+        Ok(())
+    }
+
+    /// The client identity, when the server does mutual TLS.
+    pub(crate) fn client(&self) -> Option<&ClientIdentity> {
+        self.client.as_ref()
     }
 
     /// The certificate, PEM-encoded: the CA to trust.
@@ -137,10 +169,19 @@ impl TlsMaterial {
     }
 
     /// The `zoo.cfg` lines that serve TLS on `secure_port` (127.0.0.1) with this store, and
-    /// accept clients without a certificate.
+    /// accept clients without a certificate (and with the client certificate, if there is one).
     pub(crate) fn config_lines(&self, secure_port: u16) -> String {
         let store = self.store.display();
         let password = &self.password;
+        // With a client certificate: ask for one (clients without one still connect) and let
+        // ZooKeeper's x509 provider authenticate the sessions that present it.
+        let client_auth = match self.client {
+            Some(_) => {
+                "ssl.clientAuth=want\n\
+                 authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider\n"
+            }
+            None => "ssl.clientAuth=none\n",
+        };
         format!(
             "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
              secureClientPort={secure_port}\n\
@@ -151,14 +192,19 @@ impl TlsMaterial {
              ssl.trustStore.location={store}\n\
              ssl.trustStore.password={password}\n\
              ssl.trustStore.type=PKCS12\n\
-             ssl.clientAuth=none\n"
+             {client_auth}"
         )
     }
 
     /// For tests: the material of an already made store.
     #[cfg(test)]
     pub(crate) fn fake(store: &Path, password: &str, ca_pem: &str) -> Self {
-        TlsMaterial { store: store.to_path_buf(), password: password.to_owned(), ca_pem: ca_pem.to_owned() }
+        TlsMaterial {
+            store: store.to_path_buf(),
+            password: password.to_owned(),
+            ca_pem: ca_pem.to_owned(),
+            client: None,
+        }
     }
 }
 

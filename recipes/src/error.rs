@@ -117,7 +117,7 @@ impl From<registry::Error> for Error {
         match e {
             registry::Error::SessionClosed => Error::SessionClosed,
             registry::Error::Zookeeper { op, path, source } => Error::Zookeeper { op, path, source },
-            registry::Error::NotAuthorized { op, path } => Error::NotAuthorized { op, path },
+            registry::Error::NotAuthorized { op, path, .. } => Error::NotAuthorized { op, path },
             registry::Error::Timeout { what, after } => Error::Timeout { what, after },
             other => Error::Session(other),
         }

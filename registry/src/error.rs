@@ -67,14 +67,20 @@ pub enum Error {
         #[source]
         source: zookeeper_client::Error,
     },
-    /// ZooKeeper refused the operation for lack of permission (`NoAuth`): the node's ACL does
-    /// not grant it to this session's credentials.
-    #[error("not authorized to {op} {path} (the node's ACL does not allow this session)")]
+    /// ZooKeeper refused the operation for lack of permission (`NoAuth`): the ACL that governs
+    /// it (for a create or delete, the parent's; otherwise the node's own) does not grant it to
+    /// this session's identity.
+    #[error(
+        "not authorized to {op} {path} as {identity} (the ACL there does not grant it to this identity)"
+    )]
     NotAuthorized {
         /// The operation.
         op: &'static str,
-        /// The path.
+        /// The path whose operation was refused (for a create, the node being created).
         path: String,
+        /// Who asked, without secrets: `digest:team`, `sasl:alice`, `TLS client certificate`,
+        /// `anonymous (no credentials)`, or `this session's credentials` where unknown.
+        identity: String,
     },
     /// Connecting to ZooKeeper failed.
     #[error("cannot connect to ZooKeeper at {connect}: {reason}")]
@@ -139,6 +145,10 @@ pub enum Error {
     },
 }
 
+/// The identity of an [`Error::NotAuthorized`] raised where the session is not known (a layer
+/// above may replace it with the identities it knows).
+pub const UNKNOWN_IDENTITY: &str = "this session's credentials";
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -155,8 +165,20 @@ impl Error {
 
     pub(crate) fn zk(op: &'static str, path: impl Into<String>, source: zookeeper_client::Error) -> Self {
         match source {
-            zookeeper_client::Error::NoAuth => Error::NotAuthorized { op, path: path.into() },
+            zookeeper_client::Error::NoAuth => {
+                Error::NotAuthorized { op, path: path.into(), identity: UNKNOWN_IDENTITY.to_owned() }
+            }
             source => Error::Zookeeper { op, path: path.into(), source },
+        }
+    }
+
+    /// This error with `identity` in a [`Error::NotAuthorized`] that does not name one yet.
+    pub(crate) fn with_identity(self, who: impl FnOnce() -> String) -> Self {
+        match self {
+            Error::NotAuthorized { op, path, identity } if identity == UNKNOWN_IDENTITY => {
+                Error::NotAuthorized { op, path, identity: who() }
+            }
+            other => other,
         }
     }
 

@@ -45,6 +45,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod access;
 mod atomic_file;
 pub mod balance;
 mod consumer;
@@ -57,6 +58,7 @@ mod rules;
 mod session;
 mod url;
 
+pub use self::access::{AccessPolicy, AccessTarget, Identity, CONFIG_ROOT, SERVICES_ROOT};
 pub use self::atomic_file::write_file_atomically;
 pub use self::balance::InFlightGuard;
 pub use self::consumer::{
@@ -68,7 +70,7 @@ pub use self::consumer::{
 };
 pub use self::consumer::{request_tag, RequestTag, TagLayer, TagService, TAG_HEADER};
 pub use self::consumer::{is_refused_connection, GrpcErrors, ProtectionThreshold, DEFAULT_ZONE_MINIMUM};
-pub use self::error::{Error, Result};
+pub use self::error::{Error, Result, UNKNOWN_IDENTITY};
 pub use self::layout::{
     CuratorInstance, DubboOverride, Layout, ServiceListing, Source, CURATOR_SERVICE_TYPES, ZKMESH_CHILDREN,
 };

@@ -202,3 +202,64 @@ async fn a_tls_session_survives_a_server_restart() {
     let (data, stat) = plain.get_data(node.path()).await.expect("the ephemeral is there");
     assert_eq!((data.as_slice(), stat.ephemeral_owner), (&b"over tls"[..], id));
 }
+
+#[tokio::test]
+async fn mutual_tls_sessions_are_x509_identities_that_acls_name() {
+    let _permit = jvms(1).await;
+    init_logging();
+    let zk = LocalZooKeeper::builder()
+        .tls_client_auth(true)
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("start a mutual-TLS ZooKeeper: {e}"));
+    let connect = format!("{}/mtls", secure(&zk));
+    let (cert, key) = zk.tls_client_identity().expect("a client certificate");
+    let ca = zk.tls_ca_pem().expect("a CA");
+    let subject = zk.tls_client_subject().expect("a subject");
+    assert_eq!(subject, "CN=zkmesh-client");
+
+    let builder = Session::builder()
+        .connect_timeout(WAIT)
+        .acl(registry::NodeAcl::CreatorAllWorldRead)
+        .tls_client_certificate(&ca, &cert, &key)
+        .expect("PEMs parse");
+    assert!(!format!("{builder:?}").contains("PRIVATE KEY"));
+    let certified = builder.connect(&connect).await.expect("mutual TLS session");
+    assert_eq!(certified.identity().await, format!("x509:{subject}"));
+
+    let target = registry::AccessTarget::service("payments").expect("name");
+    let policy = registry::AccessPolicy::grant(&certified, &target, &[]).await.expect("grant");
+    let names: Vec<String> = policy.writers.iter().map(registry::Identity::name).collect();
+    assert_eq!(names, [format!("x509:{subject}")]);
+    let provider = Registry::builder().build(certified).expect("registry");
+    let _registration =
+        provider.register(&url("http://10.8.0.1:80/payments")).await.expect("the certified client registers");
+
+    // A TLS client without a certificate connects (the server only asks for one), reads, and
+    // may not register.
+    let anonymous = Registry::builder().build(tls_session_at(&zk, &connect).await).expect("registry");
+    match anonymous.register(&url("http://10.8.0.66:80/payments")).await {
+        Err(Error::NotAuthorized { op: "create", path, identity }) => {
+            assert!(path.starts_with("/services/payments/providers/"), "{path}");
+            assert_eq!(identity, "anonymous (no credentials)");
+        }
+        other => panic!("expected NotAuthorized, got {other:?}"),
+    }
+    let payments = anonymous
+        .subscribe_with("payments", SubscribeOptions::default().empty_protection(false))
+        .await
+        .expect("subscribe");
+    let set = payments.wait_for(WAIT, |s| s.len() == 1).await.expect("the certified provider");
+    assert_eq!(set.providers()[0].address(), "10.8.0.1:80");
+    let log = std::fs::read_to_string(zk.log_path()).expect("log");
+    assert!(!log.contains(" ERROR "), "{log}");
+}
+
+async fn tls_session_at(zk: &LocalZooKeeper, connect: &str) -> Session {
+    Session::builder()
+        .connect_timeout(WAIT)
+        .tls(trusting(zk))
+        .connect(connect)
+        .await
+        .unwrap_or_else(|e| panic!("TLS session to {connect}: {e}"))
+}

@@ -27,6 +27,14 @@ pub struct SessionBuilder {
     pub(crate) acl: NodeAcl,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<zookeeper_client::TlsOptions>,
+    /// Whether the TLS options carry a client certificate (for messages only).
+    pub(crate) tls_identity: bool,
+    /// SASL DIGEST-MD5 user and password.
+    #[cfg(feature = "sasl")]
+    pub(crate) sasl: Option<(String, String)>,
+    /// SASL GSSAPI (Kerberos): `Some(host)` on, with the service principal's host if given.
+    #[cfg(feature = "gssapi")]
+    pub(crate) gssapi: Option<Option<String>>,
 }
 
 impl std::fmt::Debug for SessionBuilder {
@@ -36,6 +44,7 @@ impl std::fmt::Debug for SessionBuilder {
             .field("session_timeout", &self.session_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("auth_schemes", &schemes)
+            .field("sasl_user", &self.sasl_user())
             .field("acl", &self.acl)
             .field("detached", &self.detached)
             .field("tls", &self.uses_tls())
@@ -65,6 +74,11 @@ impl Default for SessionBuilder {
             acl: NodeAcl::Open,
             #[cfg(feature = "tls")]
             tls: None,
+            tls_identity: false,
+            #[cfg(feature = "sasl")]
+            sasl: None,
+            #[cfg(feature = "gssapi")]
+            gssapi: None,
         }
     }
 }
@@ -113,6 +127,70 @@ impl SessionBuilder {
         self
     }
 
+    /// Connects over TLS presenting a client certificate (PEM certificate chain and private key)
+    /// signed by a CA the server trusts, with `ca_pem` as the CA to trust: mutual TLS.
+    /// ZooKeeper's `x509` scheme then knows the session by the certificate's subject (ACL entries
+    /// `x509:CN=...`). Default: none. Feature `tls`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when a PEM does not parse (the message never quotes the key).
+    #[cfg(feature = "tls")]
+    pub fn tls_client_certificate(mut self, ca_pem: &str, cert_pem: &str, key_pem: &str) -> Result<Self> {
+        let invalid = |what: &str, e: zookeeper_client::Error| Error::InvalidArgument {
+            what: what.to_owned(),
+            reason: format!("does not parse as PEM ({e})"),
+        };
+        let options = zookeeper_client::TlsOptions::new()
+            .with_pem_ca(ca_pem)
+            .map_err(|e| invalid("TLS CA certificate", e))?
+            .with_pem_identity(cert_pem, key_pem)
+            .map_err(|_| Error::InvalidArgument {
+                what: "TLS client certificate and key".into(),
+                reason: "do not parse as a PEM certificate chain and a PEM private key".into(),
+            })?;
+        self.tls = Some(options);
+        self.tls_identity = true;
+        Ok(self)
+    }
+
+    /// Authenticates every ZooKeeper session with SASL DIGEST-MD5 as `user` (a user of the
+    /// server's JAAS `Server` section); ACL entries then name it `sasl:<user>`. The password is
+    /// kept in memory only and never shown by `Debug`. Default: none. Feature `sasl`.
+    #[cfg(feature = "sasl")]
+    pub fn sasl_digest_md5(mut self, user: &str, password: &str) -> Self {
+        self.sasl = Some((user.to_owned(), password.to_owned()));
+        self
+    }
+
+    /// Authenticates every ZooKeeper session with SASL GSSAPI (Kerberos), with the ticket of the
+    /// credentials cache (`KRB5CCNAME`, as `kinit` leaves it; `KRB5_CONFIG` for the realm),
+    /// for the service principal `zookeeper/<host>`: `host` if given, else the host of the
+    /// connect string. ACL entries then name the client's principal, `sasl:<principal>`.
+    /// Default: off. Feature `gssapi` (builds against MIT Kerberos: `libkrb5-dev`).
+    #[cfg(feature = "gssapi")]
+    pub fn sasl_gssapi(mut self, host: Option<&str>) -> Self {
+        self.gssapi = Some(host.map(str::to_owned));
+        self
+    }
+
+    /// The SASL user, if any.
+    pub(crate) fn sasl_user(&self) -> Option<&str> {
+        #[cfg(feature = "sasl")]
+        return self.sasl.as_ref().map(|(user, _)| user.as_str());
+        #[cfg(not(feature = "sasl"))]
+        None
+    }
+
+    pub(crate) fn has_tls_identity(&self) -> bool {
+        self.tls_identity
+    }
+
+    /// The identities this builder authenticates as, named without secrets (`digest:team`,
+    /// `sasl:alice`, `TLS client certificate`); empty without credentials.
+    pub fn identities(&self) -> Vec<String> {
+        super::configured_identity(self)
+    }
+
     fn uses_tls(&self) -> bool {
         #[cfg(feature = "tls")]
         return self.tls.is_some();
@@ -138,8 +216,8 @@ impl SessionBuilder {
     /// Connects to `connect` (`host:port[,host:port…][/chroot]`) and waits for the first session.
     ///
     /// When every host refuses the connection (nothing listens there: ZooKeeper is not running,
-    /// or the port is wrong) it fails at once, saying so, rather than waiting out the connect
-    /// timeout; use [`SessionBuilder::connect_lazy`] to start before ZooKeeper does.
+    /// or the port is wrong), or ZooKeeper refuses the credentials (a wrong SASL password), it
+    /// fails at once, saying so, rather than waiting out the connect timeout; use [`SessionBuilder::connect_lazy`] to start before ZooKeeper does.
     ///
     /// # Errors
     /// [`Error::Connect`] with the reason (connection refused at which hosts, or no session
@@ -212,14 +290,19 @@ impl SessionBuilder {
     }
 }
 
-/// Resolves (with the reason) once an attempt to open a session has failed and every host then
-/// refuses a TCP connection; never while some host accepts one or does not answer.
+/// Resolves (with the reason) once an attempt to open a session has failed for the credentials,
+/// or has failed and every host then refuses a TCP connection; never while some host accepts one or does not answer.
 async fn refused_everywhere(shared: &SessionCore) -> String {
     const PROBE: Duration = Duration::from_secs(1);
     loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        if shared.last_error().is_none() {
-            continue;
+        match shared.last_error() {
+            None => continue,
+            Some(zookeeper_client::Error::AuthFailed) => {
+                let who = super::describe_identity(None, &shared.options);
+                return format!("ZooKeeper refused the credentials of {who} (authentication failed)");
+            }
+            Some(_) => {}
         }
         let hosts: Vec<&str> = shared.hosts.split(',').map(str::trim).filter(|h| !h.is_empty()).collect();
         let mut refused = 0;

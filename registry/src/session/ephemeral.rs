@@ -265,7 +265,7 @@ async fn ensure(shared: &SessionCore, client: &Client, spec: &EphemeralSpec) -> 
                     shared.ensure_path_on(client, parent).await?;
                 }
             }
-            Err(e) => return Err(Error::zk("create", path, e)),
+            Err(e) => return Err(shared.name_identity(client, Error::zk("create", path, e)).await),
         }
     }
     Err(Error::zk("create", path, ZkError::NodeExists))

@@ -189,6 +189,32 @@ impl Session {
         &self.shared.acls
     }
 
+    /// The ACL for a node to create under `parent`: the parent's own when an
+    /// [`AccessPolicy`](crate::AccessPolicy) governs it (it does not let anyone create), so that
+    /// every writer of a namespace may update every document in it; else this session's ACL.
+    ///
+    /// # Errors
+    /// [`Error::Zookeeper`] (connection loss included), [`Error::SessionClosed`].
+    pub async fn acl_below(&self, parent: &str) -> Result<Vec<Acl>> {
+        let live = self.shared.live_now()?;
+        match live.client.get_acl(parent).await {
+            Ok((acl, _)) if !acl.is_empty() && !super::lets_anyone_create(&acl) => Ok(acl),
+            Ok(_) | Err(zookeeper_client::Error::NoNode) => Ok(self.shared.acls.to_vec()),
+            Err(e) => Err(Error::zk("get_acl", parent, e)),
+        }
+    }
+
+    /// The identities this session authenticates as, named without secrets (`digest:team`,
+    /// `sasl:alice`, `x509:CN=...`), as the server knows them when it can be asked (ZooKeeper
+    /// 3.7+), else as configured; `anonymous (no credentials)` without any.
+    pub async fn identity(&self) -> String {
+        let known = match self.client() {
+            Some(client) => client.list_auth_users().await.ok(),
+            None => None,
+        };
+        super::describe_identity(known.as_deref(), &self.shared.options)
+    }
+
     /// The last error met while opening a ZooKeeper session, if the latest attempt failed.
     pub fn last_connect_error(&self) -> Option<zookeeper_client::Error> {
         self.shared.last_error()

@@ -27,6 +27,7 @@ mod builder;
 mod environment;
 mod ephemeral;
 mod handle;
+mod identity;
 mod path;
 mod persistent;
 mod retry;
@@ -48,7 +49,8 @@ pub use self::supervisor::SessionCore;
 pub use self::watch::{NodeEvent, NodeWatch, WatchTask};
 
 pub(crate) use self::ephemeral::WATCHES_IN_FLIGHT;
-pub(crate) use self::path::{ensure_path, parent};
+pub(crate) use self::identity::{configured_identity, describe_identity};
+pub(crate) use self::path::{ensure_path, lets_anyone_create, parent};
 pub(crate) use self::persistent::{follow_children, ChildChange, ChildrenUpdate};
 pub(crate) use self::supervisor::lock;
 pub(crate) use self::watch::{run, Read, WatchKind};

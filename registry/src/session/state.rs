@@ -30,8 +30,15 @@ impl SessionState {
     }
 }
 
-/// Who may do what with the nodes zkmesh creates (registrations, parents, config documents,
-/// recipe nodes), applied all the way up the paths it creates.
+/// Who may do what with the nodes zkmesh creates (registrations, config documents, recipe
+/// nodes) and with the shared parents it creates on the way (`/services`, `/services/<service>`,
+/// `/services/<service>/providers`, `/config`, `/config/<namespace>`, the chroot).
+///
+/// Shared parents must let other identities add their own children: with
+/// [`NodeAcl::CreatorAllWorldRead`] they get creator-all plus world read **and create**, so that
+/// the first process to create `/services` does not lock every other provider out. Who may
+/// write under one service or namespace is the operator's to say, with [`crate::AccessPolicy`]:
+/// a parent so governed passes its ACL on to the parents re-created below it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum NodeAcl {
@@ -42,11 +49,22 @@ pub enum NodeAcl {
     /// (consumers need no credentials; nobody without them can delete or overwrite). Needs
     /// [`SessionBuilder::auth`](super::SessionBuilder::auth).
     CreatorAllWorldRead,
-    /// These ACL entries exactly.
+    /// These ACL entries exactly, for every node including shared parents.
     Custom(Vec<Acl>),
 }
 
 impl NodeAcl {
+    /// The ACL of the shared parents this session creates (see the type's docs).
+    pub(crate) fn shared_entries(&self) -> Vec<Acl> {
+        match self {
+            NodeAcl::CreatorAllWorldRead => vec![
+                Acl::new(Permission::ALL, AuthId::new("auth", "")),
+                Acl::new(Permission::READ | Permission::CREATE, AuthId::anyone()),
+            ],
+            other => other.entries(),
+        }
+    }
+
     pub(crate) fn entries(&self) -> Vec<Acl> {
         match self {
             NodeAcl::Open => vec![Acl::new(Permission::ALL, AuthId::anyone())],

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{broadcast, watch};
-use zookeeper_client::{Acl, Acls, Client, SessionState as ZkState};
+use zookeeper_client::{Acl, Client, SessionState as ZkState};
 
 use super::ephemeral::{self, EphemeralSpec};
 use super::{Backoff, LiveClient, SessionBuilder, SessionState};
@@ -152,8 +152,16 @@ impl SessionCore {
     /// # Errors
     /// [`Error::MissingChroot`]; the ZooKeeper error of a create.
     pub(crate) async fn ensure_path_on(&self, client: &Client, path: &str) -> Result<()> {
-        let acls = Acls::new(&self.acls);
-        let first = super::ensure_path(client, path, acls).await;
+        let result = self.ensure_path_inner(client, path).await;
+        match result {
+            Err(e @ Error::NotAuthorized { .. }) => Err(self.name_identity(client, e).await),
+            other => other,
+        }
+    }
+
+    async fn ensure_path_inner(&self, client: &Client, path: &str) -> Result<()> {
+        let shared = self.options.acl.shared_entries();
+        let first = super::ensure_path(client, path, &shared).await;
         let Some(root) = self.chroot.as_deref() else { return first };
         match first {
             Err(Error::Zookeeper { source: zookeeper_client::Error::NoNode, path: failed, .. })
@@ -165,12 +173,22 @@ impl SessionCore {
                     return Err(missing());
                 }
                 let unrooted = client.clone().chroot("/").map_err(|_| missing())?;
-                super::ensure_path(&unrooted, root, acls).await?;
+                super::ensure_path(&unrooted, root, &shared).await?;
                 tracing::warn!(connect = %self.connect, chroot = %root, "the chroot was deleted; created it again");
-                super::ensure_path(client, path, acls).await
+                super::ensure_path(client, path, &shared).await
             }
             other => other,
         }
+    }
+
+    /// `err` naming the identity ZooKeeper knows `client` by, if it is a
+    /// [`Error::NotAuthorized`] that names none yet.
+    pub(crate) async fn name_identity(&self, client: &Client, err: Error) -> Error {
+        if !matches!(err, Error::NotAuthorized { .. }) {
+            return err;
+        }
+        let known = client.list_auth_users().await.ok();
+        err.with_identity(|| super::describe_identity(known.as_deref(), &self.options))
     }
 
     async fn open_client(&self) -> std::result::Result<Client, zookeeper_client::Error> {
@@ -181,6 +199,19 @@ impl SessionCore {
         }
         if self.options.detached {
             connector = connector.with_detached();
+        }
+        #[cfg(feature = "gssapi")]
+        if let Some(host) = &self.options.gssapi {
+            let mut gssapi = zookeeper_client::SaslOptions::gssapi();
+            if let Some(host) = host {
+                gssapi = gssapi.with_hostname(host.clone());
+            }
+            connector = connector.with_sasl(gssapi);
+        }
+        #[cfg(feature = "sasl")]
+        if let Some((user, password)) = &self.options.sasl {
+            connector = connector
+                .with_sasl(zookeeper_client::SaslOptions::digest_md5(user.clone(), password.clone()));
         }
         #[cfg(feature = "tls")]
         let client = match &self.options.tls {
@@ -193,7 +224,8 @@ impl SessionCore {
             None => Ok(client),
             Some(root) => {
                 if self.options.create_chroot {
-                    match crate::session::ensure_path(&client, root, Acls::new(&self.acls)).await {
+                    match crate::session::ensure_path(&client, root, &self.options.acl.shared_entries()).await
+                    {
                         Ok(()) => {}
                         Err(e) => {
                             return Err(e
