@@ -68,8 +68,8 @@ pub use self::consumer::{
     ResponseFuture, SavedProviders, Selected, Selector, ServiceDiscover, SubscribeOptions, Subscription,
     WatchStrategy, EWMA_MIN_STEP,
 };
-pub use self::consumer::{request_tag, RequestTag, TagLayer, TagService, TAG_HEADER};
 pub use self::consumer::{is_refused_connection, GrpcErrors, ProtectionThreshold, DEFAULT_ZONE_MINIMUM};
+pub use self::consumer::{request_tag, RequestTag, TagLayer, TagService, TAG_HEADER};
 pub use self::error::{Error, Result, UNKNOWN_IDENTITY};
 pub use self::layout::{
     CuratorInstance, DubboOverride, Layout, ServiceListing, Source, CURATOR_SERVICE_TYPES, ZKMESH_CHILDREN,

@@ -42,9 +42,9 @@ mod subscription;
 mod union;
 
 pub use self::balancer::{
-    is_connection_error, is_refused_connection, request_tag, Balancer, BalancerLoad, Classify, ConnectionErrors,
-    ErrorRef, GrpcErrors, HttpServerErrors, RequestTag, ResponseFuture, TagLayer, TagService, EWMA_MIN_STEP,
-    TAG_HEADER,
+    is_connection_error, is_refused_connection, request_tag, Balancer, BalancerLoad, Classify,
+    ConnectionErrors, ErrorRef, GrpcErrors, HttpServerErrors, RequestTag, ResponseFuture, TagLayer,
+    TagService, EWMA_MIN_STEP, TAG_HEADER,
 };
 pub use self::changes::{ProviderChange, ProviderChanges};
 pub use self::current::Selected;

@@ -229,17 +229,7 @@ pub(crate) async fn subscribe(
     } else {
         super::union::spawn_tasks(session, &dir, &sources)
     };
-    // The rules are a zkmesh-layout document: the first zkmesh source's `<root>/<service>/rules`
-    // (Dubbo's layout has its configurators instead, Curator's nothing).
-    match sources.iter().find(|s| s.layout == Layout::Zkmesh) {
-        Some(source) => {
-            let rules_path = crate::session::join(&crate::session::join(&source.root, service), "rules");
-            tasks.push(tokio::spawn(super::rules_watch::follow(session.core(), dir.clone(), rules_path)));
-        }
-        None => {
-            dir.rules_read.send_replace(true);
-        }
-    }
+    tasks.extend(follow_rules(session, &dir, &sources));
 
     tracing::info!(%service, ?sources, balance = ?options.balance, watch = ?options.watch, "subscribed");
     // Wait for ZooKeeper's answer; fall back to the disk snapshot.
@@ -265,6 +255,22 @@ pub(crate) async fn subscribe(
     let running =
         Running { tasks, consumer, _more_consumers: consumers.collect(), _session: session.clone() };
     Ok(Subscription { dir, running: Arc::new(running) })
+}
+
+/// The watch of the service's rules: a zkmesh-layout document, the first zkmesh source's
+/// `<root>/<service>/rules` (Dubbo's layout has its configurators instead, Curator's nothing;
+/// without a zkmesh source there are no rules to wait for).
+fn follow_rules(
+    session: &Session,
+    dir: &Arc<Directory>,
+    sources: &[Source],
+) -> Option<tokio::task::JoinHandle<()>> {
+    let Some(source) = sources.iter().find(|s| s.layout == Layout::Zkmesh) else {
+        dir.rules_read.send_replace(true);
+        return None;
+    };
+    let rules_path = crate::session::join(&crate::session::join(&source.root, &dir.service), "rules");
+    Some(tokio::spawn(super::rules_watch::follow(session.core(), dir.clone(), rules_path)))
 }
 
 /// The subscription's tasks: the watch of `source` (its layout's, `membership.rs`), the
