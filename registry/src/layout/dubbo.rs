@@ -5,7 +5,7 @@
 //!
 //! What the layout maps:
 //! - `interface`: the service; a provider registered here gets `interface=<service>` and
-//!   `side=provider` when its URL has none, and a node whose `interface` names another
+//!   `side=provider` (and `application`) when its URL has none, and a node whose `interface` names another
 //!   service is refused.
 //! - `category`: absent or `providers` under `providers`.
 //! - `enabled` / `disabled`: a provider written with `disabled=true` (or `enabled=false`)
@@ -46,10 +46,14 @@ pub(super) fn enabled(url: &ServiceUrl) -> bool {
     }
 }
 
-/// The URL a provider registers in Dubbo's layout: `interface` and `side=provider` added when
+/// The URL a provider registers in Dubbo's layout: `interface`, `side=provider` and
+/// `application` (this program's name; Dubbo's admin groups providers by it) added when
 /// missing, `warmup` written in milliseconds.
 pub(crate) fn provider_url(url: &ServiceUrl) -> Result<ServiceUrl> {
     let mut url = url.clone();
+    if url.param("application").is_none() {
+        url = url.with_param("application", application())?;
+    }
     if url.param("interface").is_none() {
         let service = url.service().to_owned();
         url = url.with_param("interface", service)?;
@@ -115,6 +119,11 @@ mod tests {
         assert_eq!(decoded.weight(), 50);
         let written = provider_url(&decoded).expect("provider url");
         assert_eq!(written.param("warmup"), Some("91000"));
+        assert_eq!(written.param("interface"), Some("com.foo.Bar"));
+        assert_eq!(written.param("side"), Some("provider"));
+        assert_eq!(written.param("application"), Some(application().as_str()), "Dubbo's admin groups by it");
+        let named = url.with_param("application", "shop").expect("url");
+        assert_eq!(provider_url(&named).expect("provider url").param("application"), Some("shop"));
     }
 
     #[test]
