@@ -116,7 +116,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
 
     n.step(6, "a provider is killed abruptly (no deregistration)");
     let victim = providers.remove(0);
-    abrupt_kill(&args, &n, client, victim).await?;
+    abrupt_kill(&args, &n, &connect, client, victim).await?;
     if let Some(addr) = args.metrics {
         n.say(format!("keeping the metrics up for 30 s: curl http://{addr}/metrics"));
         tokio::time::sleep(Duration::from_secs(30)).await;
@@ -243,18 +243,21 @@ async fn config_change(
     expect(after.message.starts_with("Howdy"), "the new greeting was not served")
 }
 
-/// Step 5: `victim` dies without deregistering: the consumer ejects it at its first failed
-/// request (retried elsewhere), long before ZooKeeper expires its session.
+/// Step 6: `victim` dies without deregistering: the consumer ejects it at its first failed
+/// request (retried elsewhere), long before ZooKeeper expires its session; it comes back on
+/// the same address before that and the consumer's probe readmits it.
 async fn abrupt_kill(
     args: &Args,
     n: &Narrator,
+    connect: &str,
     client: GreeterClient,
     victim: GreeterProvider,
 ) -> Result<(), BoxError> {
     let session_timeout = Duration::from_secs(args.session_timeout);
     client.stats().reset();
     let victim_name = victim.name().to_owned();
-    let victim_address = victim.addr().to_string();
+    let victim_addr = victim.addr();
+    let victim_address = victim_addr.to_string();
     let killed_at = Instant::now();
     victim.kill().await;
     n.say(format!("{victim_name} killed; its node stays in ZooKeeper until its session expires"));
@@ -269,6 +272,9 @@ async fn abrupt_kill(
         "{victim_name} ejected at its first failed request, {} ms after the kill (its session still open)",
         killed_at.elapsed().as_millis()
     ));
+    let back = readmit(args, n, connect, &client, &victim_name, victim_addr).await?;
+    back.kill().await;
+    n.say(format!("{victim_name} stops again, for good: ejected again, then its session expires"));
     client
         .subscription()
         .wait_for(session_timeout * 3 + Duration::from_secs(5), |s| s.len() == args.providers - 2)
@@ -286,6 +292,34 @@ async fn abrupt_kill(
         client.stats().retries()
     ));
     expect(client.stats().failed() == 0, "requests failed although a live provider remained")
+}
+
+/// The killed provider listens again on `addr` while its old node still stands (a quick
+/// restart): the consumer's probe, one request after the ejection's back-off, readmits it.
+async fn readmit(
+    args: &Args,
+    n: &Narrator,
+    connect: &str,
+    client: &GreeterClient,
+    name: &str,
+    addr: std::net::SocketAddr,
+) -> Result<GreeterProvider, BoxError> {
+    let session_timeout = Duration::from_secs(args.session_timeout);
+    let back = GreeterProvider::serve(connect, name, addr.port(), session_timeout).await?;
+    let listening = Instant::now();
+    n.say(format!("{name} listens again on {addr} before its session expired (its node still stands)"));
+    let address = addr.to_string();
+    let readmitted = |s: &registry::ProviderSet| {
+        s.providers().iter().any(|p| p.address() == address && p.health() == ProviderHealth::Healthy)
+    };
+    client.subscription().wait_for(session_timeout * 3 + Duration::from_secs(5), readmitted).await?;
+    n.say(format!(
+        "{name} readmitted by the consumer's probe {} ms after it listened again; it has served {} requests since",
+        listening.elapsed().as_millis(),
+        back.served()
+    ));
+    expect(back.served() >= 1, "the readmitted provider served no probe")?;
+    Ok(back)
 }
 
 fn display_url(p: &GreeterProvider) -> String {

@@ -66,6 +66,29 @@ impl GreeterProvider {
         version: &str,
         session_timeout: Duration,
     ) -> Result<Self, BoxError> {
+        let mut provider = Self::serve(connect, name, port, session_timeout).await?;
+        let url = ServiceUrl::new("http", "127.0.0.1", provider.addr.port(), SERVICE)?
+            .with_param("weight", weight)?
+            .with_param("version", version)?
+            .with_param("provider", name)?;
+        let registration = provider.registry.register(&url).await?;
+        registration.wait_registered(Duration::from_secs(10)).await?;
+        provider.registration = Some(registration);
+        Ok(provider)
+    }
+
+    /// Binds `127.0.0.1:port`, watches its settings and serves, without registering: a
+    /// provider back on its address while its old node still stands (a quick restart, before
+    /// ZooKeeper expired the old session), which consumers readmit through their probe.
+    ///
+    /// # Errors
+    /// When the port cannot be bound or ZooKeeper cannot be reached.
+    pub async fn serve(
+        connect: &str,
+        name: &str,
+        port: u16,
+        session_timeout: Duration,
+    ) -> Result<Self, BoxError> {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
         // Detached: if this provider is killed, its session expires on ZooKeeper's timeout
@@ -92,20 +115,7 @@ impl GreeterProvider {
             connections: Mutex::new(Vec::new()),
         });
         let accept = tokio::spawn(accept_loop(listener, state.clone()));
-        let url = ServiceUrl::new("http", "127.0.0.1", addr.port(), SERVICE)?
-            .with_param("weight", weight)?
-            .with_param("version", version)?
-            .with_param("provider", name)?;
-        let registration = registry.register(&url).await?;
-        registration.wait_registered(Duration::from_secs(10)).await?;
-        Ok(GreeterProvider {
-            name: name.to_owned(),
-            addr,
-            registry,
-            registration: Some(registration),
-            accept,
-            state,
-        })
+        Ok(GreeterProvider { name: name.to_owned(), addr, registry, registration: None, accept, state })
     }
 
     /// The settings version this provider serves with (`None`: the defaults).

@@ -3,7 +3,9 @@
 #[test]
 fn the_demo_runs_every_step_and_exits_zero() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_rpc-demo"))
-        .args(["--requests", "120", "--session-timeout", "2"])
+        // A session outlives the ejection's first back-off (1 s) with room to spare, so the
+        // killed provider, listening again, is readmitted by its probe before it expires.
+        .args(["--requests", "120", "--session-timeout", "4"])
         .env_remove("ZKMESH_ZK")
         .output()
         .expect("run rpc-demo");
@@ -17,6 +19,7 @@ fn the_demo_runs_every_step_and_exits_zero() {
         "hot-reloaded it within",
         "publishing an empty greeting: refused",
         "p1 ejected at its first failed request",
+        "p1 readmitted by the consumer's probe",
         "ZooKeeper expired p1's session",
         "demo finished: every step passed",
     ] {
