@@ -1,6 +1,9 @@
 //! The built `zkmesh` binary against a real ZooKeeper, including nodes written by another
 //! client in the documented layout.
 
+mod common;
+
+use common::*;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -12,21 +15,6 @@ use tokio::process::Command;
 use zookeeper_client::{Acls, Client, CreateMode};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn zkmesh(zk: &str, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_zkmesh"))
-        .arg("--zk")
-        .arg(zk)
-        .args(args)
-        .env_remove("ZKMESH_ZK")
-        .output()
-        .expect("run zkmesh")
-}
-
-fn stdout(out: &std::process::Output) -> String {
-    assert!(out.status.success(), "zkmesh failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 async fn write_provider(client: &Client, url: &str) -> String {
     let url = ServiceUrl::parse(url).expect("url");

@@ -1,6 +1,9 @@
 //! `zkmesh` in the Dubbo and Curator layouts and under another root (`--layout`, `--root`),
 //! `zkmesh services` by layout, and `zkmesh doctor` on a root where zkmesh and Curator collide.
 
+mod common;
+
+use common::*;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -12,17 +15,6 @@ use zookeeper_client::{Acls, Client, CreateMode};
 
 const WAIT: Duration = Duration::from_secs(20);
 const INSTANCE: &str = include_str!("../../registry/tests/fixtures/curator/instance.json");
-
-fn zkmesh(zk: &str, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_zkmesh"))
-        .arg("--zk")
-        .arg(zk)
-        .args(args)
-        .env_remove("ZKMESH_ZK")
-        .env_remove("ZKMESH_ROOT")
-        .output()
-        .expect("run zkmesh")
-}
 
 fn json(out: &std::process::Output) -> Value {
     assert!(out.status.success(), "zkmesh failed: {}", String::from_utf8_lossy(&out.stderr));

@@ -1,30 +1,13 @@
 //! `zkmesh provider` and `zkmesh rules` against a real ZooKeeper (one per test binary, a
 //! chroot per test), with providers and consumers written by another client.
 
+mod common;
+
+use common::*;
 use local_zk::support::{chroot, raw, shared_zk};
 use registry::ServiceUrl;
 use serde_json::Value;
 use zookeeper_client::{Acls, Client, CreateMode};
-
-fn zkmesh(zk: &str, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_zkmesh"))
-        .arg("--zk")
-        .arg(zk)
-        .args(args)
-        .env_remove("ZKMESH_ZK")
-        .output()
-        .expect("run zkmesh")
-}
-
-fn stdout(out: &std::process::Output) -> String {
-    assert!(out.status.success(), "zkmesh failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn failure(out: &std::process::Output) -> String {
-    assert!(!out.status.success(), "zkmesh should fail: {}", String::from_utf8_lossy(&out.stdout));
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 async fn member(client: &Client, kind: &str, url: &str) {
     let url = ServiceUrl::parse(url).expect("url");

@@ -22,40 +22,6 @@ async fn registry(connect: &str) -> Registry {
     Registry::builder().connect(connect).await.unwrap_or_else(|e| panic!("connect {connect}: {e}"))
 }
 
-/// Ports that accept (and close) connections, and ports where nothing listens.
-struct Ports {
-    live: Vec<u16>,
-    dead: Vec<u16>,
-    accepting: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for Ports {
-    fn drop(&mut self) {
-        self.accepting.iter().for_each(tokio::task::JoinHandle::abort);
-    }
-}
-
-impl Ports {
-    async fn new(live: usize, dead: usize) -> Self {
-        let (mut ports, mut accepting) = (Vec::new(), Vec::new());
-        for _ in 0..live {
-            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            ports.push(listener.local_addr().expect("addr").port());
-            accepting.push(tokio::spawn(async move {
-                while let Ok((connection, _)) = listener.accept().await {
-                    drop(connection);
-                }
-            }));
-        }
-        let mut dead_ports = Vec::new();
-        for _ in 0..dead {
-            let gone = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            dead_ports.push(gone.local_addr().expect("addr").port());
-        }
-        Ports { live: ports, dead: dead_ports, accepting }
-    }
-}
-
 /// A balancer whose service per provider connects to the provider's address.
 fn tcp_balancer(sub: &Subscription) -> Balancer<tower::util::BoxService<u32, String, BoxError>, u32> {
     sub.balancer(|p: &Provider| {

@@ -15,7 +15,7 @@ use registry::{
     Balancer, BalancerLoad, Filter, Outcome, OutlierPolicy, Provider, ProviderHealth, ProviderSet,
     Registration, Registry, ServiceUrl, SubscribeOptions, Subscription,
 };
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -186,44 +186,11 @@ async fn select_users_report_outcomes_and_an_ejected_provider_returns_through_on
     assert_eq!(sub.current().providers()[0].weight(), 100);
 }
 
-/// Real TCP: a service per provider that connects to its address; `live` ones accept.
-struct Tcp {
-    live: Vec<u16>,
-    dead: Vec<u16>,
-    accepting: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for Tcp {
-    fn drop(&mut self) {
-        self.accepting.iter().for_each(tokio::task::JoinHandle::abort);
-    }
-}
+/// A balancer over real TCP: a service per provider that connects to its address (the
+/// [`Ports`] given to the providers: `live` ones accept, `dead` ones refuse).
+struct Tcp;
 
 impl Tcp {
-    /// `live` ports that accept (and close) connections, `dead` ones where nothing listens.
-    async fn new(live: usize, dead: usize) -> Self {
-        let (mut ports, mut accepting) = (Vec::new(), Vec::new());
-        for _ in 0..live {
-            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            ports.push(listener.local_addr().expect("addr").port());
-            accepting.push(tokio::spawn(async move {
-                while let Ok((connection, _)) = listener.accept().await {
-                    drop(connection);
-                }
-            }));
-        }
-        let mut dead_ports = Vec::new();
-        for _ in 0..dead {
-            let gone = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            dead_ports.push(gone.local_addr().expect("addr").port());
-        }
-        Tcp { live: ports, dead: dead_ports, accepting }
-    }
-
-    fn ports(&self) -> Vec<u16> {
-        self.live.iter().chain(&self.dead).copied().collect()
-    }
-
     fn balancer(sub: &Subscription) -> Balancer<tower::util::BoxService<u32, String, BoxError>, u32> {
         sub.balancer(|p: &Provider| {
             let address = p.address().to_owned();
@@ -242,8 +209,8 @@ impl Tcp {
 async fn the_balancer_ejects_a_refusing_provider_at_its_first_failure_for_every_picker() {
     let connect = chroot("refused");
     let reg = registry(&connect).await;
-    let tcp = Tcp::new(2, 1).await;
-    let ports = tcp.ports();
+    let tcp = Ports::new(2, 1).await;
+    let ports = tcp.all();
     let _held = register(&reg, "refused", &ports.iter().map(|&p| (p, 100)).collect::<Vec<_>>()).await;
     let policy = OutlierPolicy::default().consecutive_failures(1).base_ejection(Duration::from_secs(60));
     let sub = subscribe(&reg, "refused", policy, 3).await;
@@ -262,8 +229,8 @@ async fn the_balancer_ejects_a_refusing_provider_at_its_first_failure_for_every_
 async fn every_provider_failing_never_empties_the_set_and_errors_say_why() {
     let connect = chroot("all-fail");
     let reg = registry(&connect).await;
-    let tcp = Tcp::new(0, 4).await;
-    let _held = register(&reg, "all-fail", &tcp.ports().iter().map(|&p| (p, 100)).collect::<Vec<_>>()).await;
+    let tcp = Ports::new(0, 4).await;
+    let _held = register(&reg, "all-fail", &tcp.all().iter().map(|&p| (p, 100)).collect::<Vec<_>>()).await;
     let policy = OutlierPolicy::default().consecutive_failures(1).base_ejection(Duration::from_secs(60));
     let sub = subscribe(&reg, "all-fail", policy, 4).await;
     let mut balancer = Tcp::balancer(&sub);

@@ -97,22 +97,7 @@ impl CurrentSet {
     /// Picks from the current set (by `key` when given), through this thread's copy.
     #[inline]
     pub(crate) fn select(self: &Arc<Self>, key: Option<&[u8]>) -> Option<Selected> {
-        let stamp = self.stamp();
-        let copy = LOCAL
-            .try_with(|local| {
-                let local = local.try_borrow().ok()?;
-                let row = local.rows.get(self.index)?;
-                if row.stamp != stamp {
-                    return None;
-                }
-                row.set.clone()
-            })
-            .ok()
-            .flatten();
-        let set = match copy {
-            Some(set) => set,
-            None => self.take_current(stamp),
-        };
+        let set = self.thread_copy();
         let index = set.select_index(key)?;
         Some(Selected { set, index })
     }

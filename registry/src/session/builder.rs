@@ -291,9 +291,12 @@ impl SessionBuilder {
 }
 
 /// Resolves (with the reason) once an attempt to open a session has failed for the credentials,
-/// or has failed and every host then refuses a TCP connection; never while some host accepts one or does not answer.
+/// or the first failed attempt finds every host refusing a TCP connection; never while some
+/// host accepts one or does not answer (then only refused credentials end it early: a first
+/// attempt may fail otherwise, e.g. a handshake cut short, and a later one on the credentials).
 async fn refused_everywhere(shared: &SessionCore) -> String {
     const PROBE: Duration = Duration::from_secs(1);
+    let mut probed = false;
     loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
         match shared.last_error() {
@@ -302,7 +305,8 @@ async fn refused_everywhere(shared: &SessionCore) -> String {
                 let who = super::describe_identity(None, &shared.options);
                 return format!("ZooKeeper refused the credentials of {who} (authentication failed)");
             }
-            Some(_) => {}
+            Some(_) if probed => continue,
+            Some(_) => probed = true,
         }
         let hosts: Vec<&str> = shared.hosts.split(',').map(str::trim).filter(|h| !h.is_empty()).collect();
         let mut refused = 0;
@@ -315,7 +319,7 @@ async fn refused_everywhere(shared: &SessionCore) -> String {
         if refused == hosts.len() {
             return format!("connection refused at {} (is ZooKeeper running there?)", hosts.join(", "));
         }
-        // Some host listens (or does not answer): leave it to the connect timeout.
-        std::future::pending::<()>().await;
+        // Some host listens (or does not answer): the connect timeout ends the wait, unless
+        // the credentials are refused first.
     }
 }

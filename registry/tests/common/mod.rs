@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use registry::{NodeEvent, Session, SessionState};
 
+mod ports;
+
 pub use local_zk::support::{eventually, init_logging, raw, shared_zk};
+pub use ports::Ports;
 
 /// A connect string rooted at a fresh chroot (`/test-<pid>-<name>-<n>`) of the shared ZooKeeper.
 pub fn chroot(name: &str) -> String {
