@@ -190,10 +190,12 @@ mod tests {
         let credentials = Credentials {
             auth: vec![("digest".into(), b"team:s3cret".to_vec())],
             sasl: Some(("alice".into(), "pw-alice".into())),
+            kerberos: Some(Some("zk1".into())),
             tls: None,
         };
         let shown = format!("{credentials:?} {:?}", credentials.names());
         assert!(shown.contains("digest:team") && shown.contains("sasl:alice"), "{shown}");
+        assert!(shown.contains("sasl (Kerberos ticket)"), "{shown}");
         assert!(!shown.contains("s3cret") && !shown.contains("pw-alice"), "{shown}");
     }
 }
