@@ -134,7 +134,10 @@ pub(crate) async fn write(
     let recorded = match inner.history_limit {
         0 => None,
         // Who wrote it, as the server sees this session: never what the caller says.
-        _ => Some(meta.cloned().unwrap_or_default().with_identity(&inner.session.identity().await)),
+        _ => {
+            let identity = inner.identity.get_or_init(|| inner.session.identity()).await;
+            Some(meta.cloned().unwrap_or_default().with_identity(identity))
+        }
     };
     let entry = meta::entry_bytes(doc, recorded.as_ref());
     check_size(inner, path, entry.len())?;
