@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand};
     version,
     about = "Operate zkmesh: services, providers, consumers, config",
     after_help = "Credentials never go on the command line: put them in --auth-file or in ZKMESH_AUTH \
-                  (`scheme:credentials`, e.g. `digest:team:secret`, `sasl:alice:secret`)."
+                  (`scheme:credentials`, e.g. `digest:team:secret`, `sasl:alice:secret`); Kerberos \
+                  (--kerberos) uses the ticket `kinit` left."
 )]
 pub struct Cli {
     /// ZooKeeper connect string (`host:port[,host:port...][/chroot]`).
@@ -33,6 +34,15 @@ pub struct Cli {
     /// entry of --auth-file or ZKMESH_AUTH.
     #[arg(long, global = true, value_name = "USER")]
     pub sasl: Option<String>,
+    /// Authenticate with SASL GSSAPI (Kerberos), with the ticket of the credentials cache
+    /// (`kinit` first; `KRB5CCNAME`, `KRB5_CONFIG`), for the service principal
+    /// `zookeeper/<host of --zk>`; ACL entries name `sasl:<principal>`. Not with --sasl.
+    #[arg(long, global = true, conflicts_with = "sasl")]
+    pub kerberos: bool,
+    /// With --kerberos (implied): the host of the service principal `zookeeper/HOST`, when it is
+    /// not the host of --zk (e.g. an IP address or a load balancer in --zk).
+    #[arg(long, global = true, value_name = "HOST", conflicts_with = "sasl")]
+    pub kerberos_host: Option<String>,
     /// Connect over TLS, trusting the CA certificates of this PEM file (`--zk` then names TLS
     /// ports).
     #[arg(long, global = true, value_name = "FILE")]

@@ -135,6 +135,7 @@ async fn history(cli: &Cli, center: &ConfigCenter, namespace: &str, name: &str) 
                     "version": e.version, "current": e.current, "published_at_ms": ms(e.published_at),
                     "replaced_at_ms": (!e.current).then(|| ms(e.replaced_at)), "size": e.size,
                     "archived": e.archived, "author": e.author, "message": e.message,
+                    "identity": e.identity,
                 })
             })
             .collect();
@@ -154,18 +155,19 @@ async fn history(cli: &Cli, center: &ConfigCenter, namespace: &str, name: &str) 
                     ago(e.published_at),
                     if e.current { "-".to_owned() } else { ago(e.replaced_at) },
                     if e.archived { e.size.to_string() } else { format!("{} (not archived)", e.size) },
+                    e.identity.clone().unwrap_or_else(|| "unknown".into()),
                     e.author.clone().unwrap_or_else(|| "unknown".into()),
                     e.message.as_deref().map(first_line).unwrap_or_default(),
                 ]
             })
             .collect();
-        output::table(&["VERSION", "PUBLISHED", "REPLACED", "BYTES", "AUTHOR", "MESSAGE"], &rows);
+        output::table(&["VERSION", "PUBLISHED", "REPLACED", "BYTES", "IDENTITY", "AUTHOR", "MESSAGE"], &rows);
     }
     Ok(())
 }
 
 /// The first line of a message, marked when there are more.
-fn first_line(message: &str) -> String {
+pub(crate) fn first_line(message: &str) -> String {
     let mut lines = message.lines();
     let first = lines.next().unwrap_or_default();
     if lines.next().is_some() {

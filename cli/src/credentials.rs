@@ -1,7 +1,8 @@
 //! Credentials for a secured ensemble, from places `ps` does not show: `--auth-file` and the
 //! `ZKMESH_AUTH` environment variable (`scheme:credentials`, e.g. `digest:team:secret` or
 //! `sasl:alice:secret`), `--sasl USER` to pick the SASL user, and TLS files (`--tls-ca`,
-//! `--tls-cert`, `--tls-key`: paths, never key material on the command line).
+//! `--tls-cert`, `--tls-key`: paths, never key material on the command line); `--kerberos`
+//! (SASL GSSAPI) takes no secret at all: the ticket is in the credentials cache `kinit` left.
 //!
 //! Secrets never appear in `Debug` output or in an error: a malformed line is named by its
 //! number, never quoted.
@@ -21,6 +22,8 @@ pub struct Credentials {
     pub auth: Vec<(String, Vec<u8>)>,
     /// SASL DIGEST-MD5 user and password.
     pub sasl: Option<(String, String)>,
+    /// SASL GSSAPI (Kerberos), with the service principal's host if given (`--kerberos-host`).
+    pub kerberos: Option<Option<String>>,
     /// TLS: CA, and client certificate and key, PEM.
     pub tls: Option<Tls>,
 }
@@ -76,6 +79,9 @@ impl Credentials {
                 ));
             }
         }
+        if cli.kerberos || cli.kerberos_host.is_some() {
+            credentials.kerberos = Some(cli.kerberos_host.clone());
+        }
         credentials.tls = tls(cli)?;
         Ok(credentials)
     }
@@ -84,10 +90,12 @@ impl Credentials {
     pub fn any(&self) -> bool {
         !self.auth.is_empty()
             || self.sasl.is_some()
+            || self.kerberos.is_some()
             || self.tls.as_ref().is_some_and(|t| t.identity.is_some())
     }
 
-    /// The identities, without secrets: `digest:team`, `sasl:alice`, `TLS client certificate`.
+    /// The identities, without secrets: `digest:team`, `sasl:alice`, `sasl (Kerberos ticket)`,
+    /// `TLS client certificate`.
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .auth
@@ -101,6 +109,9 @@ impl Credentials {
             })
             .collect();
         names.extend(self.sasl.as_ref().map(|(user, _)| format!("sasl:{user}")));
+        if self.kerberos.is_some() {
+            names.push("sasl (Kerberos ticket)".to_owned());
+        }
         if self.tls.as_ref().is_some_and(|t| t.identity.is_some()) {
             names.push("TLS client certificate".to_owned());
         }
@@ -179,10 +190,12 @@ mod tests {
         let credentials = Credentials {
             auth: vec![("digest".into(), b"team:s3cret".to_vec())],
             sasl: Some(("alice".into(), "pw-alice".into())),
+            kerberos: Some(Some("zk1".into())),
             tls: None,
         };
         let shown = format!("{credentials:?} {:?}", credentials.names());
         assert!(shown.contains("digest:team") && shown.contains("sasl:alice"), "{shown}");
+        assert!(shown.contains("sasl (Kerberos ticket)"), "{shown}");
         assert!(!shown.contains("s3cret") && !shown.contains("pw-alice"), "{shown}");
     }
 }

@@ -123,13 +123,31 @@ async fn history(cli: &Cli, store: &RulesStore, service: &str) -> Result<(), Str
     let entries = store.history(service).await.map_err(|e| e.to_string())?;
     let current = store.get(service).await.map_err(|e| e.to_string())?.map(|d| d.version);
     if cli.json {
-        let list: Vec<_> = entries.iter().map(|e| json!({ "version": e.version, "size": e.size })).collect();
+        let list: Vec<_> = entries
+            .iter()
+            .map(|e| {
+                json!({ "version": e.version, "size": e.size, "identity": e.identity,
+                    "author": e.author, "message": e.message })
+            })
+            .collect();
         output::json(&json!({ "service": service, "current": current, "history": list }));
     } else {
         crate::out!("current version: {}", current.map_or("-".into(), |v| v.to_string()));
-        let rows: Vec<Vec<String>> =
-            entries.iter().map(|e| vec![e.version.to_string(), e.size.to_string()]).collect();
-        output::table(&["VERSION", "BYTES"], &rows);
+        let unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
+        let rows: Vec<Vec<String>> = entries
+            .iter()
+            .map(|e| {
+                let message = e.message.as_deref().map(crate::config::first_line).unwrap_or_default();
+                vec![
+                    e.version.to_string(),
+                    e.size.to_string(),
+                    unknown(&e.identity),
+                    unknown(&e.author),
+                    message,
+                ]
+            })
+            .collect();
+        output::table(&["VERSION", "BYTES", "IDENTITY", "AUTHOR", "MESSAGE"], &rows);
     }
     Ok(())
 }

@@ -18,8 +18,8 @@ pub enum Chroot {
     Existing,
 }
 
-/// A session on `--zk` with the credentials of `--auth-file`, `ZKMESH_AUTH`, `--sasl` and the
-/// TLS files, or a one-line error saying ZooKeeper is unreachable or refused them. With
+/// A session on `--zk` with the credentials of `--auth-file`, `ZKMESH_AUTH`, `--sasl`,
+/// `--kerberos` and the TLS files, or a one-line error saying ZooKeeper is unreachable or refused them. With
 /// credentials, what the session creates is writable by them only and readable by everyone.
 pub async fn session(cli: &Cli, chroot: Chroot) -> Result<Session, String> {
     let credentials = Credentials::load(cli)?;
@@ -31,6 +31,9 @@ pub async fn session(cli: &Cli, chroot: Chroot) -> Result<Session, String> {
     }
     if let Some((user, password)) = &credentials.sasl {
         builder = builder.sasl_digest_md5(user, password);
+    }
+    if let Some(host) = &credentials.kerberos {
+        builder = kerberos(builder, host.as_deref())?;
     }
     if credentials.any() {
         builder = builder.acl(NodeAcl::CreatorAllWorldRead);
@@ -52,6 +55,23 @@ pub async fn session(cli: &Cli, chroot: Chroot) -> Result<Session, String> {
         }
         e => format!("cannot reach ZooKeeper at {} within {} s ({e})", cli.zk, cli.timeout),
     })
+}
+
+/// `builder` authenticating with SASL GSSAPI (Kerberos) for `zookeeper/<host>`.
+#[cfg(feature = "gssapi")]
+fn kerberos(
+    builder: registry::SessionBuilder,
+    host: Option<&str>,
+) -> Result<registry::SessionBuilder, String> {
+    Ok(builder.sasl_gssapi(host))
+}
+
+/// Without the `gssapi` feature: an error saying how to get a zkmesh that has it.
+#[cfg(not(feature = "gssapi"))]
+fn kerberos(_: registry::SessionBuilder, _: Option<&str>) -> Result<registry::SessionBuilder, String> {
+    Err("--kerberos: this zkmesh was built without Kerberos (build the cli with feature `gssapi`, \
+         which needs libkrb5-dev)"
+        .to_owned())
 }
 
 /// `error` with the identity named where a layer could not name it (`this session's

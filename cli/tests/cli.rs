@@ -372,6 +372,9 @@ async fn config_put_get_diff_history_rollback_and_watch() {
     assert_eq!((seen[1].0, seen[1].1, seen[1].3), (Some(0), Some(false), None), "{history}");
     let table = stdout(&zkmesh(&connect, &["config", "history", "demo", "greeter"]));
     assert!(table.contains("AUTHOR") && table.contains("ana") && table.contains("howdy"), "{table}");
+    // The identity is the session's (no credentials here), not the author the command gave.
+    assert_eq!(entries[0]["identity"].as_str(), Some("anonymous (no credentials)"), "{history}");
+    assert!(table.contains("IDENTITY") && table.contains("anonymous (no credentials)"), "{table}");
 
     // The watch command is a watcher like any other: it shows in the fleet status.
     let status = zkmesh(

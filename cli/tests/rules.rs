@@ -101,6 +101,9 @@ async fn rules_put_conflict_diff_history_rollback_and_check() {
         serde_json::from_str(&stdout(&zkmesh(&connect, &["--json", "rules", "history", "shop"])))
             .expect("json");
     assert_eq!((&history["current"], &history["history"][0]["version"]), (&Value::from(1), &Value::from(0)));
+    assert_eq!(history["history"][0]["identity"].as_str(), Some("anonymous (no credentials)"), "{history}");
+    let table = stdout(&zkmesh(&connect, &["rules", "history", "shop"]));
+    assert!(table.contains("IDENTITY") && table.contains("anonymous (no credentials)"), "{table}");
 
     let check: Value =
         serde_json::from_str(&stdout(&zkmesh(&connect, &["--json", "rules", "check", "shop"])))

@@ -183,6 +183,7 @@ impl ConfigCenterBuilder {
                 max_request_size: self.max_request_size,
                 startup_timeout: self.startup_timeout,
                 written: Default::default(),
+                identity: Default::default(),
                 instance,
                 status_delay: self.status_delay,
                 fleet_status: self.fleet_status,
@@ -216,6 +217,9 @@ pub(crate) struct Inner {
     pub(crate) startup_timeout: Duration,
     /// The versions this process wrote last (publishes in one round trip).
     pub(crate) written: crate::publish::Memory,
+    /// The session's identity, asked once (`whoami`) at the first publish and recorded in every
+    /// history entry: the credentials do not change, and a publish adds no round trip.
+    pub(crate) identity: tokio::sync::OnceCell<String>,
     /// Who this process's watchers are.
     pub(crate) instance: Instance,
     pub(crate) status_delay: Duration,

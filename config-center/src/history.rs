@@ -24,7 +24,7 @@ use zookeeper_client::Error as ZkError;
 use crate::center::Inner;
 use crate::document::{self, Text};
 use crate::error::{Error, Result};
-use crate::meta;
+use crate::meta::{self, PublishMeta};
 
 /// One archived document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +50,11 @@ pub struct HistoryEntry {
     pub author: Option<String>,
     /// Why (`None`: unknown or not given).
     pub message: Option<String>,
+    /// The identity its publishing session authenticated as, as ZooKeeper saw it
+    /// (`digest:alice`, `sasl:alice`, `x509:CN=...`, `anonymous (no credentials)`; see
+    /// [`crate::PublishMeta::identity_name`]), recorded by the publish itself, never a secret.
+    /// `None`: unknown (written by a client that keeps no history, or by an older zkmesh).
+    pub identity: Option<String>,
     /// Whether this is the current document's entry (listed by
     /// [`crate::ConfigCenter::revisions`] only).
     pub current: bool,
@@ -139,9 +144,10 @@ pub(crate) async fn list(inner: &Inner, path: &str, with_current: bool) -> Resul
                 Some((size, _)) => (size, false),
                 None => (doc.len(), true),
             };
-            let (author, message) = meta
-                .map(|m| (m.author_name().map(str::to_owned), m.message_text().map(str::to_owned)))
-                .unwrap_or_default();
+            let field =
+                |get: fn(&PublishMeta) -> Option<&str>| meta.as_ref().and_then(get).map(str::to_owned);
+            let (author, message) = (field(PublishMeta::author_name), field(PublishMeta::message_text));
+            let identity = field(PublishMeta::identity_name);
             entries.push(HistoryEntry {
                 version,
                 replaced_at: replaced_at.unwrap_or(created),
@@ -151,6 +157,7 @@ pub(crate) async fn list(inner: &Inner, path: &str, with_current: bool) -> Resul
                 path: entry,
                 author,
                 message,
+                identity,
                 current: is_current,
             });
         }

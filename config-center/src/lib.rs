@@ -60,8 +60,9 @@
 //!                                              version <ver> (ten digits, zero-padded), written
 //!                                              in the transaction that wrote that version; a
 //!                                              first line `#zkmesh-meta { author = "…",
-//!                                              message = "…" }` (a TOML comment) when the
-//!                                              publish carried a [`PublishMeta`]
+//!                                              message = "…", identity = "…" }` (a TOML
+//!                                              comment; `identity`: the publishing session's,
+//!                                              see [`PublishMeta::identity_name`])
 //! ```
 //! `<root>` is `/config` by default; names are `[A-Za-z0-9._-]{1,255}`, not `.` or `..`.
 //! A writer in another language publishes by doing what [`ConfigCenter::publish_toml`] does:

@@ -1,20 +1,25 @@
-//! Who published a version and why: the author and message a publish may carry, kept with the
-//! version's history entry.
+//! Who published a version and why: the author and message a publish may carry, and the
+//! identity its session authenticated as, kept with the version's history entry.
 //!
-//! Wire format: a history entry whose publish carried a [`PublishMeta`] starts with one line
-//! `#zkmesh-meta ` followed by a TOML inline table, then the document byte for byte:
+//! Wire format: a history entry written by zkmesh starts with one line `#zkmesh-meta ` followed
+//! by a TOML inline table, then the document byte for byte:
 //!
 //! ```text
-//! #zkmesh-meta { author = "alice", message = "pool 8 -> 16 for the sale" }
+//! #zkmesh-meta { author = "alice", message = "pool 8 -> 16 for the sale", identity = "digest:alice" }
 //! pool = 16
 //! ```
+//!
+//! `author` and `message` are what the caller says (free text); `identity` is not the caller's
+//! to set: it is what the publishing session authenticated as (`registry::Session::identity`:
+//! ZooKeeper's `whoami` where the server answers it, else the names of the credentials given,
+//! `anonymous (no credentials)` without any), never a secret.
 //!
 //! The line is a TOML comment, so the entry is still the document for any TOML reader (a
 //! Python or Java client that reads an entry gets the same value); zkmesh strips it when it
 //! reads an entry back (history, rollback). Entries without the line (written by a client that
 //! keeps no authors, by an older zkmesh, or archived from a plain `setData`) have an unknown
-//! author and message. A document that itself starts with `#zkmesh-meta` is archived with an
-//! empty line `#zkmesh-meta {}` in front, so that stripping one line always gives it back.
+//! author, message and identity; so do entries whose line has no `identity` (an older zkmesh).
+//! A document that itself starts with `#zkmesh-meta` is archived with an empty line `#zkmesh-meta {}` in front, so that stripping one line always gives it back.
 //! The document node itself never carries the line: watchers read exactly what was published.
 
 use std::borrow::Cow;
@@ -25,16 +30,22 @@ use crate::error::{Error, Result};
 pub const MAX_AUTHOR_LEN: usize = 256;
 /// The longest message accepted, in bytes.
 pub const MAX_MESSAGE_LEN: usize = 4096;
+/// The longest identity recorded, in bytes (a longer one, such as a long x509 subject, is cut
+/// at a character boundary).
+const MAX_IDENTITY_LEN: usize = 1024;
 
 /// The first characters of an entry's metadata line.
 pub(crate) const HEADER: &str = "#zkmesh-meta ";
 
 /// The largest metadata line: both fields at their limit, every byte escaped (`\uXXXX`).
 #[cfg(test)]
-pub(crate) const MAX_HEADER_LEN: usize = HEADER.len() + 6 * (MAX_AUTHOR_LEN + MAX_MESSAGE_LEN) + 64;
+pub(crate) const MAX_HEADER_LEN: usize =
+    HEADER.len() + 6 * (MAX_AUTHOR_LEN + MAX_MESSAGE_LEN + MAX_IDENTITY_LEN) + 80;
 
 /// The author and message of a publish, kept with the history entry of the version it writes
-/// (see [`crate::ConfigCenter::publish_toml_with`] and the crate docs for the format).
+/// (see [`crate::ConfigCenter::publish_toml_with`] and the crate docs for the format), beside
+/// the identity the publishing session authenticated as (recorded by the publish itself; a
+/// caller cannot set it).
 ///
 /// ```
 /// let meta = config_center::PublishMeta::new().author("alice").message("pool 8 -> 16");
@@ -44,6 +55,7 @@ pub(crate) const MAX_HEADER_LEN: usize = HEADER.len() + 6 * (MAX_AUTHOR_LEN + MA
 pub struct PublishMeta {
     author: Option<String>,
     message: Option<String>,
+    identity: Option<String>,
 }
 
 impl PublishMeta {
@@ -75,9 +87,26 @@ impl PublishMeta {
         self.message.as_deref()
     }
 
-    /// Whether neither is set.
+    /// The identity the publishing session authenticated as (`digest:alice`, `sasl:alice`,
+    /// `x509:CN=...`, `anonymous (no credentials)`), as read back from a history entry; `None`
+    /// on a [`PublishMeta`] built by a caller, and for entries that recorded none.
+    pub fn identity_name(&self) -> Option<&str> {
+        self.identity.as_deref()
+    }
+
+    /// Whether nothing is set.
     pub fn is_empty(&self) -> bool {
-        self.author.is_none() && self.message.is_none()
+        self.author.is_none() && self.message.is_none() && self.identity.is_none()
+    }
+
+    /// This metadata, recording `identity` (cut to [`MAX_IDENTITY_LEN`] bytes).
+    pub(crate) fn with_identity(mut self, identity: &str) -> Self {
+        let mut end = identity.len().min(MAX_IDENTITY_LEN);
+        while !identity.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.identity = Some(identity[..end].to_owned());
+        self
     }
 
     /// Refuses fields over their limits or with a NUL byte.
@@ -99,7 +128,7 @@ impl PublishMeta {
 
     /// The metadata line, with its line end: a TOML inline table of basic strings, on one line.
     fn header(&self) -> String {
-        let fields = [("author", &self.author), ("message", &self.message)];
+        let fields = [("author", &self.author), ("message", &self.message), ("identity", &self.identity)];
         let set: Vec<String> =
             fields.iter().filter_map(|(k, v)| v.as_deref().map(|v| format!("{k} = {}", quoted(v)))).collect();
         if set.is_empty() {
@@ -163,7 +192,7 @@ pub(crate) fn split_entry(data: &[u8]) -> (Option<PublishMeta>, &[u8]) {
         })
         .map(|t| {
             let text = |key: &str| t.get(key).and_then(toml::Value::as_str).map(str::to_owned);
-            PublishMeta { author: text("author"), message: text("message") }
+            PublishMeta { author: text("author"), message: text("message"), identity: text("identity") }
         });
     (meta.filter(|m| !m.is_empty()), doc)
 }
@@ -197,12 +226,39 @@ mod tests {
     }
 
     #[test]
+    fn the_identity_is_kept_beside_author_and_message() {
+        let meta = PublishMeta::new().author("a").with_identity("digest:alice");
+        let entry = entry_bytes("x = 1\n", Some(&meta));
+        let text = std::str::from_utf8(&entry).expect("utf-8");
+        assert!(text.starts_with("#zkmesh-meta { author = \"a\", identity = \"digest:alice\" }\n"), "{text}");
+        let (back, doc) = split_entry(&entry);
+        let back = back.expect("metadata");
+        assert_eq!(back.identity_name(), Some("digest:alice"));
+        assert_eq!(back.author_name(), Some("a"));
+        assert_eq!(doc, b"x = 1\n");
+        // Only an identity: still recorded.
+        let only = PublishMeta::new().with_identity("anonymous (no credentials)");
+        let (back, _) = split_entry(&entry_bytes("x = 1\n", Some(&only)));
+        assert_eq!(back.and_then(|m| m.identity.clone()).as_deref(), Some("anonymous (no credentials)"));
+        // An older entry with no identity: unknown.
+        let (old, _) = split_entry(b"#zkmesh-meta { author = \"bob\" }\nx = 1\n");
+        assert_eq!(old.as_ref().and_then(PublishMeta::identity_name), None);
+        assert_eq!(old.as_ref().and_then(PublishMeta::author_name), Some("bob"));
+        // Cut at a character boundary.
+        let long = PublishMeta::new().with_identity(&format!("x509:CN={}", "é".repeat(MAX_IDENTITY_LEN)));
+        assert!(long.identity_name().is_some_and(|i| i.len() <= MAX_IDENTITY_LEN));
+    }
+
+    #[test]
     fn fields_over_their_limits_are_refused() {
         let long = PublishMeta::new().author("x".repeat(MAX_AUTHOR_LEN + 1));
         assert!(matches!(long.check("/p"), Err(Error::InvalidMeta { field: "author", .. })));
         let nul = PublishMeta::new().message("a\0b");
         assert!(matches!(nul.check("/p"), Err(Error::InvalidMeta { field: "message", .. })));
-        let most = PublishMeta::new().author("\u{1}".repeat(MAX_AUTHOR_LEN)).message("é".repeat(2048));
+        let most = PublishMeta::new()
+            .author("\u{1}".repeat(MAX_AUTHOR_LEN))
+            .message("é".repeat(2048))
+            .with_identity(&"\u{1}".repeat(MAX_IDENTITY_LEN));
         assert!(most.check("/p").is_ok());
         assert!(most.header().len() <= MAX_HEADER_LEN, "{}", most.header().len());
     }

@@ -119,8 +119,8 @@ pub(crate) fn check_size(inner: &Inner, path: &str, size: usize) -> Result<()> {
     Ok(())
 }
 
-/// Writes `doc` at `path` if `expected` holds, archiving it in the history with `meta` (see
-/// `meta.rs`; without history, the metadata is not recorded anywhere).
+/// Writes `doc` at `path` if `expected` holds, archiving it in the history with `meta` and the
+/// session's identity (see `meta.rs`; without history, neither is recorded anywhere).
 pub(crate) async fn write(
     inner: &Inner,
     path: &str,
@@ -131,7 +131,15 @@ pub(crate) async fn write(
     if let Some(meta) = meta {
         meta.check(path)?;
     }
-    let entry = meta::entry_bytes(doc, meta);
+    let recorded = match inner.history_limit {
+        0 => None,
+        // Who wrote it, as the server sees this session: never what the caller says.
+        _ => {
+            let identity = inner.identity.get_or_init(|| inner.session.identity()).await;
+            Some(meta.cloned().unwrap_or_default().with_identity(identity))
+        }
+    };
+    let entry = meta::entry_bytes(doc, recorded.as_ref());
     check_size(inner, path, entry.len())?;
     if inner.history_limit == 0 {
         let published = write_without_history(inner, path, doc, expected).await?;

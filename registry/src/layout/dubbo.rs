@@ -122,7 +122,7 @@ mod tests {
         assert_eq!(written.param("interface"), Some("com.foo.Bar"));
         assert_eq!(written.param("side"), Some("provider"));
         assert_eq!(written.param("application"), Some(application().as_str()), "Dubbo's admin groups by it");
-        let named = url.with_param("application", "shop").expect("url");
+        let named = decoded.with_param("application", "shop").expect("url");
         assert_eq!(provider_url(&named).expect("provider url").param("application"), Some("shop"));
     }
 

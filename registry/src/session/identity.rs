@@ -28,7 +28,8 @@ pub(crate) fn describe_identity(known: Option<&[AuthUser]>, options: &SessionBui
 }
 
 /// The identities given to the builder, without secrets: `digest:<user>` for digest auth,
-/// `sasl:<user>` for SASL, `<scheme>` for other schemes, `TLS client certificate` with TLS.
+/// `sasl:<user>` for SASL, `sasl (Kerberos ticket)` for GSSAPI (the principal is the ticket's,
+/// known to the server only), `<scheme>` for other schemes, `TLS client certificate` with TLS.
 pub(crate) fn configured_identity(options: &SessionBuilder) -> Vec<String> {
     let mut named: Vec<String> = options
         .auth
@@ -43,6 +44,10 @@ pub(crate) fn configured_identity(options: &SessionBuilder) -> Vec<String> {
         .collect();
     if let Some(user) = options.sasl_user() {
         named.push(format!("sasl:{user}"));
+    }
+    #[cfg(feature = "gssapi")]
+    if options.gssapi.is_some() {
+        named.push("sasl (Kerberos ticket)".to_owned());
     }
     if options.has_tls_identity() {
         named.push("TLS client certificate".to_owned());
