@@ -196,7 +196,20 @@ impl RulesStore {
     pub async fn update(
         &self,
         service: &str,
+        edit: impl FnMut(&mut Rules),
+        force: bool,
+    ) -> Result<Published> {
+        self.update_text(service, edit, None, force).await
+    }
+
+    /// [`RulesStore::update`], publishing `edit_text`'s edit of the stored text (comments and
+    /// layout kept) when it parses to exactly the rules `edit` gives, the rules re-serialized
+    /// otherwise.
+    async fn update_text(
+        &self,
+        service: &str,
         mut edit: impl FnMut(&mut Rules),
+        edit_text: Option<&TextEdit<'_>>,
         force: bool,
     ) -> Result<Published> {
         let path = self.path(service)?;
@@ -208,7 +221,11 @@ impl RulesStore {
                 None => (Rules::default(), Expect::Absent),
             };
             edit(&mut rules);
-            let text = rules.to_toml();
+            let stored = state.document.as_ref().map_or("", |(text, _)| text.as_str());
+            let text = edit_text
+                .and_then(|f| f(stored))
+                .filter(|edited| Rules::parse(edited).is_ok_and(|r| r == rules))
+                .unwrap_or_else(|| rules.to_toml());
             let rules = parse_at(&path, &text, None)?;
             match self.publish_checked(service, (&path, &text, &rules), &state, expected, force).await {
                 Err(Error::VersionConflict { .. }) => continue,
@@ -223,7 +240,7 @@ impl RulesStore {
     /// # Errors
     /// As [`RulesStore::update`] (refused when it strands a consumer or disables too many).
     pub async fn disable(&self, service: &str, address: &str, force: bool) -> Result<Published> {
-        self.update(service, |r| r.set_override(address, Some(Action::Disable)), force).await
+        self.update_override(service, address, Some(Action::Disable), force).await
     }
 
     /// Removes the override of the provider at `address` (its registered weight applies again).
@@ -231,7 +248,7 @@ impl RulesStore {
     /// # Errors
     /// As [`RulesStore::update`].
     pub async fn enable(&self, service: &str, address: &str) -> Result<Published> {
-        self.update(service, |r| r.set_override(address, None), false).await
+        self.update_override(service, address, None, false).await
     }
 
     /// Sets the weight of the provider at `address` (replacing its registered weight).
@@ -245,7 +262,20 @@ impl RulesStore {
         weight: u32,
         force: bool,
     ) -> Result<Published> {
-        self.update(service, |r| r.set_override(address, Some(Action::Weight(weight))), force).await
+        self.update_override(service, address, Some(Action::Weight(weight)), force).await
+    }
+
+    /// Sets (or, with `None`, removes) the override of the provider at `address`, editing
+    /// only its `[[override]]` table in the stored text (see `rules_edit.rs`).
+    async fn update_override(
+        &self,
+        service: &str,
+        address: &str,
+        action: Option<Action>,
+        force: bool,
+    ) -> Result<Published> {
+        let edit_text = |text: &str| crate::rules_edit::set_override_text(text, address, action);
+        self.update_text(service, |r| r.set_override(address, action), Some(&edit_text), force).await
     }
 
     /// The history of the service's rules, newest first.
@@ -287,6 +317,9 @@ impl RulesStore {
         Err(Error::RulesRefused { path: path.to_owned(), reason })
     }
 }
+
+/// An edit of a stored document's text (`None`: the edit does not apply to it).
+type TextEdit<'a> = dyn Fn(&str) -> Option<String> + Sync + 'a;
 
 /// What [`RulesStore`] read of a service in one round trip.
 struct ServiceState {
