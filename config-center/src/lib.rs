@@ -131,6 +131,7 @@ mod provenance;
 mod publish;
 mod rollout;
 mod rules;
+mod rules_edit;
 mod schema;
 mod spec;
 mod status_writer;

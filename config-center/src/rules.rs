@@ -6,6 +6,8 @@
 
 use registry::{Action, Rules, RulesCheck, ServiceUrl, Session, DEFAULT_MAX_DISABLED_SHARE};
 
+use zookeeper_client::{Error as ZkError, MultiReadResult};
+
 use crate::center::ConfigCenter;
 use crate::error::{Error, Result};
 use crate::history::HistoryEntry;
@@ -112,27 +114,39 @@ impl RulesStore {
     /// # Errors
     /// [`Error::Registry`] for ZooKeeper failures.
     pub async fn members(&self, service: &str) -> Result<(Vec<ServiceUrl>, Vec<ServiceUrl>)> {
+        let state = self.read_state(service, false).await?;
+        Ok((state.providers, state.consumers))
+    }
+
+    /// The service's providers and consumers and, with `document`, its rules document as
+    /// stored, in one round trip: one ZooKeeper multi read, so also one consistent snapshot.
+    async fn read_state(&self, service: &str, document: bool) -> Result<ServiceState> {
+        let path = self.path(service)?;
         let service_path = registry::join(self.center.root(), service);
         let (providers_path, consumers_path) =
             (registry::join(&service_path, "providers"), registry::join(&service_path, "consumers"));
-        // Both reads in one round trip.
-        let (providers, consumers) =
-            tokio::join!(self.children(&providers_path), self.children(&consumers_path));
-        Ok((providers?, consumers?))
-    }
-
-    async fn children(&self, path: &str) -> Result<Vec<ServiceUrl>> {
-        let client = self.center.inner.client(path)?;
-        match client.get_children(path).await {
-            Ok((names, _)) => {
-                let mut urls: Vec<ServiceUrl> =
-                    names.iter().filter_map(|n| ServiceUrl::from_node_name(n).ok()).collect();
-                urls.sort();
-                Ok(urls)
-            }
-            Err(zookeeper_client::Error::NoNode) => Ok(Vec::new()),
-            Err(e) => Err(Error::zk("get_children", path, e)),
+        let client = self.center.inner.client(&path)?;
+        let mut reader = client.new_multi_reader();
+        if document {
+            reader.add_get_data(&path).map_err(|e| Error::zk("get_data", &path, e))?;
         }
+        for children in [&providers_path, &consumers_path] {
+            reader.add_get_children(children).map_err(|e| Error::zk("get_children", children.as_str(), e))?;
+        }
+        let results = reader.commit().await.map_err(|e| Error::zk("multi read", &path, e))?;
+        let mut results = results.into_iter();
+        let document = match document.then(|| results.next()) {
+            None => None,
+            Some(Some(MultiReadResult::Data { data, stat })) => {
+                Some((crate::document::decode(&path, Some(stat.version), data)?.text, stat.version))
+            }
+            Some(Some(MultiReadResult::Error { err: ZkError::NoNode })) => None,
+            Some(Some(MultiReadResult::Error { err })) => return Err(Error::zk("get_data", path, err)),
+            Some(_) => return Err(unexpected(&path, "no data in the multi read answer")),
+        };
+        let providers = urls(results.next(), &providers_path)?;
+        let consumers = urls(results.next(), &consumers_path)?;
+        Ok(ServiceState { document, providers, consumers })
     }
 
     /// What `rules` would do to the service's registered consumers.
@@ -140,8 +154,8 @@ impl RulesStore {
     /// # Errors
     /// As [`RulesStore::members`].
     pub async fn check(&self, service: &str, rules: &Rules) -> Result<RulesCheck> {
-        let (providers, consumers) = self.members(service).await?;
-        Ok(rules.check(&providers, &consumers))
+        let state = self.read_state(service, false).await?;
+        Ok(rules.check(&state.providers, &state.consumers))
     }
 
     /// Validates `text`, checks it against the service's consumers and publishes it if
@@ -154,7 +168,21 @@ impl RulesStore {
     pub async fn put(&self, service: &str, text: &str, expected: Expect, force: bool) -> Result<Published> {
         let path = self.path(service)?;
         let rules = parse_at(&path, text, None)?;
-        self.guard(service, &path, &rules, force).await?;
+        let state = self.read_state(service, false).await?;
+        self.publish_checked(service, (&path, text, &rules), &state, expected, force).await
+    }
+
+    /// Publishes `text` (which parsed as `rules`) after checking it against the members
+    /// `state` read.
+    async fn publish_checked(
+        &self,
+        service: &str,
+        (path, text, rules): (&str, &str, &Rules),
+        state: &ServiceState,
+        expected: Expect,
+        force: bool,
+    ) -> Result<Published> {
+        self.guard(path, rules.check(&state.providers, &state.consumers), force)?;
         let published = self.center.publish_toml(service, RULES_NODE, text, expected).await?;
         tracing::info!(%path, version = published.version, "traffic rules published");
         Ok(published)
@@ -168,21 +196,43 @@ impl RulesStore {
     pub async fn update(
         &self,
         service: &str,
-        mut edit: impl FnMut(&mut Rules),
+        edit: impl FnMut(&mut Rules),
         force: bool,
     ) -> Result<Published> {
+        self.update_text(service, edit, None, force).await
+    }
+
+    /// [`RulesStore::update`], publishing `edit_text`'s edit of the stored text (comments and
+    /// layout kept) when it parses to exactly the rules `edit` gives, the rules re-serialized
+    /// otherwise.
+    async fn update_text(
+        &self,
+        service: &str,
+        mut edit: impl FnMut(&mut Rules),
+        edit_text: Option<&TextEdit<'_>>,
+        force: bool,
+    ) -> Result<Published> {
+        let path = self.path(service)?;
         for _ in 0..UPDATE_ATTEMPTS {
-            let (mut rules, expected) = match self.get(service).await? {
-                Some(doc) => (doc.rules, Expect::Version(doc.version)),
+            // The document and the members in one round trip; the write is the only other.
+            let state = self.read_state(service, true).await?;
+            let (mut rules, expected) = match &state.document {
+                Some((text, version)) => (parse_at(&path, text, Some(*version))?, Expect::Version(*version)),
                 None => (Rules::default(), Expect::Absent),
             };
             edit(&mut rules);
-            match self.put(service, &rules.to_toml(), expected, force).await {
+            let stored = state.document.as_ref().map_or("", |(text, _)| text.as_str());
+            let text = edit_text
+                .and_then(|f| f(stored))
+                .filter(|edited| Rules::parse(edited).is_ok_and(|r| r == rules))
+                .unwrap_or_else(|| rules.to_toml());
+            let rules = parse_at(&path, &text, None)?;
+            match self.publish_checked(service, (&path, &text, &rules), &state, expected, force).await {
                 Err(Error::VersionConflict { .. }) => continue,
                 other => return other,
             }
         }
-        Err(Error::Contention { path: self.path(service)?, attempts: UPDATE_ATTEMPTS })
+        Err(Error::Contention { path, attempts: UPDATE_ATTEMPTS })
     }
 
     /// Takes the provider at `address` (`host:port`) out of every consumer's set.
@@ -190,7 +240,7 @@ impl RulesStore {
     /// # Errors
     /// As [`RulesStore::update`] (refused when it strands a consumer or disables too many).
     pub async fn disable(&self, service: &str, address: &str, force: bool) -> Result<Published> {
-        self.update(service, |r| r.set_override(address, Some(Action::Disable)), force).await
+        self.update_override(service, address, Some(Action::Disable), force).await
     }
 
     /// Removes the override of the provider at `address` (its registered weight applies again).
@@ -198,7 +248,7 @@ impl RulesStore {
     /// # Errors
     /// As [`RulesStore::update`].
     pub async fn enable(&self, service: &str, address: &str) -> Result<Published> {
-        self.update(service, |r| r.set_override(address, None), false).await
+        self.update_override(service, address, None, false).await
     }
 
     /// Sets the weight of the provider at `address` (replacing its registered weight).
@@ -212,7 +262,20 @@ impl RulesStore {
         weight: u32,
         force: bool,
     ) -> Result<Published> {
-        self.update(service, |r| r.set_override(address, Some(Action::Weight(weight))), force).await
+        self.update_override(service, address, Some(Action::Weight(weight)), force).await
+    }
+
+    /// Sets (or, with `None`, removes) the override of the provider at `address`, editing
+    /// only its `[[override]]` table in the stored text (see `rules_edit.rs`).
+    async fn update_override(
+        &self,
+        service: &str,
+        address: &str,
+        action: Option<Action>,
+        force: bool,
+    ) -> Result<Published> {
+        let edit_text = |text: &str| crate::rules_edit::set_override_text(text, address, action);
+        self.update_text(service, |r| r.set_override(address, action), Some(&edit_text), force).await
     }
 
     /// The history of the service's rules, newest first.
@@ -243,8 +306,8 @@ impl RulesStore {
 
     /// Refuses `rules` when they would strand a consumer or disable too many providers,
     /// unless `force` (then says so loudly).
-    async fn guard(&self, service: &str, path: &str, rules: &Rules, force: bool) -> Result<()> {
-        let Some(reason) = self.check(service, rules).await?.refusal(self.max_disabled_share) else {
+    fn guard(&self, path: &str, check: RulesCheck, force: bool) -> Result<()> {
+        let Some(reason) = check.refusal(self.max_disabled_share) else {
             return Ok(());
         };
         if force {
@@ -253,6 +316,38 @@ impl RulesStore {
         }
         Err(Error::RulesRefused { path: path.to_owned(), reason })
     }
+}
+
+/// An edit of a stored document's text (`None`: the edit does not apply to it).
+type TextEdit<'a> = dyn Fn(&str) -> Option<String> + Sync + 'a;
+
+/// What [`RulesStore`] read of a service in one round trip.
+struct ServiceState {
+    /// The rules document as stored and its version (`None`: none, or not read).
+    document: Option<(String, i32)>,
+    /// The providers, sorted by URL (nodes that do not decode left out).
+    providers: Vec<ServiceUrl>,
+    /// The consumers, likewise.
+    consumers: Vec<ServiceUrl>,
+}
+
+/// The URLs of one `get_children` answer of a multi read, sorted (a missing node: none).
+fn urls(result: Option<MultiReadResult>, path: &str) -> Result<Vec<ServiceUrl>> {
+    match result {
+        Some(MultiReadResult::Children { children }) => {
+            let mut urls: Vec<ServiceUrl> =
+                children.iter().filter_map(|n| ServiceUrl::from_node_name(n).ok()).collect();
+            urls.sort();
+            Ok(urls)
+        }
+        Some(MultiReadResult::Error { err: ZkError::NoNode }) => Ok(Vec::new()),
+        Some(MultiReadResult::Error { err }) => Err(Error::zk("get_children", path, err)),
+        _ => Err(unexpected(path, "no children in the multi read answer")),
+    }
+}
+
+fn unexpected(path: &str, what: &str) -> Error {
+    Error::zk("multi read", path, ZkError::UnexpectedError(what.to_owned()))
 }
 
 /// `text` parsed as rules, errors naming `path` (and `version`).

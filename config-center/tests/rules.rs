@@ -152,3 +152,29 @@ async fn provider_switches_edit_the_document_with_compare_and_set() {
     assert_eq!(doc.rules.overrides.len(), 1);
     assert_eq!(doc.rules.overrides[0].address.as_deref(), Some("10.0.0.2:80"));
 }
+
+#[tokio::test]
+async fn provider_switches_keep_the_documents_comments() {
+    let connect = chroot("rules-switch-comments");
+    let zk = raw(&connect).await;
+    members(&zk, "shop", &["http://10.0.0.1:80/shop", "http://10.0.0.2:80/shop"], &[]).await;
+    let rules = store(&connect).await;
+    let text = "# shop's rules (team-a)\n[tags]\nstrict = false # canaries fall back\n\n\
+                # slow disks (OPS-7)\n[[override]]\naddress = \"10.0.0.2:80\"\nweight = 50\n";
+    rules.put("shop", text, Expect::Absent, false).await.expect("put");
+    rules.disable("shop", "10.0.0.1:80", false).await.expect("disable");
+    rules.set_weight("shop", "10.0.0.2:80", 40, false).await.expect("weight");
+    rules.enable("shop", "10.0.0.1:80").await.expect("enable");
+    let doc = rules.get("shop").await.expect("get").expect("present");
+    assert_eq!(doc.version, 3);
+    for comment in ["# shop's rules (team-a)", "# canaries fall back", "# slow disks (OPS-7)"] {
+        assert!(doc.text.contains(comment), "{comment:?} kept:\n{}", doc.text);
+    }
+    assert!(
+        doc.text.contains("# slow disks (OPS-7)\n[[override]]\naddress = \"10.0.0.2:80\"\nweight = 40"),
+        "{}",
+        doc.text
+    );
+    assert_eq!(doc.rules.overrides.len(), 1, "{}", doc.text);
+    assert!(!doc.text.contains("10.0.0.1"), "{}", doc.text);
+}

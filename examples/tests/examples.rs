@@ -116,12 +116,14 @@ async fn grpc_balance() {
             "3000 calls over weights 100/100/50:",
             "stopped (still registered); 1000 calls:",
             "failed calls: 0, retried: ",
+            "tag canary on ",
         ],
     )
     .await;
     // Shares by weight (40/40/20 within a few points over 3000 calls); after the stop, the two
     // left serve every call, and at most a call or two met the stopped server (then ejected).
-    let (before, after) = out.split_once("stopped (still registered)").expect("two phases");
+    let (balanced, tags) = out.split_once("tag canary on ").expect("the tag phase");
+    let (before, after) = balanced.split_once("stopped (still registered)").expect("two phases");
     let shares: Vec<f64> =
         before.lines().filter_map(|l| l.rsplit('(').next()?.strip_suffix("%)")?.parse().ok()).collect();
     assert_eq!(shares.len(), 3, "{out}");
@@ -135,11 +137,28 @@ async fn grpc_balance() {
         .filter_map(|l| l.strip_prefix("  ")?.split_once(": ")?.1.split(' ').next()?.parse::<usize>().ok())
         .sum();
     assert_eq!(served, 1000, "{out}");
-    let retried: usize = out.rsplit("retried: ").next().and_then(|r| r.trim().parse().ok()).expect("retried");
+    let retried: usize =
+        balanced.rsplit("retried: ").next().and_then(|r| r.trim().parse().ok()).expect("retried");
     assert!(
         retried <= 2,
         "ejected at its first refused connection (a call in flight may meet it too):\n{out}"
     );
+    // Tag routing over gRPC: every call carrying the tag as metadata reached the canary server,
+    // no untagged call did (100 of each).
+    let canary = tags.split_whitespace().next().expect("the canary's address");
+    let routes: Vec<(&str, usize)> = tags
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let (route, n) = l.trim().rsplit_once(": ")?;
+            Some((route, n.strip_suffix(" calls")?.parse().ok()?))
+        })
+        .collect();
+    let tagged: Vec<_> = routes.iter().filter(|(r, _)| r.starts_with("canary -> ")).collect();
+    assert_eq!(tagged, [&(format!("canary -> {canary}").as_str(), 100)], "{out}");
+    let untagged: Vec<_> = routes.iter().filter(|(r, _)| r.starts_with("untagged -> ")).collect();
+    assert!(untagged.iter().all(|(r, _)| !r.ends_with(canary)), "no untagged call to the canary:\n{out}");
+    assert_eq!(untagged.iter().map(|(_, n)| n).sum::<usize>(), 100, "{out}");
 }
 
 #[tokio::test]

@@ -65,8 +65,8 @@ pub use self::consumer::{
     is_connection_error, load_snapshot, save_snapshot, snapshot_path, Balancer, BalancerLoad, Classify,
     ConnectionErrors, ErrorRef, Filter, HttpServerErrors, LoadBalance, Outcome, OutlierPolicy, Provider,
     ProviderChange, ProviderChanges, ProviderHealth, ProviderSet, ProviderSource, RejectedNode,
-    ResponseFuture, SavedProviders, Selected, Selector, ServiceDiscover, SubscribeOptions, Subscription,
-    WatchStrategy, EWMA_MIN_STEP,
+    ResponseFuture, SavedProviders, SavedRules, Selected, Selector, ServiceDiscover, SubscribeOptions,
+    Subscription, WatchStrategy, EWMA_MIN_STEP,
 };
 pub use self::consumer::{is_refused_connection, GrpcErrors, ProtectionThreshold, DEFAULT_ZONE_MINIMUM};
 pub use self::consumer::{request_tag, RequestTag, TagLayer, TagService, TAG_HEADER};

@@ -193,3 +193,65 @@ async fn a_list_emptied_gracefully_is_saved_empty_so_a_cold_boot_serves_nobody()
         .expect("subscribe while ZooKeeper is down");
     assert_eq!(cold.current().len(), 0, "a departed provider is not served after a cold boot");
 }
+
+#[tokio::test]
+async fn a_provider_disabled_by_rules_stays_out_after_a_boot_from_disk() {
+    let mut zk = LocalZooKeeper::start().await.expect("start ZooKeeper");
+    let connect = zk.connect_string();
+    let snapshots = tempfile::tempdir().expect("tempdir");
+    let env = registry::Environment::of(&connect).expect("env");
+    let provider = Registry::builder().connect(&connect).await.expect("provider");
+    let _a = provider.register(&url("http://10.8.0.1:80/ruled")).await.expect("register");
+    let _b = provider.register(&url("http://10.8.0.2:80/ruled")).await.expect("register");
+    let consumer =
+        Registry::builder().snapshot_dir(snapshots.path()).connect(&connect).await.expect("consumer");
+    let sub = consumer.subscribe("ruled").await.expect("subscribe");
+    sub.wait_for(WAIT, |s| s.len() == 2).await.expect("both seen");
+
+    // Another client disables one provider with a plain create (no `zkmesh rules put`).
+    let text = "# out for the kernel patch\n[[override]]\naddress = \"10.8.0.1:80\"\ndisabled = true\n";
+    let raw = local_zk::support::raw(&connect).await;
+    let options = zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
+    raw.create("/services/ruled/rules", text.as_bytes(), &options).await.expect("create rules");
+    sub.wait_for(WAIT, |s| s.len() == 1).await.expect("the disabled provider out");
+    eventually(WAIT, "the snapshot holds the rules document", || async {
+        registry::load_snapshot(snapshots.path(), &env, "ruled")
+            .ok()
+            .flatten()
+            .and_then(|s| s.rules)
+            .is_some_and(|r| r.text == text && r.version == 0)
+    })
+    .await;
+
+    zk.stop().await.expect("stop");
+    let booted = Registry::builder().snapshot_dir(snapshots.path()).connect_lazy(&connect).expect("lazy");
+    let cold = booted
+        .subscribe_with(
+            "ruled",
+            SubscribeOptions::default().startup_timeout(Duration::from_millis(300)).register_consumer(false),
+        )
+        .await
+        .expect("subscribe while ZooKeeper is down");
+    let set = cold.current();
+    assert_eq!(set.source(), ProviderSource::DiskSnapshot);
+    assert_eq!(addresses(&set), ["10.8.0.2:80"], "the disabled provider stays out after a boot from disk");
+    assert_eq!(cold.rules_version(), Some(0), "the rules of the snapshot are in force");
+    assert_eq!(set.candidates().len(), 2, "both saved providers are candidates; the rules took one out");
+    for _ in 0..50 {
+        let picked = cold.select().expect("a provider");
+        assert_eq!(picked.address(), "10.8.0.2:80");
+    }
+
+    // Once ZooKeeper answers, what it says wins: the rules node deleted meanwhile means no rules.
+    zk.restart().await.expect("restart");
+    raw_delete(&connect, "/services/ruled/rules").await;
+    cold.wait_for(WAIT, |s| s.source() == ProviderSource::ZooKeeper && s.len() == 2)
+        .await
+        .expect("ZooKeeper's answer (no rules) replaces the snapshot's rules");
+    assert_eq!(cold.rules_version(), None);
+}
+
+async fn raw_delete(connect: &str, path: &str) {
+    let raw = local_zk::support::raw(connect).await;
+    raw.delete(path, None).await.expect("delete the rules node");
+}

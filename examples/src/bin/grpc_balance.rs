@@ -2,7 +2,11 @@
 //! weights 100/100/50, called by a tonic client whose transport is the subscription's
 //! `Balancer` over one tonic `Channel` per provider. Calls follow the weights; one server
 //! stops mid-run (its node stays registered): it is ejected at its first refused connection,
-//! and no call fails, each one that met it being retried once on another server.
+//! and no call fails, each one that met it being retried once on another server. Then a fourth
+//! server registers with `tag=canary` and the service's rules route by tag: calls carrying the
+//! tag as gRPC metadata (`x-zkmesh-tag: canary`, which tonic sends as an HTTP/2 header) go
+//! through `registry::TagLayer` and `Balancer::route_by(registry::request_tag)` to it, the
+//! others never.
 //!
 //! No protoc: the two messages are written by hand with `prost`'s derive, the client uses
 //! tonic's generic `Grpc::unary` and the server tonic's `server::Grpc` (what tonic's code
@@ -94,6 +98,8 @@ async fn story(zk: String) -> Result<(), BoxError> {
         during.get("retried").unwrap_or(&0)
     );
     registration.deregister().await?;
+    let canary = tag_routing(&zk, &registry, &greeter).await?;
+    servers.push(canary);
     for (server, registration) in servers {
         registration.deregister().await?;
         server.stop().await;
@@ -136,6 +142,56 @@ where
         }
     }
     Ok(counts)
+}
+
+/// Registers a server tagged `canary`, publishes rules that route by tag and makes 200 calls
+/// through the tag layer, every other one carrying the tag as gRPC metadata.
+async fn tag_routing(
+    zk: &str,
+    registry: &Registry,
+    greeter: &registry::Subscription,
+) -> Result<(GreeterServer, registry::Registration), BoxError> {
+    let server = GreeterServer::start().await?;
+    let url = ServiceUrl::parse(&format!("grpc://{}/greeter?tag=canary", server.address))?;
+    let registration = registry.register(&url).await?;
+    let store = config_center::RulesStore::new(registry::Session::connect(zk).await?)?;
+    store.put("greeter", "[tags]\n", config_center::Expect::Any, false).await?;
+    for _ in 0..50 {
+        if greeter.rules().tags.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    greeter.wait_for(WAIT, |set| set.candidates().iter().any(|p| p.address() == server.address)).await?;
+    let balancer = greeter
+        .balancer(|p| {
+            let endpoint = Channel::from_shared(format!("http://{}", p.address()));
+            endpoint.expect("a provider's address is host:port").connect_lazy()
+        })
+        .classifier(GrpcErrors)
+        .route_by(registry::request_tag);
+    let tagged = tower::Layer::layer(&registry::TagLayer::new(), balancer);
+    let mut client = tonic::client::Grpc::new(Buffer::new(tagged, 64));
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for i in 0..200 {
+        client.ready().await.map_err(|e| Status::unavailable(e.to_string()))?;
+        let mut request = Request::new(HelloRequest { name: format!("caller {i}") });
+        let kind = if i % 2 == 0 {
+            request.metadata_mut().insert(registry::TAG_HEADER, "canary".parse()?);
+            "canary"
+        } else {
+            "untagged"
+        };
+        let path = http::uri::PathAndQuery::from_static(PATH);
+        let codec = ProstCodec::<HelloRequest, HelloReply>::default();
+        let reply = client.unary(request, path, codec).await?;
+        *counts.entry(format!("{kind} -> {}", reply.into_inner().server)).or_default() += 1;
+    }
+    println!("tag canary on {} (gRPC metadata {}); 200 calls:", server.address, registry::TAG_HEADER);
+    for (route, n) in &counts {
+        println!("  {route}: {n} calls");
+    }
+    Ok((server, registration))
 }
 
 fn print_shares(counts: &BTreeMap<String, usize>) {

@@ -149,6 +149,10 @@ impl Directory {
                     providers = saved.nodes.len(),
                     "ZooKeeper did not answer in time; serving the disk snapshot (stale)"
                 );
+                // The rules first, so the set built from the saved list is built with them.
+                if let Some(rules) = saved.rules {
+                    self.rules_from_disk(rules);
+                }
                 self.apply(&saved.nodes, ProviderSource::DiskSnapshot);
                 crate::metrics::snapshot_loaded(service);
             }
@@ -356,7 +360,8 @@ pub(super) async fn warmup_ticker(dir: Arc<Directory>) {
     }
 }
 
-/// Writes the latest list read from ZooKeeper to disk; bursts coalesce into one write.
+/// Writes the latest list read from ZooKeeper to disk, with the rules document in force (a
+/// rules change rewrites it); bursts coalesce into one write.
 pub(super) async fn snapshot_writer(dir: Arc<Directory>, snapshot_dir: PathBuf) {
     let mut rx = dir.to_disk.subscribe();
     while rx.changed().await.is_ok() {
@@ -364,9 +369,10 @@ pub(super) async fn snapshot_writer(dir: Arc<Directory>, snapshot_dir: PathBuf) 
         let service = dir.service.clone();
         let target = snapshot_dir.clone();
         let environment = dir.environment.clone();
+        let rules = dir.saved_rules();
         let saved = tokio::task::spawn_blocking(move || {
             let nodes: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
-            crate::consumer::save_snapshot(&target, &environment, &service, &nodes)
+            crate::consumer::save_snapshot(&target, &environment, &service, &nodes, rules.as_ref())
         })
         .await;
         crate::metrics::snapshot_written(&dir.service, matches!(saved, Ok(Ok(()))));

@@ -16,6 +16,24 @@
 //! http%3A%2F%2F10.0.0.5%3A8080%2Fgreeter%3Fweight%3D100
 //! ```
 //!
+//! When the service has a traffic rules document, the snapshot also holds its last good text
+//! and ZooKeeper version (header `v3`, two lines after `saved_ms`; the text percent-encoded so
+//! it stays on one line), so a consumer booting from disk applies the rules it last had until
+//! ZooKeeper answers:
+//!
+//! ```text
+//! # zkmesh provider snapshot v3
+//! environment=10.0.0.1:2181,10.0.0.2:2181/prod
+//! service=greeter
+//! saved_ms=1763769600000
+//! rules_version=4
+//! rules=%5B%5Boverride%5D%5D%0Aaddress%20%3D%20%2210.0.0.5%3A8080%22%0Adisabled%20%3D%20true%0A
+//! http%3A%2F%2F10.0.0.5%3A8080%2Fgreeter%3Fweight%3D100
+//! ```
+//!
+//! A service without rules is saved as `v2`, and a `v2` file (written before rules were saved)
+//! reads as a snapshot without rules.
+//!
 //! A list that ZooKeeper answered empty is saved empty (empty protection keeps serving the last
 //! providers in memory, but the disk records what ZooKeeper said), so a later cold boot does
 //! not send traffic to providers that left.
@@ -26,7 +44,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::error::{Error, Result};
 use crate::session::Environment;
 
+use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
+
 const HEADER: &str = "# zkmesh provider snapshot v2";
+/// The header of a snapshot that also holds the rules document.
+const HEADER_RULES: &str = "# zkmesh provider snapshot v3";
+
+/// The traffic rules document a snapshot holds: its text and ZooKeeper version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedRules {
+    /// The ZooKeeper version of the document (`stat.version`).
+    pub version: i32,
+    /// The document's TOML text, as read from ZooKeeper.
+    pub text: String,
+}
 
 /// A snapshot read back from disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +66,9 @@ pub struct SavedProviders {
     pub nodes: Vec<String>,
     /// When the snapshot was written.
     pub saved_at: SystemTime,
+    /// The service's rules document when the snapshot was written (`None`: no rules, or a
+    /// snapshot written before rules were saved).
+    pub rules: Option<SavedRules>,
 }
 
 /// The file holding `service`'s snapshot for `environment` in `dir`.
@@ -42,16 +76,27 @@ pub fn snapshot_path(dir: &Path, environment: &Environment, service: &str) -> Pa
     dir.join(environment.dir_name()).join(format!("{service}.providers"))
 }
 
-/// Writes `nodes` as `service`'s snapshot for `environment` in `dir` (created if missing),
-/// atomically.
+/// Writes `nodes` (and the service's `rules` document, when it has one) as `service`'s
+/// snapshot for `environment` in `dir` (created if missing), atomically.
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
-pub fn save_snapshot(dir: &Path, environment: &Environment, service: &str, nodes: &[String]) -> Result<()> {
+pub fn save_snapshot(
+    dir: &Path,
+    environment: &Environment,
+    service: &str,
+    nodes: &[String],
+    rules: Option<&SavedRules>,
+) -> Result<()> {
     let path = snapshot_path(dir, environment, service);
     let saved_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    let header = if rules.is_some() { HEADER_RULES } else { HEADER };
     let mut text =
-        format!("{HEADER}\nenvironment={}\nservice={service}\nsaved_ms={saved_ms}\n", environment.key());
+        format!("{header}\nenvironment={}\nservice={service}\nsaved_ms={saved_ms}\n", environment.key());
+    if let Some(rules) = rules {
+        let encoded = utf8_percent_encode(&rules.text, NON_ALPHANUMERIC);
+        text.push_str(&format!("rules_version={}\nrules={encoded}\n", rules.version));
+    }
     for node in nodes {
         text.push_str(node);
         text.push('\n');
@@ -80,9 +125,11 @@ pub fn load_snapshot(dir: &Path, environment: &Environment, service: &str) -> Re
         return Err(corrupt("truncated (no final newline)"));
     }
     let mut lines = text.lines();
-    if lines.next() != Some(HEADER) {
-        return Err(corrupt("missing header line"));
-    }
+    let with_rules = match lines.next() {
+        Some(HEADER) => false,
+        Some(HEADER_RULES) => true,
+        _ => return Err(corrupt("missing header line")),
+    };
     let expected = environment.key();
     match lines.next().and_then(|l| l.strip_prefix("environment=")) {
         Some(found) if found == expected => {}
@@ -99,6 +146,7 @@ pub fn load_snapshot(dir: &Path, environment: &Environment, service: &str) -> Re
         .and_then(|l| l.strip_prefix("saved_ms="))
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| corrupt("missing saved_ms line"))?;
+    let rules = if with_rules { Some(read_rules(&mut lines).map_err(&corrupt)?) } else { None };
     let mut nodes = Vec::new();
     for line in lines {
         if line.is_empty() || line.contains('/') || line.chars().any(char::is_whitespace) {
@@ -106,7 +154,21 @@ pub fn load_snapshot(dir: &Path, environment: &Environment, service: &str) -> Re
         }
         nodes.push(line.to_owned());
     }
-    Ok(Some(SavedProviders { nodes, saved_at: UNIX_EPOCH + Duration::from_millis(saved_ms) }))
+    Ok(Some(SavedProviders { nodes, saved_at: UNIX_EPOCH + Duration::from_millis(saved_ms), rules }))
+}
+
+/// The `rules_version=` and `rules=` lines of a `v3` snapshot.
+fn read_rules<'a>(
+    lines: &mut impl Iterator<Item = &'a str>,
+) -> std::result::Result<SavedRules, &'static str> {
+    let version = lines
+        .next()
+        .and_then(|l| l.strip_prefix("rules_version="))
+        .and_then(|v| v.parse().ok())
+        .ok_or("missing rules_version line")?;
+    let encoded = lines.next().and_then(|l| l.strip_prefix("rules=")).ok_or("missing rules line")?;
+    let text = percent_decode_str(encoded).decode_utf8().map_err(|_| "the rules line is not UTF-8")?;
+    Ok(SavedRules { version, text: text.into_owned() })
 }
 
 #[cfg(test)]
@@ -123,13 +185,13 @@ mod tests {
         let env = prod();
         assert_eq!(load_snapshot(dir.path(), &env, "svc").expect("load"), None);
         let nodes = vec!["http%3A%2F%2Fa%3A1%2Fsvc".to_owned(), "http%3A%2F%2Fb%3A1%2Fsvc".to_owned()];
-        save_snapshot(dir.path(), &env, "svc", &nodes).expect("save");
+        save_snapshot(dir.path(), &env, "svc", &nodes, None).expect("save");
         let loaded = load_snapshot(dir.path(), &env, "svc").expect("load").expect("present");
         assert_eq!(loaded.nodes, nodes);
         assert!(loaded.saved_at <= SystemTime::now());
-        save_snapshot(dir.path(), &env, "svc", &nodes[..1]).expect("save again");
+        save_snapshot(dir.path(), &env, "svc", &nodes[..1], None).expect("save again");
         assert_eq!(load_snapshot(dir.path(), &env, "svc").expect("load").expect("present").nodes, nodes[..1]);
-        save_snapshot(dir.path(), &env, "svc", &[]).expect("save empty");
+        save_snapshot(dir.path(), &env, "svc", &[], None).expect("save empty");
         assert!(load_snapshot(dir.path(), &env, "svc").expect("load").expect("present").nodes.is_empty());
         let leftovers: Vec<_> = std::fs::read_dir(dir.path().join(env.dir_name()))
             .expect("ls")
@@ -140,10 +202,31 @@ mod tests {
     }
 
     #[test]
+    fn rules_round_trip_and_a_v2_file_has_none() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let env = prod();
+        let nodes = vec!["http%3A%2F%2Fa%3A1%2Fsvc".to_owned()];
+        let text = "# why: a%b\n[[override]]\naddress = \"a:1\"\ndisabled = true\n\t\r\n".to_owned();
+        let rules = SavedRules { version: 7, text };
+        save_snapshot(dir.path(), &env, "svc", &nodes, Some(&rules)).expect("save");
+        let raw = std::fs::read_to_string(snapshot_path(dir.path(), &env, "svc")).expect("read");
+        assert!(raw.starts_with(HEADER_RULES), "{raw}");
+        let loaded = load_snapshot(dir.path(), &env, "svc").expect("load").expect("present");
+        assert_eq!((loaded.nodes, loaded.rules), (nodes.clone(), Some(rules)));
+        // A file written before rules were saved (v2) reads as a snapshot without rules.
+        save_snapshot(dir.path(), &env, "svc", &nodes, None).expect("save without rules");
+        let raw = std::fs::read_to_string(snapshot_path(dir.path(), &env, "svc")).expect("read");
+        assert!(raw.starts_with(HEADER), "{raw}");
+        let loaded = load_snapshot(dir.path(), &env, "svc").expect("load").expect("present");
+        assert_eq!((loaded.nodes, loaded.rules), (nodes, None));
+    }
+
+    #[test]
     fn environments_sharing_a_directory_never_read_each_other() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (prod, staging) = (prod(), Environment::of("10.0.0.1:2181,10.0.0.2:2181/staging").expect("env"));
-        save_snapshot(dir.path(), &prod, "svc", &["http%3A%2F%2Fprod%3A1%2Fsvc".to_owned()]).expect("save");
+        save_snapshot(dir.path(), &prod, "svc", &["http%3A%2F%2Fprod%3A1%2Fsvc".to_owned()], None)
+            .expect("save");
         assert_eq!(
             load_snapshot(dir.path(), &staging, "svc").expect("load"),
             None,
@@ -174,6 +257,10 @@ mod tests {
             format!("{HEADER}\n{ok_env}service=svc\nsaved_ms=1\nhttp%3A%2F%2Fa").into_bytes(),
             format!("{HEADER}\n{ok_env}service=svc\nsaved_ms=1\na b\n").into_bytes(),
             b"\xff\xfe\n".to_vec(),
+            format!("{HEADER_RULES}\n{ok_env}service=svc\nsaved_ms=1\na\n").into_bytes(),
+            format!("{HEADER_RULES}\n{ok_env}service=svc\nsaved_ms=1\nrules_version=1\na\n").into_bytes(),
+            format!("{HEADER_RULES}\n{ok_env}service=svc\nsaved_ms=1\nrules_version=1\nrules=%FF\n")
+                .into_bytes(),
         ];
         for bytes in cases {
             std::fs::write(&path, &bytes).expect("write");

@@ -49,7 +49,7 @@ pub use self::balancer::{
 pub use self::changes::{ProviderChange, ProviderChanges};
 pub use self::current::Selected;
 pub use self::discover::ServiceDiscover;
-pub use self::disk_snapshot::{load_snapshot, save_snapshot, snapshot_path, SavedProviders};
+pub use self::disk_snapshot::{load_snapshot, save_snapshot, snapshot_path, SavedProviders, SavedRules};
 pub use self::filter::{Filter, DEFAULT_ZONE_MINIMUM};
 pub use self::options::{SubscribeOptions, WatchStrategy};
 pub use self::outlier::{Outcome, OutlierPolicy, ProviderHealth};

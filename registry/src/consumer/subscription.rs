@@ -104,7 +104,8 @@ impl Subscription {
     }
 
     /// The traffic rules this subscription's sets are built with: the last good document
-    /// read from `<root>/<service>/rules` (empty when there is none).
+    /// read from `<root>/<service>/rules` (empty when there is none). A subscription that
+    /// booted from its disk snapshot uses the rules saved with it until ZooKeeper answers.
     pub fn rules(&self) -> Arc<crate::Rules> {
         lock(&self.dir.rules).rules.clone()
     }
