@@ -5,25 +5,15 @@
 #[path = "../../registry/tests/kdc/mod.rs"]
 mod kdc;
 
-use kdc::{start_kdc, tool, REALM};
-use local_zk::LocalZooKeeper;
+use kdc::{start_kdc, REALM};
 use serde_json::Value;
 
 #[tokio::test]
 async fn zkmesh_publishes_with_a_kerberos_ticket_and_history_names_the_principal() {
     let kdc = start_kdc().await;
     let cache = kdc.dir.path().join("cc");
-    let alice_keytab = kdc.keytab("alice");
-    tool(
-        kdc.dir.path(),
-        "kinit",
-        &["-k", "-t", alice_keytab.to_str().expect("utf-8"), &format!("alice@{REALM}")],
-    );
-    let zk = LocalZooKeeper::builder()
-        .sasl_kerberos(&format!("zookeeper/localhost@{REALM}"), kdc.keytab("zookeeper"), kdc.krb5_conf())
-        .start()
-        .await
-        .unwrap_or_else(|e| panic!("start a Kerberized ZooKeeper: {e}"));
+    kdc.kinit("alice");
+    let zk = kdc.zookeeper().await;
     let connect = format!("{}/krb", zk.connect_string());
     let doc = kdc.dir.path().join("db.toml");
     std::fs::write(&doc, "pool = 4\n").expect("doc");

@@ -8,8 +8,7 @@ mod common;
 mod kdc;
 
 use common::init_logging;
-use kdc::{start_kdc, tool, REALM, WAIT};
-use local_zk::LocalZooKeeper;
+use kdc::{start_kdc, REALM, WAIT};
 use registry::{AccessPolicy, AccessTarget, Error, Identity, NodeAcl, Registry, ServiceUrl, Session};
 
 #[tokio::test]
@@ -20,18 +19,9 @@ async fn a_kerberos_principal_registers_where_granted() {
     let cache = kdc.dir.path().join("cc");
     std::env::set_var("KRB5_CONFIG", kdc.krb5_conf());
     std::env::set_var("KRB5CCNAME", format!("FILE:{}", cache.display()));
-    let alice_keytab = kdc.keytab("alice");
-    tool(
-        kdc.dir.path(),
-        "kinit",
-        &["-k", "-t", alice_keytab.to_str().expect("utf-8"), &format!("alice@{REALM}")],
-    );
+    kdc.kinit("alice");
 
-    let zk = LocalZooKeeper::builder()
-        .sasl_kerberos(&format!("zookeeper/localhost@{REALM}"), kdc.keytab("zookeeper"), kdc.krb5_conf())
-        .start()
-        .await
-        .unwrap_or_else(|e| panic!("start a Kerberized ZooKeeper: {e}"));
+    let zk = kdc.zookeeper().await;
     let connect = format!("{}/krb", zk.connect_string());
     let alice = Session::builder()
         .connect_timeout(WAIT)

@@ -10,8 +10,7 @@ use std::time::Duration;
 use common::*;
 use registry::tower::{BoxError, Service, ServiceExt};
 use registry::{
-    Balancer, Filter, Outcome, OutlierPolicy, ProtectionThreshold, Provider, ProviderSet, Registry,
-    SubscribeOptions, Subscription,
+    Filter, Outcome, OutlierPolicy, ProtectionThreshold, Provider, ProviderSet, Registry, SubscribeOptions,
 };
 use tokio::net::{TcpListener, TcpStream};
 use zookeeper_client::{Acls, CreateMode};
@@ -20,20 +19,6 @@ const WAIT: Duration = Duration::from_secs(20);
 
 async fn registry(connect: &str) -> Registry {
     Registry::builder().connect(connect).await.unwrap_or_else(|e| panic!("connect {connect}: {e}"))
-}
-
-/// A balancer whose service per provider connects to the provider's address.
-fn tcp_balancer(sub: &Subscription) -> Balancer<tower::util::BoxService<u32, String, BoxError>, u32> {
-    sub.balancer(|p: &Provider| {
-        let address = p.address().to_owned();
-        tower::util::BoxService::new(tower::service_fn(move |_: u32| {
-            let address = address.clone();
-            async move {
-                TcpStream::connect(&address).await?;
-                Ok::<_, BoxError>(address)
-            }
-        }))
-    })
 }
 
 /// Sends `total` requests one at a time; answers per address, errors under "error".

@@ -15,7 +15,6 @@ use registry::{
     Balancer, BalancerLoad, Filter, Outcome, OutlierPolicy, Provider, ProviderHealth, ProviderSet,
     Registration, Registry, ServiceUrl, SubscribeOptions, Subscription,
 };
-use tokio::net::TcpStream;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -186,25 +185,6 @@ async fn select_users_report_outcomes_and_an_ejected_provider_returns_through_on
     assert_eq!(sub.current().providers()[0].weight(), 100);
 }
 
-/// A balancer over real TCP: a service per provider that connects to its address (the
-/// [`Ports`] given to the providers: `live` ones accept, `dead` ones refuse).
-struct Tcp;
-
-impl Tcp {
-    fn balancer(sub: &Subscription) -> Balancer<tower::util::BoxService<u32, String, BoxError>, u32> {
-        sub.balancer(|p: &Provider| {
-            let address = p.address().to_owned();
-            tower::util::BoxService::new(tower::service_fn(move |_: u32| {
-                let address = address.clone();
-                async move {
-                    TcpStream::connect(&address).await?;
-                    Ok::<_, BoxError>(address)
-                }
-            }))
-        })
-    }
-}
-
 #[tokio::test]
 async fn the_balancer_ejects_a_refusing_provider_at_its_first_failure_for_every_picker() {
     let connect = chroot("refused");
@@ -214,7 +194,7 @@ async fn the_balancer_ejects_a_refusing_provider_at_its_first_failure_for_every_
     let _held = register(&reg, "refused", &ports.iter().map(|&p| (p, 100)).collect::<Vec<_>>()).await;
     let policy = OutlierPolicy::default().consecutive_failures(1).base_ejection(Duration::from_secs(60));
     let sub = subscribe(&reg, "refused", policy, 3).await;
-    let mut balancer = Tcp::balancer(&sub);
+    let mut balancer = tcp_balancer(&sub);
     let counts = drive(&mut balancer, 2_000, 1).await;
     assert_eq!(counts.get("error"), Some(&1), "the first refused connection, then none: {counts:?}");
     let dead = format!("127.0.0.1:{}", tcp.dead[0]);
@@ -233,7 +213,7 @@ async fn every_provider_failing_never_empties_the_set_and_errors_say_why() {
     let _held = register(&reg, "all-fail", &tcp.all().iter().map(|&p| (p, 100)).collect::<Vec<_>>()).await;
     let policy = OutlierPolicy::default().consecutive_failures(1).base_ejection(Duration::from_secs(60));
     let sub = subscribe(&reg, "all-fail", policy, 4).await;
-    let mut balancer = Tcp::balancer(&sub);
+    let mut balancer = tcp_balancer(&sub);
     let counts = drive(&mut balancer, 50, 1).await;
     assert_eq!(counts.get("error"), Some(&50));
     let set = sub.wait_for(WAIT, |s| s.providers().iter().filter(|p| p.weight() == 0).count() == 2).await;

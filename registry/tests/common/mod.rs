@@ -9,7 +9,7 @@ use registry::{NodeEvent, Session, SessionState};
 mod ports;
 
 pub use local_zk::support::{eventually, init_logging, raw, shared_zk};
-pub use ports::Ports;
+pub use ports::{tcp_balancer, Ports};
 
 /// A connect string rooted at a fresh chroot (`/test-<pid>-<name>-<n>`) of the shared ZooKeeper.
 pub fn chroot(name: &str) -> String {

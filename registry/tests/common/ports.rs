@@ -1,7 +1,10 @@
 //! Loopback ports for tests that need real sockets: some accept (and close) connections, some
 //! have nothing listening (a connection to them is refused).
 
-use tokio::net::TcpListener;
+use registry::tower::util::BoxService;
+use registry::tower::BoxError;
+use registry::{Balancer, Provider, Subscription};
+use tokio::net::{TcpListener, TcpStream};
 
 /// `live` ports that accept (and close) connections, `dead` ones where nothing listens; the
 /// accepting tasks stop when this is dropped.
@@ -44,4 +47,20 @@ impl Ports {
     pub fn all(&self) -> Vec<u16> {
         self.live.iter().chain(&self.dead).copied().collect()
     }
+}
+
+/// A balancer over real TCP: a service per provider that connects to the provider's address
+/// (e.g. [`Ports`] given to the providers: `live` ones accept, `dead` ones refuse) and answers
+/// with that address.
+pub fn tcp_balancer(sub: &Subscription) -> Balancer<BoxService<u32, String, BoxError>, u32> {
+    sub.balancer(|p: &Provider| {
+        let address = p.address().to_owned();
+        BoxService::new(registry::tower::service_fn(move |_: u32| {
+            let address = address.clone();
+            async move {
+                TcpStream::connect(&address).await?;
+                Ok::<_, BoxError>(address)
+            }
+        }))
+    })
 }

@@ -27,6 +27,29 @@ impl Kdc {
     pub fn keytab(&self, name: &str) -> PathBuf {
         self.dir.path().join(format!("{name}.keytab"))
     }
+
+    /// `kinit` as `user@REALM` from its keytab (into the credentials cache `KRB5CCNAME` names).
+    pub fn kinit(&self, user: &str) {
+        let keytab = self.keytab(user);
+        tool(
+            self.dir.path(),
+            "kinit",
+            &["-k", "-t", keytab.to_str().expect("utf-8"), &format!("{user}@{REALM}")],
+        );
+    }
+
+    /// A ZooKeeper that authenticates clients with this realm (`zookeeper/localhost`).
+    pub async fn zookeeper(&self) -> local_zk::LocalZooKeeper {
+        local_zk::LocalZooKeeper::builder()
+            .sasl_kerberos(
+                &format!("zookeeper/localhost@{REALM}"),
+                self.keytab("zookeeper"),
+                self.krb5_conf(),
+            )
+            .start()
+            .await
+            .unwrap_or_else(|e| panic!("start a Kerberized ZooKeeper: {e}"))
+    }
 }
 
 /// `program` from `/usr/sbin` (where Debian puts the KDC's tools, not always on `PATH`), else `PATH`.
