@@ -166,6 +166,12 @@ impl ConsoleBuilder {
             .fleet_status(false)
             .build(session.clone())
             .map_err(|e| invalid("config_root", &e))?;
+        // The rules documents are config documents under the registry root (see RulesStore).
+        let rules_history = ConfigCenter::builder()
+            .root(registry.root())
+            .fleet_status(false)
+            .build(session.clone())
+            .map_err(|e| invalid("root", &e))?;
         for path in &self.recipes {
             registry::validate_path(path).map_err(|e| invalid("recipes", &e))?;
         }
@@ -173,6 +179,7 @@ impl ConsoleBuilder {
             session,
             registry,
             rules,
+            rules_history,
             config,
             write_token: self.write_token.clone(),
             recipes: self.recipes.clone(),
@@ -192,6 +199,9 @@ pub(crate) struct State {
     pub registry: Registry,
     /// The services' rules documents.
     pub rules: RulesStore,
+    /// The rules documents read as config documents (service = namespace, `rules` = name),
+    /// for their history with the current version.
+    pub rules_history: ConfigCenter,
     /// The config tree.
     pub config: ConfigCenter,
     /// The write token, if writes are allowed.

@@ -17,10 +17,12 @@ use crate::console::State;
 use crate::failure;
 use crate::reply::{ApiError, Reply};
 
-/// `[{"version","author","message","identity","time_ms","current","size"}]`, newest first.
+/// `[{"version","author","message","identity","time_ms","replaced_ms","size","current",
+/// "archived"}]`: every version the history holds, the current one first.
 pub(crate) async fn history(state: &State, service: &str) -> Reply {
     let service = crate::input::service(service)?;
-    let entries = state.rules.history(service).await.map_err(failure::config)?;
+    let entries =
+        state.rules_history.revisions(service, config_center::RULES_NODE).await.map_err(failure::config)?;
     Ok(history_json(&entries))
 }
 
