@@ -113,3 +113,26 @@ async fn digest_credentials_never_appear_in_any_response() {
         assert!(!text.contains(password) && !text.contains("team:pa55"), "credentials leaked: {text}");
     }
 }
+
+#[tokio::test]
+async fn after_a_session_expiry_the_stream_says_resync_and_events_flow_again() {
+    let connect = local_zk::support::chroot("console", "expiry");
+    let zk = local_zk::support::raw(&connect).await;
+    let session = registry::Session::connect(&connect).await.expect("session");
+    let info = session.session_info().expect("connected");
+    let handle = zkmesh_console::Console::builder()
+        .listen(([127, 0, 0, 1], 0).into())
+        .serve(session.clone())
+        .await
+        .expect("console");
+    let console = TestConsole { handle, connect, zk };
+    live(&console).await;
+    let mut body = send(console.addr(), "GET", "/api/events", None, None).await.into_body();
+    let mut text = String::new();
+    read_until(&mut body, &mut text, &[": connected"]).await;
+    local_zk::expire_session(&console.connect, &info).await.expect("expired");
+    read_until(&mut body, &mut text, &["event: resync\n"]).await;
+    assert_ne!(session.session_info().map(|i| i.id()), Some(info.id()), "a new session");
+    member(&console.zk, "providers", "http://10.0.0.1:80/after").await;
+    read_until(&mut body, &mut text, &["event: service\ndata: {\"name\":\"after\"}"]).await;
+}
