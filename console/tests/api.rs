@@ -147,3 +147,23 @@ async fn recipes_show_leaders_lock_holders_and_waiters_queue_depths_barriers_and
     assert_eq!((&barrier["size"], &barrier["members"].as_array().map(Vec::len)), (&json!("3"), &Some(1)));
     assert!(recipes["jobs"].as_array().is_some_and(Vec::is_empty), "{recipes}");
 }
+
+#[tokio::test]
+async fn a_curator_service_shows_its_instances_as_providers() {
+    let console = TestConsole::start_with("curator", |b| b.layout(registry::Layout::Curator)).await;
+    let instance = r#"{"name":"greeter","id":"abc","address":"10.0.0.5","port":8080,"sslPort":null,"payload":{"@class":"java.util.LinkedHashMap","version":"1.2"},"registrationTimeUTC":17,"serviceType":"DYNAMIC","uriSpec":null}"#;
+    create(&console.zk, "/services/greeter/abc", instance.as_bytes()).await;
+    let (status, list) = console.get("/api/services").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!((&list[0]["layout"], &list[0]["providers"]), (&json!("curator"), &json!(1)), "{list}");
+    let (status, greeter) = console.get("/api/services/greeter").await;
+    assert_eq!(status, StatusCode::OK, "{greeter}");
+    assert_eq!(greeter["layout"], "curator");
+    let provider = &greeter["providers"][0];
+    assert_eq!(
+        (&provider["address"], &provider["version"]),
+        (&json!("10.0.0.5:8080"), &json!("1.2")),
+        "{greeter}"
+    );
+    assert_eq!((&greeter["consumers"], &greeter["rules"]["version"]), (&json!([]), &json!(null)));
+}
