@@ -119,6 +119,8 @@ async fn recipes_show_leaders_lock_holders_and_waiters_queue_depths_barriers_and
         queue.put(item).await.expect("put");
     }
     create(&console.zk, "/barriers/start", b"3").await;
+    create(&console.zk, "/jobs/nightly", b"kind=singleton\nschedule=every 60000ms\n").await;
+    create(&console.zk, "/jobs/nightly/members/worker-a", b"").await;
     create(&console.zk, "/barriers/start/_c_11-member-0000000000", b"").await;
     // A Curator InterProcessMutex at a path of the application's choosing: a holder, a waiter.
     create(&console.zk, "/myapp/orders/_c_aaa-lock-0000000000", b"10.0.0.1").await;
@@ -145,7 +147,13 @@ async fn recipes_show_leaders_lock_holders_and_waiters_queue_depths_barriers_and
     );
     let barrier = &recipes["barriers"][0];
     assert_eq!((&barrier["size"], &barrier["members"].as_array().map(Vec::len)), (&json!("3"), &Some(1)));
-    assert!(recipes["jobs"].as_array().is_some_and(Vec::is_empty), "{recipes}");
+    let job = &recipes["jobs"][0];
+    assert_eq!(
+        (&job["name"], &job["kind"], &job["schedule"]),
+        (&json!("nightly"), &json!("singleton"), &json!("every 60000ms"))
+    );
+    assert_eq!(job["members"], json!(["worker-a"]), "{job}");
+    assert!(job["next_run_ms"].is_i64(), "{job}");
 }
 
 #[tokio::test]
