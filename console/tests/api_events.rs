@@ -150,3 +150,23 @@ async fn after_a_session_expiry_the_stream_says_resync_and_events_flow_again() {
     let resyncs = text.matches("event: resync\n").count();
     assert!(resyncs >= 1, "the page was told to refetch:\n{text}");
 }
+
+#[tokio::test]
+async fn shutdown_ends_open_event_streams_and_stops_listening() {
+    let console = TestConsole::start("shutdown").await;
+    let addr = console.addr();
+    let mut body = send(addr, "GET", "/api/events", None, None).await.into_body();
+    let mut text = String::new();
+    read_until(&mut body, &mut text, &[": connected"]).await;
+    console.handle.shutdown().await;
+    let end = tokio::time::timeout(WITHIN, async {
+        loop {
+            match body.frame().await {
+                None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    });
+    end.await.expect("the stream ended");
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "nothing listens any more");
+}
