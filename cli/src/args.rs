@@ -138,6 +138,13 @@ pub enum Command {
         #[command(subcommand)]
         command: AclCommand,
     },
+    /// Serves the web console and its JSON API (see the README's "Console" section) until
+    /// Ctrl-C; read-only unless a write token is given.
+    Console {
+        /// The console's settings.
+        #[command(flatten)]
+        args: ConsoleArgs,
+    },
     /// Runs a local ZooKeeper for development in the foreground, until Ctrl-C, on 127.0.0.1 at
     /// the port of `--zk` (default 2181), or `--port`.
     Dev {
@@ -150,6 +157,29 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         metrics: Option<String>,
     },
+}
+
+/// `zkmesh console`'s settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConsoleArgs {
+    /// The address to serve on (`IP:PORT`; loopback by default: anything else reaches the
+    /// network without TLS).
+    #[arg(long, default_value = zkmesh_console::DEFAULT_LISTEN, value_name = "ADDR")]
+    pub listen: String,
+    /// Allow writes from requests carrying `Authorization: Bearer TOKEN` (better from the
+    /// environment, ZKMESH_CONSOLE_TOKEN, than on the command line). Default: read-only.
+    #[arg(long, env = "ZKMESH_CONSOLE_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub write_token: Option<String>,
+    /// The root of the config tree.
+    #[arg(long, value_name = "PATH")]
+    pub config_root: Option<String>,
+    /// Where recipes live, scanned for elections, locks, queues, barriers (repeatable, or
+    /// comma-separated). Default: the recipes' conventional roots (see the README).
+    #[arg(long = "recipes", value_name = "PATH", value_delimiter = ',')]
+    pub recipes: Vec<String>,
+    /// The layout the root is read in.
+    #[command(flatten)]
+    pub layout: LayoutArg,
 }
 
 /// `--layout zkmesh|dubbo|curator`.

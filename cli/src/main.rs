@@ -10,6 +10,7 @@ mod acl;
 mod args;
 mod config;
 mod config_rollout;
+mod console;
 mod credentials;
 mod dev;
 mod dev_metrics;
@@ -52,6 +53,7 @@ async fn main() -> ExitCode {
         Command::Provider { command } => provider::run(&cli, command).await,
         Command::Rules { command } => rules::run(&cli, command).await,
         Command::Acl { command } => acl::run(&cli, command).await,
+        Command::Console { args } => console::console(&cli, args).await,
         Command::Dev { port, metrics } => dev::dev(&cli.zk, *port, metrics.as_deref()).await,
     };
     match result {
