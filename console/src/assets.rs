@@ -42,10 +42,7 @@ pub fn asset(path: &str) -> Option<(&'static str, &'static [u8])> {
         "" => "index.html",
         other => other.strip_prefix("assets/").unwrap_or(other),
     };
-    ASSETS
-        .iter()
-        .find(|a| a.name == name)
-        .map(|a| (a.content_type, a.body))
+    ASSETS.iter().find(|a| a.name == name).map(|a| (a.content_type, a.body))
 }
 
 #[cfg(test)]
@@ -76,19 +73,43 @@ mod tests {
 
     #[test]
     fn every_module_the_scripts_import_is_embedded() {
-        for file in ["app.js", "api.js", "dom.js", "outcome.js", "editor.js", "services.js", "service.js", "config.js", "recipes.js"] {
+        for file in [
+            "app.js",
+            "api.js",
+            "dom.js",
+            "outcome.js",
+            "editor.js",
+            "services.js",
+            "service.js",
+            "config.js",
+            "recipes.js",
+        ] {
             let (_, body) = asset(&format!("/assets/{file}")).expect("embedded");
             let text = std::str::from_utf8(body).expect("utf-8");
             for line in text.lines().filter(|l| l.starts_with("import ")) {
-                let target = line.rsplit("'./").next().and_then(|t| t.split('\'').next()).expect("an import path");
-                assert!(asset(&format!("/assets/{target}")).is_some(), "{file} imports {target}, which is not embedded");
+                let target =
+                    line.rsplit("'./").next().and_then(|t| t.split('\'').next()).expect("an import path");
+                assert!(
+                    asset(&format!("/assets/{target}")).is_some(),
+                    "{file} imports {target}, which is not embedded"
+                );
             }
         }
     }
 
     #[test]
     fn no_script_writes_html_from_strings() {
-        for file in ["app.js", "api.js", "dom.js", "outcome.js", "editor.js", "services.js", "service.js", "config.js", "recipes.js"] {
+        for file in [
+            "app.js",
+            "api.js",
+            "dom.js",
+            "outcome.js",
+            "editor.js",
+            "services.js",
+            "service.js",
+            "config.js",
+            "recipes.js",
+        ] {
             let (_, body) = asset(&format!("/assets/{file}")).expect("embedded");
             let text = std::str::from_utf8(body).expect("utf-8");
             for banned in [".innerHTML", ".outerHTML", "insertAdjacentHTML", "document.write", "eval("] {

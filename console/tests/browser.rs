@@ -29,7 +29,8 @@ fn picked(sub: &registry::Subscription) -> BTreeSet<String> {
 /// Waits until the page's editor holds `text` (the document has been loaded into it).
 async fn editor_holds(page: Page<'_>, text: &str) {
     page.until(&format!("the editor holding {text:?}"), || async {
-        let value = page.run("const e = document.querySelector('.editor-text'); return e ? e.value : null").await;
+        let value =
+            page.run("const e = document.querySelector('.editor-text'); return e ? e.value : null").await;
         (value == json!(text)).then_some(())
     })
     .await;
@@ -43,14 +44,18 @@ async fn a_registered_provider_appears_without_a_reload() {
     let page = browser.page();
 
     page.open(&fx.url("#/services")).await;
-    page.text_until("#services tr[data-name='shop'] td:nth-child(3)", "shop with one provider", |t| t == "1").await;
+    page.text_until("#services tr[data-name='shop'] td:nth-child(3)", "shop with one provider", |t| t == "1")
+        .await;
     page.run("window.loadedOnce = 'yes'; return null").await;
     let _more = [
         fx.register("http://127.0.0.1:7002/shop?zone=eu-west-1b&version=2.3.0").await,
         fx.register("http://127.0.0.1:7010/cart?zone=eu-west-1a&version=1.0.4").await,
         fx.register("http://127.0.0.1:7020/payments?zone=eu-west-1b&version=5.2.1&weight=200").await,
     ];
-    page.text_until("#services tr[data-name='shop'] td:nth-child(3)", "shop with two providers", |t| t == "2").await;
+    page.text_until("#services tr[data-name='shop'] td:nth-child(3)", "shop with two providers", |t| {
+        t == "2"
+    })
+    .await;
     page.find("#services tr[data-name='payments']").await;
     page.find("#live.on").await;
     assert_eq!(page.run("return window.loadedOnce").await, json!("yes"), "the page was reloaded");
@@ -96,8 +101,10 @@ async fn disabling_a_provider_from_the_page_takes_it_out_of_a_consumers_picks() 
     page.screenshot("service").await;
 
     page.click("#providers tr[data-address='127.0.0.1:7102'] button.enable").await;
-    page.until("127.0.0.1:7102 back in the picks", || async { picked(&consumer).contains("127.0.0.1:7102").then_some(()) })
-        .await;
+    page.until("127.0.0.1:7102 back in the picks", || async {
+        picked(&consumer).contains("127.0.0.1:7102").then_some(())
+    })
+    .await;
     page.find("#rules-history tbody tr:nth-child(2)").await;
     browser.close().await;
     fx.stop().await;
@@ -116,7 +123,8 @@ async fn an_invalid_config_edit_shows_the_error_and_leaves_the_node_unchanged() 
 
     page.fill(".editor-text", "pool = 8\nurl = \"postgres://db/shop\n").await;
     page.click("button.save").await;
-    let error = page.text_until(".editor-result .result.error", "the TOML error", |t| t.contains("line")).await;
+    let error =
+        page.text_until(".editor-result .result.error", "the TOML error", |t| t.contains("line")).await;
     assert!(error.contains("line 2"), "the error names line 2: {error}");
     assert!(error.contains("column"), "the error names the column: {error}");
     page.screenshot("config-invalid").await;
@@ -151,7 +159,8 @@ async fn a_node_name_containing_script_renders_as_text() {
     let fx = Fixture::start("script", Some(TOKEN)).await;
     let name = "<script>window.pwned=1<\\script><img src=x onerror=window.pwned=2>";
     for path in ["/services".to_owned(), format!("/services/{name}"), format!("/services/{name}/providers")] {
-        let options = zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
+        let options =
+            zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
         match fx.zk.create(&path, b"", &options).await {
             Ok(_) | Err(zookeeper_client::Error::NodeExists) => {}
             Err(e) => panic!("create {path}: {e}"),
@@ -182,13 +191,15 @@ async fn has_rules(fx: &Fixture, service: &str) -> bool {
 async fn refused(page: Page<'_>, button: &str, result: &str) -> String {
     page.run(&format!("document.querySelector('{result}').replaceChildren(); return null")).await;
     page.click(button).await;
-    page.text_until(&format!("{result} .refused"), &format!("{button} refused"), |t| t.contains("refused")).await
+    page.text_until(&format!("{result} .refused"), &format!("{button} refused"), |t| t.contains("refused"))
+        .await
 }
 
 #[tokio::test]
 async fn without_the_token_every_write_is_refused_and_the_page_says_so() {
     let fx = Fixture::start("refused", Some(TOKEN)).await;
-    let _held = [fx.register("http://127.0.0.1:7201/pay").await, fx.register("http://127.0.0.1:7202/pay").await];
+    let _held =
+        [fx.register("http://127.0.0.1:7201/pay").await, fx.register("http://127.0.0.1:7202/pay").await];
     fx.publish("shop", "db", "pool = 4\n").await;
     let version = fx.publish("shop", "db", "pool = 8\n").await;
     let browser = Browser::start().await;
@@ -228,7 +239,8 @@ async fn a_console_without_a_write_token_is_read_only_whatever_the_page_sends() 
     page.open(&fx.url("#/services/pay")).await;
     page.text_until("#mode", "the read-only badge", |t| t == "read-only").await;
     use_token(page, TOKEN).await;
-    let message = refused(page, "#providers tr[data-address='127.0.0.1:7301'] button.disable", "#service-result").await;
+    let message =
+        refused(page, "#providers tr[data-address='127.0.0.1:7301'] button.disable", "#service-result").await;
     assert!(message.contains("read-only"), "the refusal says the console is read-only: {message}");
     assert!(!has_rules(&fx, "pay").await, "no rules document was written");
     browser.close().await;

@@ -117,7 +117,8 @@ async fn connect(port: u16, chromium: &Path, profile: &Path) -> Client {
     let mut last = String::new();
     let deadline = tokio::time::Instant::now() + WAIT;
     while tokio::time::Instant::now() < deadline {
-        match ClientBuilder::new(HttpConnector::new()).capabilities(capabilities.clone()).connect(&url).await {
+        match ClientBuilder::new(HttpConnector::new()).capabilities(capabilities.clone()).connect(&url).await
+        {
             Ok(client) => return client,
             Err(e) => last = e.to_string(),
         }
@@ -162,9 +163,13 @@ impl Page<'_> {
             }
             if tokio::time::Instant::now() >= deadline {
                 let shown = self.client.execute("return document.body.innerText", Vec::new()).await;
-                let name: String = what.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+                let name: String =
+                    what.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
                 let shot = self.screenshot(&format!("failed-{}", &name[..name.len().min(60)])).await;
-                panic!("not within {WAIT:?}: {what}\nscreenshot: {}\nthe page shows:\n{shown:?}", shot.display());
+                panic!(
+                    "not within {WAIT:?}: {what}\nscreenshot: {}\nthe page shows:\n{shown:?}",
+                    shot.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -172,7 +177,8 @@ impl Page<'_> {
 
     /// Waits for an element matching `css`.
     pub async fn find(&self, css: &str) -> Element {
-        self.until(&format!("an element matching {css}"), || async { self.all(css).await.into_iter().next() }).await
+        self.until(&format!("an element matching {css}"), || async { self.all(css).await.into_iter().next() })
+            .await
     }
 
     /// Waits until the text of an element matching `css` satisfies `want`; returns that text.

@@ -13,8 +13,6 @@ pub const TOKEN: &str = "console-test-token";
 
 /// A console on a fresh chroot, with the clients a test uses around it.
 pub struct Fixture {
-    /// Connect string with the chroot.
-    pub connect: String,
     /// The console's URL: `http://127.0.0.1:PORT`.
     pub base: String,
     /// A registry on the same chroot (providers, consumers).
@@ -39,11 +37,12 @@ impl Fixture {
             .await
             .unwrap_or_else(|e| panic!("start the console on {connect}: {e}"));
         let base = format!("http://{}", console.local_addr());
-        let registry = Registry::builder().connect(&connect).await.unwrap_or_else(|e| panic!("registry: {e}"));
+        let registry =
+            Registry::builder().connect(&connect).await.unwrap_or_else(|e| panic!("registry: {e}"));
         let config = ConfigCenter::builder()
             .build(session_of(&registry))
             .unwrap_or_else(|e| panic!("config center: {e}"));
-        Fixture { connect, base, registry, config, zk, console: Some(console) }
+        Fixture { base, registry, config, zk, console: Some(console) }
     }
 
     /// The console's URL for page route `route` (`#/services/...`).
@@ -59,7 +58,10 @@ impl Fixture {
     /// A consumer's subscription to `service` (not registered as a consumer node).
     pub async fn subscribe(&self, service: &str) -> Subscription {
         let options = SubscribeOptions::default().register_consumer(false);
-        self.registry.subscribe_with(service, options).await.unwrap_or_else(|e| panic!("subscribe {service}: {e}"))
+        self.registry
+            .subscribe_with(service, options)
+            .await
+            .unwrap_or_else(|e| panic!("subscribe {service}: {e}"))
     }
 
     /// Publishes config `ns`/`name` (any version); returns the new version.
