@@ -11,6 +11,8 @@ import { failure } from './services.js';
 export function serviceView(name) {
   const result = el('div', { id: 'service-result' });
   const shown = { version: null };
+  // Weights being typed survive the live refreshes that rebuild the table.
+  const typed = new Map();
   const refreshSelf = () => view.reload();
   const rules = editor('rules', {
     save: (text, expect) => call('PUT', path('services', name, 'rules'), { text, expect_version: expect }),
@@ -21,11 +23,18 @@ export function serviceView(name) {
     const r = await call('POST', path('services', name, 'providers', address, action),
       { ...body, expect_version: shown.version });
     outcome(result, what, r, refreshSelf);
-    if (r.ok) view.reload();
+    if (r.ok) {
+      typed.delete(address);
+      view.reload();
+    }
   }
 
   function providerRow(p) {
-    const weight = el('input', { class: 'weight', type: 'number', min: '0', value: String(p.effective_weight ?? p.registered_weight ?? '') });
+    const weight = el('input', {
+      class: 'weight', type: 'number', min: '0', 'aria-label': `weight of ${p.address}`,
+      value: typed.get(p.address) ?? String(p.effective_weight ?? p.registered_weight ?? ''),
+      oninput: (event) => typed.set(p.address, event.target.value),
+    });
     const toggle = p.disabled
       ? el('button', { class: 'enable', onclick: () => write(p.address, 'enable', {}, `enable ${p.address}`) }, 'Enable')
       : el('button', { class: 'disable danger', onclick: () => write(p.address, 'disable', {}, `disable ${p.address}`) }, 'Disable');
