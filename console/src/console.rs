@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use config_center::{ConfigCenter, RulesStore};
 use registry::{Layout, Registry, Session};
@@ -17,6 +18,10 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9090";
 /// The default largest request body the API reads (bytes): a config document near
 /// ZooKeeper's 1 MiB limit, JSON-escaped, fits.
 pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// The roots the recipes crate keeps its recipes under (watched for `recipes` events).
+const RECIPE_ROOTS: [&str; 7] =
+    ["/election", "/locks", "/queues", "/barriers", "/jobs", "/semaphores", "/groups"];
 
 /// The web console: see [`Console::builder`].
 #[derive(Debug)]
@@ -40,6 +45,7 @@ pub struct ConsoleBuilder {
     config_root: String,
     recipes: Vec<String>,
     max_body: usize,
+    keep_alive: Duration,
 }
 
 impl Default for ConsoleBuilder {
@@ -52,6 +58,7 @@ impl Default for ConsoleBuilder {
             config_root: config_center::DEFAULT_ROOT.to_owned(),
             recipes: Vec::new(),
             max_body: DEFAULT_MAX_BODY,
+            keep_alive: crate::events::KEEP_ALIVE,
         }
     }
 }
@@ -103,6 +110,13 @@ impl ConsoleBuilder {
         self
     }
 
+    /// How often an idle event stream (`GET /api/events`) gets a keep-alive comment.
+    /// Default: 15 s.
+    pub fn keep_alive(mut self, every: Duration) -> Self {
+        self.keep_alive = every;
+        self
+    }
+
     /// Binds the listen address and serves the console on `session` until the handle is shut
     /// down or dropped.
     ///
@@ -116,9 +130,19 @@ impl ConsoleBuilder {
             .map_err(|source| Error::Bind { addr: self.listen, source })?;
         let local_addr = listener.local_addr().map_err(|source| Error::Bind { addr: self.listen, source })?;
         let (stop, stopped) = watch::channel(false);
+        let roots = crate::events::Roots {
+            services: state.registry.root().to_owned(),
+            config: state.config.root().to_owned(),
+            recipes: RECIPE_ROOTS
+                .iter()
+                .map(|r| (*r).to_owned())
+                .chain(self.recipes.iter().cloned())
+                .collect(),
+        };
+        let events = tokio::spawn(crate::events::watch(state.session.clone(), roots, state.events.clone()));
         let accept = tokio::spawn(crate::server::accept_loop(listener, state, stopped));
         tracing::info!(%local_addr, "zkmesh console serving");
-        Ok(ConsoleHandle { local_addr, stop, accept: Some(accept) })
+        Ok(ConsoleHandle { local_addr, stop, accept: Some(accept), events })
     }
 
     /// What the request handlers share.
@@ -142,6 +166,12 @@ impl ConsoleBuilder {
             .fleet_status(false)
             .build(session.clone())
             .map_err(|e| invalid("config_root", &e))?;
+        // The rules documents are config documents under the registry root (see RulesStore).
+        let rules_history = ConfigCenter::builder()
+            .root(registry.root())
+            .fleet_status(false)
+            .build(session.clone())
+            .map_err(|e| invalid("root", &e))?;
         for path in &self.recipes {
             registry::validate_path(path).map_err(|e| invalid("recipes", &e))?;
         }
@@ -149,17 +179,19 @@ impl ConsoleBuilder {
             session,
             registry,
             rules,
+            rules_history,
             config,
             write_token: self.write_token.clone(),
             recipes: self.recipes.clone(),
             max_body: self.max_body,
+            keep_alive: self.keep_alive,
+            events: crate::events::channel(),
         })
     }
 }
 
 /// What every request handler reads: the session, the stores on it and the settings.
 #[derive(Debug)]
-#[allow(dead_code)] // the API routes of the next commits read every field
 pub(crate) struct State {
     /// The console's own ZooKeeper session (its credentials never leave it).
     pub session: Session,
@@ -167,6 +199,9 @@ pub(crate) struct State {
     pub registry: Registry,
     /// The services' rules documents.
     pub rules: RulesStore,
+    /// The rules documents read as config documents (service = namespace, `rules` = name),
+    /// for their history with the current version.
+    pub rules_history: ConfigCenter,
     /// The config tree.
     pub config: ConfigCenter,
     /// The write token, if writes are allowed.
@@ -175,6 +210,10 @@ pub(crate) struct State {
     pub recipes: Vec<String>,
     /// The largest request body read.
     pub max_body: usize,
+    /// How often an idle event stream gets a keep-alive comment.
+    pub keep_alive: Duration,
+    /// What the console's watches saw, for the event streams.
+    pub events: tokio::sync::broadcast::Sender<crate::events::Event>,
 }
 
 /// A running console: its address, and [`ConsoleHandle::shutdown`]. Dropping it stops the
@@ -184,6 +223,7 @@ pub struct ConsoleHandle {
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,
     accept: Option<JoinHandle<()>>,
+    events: JoinHandle<()>,
 }
 
 impl ConsoleHandle {
@@ -195,6 +235,7 @@ impl ConsoleHandle {
     /// Stops accepting, ends every open connection (event streams included) and waits until
     /// the server task is gone.
     pub async fn shutdown(mut self) {
+        self.events.abort();
         let _ = self.stop.send(true);
         if let Some(accept) = self.accept.take() {
             let _ = accept.await;
@@ -204,6 +245,7 @@ impl ConsoleHandle {
 
 impl Drop for ConsoleHandle {
     fn drop(&mut self) {
+        self.events.abort();
         let _ = self.stop.send(true);
         if let Some(accept) = self.accept.take() {
             accept.abort();

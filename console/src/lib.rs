@@ -25,14 +25,23 @@
 #![forbid(unsafe_code)]
 
 mod assets;
+mod auth;
+mod config_api;
 mod console;
+mod diff;
 mod error;
+mod events;
+mod failure;
 mod input;
+mod members;
 mod overview;
+mod recipes_api;
 mod reply;
 mod router;
 mod routes;
+mod rules_api;
 mod server;
+mod services;
 
 pub use self::console::{Console, ConsoleBuilder, ConsoleHandle, DEFAULT_LISTEN};
 pub use self::error::{Error, Result};

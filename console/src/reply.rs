@@ -23,7 +23,6 @@ pub(crate) struct ApiError {
     pub body: Value,
 }
 
-#[allow(dead_code)] // the API routes of the next commits use every constructor
 impl ApiError {
     /// An error with `status` and `message`.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {

@@ -21,12 +21,9 @@ pub(crate) async fn route(req: Request<Incoming>, state: Arc<State>) -> Response
     };
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     if req.method() == Method::GET {
-        return crate::routes::read(&state, &segments, req.uri().query()).await;
+        return crate::routes::read(&state, &segments).await;
     }
-    reply::reply(Err(ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        format!("{} {path}: no such route", req.method()),
-    )))
+    crate::routes::write(&state, &segments, req).await
 }
 
 /// `GET /` and `GET /assets/<file>`: the embedded page.

@@ -100,3 +100,34 @@ pub async fn json_of(response: Response<Incoming>) -> (StatusCode, Value) {
     assert_eq!(content_type, "application/json", "{status}: {text}");
     (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}")))
 }
+
+/// Creates `path` and its missing parents (persistent, open), with `data` on the last.
+pub async fn create(zk: &zookeeper_client::Client, path: &str, data: &[u8]) {
+    let mode = zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
+    let mut at = String::new();
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        at = format!("{at}/{part}");
+        let last = i + 1 == parts.len();
+        match zk.create(&at, if last { data } else { b"" }, &mode).await {
+            Ok(_) | Err(zookeeper_client::Error::NodeExists) => {}
+            Err(e) => panic!("create {at}: {e}"),
+        }
+    }
+}
+
+/// Registers `url` as a provider (`kind` = "providers") or consumer of its service, in
+/// zkmesh's layout, as a persistent node (the test owns its life).
+pub async fn member(zk: &zookeeper_client::Client, kind: &str, url: &str) {
+    let url = registry::ServiceUrl::parse(url).expect("valid URL");
+    create(zk, &format!("/services/{}/{kind}/{}", url.service(), url.to_node_name()), b"").await;
+}
+
+/// The node's data as text.
+pub async fn read(zk: &zookeeper_client::Client, path: &str) -> Option<(String, i32)> {
+    match zk.get_data(path).await {
+        Ok((data, stat)) => Some((String::from_utf8(data).expect("UTF-8"), stat.version)),
+        Err(zookeeper_client::Error::NoNode) => None,
+        Err(e) => panic!("read {path}: {e}"),
+    }
+}
