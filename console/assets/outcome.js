@@ -50,7 +50,7 @@ function conflict(what, body, onReload) {
     el('strong', {}, `${what}: conflict, nothing written. `),
     `Someone else wrote version ${show(body.current_version)} since this page showed its version. `,
     show(body.error),
-    el('div', {}, 'What changed (current on the server against what this page showed):'),
+    el('div', {}, 'The current version on the server (−) against what you tried to write (+):'),
     diff(body.diff),
     body.current_text !== undefined
       ? el('details', {}, el('summary', {}, 'Current text on the server'), el('pre', { class: 'current-text' }, body.current_text))

@@ -26,7 +26,7 @@ export function recipesView() {
         table(`recipes-${key}`, columns.map(([, label]) => label),
           (r.body[key] || []).map((item) => el('tr', {}, columns.map(([field]) => cell(item[field])))), empty),
       ]);
-      root.replaceChildren(el('h1', {}, 'Recipes'), parts, el('h2', {}, 'Jobs'), jobs(r.body.jobs || []));
+      root.replaceChildren(el('h1', {}, 'Recipes'), ...parts.flat(), el('h2', {}, 'Jobs'), jobs(r.body.jobs || []));
     },
   };
 }

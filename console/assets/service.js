@@ -32,7 +32,7 @@ export function serviceView(name) {
   function providerRow(p) {
     const weight = el('input', {
       class: 'weight', type: 'number', min: '0', 'aria-label': `weight of ${p.address}`,
-      value: typed.get(p.address) ?? String(p.effective_weight ?? p.registered_weight ?? ''),
+      value: typed.get(p.address) ?? String((p.disabled ? p.registered_weight : p.effective_weight) ?? ''),
       oninput: (event) => typed.set(p.address, event.target.value),
     });
     const toggle = p.disabled
@@ -73,7 +73,7 @@ export function serviceView(name) {
     wants: (kind, data) => kind === 'service' ? data.name === undefined || data.name === name : kind === 'services',
     async refresh(root) {
       const r = await call('GET', path('services', name));
-      if (!r.ok) return root.replaceChildren(el('h1', {}, name), failure(r));
+      if (!r.ok) return root.replaceChildren(el('h1', { id: 'service-name' }, name), failure(r));
       const s = r.body;
       shown.version = s.rules ? s.rules.version ?? null : null;
       rules.update(s.rules ? s.rules.text ?? '' : '', shown.version);
@@ -85,7 +85,7 @@ export function serviceView(name) {
         table('providers', ['Address', 'Registered weight', 'Effective weight', 'Zone', 'Version', 'Tags', 'Age', 'State', ''],
           s.providers.map(providerRow), 'No provider is registered.'),
         el('h2', {}, 'Consumers'),
-        table('consumers', ['Address', 'URL'], s.consumers.map((c) => el('tr', {}, cell(c.address), cell(c.url))), 'No consumer is subscribed.'),
+        table('consumers', ['Address', 'URL'], s.consumers.map((c) => el('tr', { dataset: { address: c.address } }, cell(c.address), cell(c.url))), 'No consumer is subscribed.'),
         el('h2', {}, 'Rules document'),
         rules.node,
         el('h2', {}, 'Rules history'),

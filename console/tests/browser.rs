@@ -82,7 +82,7 @@ async fn disabling_a_provider_from_the_page_takes_it_out_of_a_consumers_picks() 
         fx.register("http://127.0.0.1:7102/pay?zone=eu-west-1b&version=1.8.0").await,
         fx.register("http://127.0.0.1:7103/pay?zone=eu-west-1c&version=1.9.0-rc1&weight=50").await,
     ];
-    let consumer = fx.subscribe("pay").await;
+    let consumer = fx.subscribe("pay", "http://127.0.0.1:9401/pay?application=checkout").await;
     consumer.wait_for(WAIT, |s| s.len() == 3).await.expect("three providers");
     let browser = Browser::start().await;
     let page = browser.page();
@@ -98,6 +98,7 @@ async fn disabling_a_provider_from_the_page_takes_it_out_of_a_consumers_picks() 
     .await;
     assert_eq!(picked(&consumer), BTreeSet::from(["127.0.0.1:7101".to_owned(), "127.0.0.1:7103".to_owned()]));
     page.find("#providers tr[data-address='127.0.0.1:7102'] .badge.disabled").await;
+    page.find("#consumers tr[data-address='127.0.0.1:9401']").await;
     page.screenshot("service").await;
 
     page.click("#providers tr[data-address='127.0.0.1:7102'] button.enable").await;

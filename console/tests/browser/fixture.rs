@@ -55,9 +55,9 @@ impl Fixture {
         self.registry.register(&parse(url)).await.unwrap_or_else(|e| panic!("register {url}: {e}"))
     }
 
-    /// A consumer's subscription to `service` (not registered as a consumer node).
-    pub async fn subscribe(&self, service: &str) -> Subscription {
-        let options = SubscribeOptions::default().register_consumer(false);
+    /// A consumer's subscription to `service`, registered as a consumer node as `consumer`.
+    pub async fn subscribe(&self, service: &str, consumer: &str) -> Subscription {
+        let options = SubscribeOptions::default().consumer_url(parse(consumer));
         self.registry
             .subscribe_with(service, options)
             .await
