@@ -139,7 +139,12 @@ impl ConsoleBuilder {
                 .chain(self.recipes.iter().cloned())
                 .collect(),
         };
-        let events = tokio::spawn(crate::events::watch(state.session.clone(), roots, state.events.clone()));
+        let events = tokio::spawn(crate::events::watch(
+            state.session.clone(),
+            roots,
+            state.events.clone(),
+            state.live.clone(),
+        ));
         let accept = tokio::spawn(crate::server::accept_loop(listener, state, stopped));
         tracing::info!(%local_addr, "zkmesh console serving");
         Ok(ConsoleHandle { local_addr, stop, accept: Some(accept), events })
@@ -186,6 +191,7 @@ impl ConsoleBuilder {
             max_body: self.max_body,
             keep_alive: self.keep_alive,
             events: crate::events::channel(),
+            live: Arc::default(),
         })
     }
 }
@@ -214,6 +220,8 @@ pub(crate) struct State {
     pub keep_alive: Duration,
     /// What the console's watches saw, for the event streams.
     pub events: tokio::sync::broadcast::Sender<crate::events::Event>,
+    /// Whether the watches that feed `events` are armed.
+    pub live: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A running console: its address, and [`ConsoleHandle::shutdown`]. Dropping it stops the

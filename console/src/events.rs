@@ -15,6 +15,7 @@
 //! no events. A keep-alive comment goes out every [`KEEP_ALIVE`].
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -98,7 +99,13 @@ fn below<'a>(path: &'a str, root: &str) -> Option<&'a str> {
 }
 
 /// Feeds `tx` from persistent watches on `roots` until the session closes.
-pub(crate) async fn watch(session: Session, roots: Roots, tx: broadcast::Sender<Event>) {
+/// `live` is true while the watches are armed.
+pub(crate) async fn watch(
+    session: Session,
+    roots: Roots,
+    tx: broadcast::Sender<Event>,
+    live: Arc<AtomicBool>,
+) {
     let mut previous: Option<(JoinSet<()>, mpsc::Receiver<WatchedEvent>)> = None;
     loop {
         let Some(client) = connected(&session).await else { return };
@@ -124,6 +131,7 @@ pub(crate) async fn watch(session: Session, roots: Roots, tx: broadcast::Sender<
             continue;
         }
         drop(previous.take());
+        live.store(true, Ordering::Relaxed);
         let _ = tx.send(Event { name: "resync", data: json!({}) });
         while let Some(event) = rx.recv().await {
             if event.event_type == EventType::Session {
@@ -133,6 +141,7 @@ pub(crate) async fn watch(session: Session, roots: Roots, tx: broadcast::Sender<
                 let _ = tx.send(event);
             }
         }
+        live.store(false, Ordering::Relaxed);
         previous = Some((pumps, rx));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
