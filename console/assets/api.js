@@ -45,13 +45,13 @@ export async function call(method, url, body) {
   return { ok: response.ok, status: response.status, body: data };
 }
 
-/** Listens to `/api/events`: `onEvent(kind, data)` for `services`, `service`, `config` and
- *  `recipes`; `onState(live)` when the stream opens or drops (the browser reconnects by itself). */
+/** Listens to `/api/events`: `onEvent(kind, data)` for `services`, `service`, `config`,
+ *  `recipes` and `resync` (events were lost: refetch everything); `onState(live)` when the stream opens or drops (the browser reconnects by itself). */
 export function listen(onEvent, onState) {
   const source = new EventSource('/api/events');
   source.addEventListener('open', () => onState(true));
   source.addEventListener('error', () => onState(false));
-  for (const kind of ['services', 'service', 'config', 'recipes']) {
+  for (const kind of ['services', 'service', 'config', 'recipes', 'resync']) {
     source.addEventListener(kind, (event) => {
       let data = {};
       try {

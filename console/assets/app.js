@@ -70,9 +70,11 @@ async function overview() {
   const line = document.getElementById('overview');
   if (!r.ok) return line.replaceChildren(`overview unavailable: ${show(r.body && r.body.error)}`);
   const o = r.body;
-  line.replaceChildren(`root ${show(o.root)} on ${show(o.zookeeper)} · `,
+  line.replaceChildren(...[`root ${show(o.root)} on ${show(o.zookeeper)} · `,
     el('span', { id: 'mode', class: o.writable ? 'badge ok' : 'badge off' }, o.writable ? 'writable with the token' : 'read-only'),
-    ` zkmesh ${show(o.version)}`);
+    ` zkmesh ${show(o.version)}`,
+    o.connected === false ? el('span', { class: 'badge disabled' }, 'ZooKeeper disconnected') : null,
+    o.live === false ? el('span', { class: 'badge ejected', title: 'the watches behind the live view are not armed' }, 'not live') : null].filter(Boolean));
 }
 
 function setupToken() {
@@ -88,8 +90,11 @@ function setupEvents() {
   const badge = document.getElementById('live');
   let wasLive = false;
   listen((kind, data) => {
-    if (kind === 'services' || kind === 'service' || kind === 'config' || kind === 'recipes') {
-      if (current && current.wants(kind, data)) refresh();
+    if (kind === 'resync') {
+      overview();
+      if (current) refresh();
+    } else if (current && current.wants(kind, data)) {
+      refresh();
     }
   }, (live) => {
     badge.className = live ? 'badge on' : 'badge off';

@@ -41,7 +41,9 @@ export function configView(ns, name) {
     if (!r.ok) return failure(r);
     const rows = r.body.map((h) => el('tr', {},
       cell(h.version), cell(h.author), cell(h.message), cell(time(h.time_ms)),
-      el('td', {}, el('button', { class: 'rollback', onclick: () => rollback(h.version) }, 'Roll back to this'))));
+      el('td', {}, h.current
+        ? el('span', { class: 'badge ok' }, 'current')
+        : el('button', { class: 'rollback', onclick: () => rollback(h.version) }, 'Roll back to this'))));
     return table('config-history', ['Version', 'Author', 'Message', 'Time', ''], rows, 'No history yet.');
   }
 
@@ -52,8 +54,8 @@ export function configView(ns, name) {
     shown.version = r.body.version ?? null;
     doc.update(r.body.text ?? '', shown.version);
     const status = (r.body.status || []).map((s) => el('tr', { dataset: { instance: s.instance } },
-      cell(s.instance), cell(s.version), el('td', {}, el('span', { class: `badge ${s.state === 'applied' ? 'ok' : 'ejected'}` }, show(s.state))),
-      cell(s.error), cell(typeof s.since_ms === 'number' ? age(Date.now() - s.since_ms) : null)));
+      cell(s.host ? `${s.instance} (${s.host})` : s.instance), cell(s.version), el('td', {}, el('span', { class: `badge ${s.state === 'accepted' ? 'ok' : 'ejected'}` }, show(s.state))),
+      cell(s.error ?? s.refused), cell(typeof s.since_ms === 'number' ? age(Date.now() - s.since_ms) : null)));
     return el('div', {},
       el('h1', { id: 'config-name' }, `${ns} / ${name}`),
       el('p', { class: 'muted' }, 'version ', el('span', { id: 'config-version' }, show(shown.version))),

@@ -1,15 +1,22 @@
 // Recipes: elections (leader, candidates), locks (holder, waiters), queues (depth), barriers
 // (members) and jobs.
 
-import { el, cell, table, show } from './dom.js';
+import { el, cell, table, show, time } from './dom.js';
 import { call, path } from './api.js';
 import { failure } from './services.js';
+
+/** A participant (`{node, data}`): its data, else its node name; lists joined. */
+function who(value) {
+  if (Array.isArray(value)) return value.length ? value.map(who).join(', ') : '—';
+  if (value && typeof value === 'object') return value.data ? `${show(value.data)} (${show(value.node)})` : show(value.node);
+  return show(value);
+}
 
 const SECTIONS = [
   ['elections', 'Elections', [['path', 'Path'], ['leader', 'Leader'], ['candidates', 'Candidates']], 'No election.'],
   ['locks', 'Locks', [['path', 'Path'], ['holder', 'Holder'], ['waiters', 'Waiters']], 'No lock.'],
   ['queues', 'Queues', [['path', 'Path'], ['depth', 'Depth']], 'No queue.'],
-  ['barriers', 'Barriers', [['path', 'Path'], ['members', 'Members']], 'No barrier.'],
+  ['barriers', 'Barriers', [['path', 'Path'], ['size', 'Size'], ['members', 'Members'], ['ready', 'Ready']], 'No barrier.'],
 ];
 
 /** The recipes view. */
@@ -24,17 +31,23 @@ export function recipesView() {
       const parts = SECTIONS.map(([key, title, columns, empty]) => [
         el('h2', {}, title),
         table(`recipes-${key}`, columns.map(([, label]) => label),
-          (r.body[key] || []).map((item) => el('tr', {}, columns.map(([field]) => cell(item[field])))), empty),
+          (r.body[key] || []).map((item) => el('tr', {}, columns.map(([field]) => cell(typeof item[field] === 'number' ? item[field] : who(item[field]))))), empty),
       ]);
       root.replaceChildren(el('h1', {}, 'Recipes'), ...parts.flat(), el('h2', {}, 'Jobs'), jobs(r.body.jobs || []));
     },
   };
 }
 
-/** Jobs carry fields beyond name, last_run and owner: one column per field seen. */
+/** The last run of a job in one line. */
+function lastRun(run) {
+  if (!run || typeof run !== 'object') return show(run);
+  const started = typeof run.started_ms === 'number' ? time(run.started_ms) : show(run.tick_ms);
+  return `${show(run.outcome)} on ${show(run.member)} at ${started}`;
+}
+
 function jobs(list) {
-  const fields = ['name', 'last_run', 'owner'];
-  for (const job of list) for (const key of Object.keys(job)) if (!fields.includes(key)) fields.push(key);
-  const label = (f) => show(f).replace(/_/g, ' ');
-  return table('recipes-jobs', fields.map(label), list.map((job) => el('tr', {}, fields.map((f) => cell(job[f])))), 'No job.');
+  const rows = list.map((job) => el('tr', {},
+    cell(job.name), cell(job.kind), cell(job.schedule), cell(job.owner), cell(job.members),
+    cell(lastRun(job.last_run)), cell(typeof job.next_run_ms === 'number' ? time(job.next_run_ms) : job.next_run_ms)));
+  return table('recipes-jobs', ['Name', 'Kind', 'Schedule', 'Owner', 'Members', 'Last run', 'Next run'], rows, 'No job.');
 }

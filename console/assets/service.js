@@ -45,8 +45,8 @@ export function serviceView(name) {
     const state = [p.disabled ? el('span', { class: 'badge disabled' }, 'disabled') : null,
       p.ejected ? el('span', { class: 'badge ejected' }, 'ejected') : null,
       !p.disabled && !p.ejected ? el('span', { class: 'badge ok' }, 'serving') : null];
-    return el('tr', { dataset: { address: p.address } },
-      el('td', { class: 'address', title: p.url || '' }, show(p.address)),
+    return el('tr', { dataset: { address: p.address ?? '' } },
+      el('td', { class: 'address', title: p.url || '' }, show(p.address ?? p.node), p.error ? el('div', { class: 'stale' }, show(p.error)) : null),
       cell(p.registered_weight), cell(p.effective_weight), cell(p.zone), cell(p.version), cell(p.tags),
       cell(age(p.age_ms)), el('td', { class: 'state' }, state), el('td', { class: 'actions' }, toggle, ' ', weight, setWeight));
   }
@@ -56,7 +56,9 @@ export function serviceView(name) {
     if (!r.ok) return failure(r);
     const rows = r.body.map((h) => el('tr', {},
       cell(h.version), cell(h.author), cell(h.message), cell(time(h.time_ms)),
-      el('td', {}, el('button', { class: 'rollback', onclick: () => rollback(h.version) }, 'Roll back to this'))));
+      el('td', {}, h.current
+        ? el('span', { class: 'badge ok' }, 'current')
+        : el('button', { class: 'rollback', onclick: () => rollback(h.version) }, 'Roll back to this'))));
     return table('rules-history', ['Version', 'Author', 'Message', 'Time', ''], rows, 'No history yet.');
   }
 
@@ -87,6 +89,7 @@ export function serviceView(name) {
         el('h2', {}, 'Consumers'),
         table('consumers', ['Address', 'URL'], s.consumers.map((c) => el('tr', { dataset: { address: c.address } }, cell(c.address), cell(c.url))), 'No consumer is subscribed.'),
         el('h2', {}, 'Rules document'),
+        s.rules && s.rules.error ? el('div', { class: 'result error', id: 'rules-error' }, `The stored document does not parse (consumers keep their last good rules): ${show(s.rules.error)}`) : '',
         rules.node,
         el('h2', {}, 'Rules history'),
         await history());

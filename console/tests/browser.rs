@@ -67,8 +67,18 @@ async fn a_registered_provider_appears_without_a_reload() {
     page.find("#providers tr[data-address='127.0.0.1:7003']").await;
     assert_eq!(page.run("return window.loadedOnce").await, json!("yes"), "the page was reloaded");
 
+    let session = fx.registry.session();
+    let leadership = recipes::LeaderElection::new(session, "reports", b"worker-a").expect("an election");
+    let _leader = leadership.elect().await.expect("elected");
+    let _guard = recipes::Lock::new(session, "nightly").expect("a lock").acquire().await.expect("held");
+    let queue = recipes::DistributedQueue::new(session, "mail").expect("a queue");
+    for item in [b"a", b"b", b"c"] {
+        queue.put(item).await.expect("queued");
+    }
     page.click("#nav-recipes").await;
-    page.find("#recipes-elections").await;
+    page.text_until("#recipes-queues td.num", "the queue's depth", |t| t == "3").await;
+    page.text_until("#recipes-elections", "the leader", |t| t.contains("worker-a")).await;
+    page.text_until("#recipes-locks", "the held lock", |t| t.contains("nightly")).await;
     page.screenshot("recipes").await;
     browser.close().await;
     fx.stop().await;
