@@ -166,6 +166,34 @@ async fn a_stale_edit_gets_the_conflict_with_the_diff() {
 }
 
 #[tokio::test]
+async fn a_stale_rules_edit_on_a_service_page_gets_the_conflict() {
+    let fx = Fixture::start("stale-rules", Some(TOKEN)).await;
+    let _held = fx.register("http://127.0.0.1:7401/stock").await;
+    let browser = Browser::start().await;
+    let page = browser.page();
+    page.open(&fx.url("#/services/stock")).await;
+    use_token(page, TOKEN).await;
+    page.find("#providers tr[data-address='127.0.0.1:7401']").await;
+    editor_holds(page, "").await;
+
+    page.fill(".editor-text", "[[override]]\naddress = \"127.0.0.1:7401\"\nweight = 10\n").await;
+    let theirs = "[[override]]\naddress = \"127.0.0.1:7401\"\ndisabled = true\n";
+    let options = zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
+    fx.zk.create("/services/stock/rules", theirs.as_bytes(), &options).await.expect("their rules");
+    page.text_until(".stale", "the page saying the rules changed under the edit", |t| {
+        t.contains("was written")
+    })
+    .await;
+    page.click("button.save").await;
+    let conflict = page.text_until(".conflict", "the conflict", |t| t.contains("conflict")).await;
+    assert!(conflict.contains("disabled = true"), "the conflict shows the other edit: {conflict}");
+    let (data, _) = fx.zk.get_data("/services/stock/rules").await.expect("the rules");
+    assert_eq!(String::from_utf8_lossy(&data), theirs, "no overwrite");
+    browser.close().await;
+    fx.stop().await;
+}
+
+#[tokio::test]
 async fn a_node_name_containing_script_renders_as_text() {
     let fx = Fixture::start("script", Some(TOKEN)).await;
     let name = "<script>window.pwned=1<\\script><img src=x onerror=window.pwned=2>";
