@@ -27,7 +27,9 @@ use registry::{Session, SessionState};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
-use zookeeper_client::{AddWatchMode, Client, EventType, PersistentWatcher, WatchedEvent};
+use zookeeper_client::{
+    AddWatchMode, Client, EventType, PersistentWatcher, SessionState as ZkState, WatchedEvent,
+};
 
 use crate::console::State;
 use crate::reply::Body;
@@ -107,56 +109,93 @@ pub(crate) async fn watch(
     live: Arc<AtomicBool>,
 ) {
     let mut previous: Option<(JoinSet<()>, mpsc::Receiver<WatchedEvent>)> = None;
+    let mut after = None;
     loop {
-        let Some(client) = connected(&session).await else { return };
-        let (pumped, mut rx) = mpsc::channel(BACKLOG);
-        let mut pumps = JoinSet::new();
-        for root in roots.all() {
-            match client.watch(&root, AddWatchMode::PersistentRecursive).await {
-                Ok(watcher) => {
-                    pumps.spawn(pump(watcher, pumped.clone()));
-                }
-                Err(zookeeper_client::Error::Unimplemented) => {
-                    tracing::warn!(
-                        "ZooKeeper refuses persistent watches (3.6+): the console sends no live events"
-                    );
-                    return;
-                }
-                Err(e) => tracing::debug!(%root, error = %e, "console: addWatch failed; arming again"),
+        let Some((client, generation)) = connected(&session, after).await else { return };
+        let (pumps, rx) = match arm(&client, &roots).await {
+            Ok(Some(armed)) => armed,
+            Ok(None) => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
             }
-        }
-        drop(pumped);
-        if pumps.is_empty() {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            continue;
-        }
+            Err(()) => return,
+        };
+        // The old watchers go only now: dropping the last watcher of a path would remove the
+        // connection's watches on it, the new ones included.
         drop(previous.take());
         live.store(true, Ordering::Relaxed);
         let _ = tx.send(Event { name: "resync", data: json!({}) });
-        while let Some(event) = rx.recv().await {
-            if event.event_type == EventType::Session {
-                break;
-            }
-            for event in roots.events_of(&event.path) {
-                let _ = tx.send(event);
-            }
-        }
+        let (ended, rx) = forward(rx, &roots, &tx).await;
         live.store(false, Ordering::Relaxed);
+        after = ended.then_some(generation);
         previous = Some((pumps, rx));
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
-/// The live client once the session is connected; `None` once it is closed.
-async fn connected(session: &Session) -> Option<Client> {
+/// Arms a persistent recursive watch on every root on `client`, each pumped into the
+/// channel returned: `None` when none could be armed now, `Err` when the server refuses them.
+async fn arm(
+    client: &Client,
+    roots: &Roots,
+) -> Result<Option<(JoinSet<()>, mpsc::Receiver<WatchedEvent>)>, ()> {
+    let (pumped, rx) = mpsc::channel(BACKLOG);
+    let mut pumps = JoinSet::new();
+    for root in roots.all() {
+        match client.watch(&root, AddWatchMode::PersistentRecursive).await {
+            Ok(watcher) => {
+                pumps.spawn(pump(watcher, pumped.clone()));
+            }
+            Err(zookeeper_client::Error::Unimplemented) => {
+                tracing::warn!(
+                    "ZooKeeper refuses persistent watches (3.6+): the console sends no live events"
+                );
+                return Err(());
+            }
+            Err(e) => tracing::debug!(%root, error = %e, "console: addWatch failed; arming again"),
+        }
+    }
+    Ok((!pumps.is_empty()).then_some((pumps, rx)))
+}
+
+/// Turns the watches' events into the pages' until a gap: `(false, _)` when the connection
+/// came back in the same session (arm again on the same client), `(true, _)` when the session
+/// ended (arm on the next one). Events lost while disconnected are covered by the `resync`
+/// that follows the next arming.
+async fn forward(
+    mut rx: mpsc::Receiver<WatchedEvent>,
+    roots: &Roots,
+    tx: &broadcast::Sender<Event>,
+) -> (bool, mpsc::Receiver<WatchedEvent>) {
+    while let Some(event) = rx.recv().await {
+        if event.event_type == EventType::Session {
+            match event.session_state {
+                ZkState::Disconnected => continue,
+                ZkState::SyncConnected => return (false, rx),
+                _ => return (true, rx),
+            }
+        }
+        for event in roots.events_of(&event.path) {
+            let _ = tx.send(event);
+        }
+    }
+    (true, rx)
+}
+
+/// The live client, and its generation, once the session is connected on a generation newer
+/// than `after` (any, with `None`); `None` once the session is closed.
+async fn connected(session: &Session, after: Option<u64>) -> Option<(Client, u64)> {
     let mut states = session.state_watch();
     loop {
         let state = *states.borrow_and_update();
         match state {
             SessionState::Closed => return None,
             SessionState::Connected | SessionState::Reconnected => {
-                if let Some(client) = session.client() {
-                    return Some(client);
+                let generation = session.generation();
+                match session.client() {
+                    Some(client) if after.is_none_or(|g| generation > g) => {
+                        return Some((client, generation))
+                    }
+                    _ => {}
                 }
             }
             _ => {}

@@ -43,5 +43,6 @@ mod rules_api;
 mod server;
 mod services;
 
-pub use self::console::{Console, ConsoleBuilder, ConsoleHandle, DEFAULT_LISTEN};
+pub use self::console::{Console, ConsoleBuilder, ConsoleHandle, DEFAULT_LISTEN, DEFAULT_MAX_BODY};
 pub use self::error::{Error, Result};
+pub use self::events::KEEP_ALIVE;

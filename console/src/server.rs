@@ -45,7 +45,10 @@ async fn serve_one(stream: tokio::net::TcpStream, peer: std::net::SocketAddr, st
         let state = state.clone();
         async move { Ok::<_, std::convert::Infallible>(crate::router::route(req, state).await) }
     });
+    // Headers must arrive within 30 s (a client that trickles them holds no task for longer).
     if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_secs(30))
         .max_buf_size(64 * 1024)
         .serve_connection(TokioIo::new(stream), service)
         .await

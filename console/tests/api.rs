@@ -119,6 +119,8 @@ async fn recipes_show_leaders_lock_holders_and_waiters_queue_depths_barriers_and
         queue.put(item).await.expect("put");
     }
     create(&console.zk, "/barriers/start", b"3").await;
+    create(&console.zk, "/jobs/nightly", b"kind=singleton\nschedule=every 60000ms\n").await;
+    create(&console.zk, "/jobs/nightly/members/worker-a", b"").await;
     create(&console.zk, "/barriers/start/_c_11-member-0000000000", b"").await;
     // A Curator InterProcessMutex at a path of the application's choosing: a holder, a waiter.
     create(&console.zk, "/myapp/orders/_c_aaa-lock-0000000000", b"10.0.0.1").await;
@@ -145,5 +147,31 @@ async fn recipes_show_leaders_lock_holders_and_waiters_queue_depths_barriers_and
     );
     let barrier = &recipes["barriers"][0];
     assert_eq!((&barrier["size"], &barrier["members"].as_array().map(Vec::len)), (&json!("3"), &Some(1)));
-    assert!(recipes["jobs"].as_array().is_some_and(Vec::is_empty), "{recipes}");
+    let job = &recipes["jobs"][0];
+    assert_eq!(
+        (&job["name"], &job["kind"], &job["schedule"]),
+        (&json!("nightly"), &json!("singleton"), &json!("every 60000ms"))
+    );
+    assert_eq!(job["members"], json!(["worker-a"]), "{job}");
+    assert!(job["next_run_ms"].is_i64(), "{job}");
+}
+
+#[tokio::test]
+async fn a_curator_service_shows_its_instances_as_providers() {
+    let console = TestConsole::start_with("curator", |b| b.layout(registry::Layout::Curator)).await;
+    let instance = r#"{"name":"greeter","id":"abc","address":"10.0.0.5","port":8080,"sslPort":null,"payload":{"@class":"java.util.LinkedHashMap","version":"1.2"},"registrationTimeUTC":17,"serviceType":"DYNAMIC","uriSpec":null}"#;
+    create(&console.zk, "/services/greeter/abc", instance.as_bytes()).await;
+    let (status, list) = console.get("/api/services").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!((&list[0]["layout"], &list[0]["providers"]), (&json!("curator"), &json!(1)), "{list}");
+    let (status, greeter) = console.get("/api/services/greeter").await;
+    assert_eq!(status, StatusCode::OK, "{greeter}");
+    assert_eq!(greeter["layout"], "curator");
+    let provider = &greeter["providers"][0];
+    assert_eq!(
+        (&provider["address"], &provider["version"]),
+        (&json!("10.0.0.5:8080"), &json!("1.2")),
+        "{greeter}"
+    );
+    assert_eq!((&greeter["consumers"], &greeter["rules"]["version"]), (&json!([]), &json!(null)));
 }

@@ -113,3 +113,40 @@ async fn digest_credentials_never_appear_in_any_response() {
         assert!(!text.contains(password) && !text.contains("team:pa55"), "credentials leaked: {text}");
     }
 }
+
+#[tokio::test]
+async fn after_a_session_expiry_the_stream_says_resync_and_events_flow_again() {
+    let connect = local_zk::support::chroot("console", "expiry");
+    let zk = local_zk::support::raw(&connect).await;
+    let session = registry::Session::connect(&connect).await.expect("session");
+    let info = session.session_info().expect("connected");
+    let handle = zkmesh_console::Console::builder()
+        .listen(([127, 0, 0, 1], 0).into())
+        .serve(session.clone())
+        .await
+        .expect("console");
+    let console = TestConsole { handle, connect, zk };
+    live(&console).await;
+    let mut body = send(console.addr(), "GET", "/api/events", None, None).await.into_body();
+    let mut text = String::new();
+    read_until(&mut body, &mut text, &[": connected"]).await;
+    local_zk::expire_session(&console.connect, &info).await.expect("expired");
+    local_zk::support::eventually(WITHIN, "a new session", || async {
+        session.session_info().is_some_and(|i| i.id() != info.id())
+    })
+    .await;
+    // The watches are armed again on the new session at some point: until then a change makes
+    // no event, so keep changing (a bounded wait per change, not a timing assertion).
+    let mut seen = false;
+    for i in 0..60 {
+        member(&console.zk, "providers", &format!("http://10.0.0.1:{}/after", 1000 + i)).await;
+        let wait = read_until(&mut body, &mut text, &["event: service\ndata: {\"name\":\"after\"}"]);
+        if tokio::time::timeout(Duration::from_millis(500), wait).await.is_ok() {
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "no event after the expiry:\n{text}");
+    let resyncs = text.matches("event: resync\n").count();
+    assert!(resyncs >= 1, "the page was told to refetch:\n{text}");
+}
