@@ -40,9 +40,9 @@ function render(what, r, onReload) {
     return el('div', { class: 'result error refused' }, `${what}: refused, nothing written: ${show(body.error)}`);
   }
   const where = body.line !== undefined
-    ? el('span', { class: 'where' }, ` at line ${show(body.line)}, column ${show(body.column)}`) : null;
+    ? el('span', { class: 'where' }, `Error at line ${show(body.line)}, column ${show(body.column)}: `) : null;
   return el('div', { class: 'result error invalid' },
-    `${what}: refused (${r.status}), nothing written`, where, ': ', el('span', { class: 'message' }, show(body.error)));
+    `${what}: refused (${r.status}), nothing written. `, where, el('span', { class: 'message' }, show(body.error)));
 }
 
 function conflict(what, body, onReload) {
