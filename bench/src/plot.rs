@@ -7,6 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
+use plotters::style::RGBColor;
+
 pub use crate::plot_cdf::Cdfs;
 pub use crate::plot_cost::PickCost;
 pub use crate::plot_shares::Shares;
@@ -62,6 +64,25 @@ pub fn log_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     (lo / 1.25)..(hi * 1.25)
 }
 
+/// Marks on a logarithmic axis over `range`: 1, 2 and 5 times each power of ten in it.
+pub fn log_ticks(range: &std::ops::Range<f64>) -> Vec<f64> {
+    let mut ticks = Vec::new();
+    let mut decade = 10f64.powf(range.start.max(f64::MIN_POSITIVE).log10().floor());
+    while decade <= range.end {
+        ticks.extend([1.0, 2.0, 5.0].map(|m| m * decade).into_iter().filter(|t| range.contains(t)));
+        decade *= 10.0;
+    }
+    ticks
+}
+
+/// The `i`th series' colour (matplotlib's first four: red, blue, green, orange), dark enough
+/// on white.
+pub fn color(i: usize) -> RGBColor {
+    const COLORS: [RGBColor; 4] =
+        [RGBColor(214, 39, 40), RGBColor(31, 119, 180), RGBColor(44, 160, 44), RGBColor(255, 127, 14)];
+    COLORS[i % COLORS.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +105,11 @@ mod tests {
         let single = log_range([5.0].into_iter());
         assert!(single.start < 5.0 && single.end > 5.0);
         assert_eq!(log_range(std::iter::empty()), 1.0..10.0);
+    }
+
+    #[test]
+    fn log_ticks_are_one_two_five_in_each_decade_of_the_range() {
+        assert_eq!(log_ticks(&(150.0..2500.0)), vec![200.0, 500.0, 1000.0, 2000.0]);
+        assert_eq!(log_ticks(&(8.0..12.0)), vec![10.0]);
     }
 }

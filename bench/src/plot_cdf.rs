@@ -7,7 +7,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::plot::{log_range, SIZE};
+use crate::plot::{color, log_range, log_ticks, SIZE};
 use crate::BoxError;
 
 /// CDFs of latency samples, side by side in panels.
@@ -64,17 +64,15 @@ fn draw_panel(area: &DrawingArea<SVGBackend<'_>, Shift>, panel: &Panel) -> Resul
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(50)
-        .build_cartesian_2d(x.log_scale(), 0f64..1f64)?;
+        .build_cartesian_2d(x.clone().log_scale().with_key_points(log_ticks(&x)), 0f64..1f64)?;
     chart
         .configure_mesh()
         .x_desc("latency (µs, log scale)")
         .y_desc("share of trials at or under")
         .x_label_formatter(&|v| format!("{v:.0}"))
-        .x_labels(8)
-        .max_light_lines(1)
         .draw()?;
     for (i, (name, samples)) in panel.series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+        let color = color(i);
         let median = samples.get(samples.len().saturating_sub(1) / 2).copied().unwrap_or(f64::NAN);
         chart
             .draw_series(LineSeries::new(steps(samples), color.stroke_width(2)))?

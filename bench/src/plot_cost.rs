@@ -6,7 +6,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use crate::plot::{log_range, SIZE};
+use crate::plot::{color, log_range, log_ticks, SIZE};
 use crate::BoxError;
 
 /// The median round's cost per pick of each side, at each provider count.
@@ -42,17 +42,16 @@ impl PickCost {
             .margin(16)
             .x_label_area_size(40)
             .y_label_area_size(60)
-            .build_cartesian_2d(x.log_scale(), 0f64..top * 1.15)?;
+            .build_cartesian_2d(x.clone().log_scale().with_key_points(log_ticks(&x)), 0f64..top * 1.15)?;
         chart
             .configure_mesh()
             .x_desc("providers (log scale)")
             .y_desc("ns per pick (median round)")
             .x_label_formatter(&|v| format!("{v:.0}"))
-            .x_labels(8)
-            .max_light_lines(1)
+            .y_label_formatter(&|v| format!("{v:.0}"))
             .draw()?;
         for (i, name) in SIDES.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
+            let color = color(i);
             let line: Vec<(f64, f64)> = self.points.iter().map(|p| (p[0], p[i + 1])).collect();
             chart.draw_series(line.iter().map(|&xy| Circle::new(xy, 4, color.filled())))?;
             chart

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use crate::plot::SIZE;
+use crate::plot::{color, SIZE};
 use crate::BoxError;
 
 /// Each balancer's share of the requests per provider, against the providers' weights.
@@ -52,7 +52,7 @@ impl Shares {
             .label("requests follow weights")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.5)));
         for (i, (name, shares)) in self.series.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
+            let color = color(i);
             // The first balancer filled and small, the others hollow and larger, so that a
             // point on top of another stays visible.
             let (size, style) =
