@@ -6,6 +6,10 @@
 
 mod config;
 mod eject;
+mod plot;
+mod plot_cdf;
+mod plot_cost;
+mod plot_shares;
 mod propagation;
 mod rules;
 mod scale;
@@ -29,6 +33,12 @@ struct Cli {
     /// the other; each summary line starts with `server=NAME`.
     #[arg(long, global = true, value_enum, default_value_t = Server::Both)]
     server: Server,
+    /// Also draw the run as an SVG plot in FILE (with two servers, one file each: `-tuned` and
+    /// `-production` before the extension): latency CDFs for `propagation`, cost per pick
+    /// against the number of providers for `select`, request shares against weight shares for
+    /// `weighted`.
+    #[arg(long, global = true, value_name = "FILE")]
+    plot: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -93,9 +103,10 @@ enum Command {
     },
     /// Picks per second through `select()` against a `RwLock<Vec<_>>` baseline.
     Select {
-        /// Providers in the cache.
-        #[arg(long, default_value_t = 1000)]
-        providers: usize,
+        /// Providers in the cache; several, comma-separated, run one after the other (one
+        /// summary line each), e.g. `10,100,1000,10000` for the cost against the count.
+        #[arg(long, value_delimiter = ',', default_values_t = [1000usize])]
+        providers: Vec<usize>,
         /// Threads picking at once.
         #[arg(long, default_value_t = 2)]
         threads: usize,
@@ -155,23 +166,47 @@ async fn main() -> std::process::ExitCode {
         (None, Server::Production) => &[("production", Some(true))],
         (None, Server::Both) => &[("tuned", Some(false)), ("production", Some(true))],
     };
+    if cli.plot.is_some() && !plots(&cli.command) {
+        eprintln!("zkbench: --plot draws propagation, select and weighted runs only");
+        return std::process::ExitCode::FAILURE;
+    }
     for (name, production) in servers {
-        match run(cli.zk.clone(), *production, cli.command.clone()).await {
-            Ok(summary) => println!("server={name} {summary}"),
+        let mut figure = None;
+        match run(cli.zk.clone(), *production, cli.command.clone(), &mut figure).await {
+            Ok(summary) => summary.lines().for_each(|line| println!("server={name} {line}")),
             Err(e) => {
                 eprintln!("zkbench: server={name}: {e}");
                 return std::process::ExitCode::FAILURE;
             }
         }
+        if let (Some(file), Some(figure)) = (&cli.plot, figure) {
+            let path = plot::path_for(file, name, servers.len());
+            if let Err(e) = figure.write(&path, name) {
+                eprintln!("zkbench: server={name}: writing the plot {}: {e}", path.display());
+                return std::process::ExitCode::FAILURE;
+            }
+            eprintln!("zkbench: plot written to {}", path.display());
+        }
     }
     std::process::ExitCode::SUCCESS
+}
+
+/// Whether `command` draws a plot with `--plot`.
+fn plots(command: &Command) -> bool {
+    matches!(command, Command::Propagation(_) | Command::Select { .. } | Command::Weighted { .. })
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// One run of `command` on `zk`, or on a local server started here (`production`: the
-/// production-like one).
-async fn run(zk: Option<String>, production: Option<bool>, command: Command) -> Result<String, BoxError> {
+/// production-like one); its summary, one line per measurement, and its plot in `figure`
+/// where it draws one.
+async fn run(
+    zk: Option<String>,
+    production: Option<bool>,
+    command: Command,
+    figure: &mut Option<plot::Figure>,
+) -> Result<String, BoxError> {
     let _local;
     let zk = match zk {
         Some(zk) => zk,
@@ -196,16 +231,18 @@ async fn run(zk: Option<String>, production: Option<bool>, command: Command) -> 
             }
             Ok(report.to_string())
         }
-        Command::Propagation(args) => propagation::run(&root, args).await,
+        Command::Propagation(args) => propagation::run(&root, args, figure).await,
         Command::Config { watchers, trials, history_limit, breakdown, no_status } => {
             let options = config::Options { history_limit, breakdown, status: !no_status };
             config::run(&root, watchers, trials, options).await
         }
         Command::Storm { providers, sessions, cold } => storm::run(&root, providers, sessions, cold).await,
-        Command::Select { providers, threads, picks } => select::run(&root, providers, threads, picks).await,
+        Command::Select { providers, threads, picks } => {
+            select::run(&root, &providers, threads, picks, figure).await
+        }
         Command::Weighted { weights, requests, concurrency, latency_ms } => {
             let latency = std::time::Duration::from_millis(latency_ms);
-            weighted::run(&root, weighted::Options { weights, requests, concurrency, latency }).await
+            weighted::run(&root, weighted::Options { weights, requests, concurrency, latency }, figure).await
         }
         Command::Rules { consumers, trials } => rules::run(&root, consumers, trials).await,
         Command::Eject(args) => eject::run(&root, args).await,

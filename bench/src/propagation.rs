@@ -21,6 +21,7 @@ use registry::{Registry, ServiceUrl, SubscribeOptions};
 use tokio::sync::mpsc;
 use zookeeper_client::{Acls, AddWatchMode, Client, CreateMode, EventType, WatchedEvent};
 
+use crate::plot::{Cdfs, Figure};
 use crate::stats::Samples;
 use crate::BoxError;
 
@@ -58,7 +59,7 @@ impl Side {
     }
 }
 
-pub async fn run(root: &str, args: Args) -> Result<String, BoxError> {
+pub async fn run(root: &str, args: Args, figure: &mut Option<Figure>) -> Result<String, BoxError> {
     let Args { trials, siblings } = args;
     // Every side under the same chroot (created by a registry session).
     let provider = Registry::builder().register_consumers(false).connect(root).await?;
@@ -84,6 +85,7 @@ pub async fn run(root: &str, args: Args) -> Result<String, BoxError> {
         persistent.push(trial, persistent_trial(&raw_provider, &mut events, trial).await?);
         ours.push(trial, ours_trial(&provider, &sub, trial).await?);
     }
+    *figure = Some(plot(&ours, &one_shot, &persistent, trials, siblings));
     let (add, del) = (ours.add.p50(), ours.del.p50());
     let (floor_add, floor_del) = (one_shot.add.p50(), one_shot.del.p50());
     let (pfloor_add, pfloor_del) = (persistent.add.p50(), persistent.del.p50());
@@ -101,6 +103,15 @@ pub async fn run(root: &str, args: Args) -> Result<String, BoxError> {
         pfloor_add / floor_add,
         pfloor_del / floor_del,
     ))
+}
+
+/// The `--plot` figure: the three sides' CDFs, adds and deletes.
+fn plot(ours: &Side, one_shot: &Side, persistent: &Side, trials: usize, siblings: usize) -> Figure {
+    let sides = [("zkmesh", ours), ("one-shot floor", one_shot), ("persistent floor", persistent)];
+    let add: Vec<_> = sides.iter().map(|(name, side)| (*name, side.add.values())).collect();
+    let del: Vec<_> = sides.iter().map(|(name, side)| (*name, side.del.values())).collect();
+    let title = format!("propagation latency, {trials} trials, {siblings} siblings");
+    Figure::Cdfs(Cdfs::new(title).panel("register (add)", &add).panel("deregister (delete)", &del))
 }
 
 /// `count` ephemeral provider nodes under `dir`, with names as long as a Dubbo provider's

@@ -8,6 +8,9 @@
 //! is the median over its rounds, so that a burst of load from elsewhere on the machine (a
 //! preempted thread) moves one round, not the result. A round's time runs from the moment all
 //! its threads are released to the moment the last one is done.
+//!
+//! Several provider counts run one after the other, each on a service of its own, and print
+//! one summary line each; `--plot` draws the cost per pick against the count.
 
 use std::hint::black_box;
 use std::sync::RwLock;
@@ -15,10 +18,37 @@ use std::time::{Duration, Instant};
 
 use registry::{Provider, ProviderSet, Registration, Registry, ServiceUrl, SubscribeOptions, Subscription};
 
+use crate::plot::{Figure, PickCost};
 use crate::BoxError;
 
-pub async fn run(root: &str, providers: usize, threads: usize, picks: usize) -> Result<String, BoxError> {
+pub async fn run(
+    root: &str,
+    counts: &[usize],
+    threads: usize,
+    picks: usize,
+    figure: &mut Option<Figure>,
+) -> Result<String, BoxError> {
     let threads = threads.max(1);
+    let mut lines = Vec::new();
+    let mut cost = PickCost::new(threads);
+    for &providers in counts {
+        let (line, per_pick_ns) = one_count(root, providers, threads, picks).await?;
+        lines.push(line);
+        let [ours, selector, base] = per_pick_ns;
+        cost.push(providers, ours, selector, base);
+    }
+    *figure = Some(Figure::PickCost(cost));
+    Ok(lines.join("\n"))
+}
+
+/// The picks on `providers` providers: the summary line and each side's ns per pick
+/// (`select()`, `Selector`, baseline).
+async fn one_count(
+    root: &str,
+    providers: usize,
+    threads: usize,
+    picks: usize,
+) -> Result<(String, [f64; 3]), BoxError> {
     let fixture = Fixture::set_up(root, providers).await?;
     let sub = &fixture.sub;
 
@@ -54,7 +84,8 @@ pub async fn run(root: &str, providers: usize, threads: usize, picks: usize) -> 
     };
     let per_round = (picks / ROUNDS).max(1);
     let medians = median_rounds(threads, per_round, ours, selector, base);
-    Ok(summary(providers, threads, per_round, medians))
+    let per_pick_ns = medians.map(|d| d.as_secs_f64() * 1e9 / per_round as f64);
+    Ok((summary(providers, threads, per_round, medians), per_pick_ns))
 }
 
 /// What the picks run against, alive until the end of the run: `providers` providers
@@ -68,10 +99,12 @@ struct Fixture {
 
 impl Fixture {
     async fn set_up(root: &str, providers: usize) -> Result<Fixture, BoxError> {
+        // A service per count, so that a sweep's counts do not share providers.
+        let service = format!("select-{providers}");
         let provider = Registry::builder().register_consumers(false).connect(root).await?;
         let urls = (0..providers)
             .map(|i| {
-                ServiceUrl::new("http", "10.7.0.1", 1 + i as u16, "select")
+                ServiceUrl::new("http", "10.7.0.1", 1 + i as u16, &service)
                     .and_then(|u| u.with_param("weight", 50 + (i % 100) as u32))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -79,7 +112,7 @@ impl Fixture {
         let _held = held.into_iter().collect::<Result<Vec<_>, _>>()?;
         let consumer = Registry::builder().register_consumers(false).connect(root).await?;
         let sub =
-            consumer.subscribe_with("select", SubscribeOptions::default().register_consumer(false)).await?;
+            consumer.subscribe_with(&service, SubscribeOptions::default().register_consumer(false)).await?;
         sub.wait_for(Duration::from_secs(30), |s| s.len() == providers).await?;
         Ok(Fixture { sub, _consumer: consumer, _held, _provider: provider })
     }

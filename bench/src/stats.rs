@@ -21,6 +21,11 @@ impl Samples {
         self.0[rank - 1]
     }
 
+    /// The samples in microseconds, in the order pushed or sorted (after a quantile).
+    pub fn values(&self) -> &[f64] {
+        &self.0
+    }
+
     pub fn p50(&mut self) -> f64 {
         self.quantile(0.5)
     }

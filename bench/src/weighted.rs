@@ -15,6 +15,7 @@ use registry::tower::load::{CompleteOnResponse, PeakEwmaDiscover};
 use registry::tower::{service_fn, BoxError as TowerError, Service, ServiceExt};
 use registry::{Registry, ServiceUrl, SubscribeOptions};
 
+use crate::plot::{Figure, Shares};
 use crate::BoxError;
 
 /// The options of one run.
@@ -25,7 +26,7 @@ pub struct Options {
     pub latency: Duration,
 }
 
-pub async fn run(root: &str, o: Options) -> Result<String, BoxError> {
+pub async fn run(root: &str, o: Options, figure: &mut Option<Figure>) -> Result<String, BoxError> {
     if o.weights.is_empty() || o.weights.iter().all(|&w| w == 0) {
         return Err("--weights needs at least one non-zero weight".into());
     }
@@ -54,9 +55,20 @@ pub async fn run(root: &str, o: Options) -> Result<String, BoxError> {
     let p2c = drive(p2c, o.requests, o.concurrency).await?;
     drop(held);
 
-    let (ours_shares, ours_err) = shares(&ours, &o.weights);
-    let (p2c_shares, p2c_err) = shares(&p2c, &o.weights);
+    let (ours_pct, ours_err) = shares(&ours, &o.weights);
+    let (p2c_pct, p2c_err) = shares(&p2c, &o.weights);
+    let (ours_shares, p2c_shares) = (listed(&ours_pct), listed(&p2c_pct));
     let weights = o.weights.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    let title = format!(
+        "request shares, weights {weights}, {} requests, {} in flight, {} ms latency",
+        o.requests,
+        o.concurrency,
+        o.latency.as_millis()
+    );
+    let mut plot = Shares::new(title, &o.weights);
+    plot.push("zkmesh Balancer", ours_pct);
+    plot.push("tower p2c (PeakEwma)", p2c_pct);
+    *figure = Some(Figure::Shares(plot));
     Ok(format!(
         "weighted weights={weights} requests={} concurrency={} latency_ms={} share_err_max_pct={ours_err:.2} \
          tower_p2c_share_err_max_pct={p2c_err:.2} shares_pct={ours_shares} tower_p2c_shares_pct={p2c_shares}",
@@ -106,17 +118,22 @@ where
     Ok(counts)
 }
 
-/// Each provider's share in percent (`a/b/c`, in registration order) and the largest gap to
-/// its share of the weights, in percentage points.
-fn shares(counts: &BTreeMap<String, usize>, weights: &[u32]) -> (String, f64) {
+/// Each provider's share in percent (in registration order) and the largest gap to its share
+/// of the weights, in percentage points.
+fn shares(counts: &BTreeMap<String, usize>, weights: &[u32]) -> (Vec<f64>, f64) {
     let total = counts.values().sum::<usize>().max(1) as f64;
     let weight_total: f64 = weights.iter().map(|&w| f64::from(w)).sum();
-    let mut listed = Vec::new();
+    let mut pct = Vec::new();
     let mut worst = 0.0f64;
     for (i, weight) in weights.iter().enumerate() {
         let got = counts.get(&format!("127.0.0.1:{}", i + 1)).copied().unwrap_or(0) as f64 * 100.0 / total;
         worst = worst.max((got - f64::from(*weight) * 100.0 / weight_total).abs());
-        listed.push(format!("{got:.1}"));
+        pct.push(got);
     }
-    (listed.join("/"), worst)
+    (pct, worst)
+}
+
+/// Shares as the summary line lists them: `a/b/c`, one decimal.
+fn listed(pct: &[f64]) -> String {
+    pct.iter().map(|got| format!("{got:.1}")).collect::<Vec<_>>().join("/")
 }
