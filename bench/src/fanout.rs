@@ -43,7 +43,11 @@ struct Cost {
 /// Runs both paths against the ZooKeeper of `root` (`host:port/chroot`); `pid`: its process.
 pub async fn run(root: &str, pid: Option<u32>, args: Args) -> Result<String, BoxError> {
     let (hosts, chroot) = root.split_once('/').ok_or("the root has no chroot")?;
-    let writer = Registry::builder().register_consumers(false).connect(root).await?;
+    let writer = Registry::builder()
+        .register_consumers(false)
+        .session_timeout(Duration::from_secs(30))
+        .connect(root)
+        .await?;
     let _held = populate(&writer, args.providers).await?;
     let mut out =
         format!("fanout consumers={} providers={} changes={}", args.consumers, args.providers, args.changes);
@@ -112,7 +116,7 @@ async fn measure(
             }
             None => {
                 let url = ServiceUrl::new("http", "10.8.0.1", 1 + change as u16, SERVICE)?;
-                held = Some(writer.register(&url).await?);
+                held = Some(register(writer, &url).await?);
                 expected + 1
             }
         };
@@ -133,6 +137,20 @@ async fn measure(
         cpu_ms_per_change: cpu.map(|ticks| ticks as f64 * 1e3 / clock_ticks_per_second() / changes),
         seconds,
     })
+}
+
+/// Registers `url`, trying again while ZooKeeper is too busy to answer in time (the one-shot
+/// path's reads can keep it so).
+async fn register(writer: &Registry, url: &ServiceUrl) -> Result<Registration, BoxError> {
+    let mut tries = 0;
+    loop {
+        match writer.register(url).await {
+            Ok(registration) => return Ok(registration),
+            Err(e) if e.is_retryable() && tries < 20 => tries += 1,
+            Err(e) => return Err(e.into()),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Waits until every consumer holds `n` providers.
