@@ -6,6 +6,7 @@
 
 mod config;
 mod eject;
+mod fanout;
 mod plot;
 mod plot_cdf;
 mod plot_cost;
@@ -143,6 +144,9 @@ enum Command {
     /// A provider starts refusing connections (its node stays registered), then listens again:
     /// how soon it gets no request, failed and retried calls, how soon its probe readmits it.
     Eject(eject::Args),
+    /// Many consumers of one large service: bytes ZooKeeper sends per change per consumer and
+    /// its CPU time per change, the one-shot path against the persistent watch.
+    Fanout(fanout::Args),
     /// One consumer subscribing to many services.
     Scale {
         /// Services.
@@ -208,6 +212,7 @@ async fn run(
     figure: &mut Option<plot::Figure>,
 ) -> Result<String, BoxError> {
     let _local;
+    let mut pid = None;
     let zk = match zk {
         Some(zk) => zk,
         None => {
@@ -216,6 +221,7 @@ async fn run(
             let local = builder.start().await?;
             let connect = local.connect_string();
             eprintln!("zkbench: local ZooKeeper on {connect}");
+            pid = local.pid();
             _local = local;
             connect
         }
@@ -246,6 +252,7 @@ async fn run(
         }
         Command::Rules { consumers, trials } => rules::run(&root, consumers, trials).await,
         Command::Eject(args) => eject::run(&root, args).await,
+        Command::Fanout(args) => fanout::run(&root, pid, args).await,
         Command::Scale { services, providers_per_service, trials } => {
             scale::run(&root, services, providers_per_service, trials).await
         }

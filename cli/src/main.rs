@@ -16,6 +16,7 @@ mod dev;
 mod dev_metrics;
 mod doctor;
 mod follow;
+mod follow_tree;
 mod interrupt;
 mod jobs;
 mod mntr;

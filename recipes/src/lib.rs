@@ -90,6 +90,8 @@ mod sharded;
 mod singleton;
 mod tree;
 mod tree_follow;
+mod tree_mirror;
+mod tree_recursive;
 
 pub use self::barrier::{BarrierMember, DoubleBarrier};
 pub use self::count::{SharedCount, VersionedCount};

@@ -1,14 +1,17 @@
 //! A subtree mirrored in memory, with add/update/remove events (Curator's `CuratorCache`).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, oneshot, watch};
 
-use registry::{Session, Stat};
+use registry::{Session, SessionCore, Stat};
 
 use crate::error::{Error, Result};
-use crate::tree_follow::follow;
+use crate::tree_mirror::Mirror;
+use crate::tree_recursive::Outcome;
 
 /// How many events a [`TreeCache::events`] receiver may fall behind before it lags.
 const EVENT_BUFFER: usize = 4096;
@@ -69,14 +72,21 @@ impl TreeEvent {
 
 /// A whole subtree of ZooKeeper mirrored in memory, like Curator's `CuratorCache`.
 ///
-/// Push-then-pull: every cached node carries a one-shot data watch and a one-shot children watch
-/// (the public session API has no persistent watch), set by the read itself. When a watch fires
-/// the node (or its children list) is read again and watched again, and new children are read
-/// whole; the tree is changed in place and each change is sent as a [`TreeEvent`]. A missing root
-/// is watched for creation. Disconnections lose nothing (ZooKeeper re-sends one-shot watches'
-/// events). After session expiry, or a failed read, the cache reads the whole subtree again on the
-/// live session and sends the difference with what it held: the final state is never lost,
-/// though changes that came and went while the cache could not see them are not replayed.
+/// On ZooKeeper 3.6+ the cache keeps one persistent recursive watch on its root: a deleted
+/// node costs no read, a created or changed node one read of its data, and no children list is
+/// read again. The whole subtree is read when the watch is armed and after every gap
+/// (reconnection, session expiry, a failed read), with the events that arrived meanwhile
+/// folded in, so nothing older than that read is applied after it ([`registry::TreeWatch`]).
+///
+/// On a server that refuses persistent watches (before 3.6, said once in a log line), or with
+/// [`TreeCache::start_one_shot`], it is push-then-pull: every cached node carries a one-shot
+/// data watch and a one-shot children watch, set by the read itself; when one fires the node
+/// (or its children list) is read and watched again, and new children are read whole. After
+/// session expiry, or a failed read, the cache reads the whole subtree again.
+///
+/// Either way the tree is changed in place and each change is sent as a [`TreeEvent`]; the
+/// final state is never lost, though changes that came and went while the cache could not see
+/// them are not replayed. A missing root is watched for creation.
 ///
 /// [`TreeCache::tree`] is the tree now; [`TreeCache::watch`] a watch of it; [`TreeCache::events`]
 /// the changes one by one (a receiver more than 4096 events behind lags; the tree stays whole).
@@ -96,28 +106,51 @@ pub struct TreeCache {
     root: String,
     rx: watch::Receiver<Tree>,
     events: broadcast::Sender<TreeEvent>,
+    reads: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
     _session: Session,
 }
 
 impl TreeCache {
-    /// Mirrors the subtree at `root`, and returns once it was read whole.
+    /// Mirrors the subtree at `root`, and returns once it was read whole: with one persistent
+    /// recursive watch, or one-shot watches on a server that refuses it.
     ///
     /// # Errors
     /// An invalid path; a ZooKeeper error from the first read (connection loss when ZooKeeper
     /// is unreachable now: [`Error::is_retryable`]); [`Error::SessionClosed`].
     pub async fn start(session: &Session, root: &str) -> Result<TreeCache> {
+        Self::start_with(session, root, true).await
+    }
+
+    /// Mirrors the subtree at `root` with one-shot watches on every node, as on a server
+    /// without persistent watches (a read per change), and returns once it was read whole.
+    ///
+    /// # Errors
+    /// As [`TreeCache::start`].
+    pub async fn start_one_shot(session: &Session, root: &str) -> Result<TreeCache> {
+        Self::start_with(session, root, false).await
+    }
+
+    async fn start_with(session: &Session, root: &str, persistent: bool) -> Result<TreeCache> {
         registry::validate_path(root)?;
+        session.core().live_now()?;
         let (tx, rx) = watch::channel(Tree::new());
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(follow(session.core(), root.to_owned(), tx, events.clone(), ready_tx));
+        let reads = Arc::new(AtomicU64::new(0));
+        let mirror = Mirror { root: root.to_owned(), tx, events: events.clone(), reads: reads.clone() };
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let task = tokio::spawn(follow(session.core(), Arc::new(mirror), ready_tx, persistent));
         match ready_rx.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e),
             Err(_) => return Err(Error::SessionClosed),
         }
-        Ok(TreeCache { root: root.to_owned(), rx, events, task, _session: session.clone() })
+        Ok(TreeCache { root: root.to_owned(), rx, events, reads, task, _session: session.clone() })
+    }
+
+    /// Read requests (`get_data`, `get_children`, `exists`) the cache issued so far.
+    pub fn reads_issued(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
     }
 
     /// The root of the cached subtree.
@@ -162,6 +195,27 @@ impl TreeCache {
             }
         }
     }
+}
+
+/// The cache's task: the persistent watch, or one-shot watches when asked for or refused.
+async fn follow(
+    shared: Arc<SessionCore>,
+    mirror: Arc<Mirror>,
+    ready: oneshot::Sender<Result<()>>,
+    persistent: bool,
+) {
+    let mut ready = Some(ready);
+    if persistent {
+        match crate::tree_recursive::follow(shared.clone(), &mirror, &mut ready).await {
+            Outcome::Done => return,
+            Outcome::Refused => {
+                tracing::info!(root = %mirror.root, "tree cache: following with one-shot watches")
+            }
+        }
+    }
+    // Told already, when the refusal came after the first read.
+    let ready = ready.unwrap_or_else(|| oneshot::channel().0);
+    crate::tree_follow::follow(shared, mirror, ready).await
 }
 
 impl Drop for TreeCache {

@@ -7,14 +7,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::{broadcast, oneshot, watch};
+use tokio::sync::oneshot;
 use zookeeper_client::{Error as ZkError, EventType, OneshotWatcher};
 
 use registry::{LiveClient, SessionCore};
 
 use crate::error::{Error, Result};
 use crate::retry::Failed;
-use crate::tree::{CachedNode, Tree, TreeEvent};
+use crate::tree::{CachedNode, Tree};
+use crate::tree_mirror::Mirror;
 
 /// Which one-shot watch fired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,13 +31,11 @@ enum Kind {
 /// A pending watch: resolves to its path, kind and event.
 type Fired = Pin<Box<dyn Future<Output = (String, Kind, EventType)> + Send>>;
 
-/// Follows the subtree at `root` into `tx`, sending each change to `events`. `ready` gets the
-/// outcome of the first whole read.
+/// Follows the subtree at the mirror's root into it. `ready` gets the outcome of the first
+/// whole read.
 pub(crate) async fn follow(
     shared: Arc<SessionCore>,
-    root: String,
-    tx: watch::Sender<Tree>,
-    events: broadcast::Sender<TreeEvent>,
+    mirror: Arc<Mirror>,
     ready: oneshot::Sender<Result<()>>,
 ) {
     let live = match shared.live_now() {
@@ -46,8 +45,9 @@ pub(crate) async fn follow(
             return;
         }
     };
+    let root = mirror.root.clone();
     let mut follower =
-        Follower { shared, root, tx, events, live, watches: FuturesUnordered::new(), armed: HashSet::new() };
+        Follower { shared, root, mirror, live, watches: FuturesUnordered::new(), armed: HashSet::new() };
     if let Err(Failed { op, path, error }) = follower.resync().await {
         let _ = ready.send(Err(Error::zk(op, path, error)));
         return;
@@ -59,8 +59,7 @@ pub(crate) async fn follow(
 struct Follower {
     shared: Arc<SessionCore>,
     root: String,
-    tx: watch::Sender<Tree>,
-    events: broadcast::Sender<TreeEvent>,
+    mirror: Arc<Mirror>,
     live: LiveClient,
     watches: FuturesUnordered<Fired>,
     /// The watches set and not fired yet (a read of an armed node sets no second one).
@@ -73,7 +72,7 @@ impl Follower {
             let fired = tokio::select! {
                 Some(fired) = self.watches.next() => fired,
                 _ = self.shared.closed() => return,
-                _ = self.tx.closed() => return,
+                _ = self.mirror.tx.closed() => return,
             };
             let Err(Failed { path, error, .. }) = self.apply(fired).await else { continue };
             tracing::debug!(%path, %error, "tree cache lost track; reading the whole tree again");
@@ -113,26 +112,26 @@ impl Follower {
         self.armed.clear();
         let root = self.root.clone();
         let tree = self.walk(&root).await?;
-        self.replace_subtree(&root, tree);
+        self.mirror.replace_subtree(&root, tree);
         Ok(())
     }
 
     /// Reads a node whose data watch fired (or the root, created).
     async fn refresh_node(&mut self, path: &str) -> Result<(), Failed> {
-        let known = self.tx.borrow().contains_key(path);
+        let known = self.mirror.contains(path);
         if !known {
             let tree = self.walk(path).await?;
-            self.replace_subtree(path, tree);
+            self.mirror.replace_subtree(path, tree);
             return Ok(());
         }
         match self.read_data(path).await? {
-            Some(node) => self.replace_subtree_root(path, node),
+            Some(node) => self.mirror.replace_node(path, node),
             None => {
-                self.replace_subtree(path, Tree::new());
+                self.mirror.replace_subtree(path, Tree::new());
                 if path == self.root {
                     // Watch for the root to come back.
                     let tree = self.walk(path).await?;
-                    self.replace_subtree(path, tree);
+                    self.mirror.replace_subtree(path, tree);
                 }
             }
         }
@@ -142,19 +141,18 @@ impl Follower {
     /// Reads the children of a node whose children watch fired: new ones are read whole, gone
     /// ones are removed with everything under them.
     async fn refresh_children(&mut self, path: &str) -> Result<(), Failed> {
-        if !self.tx.borrow().contains_key(path) {
+        if !self.mirror.contains(path) {
             return Ok(());
         }
         let Some(names) = self.read_children(path).await? else { return Ok(()) };
         let listed: HashSet<String> = names.iter().map(|n| registry::join(path, n)).collect();
-        let cached: Vec<String> =
-            self.tx.borrow().keys().filter(|k| parent_of(k) == Some(path)).cloned().collect();
+        let cached = self.mirror.children_of(path);
         for gone in cached.iter().filter(|c| !listed.contains(*c)) {
-            self.replace_subtree(gone, Tree::new());
+            self.mirror.replace_subtree(gone, Tree::new());
         }
         for new in listed.iter().filter(|l| !cached.contains(l)) {
             let tree = self.walk(new).await?;
-            self.replace_subtree(new, tree);
+            self.mirror.replace_subtree(new, tree);
         }
         Ok(())
     }
@@ -181,6 +179,7 @@ impl Follower {
 
     /// Watches the missing root for creation. `true`: it exists after all; read it.
     async fn arm_exists(&mut self, path: &str) -> Result<bool, Failed> {
+        self.mirror.count_read();
         match self.live.client.check_and_watch_stat(path).await {
             Ok((Some(_), _)) => Ok(true),
             Ok((None, watcher)) => {
@@ -193,6 +192,7 @@ impl Follower {
 
     /// A node's data, watched unless a data watch is armed on it already. `None`: no node.
     async fn read_data(&mut self, path: &str) -> Result<Option<CachedNode>, Failed> {
+        self.mirror.count_read();
         let client = &self.live.client;
         if self.armed.contains(&(path.to_owned(), Kind::Data)) {
             return match client.get_data(path).await {
@@ -214,6 +214,7 @@ impl Follower {
     /// A node's children, watched unless a children watch is armed on it already. `None`: no
     /// node.
     async fn read_children(&mut self, path: &str) -> Result<Option<Vec<String>>, Failed> {
+        self.mirror.count_read();
         let client = &self.live.client;
         if self.armed.contains(&(path.to_owned(), Kind::Children)) {
             return match client.get_children(path).await {
@@ -236,108 +237,5 @@ impl Follower {
         self.armed.insert((path.to_owned(), kind));
         let path = path.to_owned();
         self.watches.push(Box::pin(async move { (path, kind, registry::watch_event(watcher).await) }));
-    }
-
-    /// Replaces one node (not its children).
-    fn replace_subtree_root(&mut self, path: &str, node: CachedNode) {
-        let mut events = Vec::new();
-        self.tx.send_if_modified(|tree| {
-            upsert(tree, path, node, &mut events);
-            !events.is_empty()
-        });
-        self.send(events);
-    }
-
-    /// Makes the subtree at `top` equal to `new`, sending what changed.
-    fn replace_subtree(&mut self, top: &str, new: Tree) {
-        let mut events = Vec::new();
-        self.tx.send_if_modified(|tree| {
-            let gone: Vec<String> =
-                in_subtree(tree, top).filter(|k| !new.contains_key(*k)).cloned().collect();
-            for path in gone.into_iter().rev() {
-                if let Some(node) = tree.remove(&path) {
-                    events.push(TreeEvent::Removed { path, node });
-                }
-            }
-            for (path, node) in new {
-                upsert(tree, &path, node, &mut events);
-            }
-            !events.is_empty()
-        });
-        self.send(events);
-    }
-
-    fn send(&self, events: Vec<TreeEvent>) {
-        for event in events {
-            tracing::trace!(root = %self.root, ?event, "tree changed");
-            let _ = self.events.send(event);
-        }
-    }
-}
-
-/// Sets `path` to `node`, recording an `Added` or `Updated` event if it changed.
-fn upsert(tree: &mut Tree, path: &str, node: CachedNode, events: &mut Vec<TreeEvent>) {
-    match tree.insert(path.to_owned(), node.clone()) {
-        None => events.push(TreeEvent::Added { path: path.to_owned(), node }),
-        Some(old) if old != node => events.push(TreeEvent::Updated { path: path.to_owned(), old, node }),
-        Some(_) => {}
-    }
-}
-
-/// The paths of `tree` at or under `top`, in order.
-fn in_subtree<'a>(tree: &'a Tree, top: &'a str) -> impl Iterator<Item = &'a String> + 'a {
-    tree.range(top.to_owned()..)
-        .map(|(k, _)| k)
-        .take_while(move |k| k.starts_with(top))
-        .filter(move |k| k.as_str() == top || top == "/" || k[top.len()..].starts_with('/'))
-}
-
-/// The parent of an absolute path (`None` for `/`).
-fn parent_of(path: &str) -> Option<&str> {
-    match path.rfind('/') {
-        Some(0) if path.len() > 1 => Some("/"),
-        Some(0) | None => None,
-        Some(i) => Some(&path[..i]),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn node(data: &str) -> CachedNode {
-        let stat = registry::Stat {
-            czxid: 0,
-            mzxid: 0,
-            pzxid: 0,
-            ctime: 0,
-            mtime: 0,
-            version: 0,
-            cversion: 0,
-            aversion: 0,
-            ephemeral_owner: 0,
-            data_length: 0,
-            num_children: 0,
-        };
-        CachedNode { data: data.as_bytes().to_vec(), stat }
-    }
-
-    #[test]
-    fn subtrees_and_parents_are_cut_at_slashes() {
-        let tree: Tree =
-            ["/a", "/a-b", "/a/x", "/a/x/y", "/ab", "/b"].iter().map(|p| (p.to_string(), node(p))).collect();
-        let under: Vec<&String> = in_subtree(&tree, "/a").collect();
-        assert_eq!(under, ["/a", "/a/x", "/a/x/y"]);
-        assert_eq!(in_subtree(&tree, "/").count(), 6);
-        assert_eq!(parent_of("/a/x"), Some("/a"));
-        assert_eq!(parent_of("/a"), Some("/"));
-        assert_eq!(parent_of("/"), None);
-        let mut tree = tree;
-        let mut events = Vec::new();
-        upsert(&mut tree, "/b", node("/b"), &mut events);
-        assert!(events.is_empty(), "no event for the same node");
-        upsert(&mut tree, "/b", node("new"), &mut events);
-        upsert(&mut tree, "/c", node("c"), &mut events);
-        assert!(matches!(&events[..], [TreeEvent::Updated { .. }, TreeEvent::Added { .. }]));
     }
 }

@@ -77,10 +77,57 @@ async fn churn_once(raw: &zookeeper_client::Client, dice: &mut Dice, step: usize
 
 #[tokio::test]
 async fn the_cache_equals_zookeeper_after_churn_and_expiry_and_its_events_tell_every_change() {
-    let connect = chroot("tree-cache");
+    churn_and_expiry("tree-cache", false).await;
+}
+
+#[tokio::test]
+async fn the_one_shot_cache_equals_zookeeper_after_churn_and_expiry_and_its_events_tell_every_change() {
+    churn_and_expiry("tree-cache-one-shot", true).await;
+}
+
+/// The persistent watch applies changes with no children read: a deletion costs no read, a
+/// creation or a data change one read of that node's data (the one-shot loop reads the
+/// parent's children list again for each creation and deletion).
+#[tokio::test]
+async fn the_persistent_cache_reads_only_the_data_of_created_and_changed_nodes() {
+    let connect = chroot("tree-cache-reads");
     let raw = raw(&connect).await;
+    let persistent = CreateMode::Persistent.with_acls(Acls::anyone_all());
+    raw.create("/tree", b"root", &persistent).await.expect("root");
+    raw.create("/tree/a", b"a", &persistent).await.expect("a");
     let s = session(&connect).await;
     let cache = TreeCache::start(&s, "/tree").await.expect("start");
+    assert_eq!(cache.tree().len(), 2);
+    let before = cache.reads_issued();
+    for i in 0..10 {
+        raw.create(&format!("/tree/a/n{i}"), b"x", &persistent).await.expect("create");
+    }
+    cache.wait_for(WAIT, |t| t.len() == 12).await.expect("the creations are seen");
+    assert_eq!(cache.reads_issued() - before, 10, "one data read per created node, no children list");
+    for i in 0..5 {
+        raw.delete(&format!("/tree/a/n{i}"), None).await.expect("delete");
+    }
+    raw.set_data("/tree/a", b"changed", None).await.expect("set");
+    let tree = cache
+        .wait_for(WAIT, |t| t.len() == 7 && t["/tree/a"].data == b"changed")
+        .await
+        .expect("the deletions and the change are seen");
+    assert_eq!(cache.reads_issued() - before, 11, "deletions cost no read, a data change one");
+    assert_eq!(shape_of(&tree), zk_subtree(&raw, "/tree").await);
+}
+
+/// Churns a subtree under a tree cache (persistent, or `one_shot`), expiring its session
+/// midway; the cache ends equal to ZooKeeper and its events tell every change.
+async fn churn_and_expiry(name: &str, one_shot: bool) {
+    let connect = chroot(name);
+    let raw = raw(&connect).await;
+    let s = session(&connect).await;
+    let cache = if one_shot {
+        TreeCache::start_one_shot(&s, "/tree").await
+    } else {
+        TreeCache::start(&s, "/tree").await
+    };
+    let cache = cache.expect("start");
     assert!(cache.tree().is_empty(), "no root yet");
     let mut events = cache.events();
     let persistent = CreateMode::Persistent.with_acls(Acls::anyone_all());

@@ -64,7 +64,7 @@ pub use self::balance::InFlightGuard;
 pub use self::consumer::{
     is_connection_error, load_snapshot, save_snapshot, snapshot_path, Balancer, BalancerLoad, Classify,
     ConnectionErrors, ErrorRef, Filter, HttpServerErrors, LoadBalance, Outcome, OutlierPolicy, Provider,
-    ProviderChange, ProviderChanges, ProviderHealth, ProviderSet, ProviderSource, RejectedNode,
+    ProviderChange, ProviderChanges, ProviderFeed, ProviderHealth, ProviderSet, ProviderSource, RejectedNode,
     ResponseFuture, SavedProviders, SavedRules, Selected, Selector, ServiceDiscover, SubscribeOptions,
     Subscription, WatchStrategy, EWMA_MIN_STEP,
 };
@@ -83,7 +83,8 @@ pub use self::rules::{
 pub use self::session::{
     is_transient, join, validate_path, watch_event, Backoff, Environment, EphemeralNode, EphemeralStatus,
     LiveClient, NodeAcl, NodeEvent, NodeWatch, Retry, Session, SessionBuilder, SessionCore, SessionState,
-    WatchTask, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRY_MAX, DEFAULT_RETRY_MIN, DEFAULT_SESSION_TIMEOUT,
+    TreeWatch, TreeWatchEvent, WatchTask, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRY_MAX, DEFAULT_RETRY_MIN,
+    DEFAULT_SESSION_TIMEOUT,
 };
 pub use self::url::{
     validate_service_name, ServiceUrl, CONSUMER_SCHEME, DEFAULT_WEIGHT, MAX_SERVICE_NAME_LEN, MAX_URL_LEN,

@@ -261,6 +261,23 @@ impl Registry {
         crate::consumer::subscribe(&self.session, &self.defaults, service, options).await
     }
 
+    /// Subscribes to `service` without a watch of its own: its provider node names come from
+    /// the [`ProviderFeed`](crate::ProviderFeed) returned, for a follower that watches many
+    /// services with one persistent recursive watch ([`crate::TreeWatch`]) on the root.
+    /// Returns at once (the set is empty until the feed lists the providers); the rules are
+    /// followed as by [`Registry::subscribe_with`].
+    ///
+    /// # Errors
+    /// As [`Registry::subscribe_with`]; [`Error::InvalidArgument`] when `options` name sources
+    /// other than one in the zkmesh layout.
+    pub async fn subscribe_fed(
+        &self,
+        service: &str,
+        options: SubscribeOptions,
+    ) -> Result<(Subscription, crate::ProviderFeed)> {
+        crate::consumer::subscribe_fed(&self.session, &self.defaults, service, options).await
+    }
+
     /// Every service under the registry's root, sorted by name, with the layouts it is written
     /// in and its counts ([`ServiceListing`]): a Curator service shows its instances, not an
     /// empty zkmesh service. Reads each Curator instance once (concurrently).

@@ -206,8 +206,31 @@ pub(crate) async fn subscribe(
     session: &Session,
     defaults: &RegistryDefaults,
     service: &str,
-    mut options: SubscribeOptions,
+    options: SubscribeOptions,
 ) -> Result<Subscription> {
+    Ok(start(session, defaults, service, options, false).await?.0)
+}
+
+/// [`crate::Registry::subscribe_fed`].
+pub(crate) async fn subscribe_fed(
+    session: &Session,
+    defaults: &RegistryDefaults,
+    service: &str,
+    options: SubscribeOptions,
+) -> Result<(Subscription, super::ProviderFeed)> {
+    let (subscription, dir) = start(session, defaults, service, options, true).await?;
+    Ok((subscription, super::ProviderFeed::new(dir)))
+}
+
+/// Starts a subscription; `fed`: its provider names come from a [`super::ProviderFeed`]
+/// (no watch of its own, no wait for a first listing).
+async fn start(
+    session: &Session,
+    defaults: &RegistryDefaults,
+    service: &str,
+    mut options: SubscribeOptions,
+    fed: bool,
+) -> Result<(Subscription, Arc<Directory>)> {
     crate::url::validate_service_name(service)?;
     if options.snapshot_dir.is_none() {
         options.snapshot_dir = defaults.snapshot_dir.clone();
@@ -225,8 +248,12 @@ pub(crate) async fn subscribe(
     let dir = Arc::new(dir.with_consumer(consumer_params));
     let mut first = dir.updates.subscribe();
     let mut rules_read = dir.rules_read.subscribe();
+    if fed && (sources.len() != 1 || sources[0].layout != Layout::Zkmesh) {
+        let reason = "a fed subscription follows one zkmesh-layout source".into();
+        return Err(Error::InvalidArgument { what: format!("sources of {service}"), reason });
+    }
     let mut tasks = if sources.len() == 1 {
-        spawn_tasks(session, &dir, sources[0].clone())
+        spawn_tasks(session, &dir, sources[0].clone(), fed)
     } else {
         super::union::spawn_tasks(session, &dir, &sources)
     };
@@ -237,8 +264,8 @@ pub(crate) async fn subscribe(
     // Only whether it timed out: the `watch::Ref` it would hold is not `Send` and must not live
     // across the awaits below (the future of `subscribe_with` would not be `Send`).
     let deadline = tokio::time::Instant::now() + options.startup_timeout;
-    let timed_out =
-        tokio::time::timeout_at(deadline, first.wait_for(|s| s.source() != ProviderSource::Empty))
+    let timed_out = !fed
+        && tokio::time::timeout_at(deadline, first.wait_for(|s| s.source() != ProviderSource::Empty))
             .await
             .is_err();
     if timed_out {
@@ -255,7 +282,7 @@ pub(crate) async fn subscribe(
     let consumer = consumers.next();
     let running =
         Running { tasks, consumer, _more_consumers: consumers.collect(), _session: session.clone() };
-    Ok(Subscription { dir, running: Arc::new(running) })
+    Ok((Subscription { dir: dir.clone(), running: Arc::new(running) }, dir))
 }
 
 /// The watch of the service's rules: a zkmesh-layout document, the first zkmesh source's
@@ -274,10 +301,19 @@ fn follow_rules(
     Some(tokio::spawn(super::rules_watch::follow(session.core(), dir.clone(), rules_path)))
 }
 
-/// The subscription's tasks: the watch of `source` (its layout's, `membership.rs`), the
+/// The subscription's tasks: the watch of `source` (its layout's, `membership.rs`; none when
+/// `fed`), the
 /// warm-up ticker, the ejector and, with a snapshot directory, the disk writer.
-fn spawn_tasks(session: &Session, dir: &Arc<Directory>, source: Source) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut tasks = vec![tokio::spawn(super::membership::follow_source(session.core(), dir.clone(), source))];
+fn spawn_tasks(
+    session: &Session,
+    dir: &Arc<Directory>,
+    source: Source,
+    fed: bool,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    if !fed {
+        tasks.push(tokio::spawn(super::membership::follow_source(session.core(), dir.clone(), source)));
+    }
     tasks.push(tokio::spawn(super::directory::warmup_ticker(dir.clone())));
     tasks.push(tokio::spawn(super::ejector::run(dir.clone())));
     if let Some(snapshot_dir) = dir.options.snapshot_dir.clone() {

@@ -15,7 +15,9 @@
 //! the one wait for a client worth retrying with), `backoff.rs`, `ephemeral.rs` (keepers),
 //! `watch.rs` (push-then-pull loops), `persistent.rs` (a directory's children followed by one
 //! persistent recursive watch, its events applied without a read, a read after every gap),
-//! `path.rs` (path checks and `mkdir -p`).
+//! `tree_watch.rs` ([`TreeWatch`]: one persistent recursive watch on a
+//! subtree, armed again after every gap, for code that mirrors many nodes), `path.rs` (path
+//! checks and `mkdir -p`).
 //!
 //! Code built on the session (recipes, config center, your own) holds an `Arc<SessionCore>`
 //! from [`Session::core`] in its background tasks: it reaches the live client of the current
@@ -33,6 +35,7 @@ mod persistent;
 mod retry;
 mod state;
 mod supervisor;
+mod tree_watch;
 mod watch;
 
 pub use self::backoff::Backoff;
@@ -46,6 +49,7 @@ pub use self::path::{join, validate_path};
 pub use self::retry::{is_transient, watch_event, Retry};
 pub use self::state::{NodeAcl, SessionState};
 pub use self::supervisor::SessionCore;
+pub use self::tree_watch::{TreeWatch, TreeWatchEvent};
 pub use self::watch::{NodeEvent, NodeWatch, WatchTask};
 
 pub(crate) use self::ephemeral::WATCHES_IN_FLIGHT;

@@ -147,16 +147,21 @@ pub(crate) async fn follow_children(
             Stop::Closed => return Ok(()),
             Stop::NextSession(generation) => after = generation,
             Stop::Unsupported(error) => {
-                if !follower.shared.persistent_watches_refused.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        connect = %follower.shared.connect, %error,
-                        "ZooKeeper refuses persistent watches (addWatch, ZooKeeper 3.6+): following children \
-                         with one-shot watches and a read per change"
-                    );
-                }
+                note_refusal(&follower.shared, &error);
                 return Err(Unsupported);
             }
         }
+    }
+}
+
+/// Remembers that the session's server refuses `addWatch`, saying so once per session.
+pub(super) fn note_refusal(shared: &SessionCore, error: &ZkError) {
+    if !shared.persistent_watches_refused.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            connect = %shared.connect, %error,
+            "ZooKeeper refuses persistent watches (addWatch, ZooKeeper 3.6+): following with one-shot \
+             watches and a read per change"
+        );
     }
 }
 
