@@ -19,8 +19,11 @@ use crate::session::lock;
 /// How many documents' last texts are kept at most.
 const PATHS: usize = 256;
 
-/// The last text parsed per document path, with its rules.
-static LAST: LazyLock<Mutex<HashMap<String, (Arc<str>, Arc<Rules>)>>> = LazyLock::new(Mutex::default);
+/// A document's last text parsed, with its rules.
+type Parsed = (Arc<str>, Arc<Rules>);
+
+/// The last text parsed per document path.
+static LAST: LazyLock<Mutex<HashMap<String, Parsed>>> = LazyLock::new(Mutex::default);
 
 /// `text` (the document at `path`) parsed, shared with every other subscription of the process
 /// that read the same text there; and the text, shared likewise.
