@@ -140,6 +140,10 @@ enum Command {
         /// Measured trials.
         #[arg(long, default_value_t = 50)]
         trials: usize,
+        /// Also time a plain `set_data` of the rules (the consumers' side alone) and the floor
+        /// written with a history-shaped `multi` (the write's shape alone).
+        #[arg(long)]
+        split: bool,
     },
     /// A provider starts refusing connections (its node stays registered), then listens again:
     /// how soon it gets no request, failed and retried calls, how soon its probe readmits it.
@@ -250,7 +254,7 @@ async fn run(
             let latency = std::time::Duration::from_millis(latency_ms);
             weighted::run(&root, weighted::Options { weights, requests, concurrency, latency }, figure).await
         }
-        Command::Rules { consumers, trials } => rules::run(&root, consumers, trials).await,
+        Command::Rules { consumers, trials, split } => rules::run(&root, consumers, trials, split).await,
         Command::Eject(args) => eject::run(&root, args).await,
         Command::Fanout(args) => fanout::run(&root, pid, args).await,
         Command::Scale { services, providers_per_service, trials } => {

@@ -9,6 +9,13 @@
 //! new version. A trial's time is the slowest consumer's. Between trials the provider is
 //! enabled again (not timed) and every consumer waits to see it back. Which side goes first
 //! alternates every trial.
+//!
+//! `--split` times two more sides in the same trials, to say where zkmesh's time over the floor
+//! goes: `plain_p50_ms`, the same change reaching the consumers through a plain `set_data` of
+//! the rules node by a raw session (no read, no check, no history: the consumers' side alone),
+//! and `multi_floor_p50_ms`, the raw floor written with a `multi` of the shape a publish with
+//! history has (`set_data`, a child created, the previous child deleted: the write's shape
+//! alone). The four sides rotate which goes first.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,37 +34,91 @@ const FLOOR: &str = "/floor-rules";
 const WAIT: Duration = Duration::from_secs(20);
 const WARMUP: usize = 3;
 
-/// Runs `trials` measured trials (after a short warm-up) with `consumers` consumers.
-pub async fn run(root: &str, consumers: usize, trials: usize) -> Result<String, BoxError> {
+/// The sides a trial times, in the order of the samples.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    /// `RulesStore::disable`.
+    Ours,
+    /// The raw floor's `set_data`.
+    Floor,
+    /// A raw `set_data` of the disabled rules (with `--split`).
+    Plain,
+    /// The raw floor written with a history-shaped `multi` (with `--split`).
+    MultiFloor,
+}
+
+/// Runs `trials` measured trials (after a short warm-up) with `consumers` consumers; with
+/// `split`, the plain and multi-floor sides too.
+pub async fn run(root: &str, consumers: usize, trials: usize, split: bool) -> Result<String, BoxError> {
     let consumers = consumers.max(1);
     let (_providers, subs) = start_consumers(root, consumers).await?;
-    let store = RulesStore::new(Session::connect(root).await?)?;
+    let session = Session::connect(root).await?;
+    let store = RulesStore::new(session.clone())?;
+    let plain = Plain::new(&store, session)?;
     let mut floor = Floor::start(root, consumers).await?;
-    let (mut ours, mut raw) = (Samples::default(), Samples::default());
+    let sides: &[Side] = match split {
+        true => &[Side::Floor, Side::Ours, Side::MultiFloor, Side::Plain],
+        false => &[Side::Floor, Side::Ours],
+    };
+    let mut samples: Vec<Samples> = sides.iter().map(|_| Samples::default()).collect();
     for trial in 0..WARMUP + trials {
-        let (first, second) = if trial % 2 == 0 {
-            let f = floor.trial(trial as u64 + 1, consumers).await?;
-            (f, disable_until_seen(&store, &subs).await?)
-        } else {
-            let o = disable_until_seen(&store, &subs).await?;
-            (floor.trial(trial as u64 + 1, consumers).await?, o)
-        };
-        store.enable(SERVICE, DISABLED).await?;
-        for sub in &subs {
-            sub.wait_for(WAIT, |s| has(s, DISABLED)).await?;
-        }
-        if trial >= WARMUP {
-            raw.push(first);
-            ours.push(second);
+        for k in 0..sides.len() {
+            // Which side goes first rotates every trial.
+            let i = (k + trial) % sides.len();
+            let took = match sides[i] {
+                Side::Ours => disable_until_seen(&subs, store.disable(SERVICE, DISABLED, false)).await?,
+                Side::Plain => disable_until_seen(&subs, plain.disable()).await?,
+                Side::Floor => floor.trial(false, consumers).await?,
+                Side::MultiFloor => floor.trial(true, consumers).await?,
+            };
+            if matches!(sides[i], Side::Ours | Side::Plain) {
+                store.enable(SERVICE, DISABLED).await?;
+                for sub in &subs {
+                    sub.wait_for(WAIT, |s| has(s, DISABLED)).await?;
+                }
+            }
+            if trial >= WARMUP {
+                samples[i].push(took);
+            }
         }
     }
-    let (ours_p50, raw_p50) = (ours.p50() / 1000.0, raw.p50() / 1000.0);
-    Ok(format!(
+    let (raw_p50, ours_p50) = (samples[0].p50() / 1000.0, samples[1].p50() / 1000.0);
+    let mut line = format!(
         "rules consumers={consumers} trials={trials} disable_p50_ms={ours_p50:.2} disable_p99_ms={:.2} \
          set_data_p50_ms={raw_p50:.2} ratio={:.2}",
-        ours.p99() / 1000.0,
+        samples[1].p99() / 1000.0,
         ours_p50 / raw_p50
-    ))
+    );
+    if split {
+        let (multi, plain) = (samples[2].p50() / 1000.0, samples[3].p50() / 1000.0);
+        line += &format!(
+            " multi_floor_p50_ms={multi:.2} multi_floor_ratio={:.2} plain_p50_ms={plain:.2} plain_ratio={:.2}",
+            multi / raw_p50,
+            plain / raw_p50
+        );
+    }
+    Ok(line)
+}
+
+/// The plain side: the disabled rules' text, written with a raw `set_data` of the rules node.
+struct Plain {
+    session: Session,
+    path: String,
+    text: String,
+}
+
+impl Plain {
+    fn new(store: &RulesStore, session: Session) -> Result<Plain, BoxError> {
+        let mut rules = registry::Rules::default();
+        rules.set_override(DISABLED, Some(registry::Action::Disable));
+        Ok(Plain { session, path: store.path(SERVICE)?, text: rules.to_toml() })
+    }
+
+    async fn disable(&self) -> Result<(), BoxError> {
+        let client = self.session.client().ok_or("the plain side's session is not connected")?;
+        client.set_data(&self.path, self.text.as_bytes(), None).await?;
+        Ok(())
+    }
 }
 
 fn has(set: &ProviderSet, address: &str) -> bool {
@@ -86,8 +147,11 @@ async fn start_consumers(
     Ok((held, subs))
 }
 
-/// One `disable` publish until every subscription's set leaves the provider out.
-async fn disable_until_seen(store: &RulesStore, subs: &[Subscription]) -> Result<Duration, BoxError> {
+/// One write that disables the provider until every subscription's set leaves it out.
+async fn disable_until_seen<T, E: Into<BoxError>>(
+    subs: &[Subscription],
+    write: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<Duration, BoxError> {
     let waits: Vec<_> = subs
         .iter()
         .map(|sub| {
@@ -99,7 +163,7 @@ async fn disable_until_seen(store: &RulesStore, subs: &[Subscription]) -> Result
         })
         .collect();
     let t0 = Instant::now();
-    store.disable(SERVICE, DISABLED, false).await?;
+    write.await.map_err(Into::into)?;
     let mut last = t0;
     for wait in waits {
         let built_at = wait.await?.ok_or("a consumer did not see the disable")?;
@@ -111,6 +175,10 @@ async fn disable_until_seen(store: &RulesStore, subs: &[Subscription]) -> Result
 /// The raw floor: a writer session and `watchers` sessions reading in a watch loop.
 struct Floor {
     writer: Client,
+    /// The version the node has now.
+    version: i32,
+    /// The child the last `multi` created.
+    multi_child: Option<i32>,
     rx: mpsc::UnboundedReceiver<(i32, Instant)>,
     _tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -135,16 +203,32 @@ impl Floor {
                 }
             }));
         }
-        let mut floor = Floor { writer, rx, _tasks: tasks };
+        let mut floor = Floor { writer, version: 0, multi_child: None, rx, _tasks: tasks };
         floor.until(0, watchers).await?;
         Ok(floor)
     }
 
-    /// One `set_data` (the node's version becomes `version`) until every watcher read it.
-    async fn trial(&mut self, version: u64, watchers: usize) -> Result<Duration, BoxError> {
+    /// One `set_data` until every watcher read it; with `multi`, in a transaction that also
+    /// creates the child named after the new version and deletes the previous one (the shape
+    /// of a publish with history).
+    async fn trial(&mut self, multi: bool, watchers: usize) -> Result<Duration, BoxError> {
+        let version = self.version + 1;
+        let data = version.to_string();
         let t0 = Instant::now();
-        self.writer.set_data(FLOOR, version.to_string().as_bytes(), None).await?;
-        let last = self.until(version as i32, watchers).await?;
+        if multi {
+            let options = CreateMode::Persistent.with_acls(Acls::anyone_all());
+            let mut writer = self.writer.new_multi_writer();
+            writer.add_set_data(FLOOR, data.as_bytes(), None)?;
+            writer.add_create(&format!("{FLOOR}/v-{version}"), data.as_bytes(), &options)?;
+            if let Some(previous) = self.multi_child.replace(version) {
+                writer.add_delete(&format!("{FLOOR}/v-{previous}"), None)?;
+            }
+            writer.commit().await?;
+        } else {
+            self.writer.set_data(FLOOR, data.as_bytes(), None).await?;
+        }
+        self.version = version;
+        let last = self.until(version, watchers).await?;
         Ok(last - t0)
     }
 

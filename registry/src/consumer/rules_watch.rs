@@ -15,7 +15,7 @@ use std::sync::Arc;
 use super::routes::Ruling;
 use super::{Directory, SavedRules};
 use crate::error::Error;
-use crate::rules::Rules;
+use crate::rules::{parse_shared, Rules};
 use crate::session::{lock, Read, SessionCore, WatchKind};
 
 /// What a subscription knows of its rules document.
@@ -46,9 +46,9 @@ impl Directory {
     pub(super) fn apply_rules(&self, path: &str, read: Result<Read, Error>) {
         let parsed = match read {
             Ok(Read::Data(data, stat)) => {
-                Some(parse(path, data, stat.version).map(|(r, text)| (r, Some((stat.version, text)))))
+                Some(parse(path, &data, stat.version).map(|(r, text)| (r, Some((stat.version, text)))))
             }
-            Ok(Read::Absent) => Some(Ok((Rules::default(), None))),
+            Ok(Read::Absent) => Some(Ok((Arc::default(), None))),
             Ok(Read::Children(..)) => None,
             Err(error) => Some(Err(error)),
         };
@@ -63,8 +63,8 @@ impl Directory {
                     let resave = state.version != version || state.text != text;
                     state.version = version;
                     state.text = text;
-                    let changed = *state.rules != rules;
-                    state.rules = Arc::new(rules);
+                    let changed = !Arc::ptr_eq(&state.rules, &rules) && *state.rules != *rules;
+                    state.rules = rules;
                     (changed, resave)
                 }
                 Err(error) => {
@@ -122,16 +122,16 @@ impl Directory {
     }
 }
 
-/// The rules of one read, with the document's text.
-fn parse(path: &str, data: Vec<u8>, version: i32) -> Result<(Rules, Arc<str>), Error> {
-    let text = String::from_utf8(data).map_err(|e| Error::InvalidRules {
+/// The rules of one read, with the document's text: parsed once per process for every
+/// subscription that reads the same text (`rules/shared.rs`).
+fn parse(path: &str, data: &[u8], version: i32) -> Result<(Arc<Rules>, Arc<str>), Error> {
+    let text = std::str::from_utf8(data).map_err(|e| Error::InvalidRules {
         document: format!("{path} (version {version})"),
         line: None,
         column: None,
         reason: format!("not UTF-8: {e}"),
     })?;
-    let rules = Rules::parse(&text).map_err(|e| with_document(e, format!("{path} (version {version})")))?;
-    Ok((rules, text.into()))
+    parse_shared(path, text).map_err(|e| with_document(e, format!("{path} (version {version})")))
 }
 
 /// A refusal naming where the document came from.
