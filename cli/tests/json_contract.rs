@@ -252,8 +252,12 @@ async fn jobs_and_acl_commands_print_their_documented_fields() {
     .await;
     printed.run(&zk, "jobs", &["jobs"]);
     printed.run(&zk, "acl show", &["acl", "show", "service", "greeter"]);
+    let team = match registry::Identity::digest("team", "t3am") {
+        registry::Identity::Digest { digest, .. } => format!("digest:team:{digest}"),
+        other => panic!("not a digest identity: {other:?}"),
+    };
     let admin = Command::new(env!("CARGO_BIN_EXE_zkmesh"))
-        .args(["--zk", &zk, "--json", "acl", "grant", "service", "greeter", "sasl:bob"])
+        .args(["--zk", &zk, "--json", "acl", "grant", "service", "greeter", &team])
         .env("ZKMESH_AUTH", "digest:admin:adm1n")
         .env_remove("ZKMESH_AUTH_FILE")
         .env_remove("ZKMESH_ROOT")
@@ -262,7 +266,7 @@ async fn jobs_and_acl_commands_print_their_documented_fields() {
         .expect("run grant");
     printed.0.insert("acl grant".into(), parse(&stdout(&admin)));
     let revoke = Command::new(env!("CARGO_BIN_EXE_zkmesh"))
-        .args(["--zk", &zk, "--json", "acl", "revoke", "service", "greeter", "sasl:bob"])
+        .args(["--zk", &zk, "--json", "acl", "revoke", "service", "greeter", "digest:team"])
         .env("ZKMESH_AUTH", "digest:admin:adm1n")
         .env_remove("ZKMESH_AUTH_FILE")
         .env_remove("ZKMESH_ROOT")
