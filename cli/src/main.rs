@@ -5,6 +5,7 @@
 //! non-zero with a one-line error on failure. On a secured ensemble, credentials come from
 //! `--auth-file` or `ZKMESH_AUTH`, never from the command line (see `credentials.rs`).
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 mod acl;
 mod args;

@@ -49,7 +49,7 @@ pub(crate) fn node(path: &str) -> String {
 /// Which watchers load a canary: every criterion given must hold.
 ///
 /// ```
-/// use config_center::Selector;
+/// use zkmesh_config::Selector;
 /// let tenth = Selector::percent(10);
 /// let checkout_in_az1 = Selector::label("team", "checkout").and_zone("az1");
 /// assert_eq!(checkout_in_az1.to_string(), "label team=checkout, zone az1");

@@ -88,7 +88,7 @@ impl Status {
 /// uses is kept open until then).
 ///
 /// ```no_run
-/// # async fn demo(center: config_center::ConfigCenter) -> config_center::Result<()> {
+/// # async fn demo(center: zkmesh_config::ConfigCenter) -> zkmesh_config::Result<()> {
 /// #[derive(serde::Deserialize)]
 /// struct Db { pool: u32 }
 /// let mut db = center.watch::<Db>("shop", "db").await?;

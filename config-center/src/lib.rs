@@ -1,5 +1,9 @@
 //! zkmesh config center: typed configuration hot-reloaded from ZooKeeper.
 //!
+//! Package `zkmesh-config`, on the session of `zkmesh-registry`. Applications usually depend on
+//! `zkmesh` with its `config` feature, which re-exports this crate as `zkmesh::config` and its
+//! main types at its top (`zkmesh::{ConfigCenter, Config}`).
+//!
 //! Features:
 //! - [`ConfigCenter::watch`] / [`ConfigSpec::watch`]: a [`Config<T>`] whose [`Config::load`]
 //!   returns the current `Arc<T>` through arc-swap (no lock, no allocation), whose
@@ -82,9 +86,10 @@
 //! its entry records its size (see [`HistoryEntry::archived`], [`Error::NotArchived`]).
 //!
 //! ```no_run
-//! # async fn demo() -> config_center::Result<()> {
-//! use config_center::{ConfigCenter, Expect};
-//! use registry::Session;
+//! # extern crate registry as zkmesh_registry; // the workspace's key for zkmesh-registry
+//! # async fn demo() -> zkmesh_config::Result<()> {
+//! use zkmesh_config::{ConfigCenter, Expect};
+//! use zkmesh_registry::Session;
 //!
 //! #[derive(serde::Serialize, serde::Deserialize, Debug)]
 //! struct Db { url: String, pool: u32 }
@@ -109,6 +114,7 @@
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 mod applier;
 mod cache;

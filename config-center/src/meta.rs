@@ -48,7 +48,7 @@ pub(crate) const MAX_HEADER_LEN: usize =
 /// caller cannot set it).
 ///
 /// ```
-/// let meta = config_center::PublishMeta::new().author("alice").message("pool 8 -> 16");
+/// let meta = zkmesh_config::PublishMeta::new().author("alice").message("pool 8 -> 16");
 /// assert_eq!(meta.author_name(), Some("alice"));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -41,8 +41,8 @@ pub struct RulesDocument {
 /// [`Error::RulesRefused`] naming the consumers, unless forced (which logs a warning).
 ///
 /// ```no_run
-/// # async fn demo(session: registry::Session) -> config_center::Result<()> {
-/// use config_center::{Expect, RulesStore};
+/// # async fn demo(session: registry::Session) -> zkmesh_config::Result<()> {
+/// use zkmesh_config::{Expect, RulesStore};
 /// let store = RulesStore::new(session)?;
 /// store.disable("shop", "10.0.0.5:8080", false).await?;
 /// let current = store.get("shop").await?.expect("written");

@@ -38,8 +38,8 @@ use crate::watcher::{self, Fleet, Start};
 ///    a document against the defaults alone.
 ///
 /// ```no_run
-/// # async fn demo(center: config_center::ConfigCenter) -> config_center::Result<()> {
-/// use config_center::Expect;
+/// # async fn demo(center: zkmesh_config::ConfigCenter) -> zkmesh_config::Result<()> {
+/// use zkmesh_config::Expect;
 /// #[derive(serde::Serialize, serde::Deserialize, Default)]
 /// struct Db { pool: u32 }
 /// let db = center

@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use config_center::{ConfigCenter, Expect, PublishMeta, RulesStore};
 use registry::Session;
+use zkmesh_config::{ConfigCenter, Expect, PublishMeta, RulesStore};
 
 /// A session authenticated with digest `user:password`.
 async fn as_user(connect: &str, user: &str, password: &str) -> Session {

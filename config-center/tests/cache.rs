@@ -6,10 +6,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use config_center::{ConfigCenter, Error, Expect, Source};
 use local_zk::LocalZooKeeper;
 use registry::Session;
 use serde::{Deserialize, Serialize};
+use zkmesh_config::{ConfigCenter, Error, Expect, Source};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 struct Flags {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use config_center::{ConfigCenter, Error, Expect, Layer, Source};
 use serde::{Deserialize, Serialize};
+use zkmesh_config::{ConfigCenter, Error, Expect, Layer, Source};
 use zookeeper_client::{Acls, CreateMode};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -169,7 +169,7 @@ async fn a_validator_refusal_keeps_the_last_good_value_and_stops_publishers() {
         assert_eq!(w.version(), Some(1));
         let error = w.last_error().expect("error");
         assert!(
-            matches!(&error, Error::Validation { path, version: Some(2), reason, layer: config_center::Layer::Document }
+            matches!(&error, Error::Validation { path, version: Some(2), reason, layer: zkmesh_config::Layer::Document }
                 if path == "/config/shop/db" && reason == "pool.min 9 > pool.max 2"),
             "{error:?}"
         );
@@ -199,7 +199,7 @@ async fn compare_and_set_conflicts_name_both_versions() {
     let center = center(&connect).await;
     center.publish("shop", "db", &db(1), Expect::Absent).await.expect("create");
 
-    let conflict = |r: config_center::Result<config_center::Published>| match r {
+    let conflict = |r: zkmesh_config::Result<zkmesh_config::Published>| match r {
         Err(Error::VersionConflict { path, expected, actual }) => {
             assert_eq!(path, "/config/shop/db");
             (expected, actual)
@@ -322,7 +322,7 @@ async fn without_history_a_publish_keeps_the_same_checks() {
     let value = config.wait_for(WAIT, |_, s| s.version == Some(2)).await.expect("seen");
     assert_eq!(*value, db(3));
 
-    let conflict = |r: config_center::Result<config_center::Published>| match r {
+    let conflict = |r: zkmesh_config::Result<zkmesh_config::Published>| match r {
         Err(Error::VersionConflict { expected, actual, .. }) => (expected, actual),
         other => panic!("expected a conflict, got {other:?}"),
     };

@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use config_center::{Error, Expect};
 use serde::Deserialize;
+use zkmesh_config::{Error, Expect};
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 struct App {
@@ -27,7 +27,7 @@ struct Log {
 
 const DEFAULTS: &str = "[db]\nhost = \"localhost\"\npool = 1\ntimeout_ms = 100\n[log]\nlevel = \"error\"\n";
 
-async fn publish(center: &config_center::ConfigCenter, name: &str, text: &str) {
+async fn publish(center: &zkmesh_config::ConfigCenter, name: &str, text: &str) {
     center
         .publish_toml("shop", name, text, Expect::Any)
         .await

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-use config_center::{ConfigCenter, Error, Expect, PublishMeta, Selector, WatcherState};
+use zkmesh_config::{ConfigCenter, Error, Expect, PublishMeta, Selector, WatcherState};
 
 // === History with authors ===
 
@@ -91,10 +91,10 @@ async fn a_document_that_starts_like_the_metadata_line_comes_back_whole() {
 
 // === Fleet status ===
 
-fn named(connect: &str, instance: &str) -> impl std::future::Future<Output = config_center::ConfigCenter> {
+fn named(connect: &str, instance: &str) -> impl std::future::Future<Output = zkmesh_config::ConfigCenter> {
     let (connect, instance) = (connect.to_owned(), instance.to_owned());
     async move {
-        config_center::ConfigCenter::builder()
+        zkmesh_config::ConfigCenter::builder()
             .instance(instance)
             .status_delay(Duration::from_millis(5))
             .build(session(&connect).await)
@@ -204,9 +204,9 @@ async fn watcher(
     name: &str,
     zone: Option<&str>,
     labels: &[(&str, &str)],
-) -> config_center::Config<Pool> {
+) -> zkmesh_config::Config<Pool> {
     let mut builder =
-        config_center::ConfigCenter::builder().instance(name).status_delay(Duration::from_millis(5));
+        zkmesh_config::ConfigCenter::builder().instance(name).status_delay(Duration::from_millis(5));
     if let Some(zone) = zone {
         builder = builder.zone(zone);
     }
@@ -218,7 +218,7 @@ async fn watcher(
 }
 
 /// Waits until `n` watchers have a status node.
-async fn live(center: &config_center::ConfigCenter, n: usize) {
+async fn live(center: &zkmesh_config::ConfigCenter, n: usize) {
     eventually(WAIT, &format!("{n} status nodes"), || async {
         center.status("shop", "db").await.expect("status").len() == n
     })
@@ -379,7 +379,7 @@ async fn a_canary_a_selected_watcher_refuses_halts_and_says_who_and_why() {
     publisher.wait_for_version("shop", "db", 0, WAIT).await.expect("everyone fine on 0");
 }
 
-async fn eventually_halted(center: &config_center::ConfigCenter) -> config_center::CanaryHalt {
+async fn eventually_halted(center: &zkmesh_config::ConfigCenter) -> zkmesh_config::CanaryHalt {
     for _ in 0..200 {
         if let Some(halt) = center.canary("shop", "db").await.expect("read").and_then(|c| c.halted) {
             return halt;

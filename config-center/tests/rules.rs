@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use config_center::{Error, Expect, RulesStore};
+use zkmesh_config::{Error, Expect, RulesStore};
 use zookeeper_client::{Acls, Client, CreateMode};
 
 /// Registers provider and consumer nodes (ephemeral, on `zk`'s session) for `service`.

@@ -25,9 +25,9 @@ const MAX_MEMBERS: usize = 7;
 /// the JVMs die with our process even if it is never dropped.
 ///
 /// ```no_run
-/// # async fn demo() -> local_zk::Result<()> {
+/// # async fn demo() -> zkmesh_local_zk::Result<()> {
 /// use std::time::Duration;
-/// use local_zk::LocalEnsemble;
+/// use zkmesh_local_zk::LocalEnsemble;
 ///
 /// let mut ensemble = LocalEnsemble::start(3).await?;
 /// let leader = ensemble.leader().await?;

@@ -1,6 +1,9 @@
 //! Real ZooKeeper servers on loopback, for tests, demos and `zkmesh dev` (what curator-test is
 //! to Curator). It depends on `zookeeper-client`, not on zkmesh's `registry`.
 //!
+//! Package `zkmesh-local-zk`; also `zkmesh::local_zk` with the `zkmesh` crate's `local-zk`
+//! feature.
+//!
 //! - [`LocalZooKeeper`] runs one standalone server, [`LocalEnsemble`] a quorum of 1 to 7
 //!   members, with stop, kill and restart (of one member or all) and four-letter words.
 //! - [`expire_session`] expires a session the way ZooKeeper does when a client goes silent.
@@ -28,17 +31,18 @@
 //! Java); its directory then also holds `keystore.p12` and `ca.pem`.
 //!
 //! ```no_run
-//! # async fn demo() -> local_zk::Result<()> {
-//! use local_zk::LocalZooKeeper;
+//! # async fn demo() -> zkmesh_local_zk::Result<()> {
+//! use zkmesh_local_zk::LocalZooKeeper;
 //!
 //! let mut zk = LocalZooKeeper::start().await?;
-//! let client = local_zk::raw_client(&format!("{}/my-test", zk.connect_string())).await?;
-//! local_zk::expire_session(&zk.connect_string(), client.session()).await?; // it is gone
+//! let client = zkmesh_local_zk::raw_client(&format!("{}/my-test", zk.connect_string())).await?;
+//! zkmesh_local_zk::expire_session(&zk.connect_string(), client.session()).await?; // it is gone
 //! zk.restart().await?; // same port, same data
 //! # Ok(())
 //! # }
 //! ```
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 mod client_cert;
 mod config;

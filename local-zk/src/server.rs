@@ -24,8 +24,8 @@ use crate::tls::{self, TlsMaterial};
 /// the `&mut self` methods) can serve every `#[tokio::test]` of a test binary.
 ///
 /// ```no_run
-/// # async fn demo() -> local_zk::Result<()> {
-/// use local_zk::LocalZooKeeper;
+/// # async fn demo() -> zkmesh_local_zk::Result<()> {
+/// use zkmesh_local_zk::LocalZooKeeper;
 ///
 /// let zk = LocalZooKeeper::start().await?;
 /// let client = zookeeper_client::Client::connect(&zk.connect_string()).await.expect("connect");

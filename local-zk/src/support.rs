@@ -9,7 +9,7 @@
 //! ```no_run
 //! # async fn demo() {
 //! use std::time::Duration;
-//! use local_zk::support::{chroot, eventually, raw};
+//! use zkmesh_local_zk::support::{chroot, eventually, raw};
 //!
 //! let connect = chroot("test", "greeter"); // 127.0.0.1:PORT/test-<pid>-greeter-<n>
 //! let zk = raw(&connect).await; // the chroot exists now

@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use local_zk::{Error, LocalEnsemble, LocalZooKeeper};
 use tokio::sync::{Semaphore, SemaphorePermit};
+use zkmesh_local_zk::{Error, LocalEnsemble, LocalZooKeeper};
 use zookeeper_client::{Acls, Client, CreateMode, SessionState};
 
 static JVMS: Semaphore = Semaphore::const_new(3);

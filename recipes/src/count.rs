@@ -37,8 +37,8 @@ pub struct VersionedCount {
 /// given was read (ZooKeeper's version check).
 ///
 /// ```no_run
-/// # async fn demo(session: registry::Session) -> recipes::Result<()> {
-/// let workers = recipes::SharedCount::start(&session, "workers", 4).await?;
+/// # async fn demo(session: registry::Session) -> zkmesh_recipes::Result<()> {
+/// let workers = zkmesh_recipes::SharedCount::start(&session, "workers", 4).await?;
 /// loop {
 ///     let seen = workers.versioned();
 ///     if workers.try_set(seen, seen.value + 1).await? { break } // someone else wrote: again

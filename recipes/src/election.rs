@@ -44,8 +44,8 @@ const MARKER: &str = "latch-";
 /// Anyone, candidate or not, can follow who leads with [`LeaderObserver`].
 ///
 /// ```no_run
-/// # async fn demo(session: registry::Session) -> recipes::Result<()> {
-/// use recipes::LeaderElection;
+/// # async fn demo(session: registry::Session) -> zkmesh_recipes::Result<()> {
+/// use zkmesh_recipes::LeaderElection;
 /// let election = LeaderElection::new(&session, "scheduler", b"http://10.0.0.5:8080")?;
 /// loop {
 ///     let leadership = election.elect().await?;

@@ -36,8 +36,8 @@ pub type Members = BTreeMap<String, Vec<u8>>;
 /// [`Group::observe`] follows the members as a [`tokio::sync::watch`] of [`Members`].
 ///
 /// ```no_run
-/// # async fn demo(session: registry::Session) -> recipes::Result<()> {
-/// let group = recipes::Group::new(&session, "workers")?;
+/// # async fn demo(session: registry::Session) -> zkmesh_recipes::Result<()> {
+/// let group = zkmesh_recipes::Group::new(&session, "workers")?;
 /// let _me = group.join("worker-7", b"10.0.0.7:9000").await?;
 /// let mut members = group.observe().await?;
 /// while let Ok(now) = members.changed().await {

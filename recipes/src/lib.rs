@@ -1,6 +1,9 @@
 //! zkmesh recipes: coordination from the ZooKeeper literature on a [`registry::Session`], as
 //! Apache Curator's recipes are built on its framework.
 //!
+//! Package `zkmesh-recipes`. Applications usually depend on `zkmesh` with its `recipes` feature,
+//! which re-exports this crate as `zkmesh::recipes`.
+//!
 //! Features:
 //! - leader election with an observable leader ([`LeaderElection`], [`Leadership`],
 //!   [`LeaderObserver`]);
@@ -55,9 +58,10 @@
 //!   node it created (in the background).
 //!
 //! ```no_run
+//! # extern crate registry as zkmesh_registry; // the workspace's key for zkmesh-registry
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let session = registry::Session::connect("127.0.0.1:2181/prod").await?;
-//! let lock = recipes::Lock::new(&session, "nightly-report")?;
+//! let session = zkmesh_registry::Session::connect("127.0.0.1:2181/prod").await?;
+//! let lock = zkmesh_recipes::Lock::new(&session, "nightly-report")?;
 //! let guard = lock.acquire().await?;
 //! tokio::select! {
 //!     _ = guard.lost() => eprintln!("lock lost, stopping"),
@@ -67,6 +71,7 @@
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 mod barrier;
 mod contend;

@@ -38,8 +38,8 @@ const MARKER: &str = "lock-";
 /// *waiting* when its session expires queues again under the new session.
 ///
 /// ```no_run
-/// # async fn demo(session: registry::Session) -> recipes::Result<()> {
-/// let lock = recipes::Lock::new(&session, "nightly-report")?;
+/// # async fn demo(session: registry::Session) -> zkmesh_recipes::Result<()> {
+/// let lock = zkmesh_recipes::Lock::new(&session, "nightly-report")?;
 /// let guard = lock.acquire().await?;
 /// tokio::select! {
 ///     _ = guard.lost() => eprintln!("lock lost, stopping"),

@@ -46,8 +46,8 @@ const LOCK: &str = "lock-";
 /// [`Lease::lost`] resolves; it is not taken back by itself.
 ///
 /// ```no_run
-/// # async fn demo(session: registry::Session) -> recipes::Result<()> {
-/// let downloads = recipes::Semaphore::new(&session, "downloads", 4)?;
+/// # async fn demo(session: registry::Session) -> zkmesh_recipes::Result<()> {
+/// let downloads = zkmesh_recipes::Semaphore::new(&session, "downloads", 4)?;
 /// let lease = downloads.acquire_timeout(std::time::Duration::from_secs(30)).await?;
 /// /* at most 4 of these at a time, across every process */
 /// lease.release().await?;

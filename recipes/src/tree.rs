@@ -93,8 +93,8 @@ impl TreeEvent {
 /// The tree seen last stays while ZooKeeper is unreachable. Dropping the cache stops it.
 ///
 /// ```no_run
-/// # async fn demo(session: registry::Session) -> recipes::Result<()> {
-/// let cache = recipes::TreeCache::start(&session, "/config/app").await?;
+/// # async fn demo(session: registry::Session) -> zkmesh_recipes::Result<()> {
+/// let cache = zkmesh_recipes::TreeCache::start(&session, "/config/app").await?;
 /// let mut events = cache.events();
 /// while let Ok(event) = events.recv().await {
 ///     println!("{event:?}");

@@ -1,5 +1,8 @@
 //! The shared count against a real ZooKeeper: compare-and-set races, the watch, Curator's bytes.
 
+// The registry's test support names the registry by its own name.
+extern crate registry as zkmesh_registry;
+
 /// The registry suite's test support (one copy for both crates).
 #[path = "../../registry/tests/common/mod.rs"]
 mod common;
@@ -9,8 +12,8 @@ mod java;
 use std::time::Duration;
 
 use common::*;
-use recipes::{Error, SharedCount, VersionedCount};
 use tokio::time::timeout;
+use zkmesh_recipes::{Error, SharedCount, VersionedCount};
 
 const WAIT: Duration = Duration::from_secs(20);
 

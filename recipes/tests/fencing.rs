@@ -1,6 +1,9 @@
 //! Fencing tokens against a real ZooKeeper: every later holder of a lock (or leader of an
 //! election) carries a greater token, across releases, session expiry and a re-made directory.
 
+// The registry's test support names the registry by its own name.
+extern crate registry as zkmesh_registry;
+
 /// The registry suite's test support (one copy for both crates).
 #[path = "../../registry/tests/common/mod.rs"]
 mod common;
@@ -9,8 +12,8 @@ use std::time::Duration;
 
 use common::*;
 use local_zk::expire_session;
-use recipes::{LeaderElection, Lock, ReadWriteLock};
 use tokio::time::timeout;
+use zkmesh_recipes::{LeaderElection, Lock, ReadWriteLock};
 
 const WAIT: Duration = Duration::from_secs(20);
 

@@ -1,6 +1,9 @@
 //! Group membership against a real ZooKeeper: joins, leaves, a crash and session expiry, seen
 //! by an observer.
 
+// The registry's test support names the registry by its own name.
+extern crate registry as zkmesh_registry;
+
 /// The registry suite's test support (one copy for both crates).
 #[path = "../../registry/tests/common/mod.rs"]
 mod common;
@@ -9,8 +12,8 @@ use std::time::Duration;
 
 use common::*;
 use local_zk::expire_session;
-use recipes::{Error, Group, Members};
 use registry::SessionState;
+use zkmesh_recipes::{Error, Group, Members};
 
 const WAIT: Duration = Duration::from_secs(20);
 

@@ -2,6 +2,9 @@
 //! per tick, missed ticks follow the misfire policy, and a sharded job keeps every item with
 //! exactly one live member while members die and join.
 
+// The registry's test support names the registry by its own name.
+extern crate registry as zkmesh_registry;
+
 /// The registry suite's test support (one copy for both crates).
 #[path = "../../registry/tests/common/mod.rs"]
 mod common;
@@ -12,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use recipes::{job_status, Job, JobHandle, JobScheduler, MisfirePolicy, RunContext, Schedule};
 use registry::Session;
+use zkmesh_recipes::{job_status, Job, JobHandle, JobScheduler, MisfirePolicy, RunContext, Schedule};
 
 const WAIT: Duration = Duration::from_secs(30);
 

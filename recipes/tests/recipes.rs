@@ -2,6 +2,9 @@
 //! contention and session loss, read/write ordering, election failover and observation, queue,
 //! barrier and id sequence.
 
+// The registry's test support names the registry by its own name.
+extern crate registry as zkmesh_registry;
+
 /// The registry suite's test support (one copy for both crates).
 #[path = "../../registry/tests/common/mod.rs"]
 mod common;
@@ -14,12 +17,12 @@ use std::time::Duration;
 use common::*;
 use futures::StreamExt;
 use local_zk::expire_session;
-use recipes::{
-    DistributedQueue, DoubleBarrier, Error, IdGenerator, LeaderElection, LeaderObserver, Lock, ReadWriteLock,
-};
 use registry::Session;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
+use zkmesh_recipes::{
+    DistributedQueue, DoubleBarrier, Error, IdGenerator, LeaderElection, LeaderObserver, Lock, ReadWriteLock,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 /// How long something that must not happen is given to happen anyway.

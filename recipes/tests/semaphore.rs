@@ -1,6 +1,9 @@
 //! The semaphore against a real ZooKeeper: the limit under contention, across session expiry,
 //! and shared with Apache Curator's `InterProcessSemaphoreV2` running in a JVM.
 
+// The registry's test support names the registry by its own name.
+extern crate registry as zkmesh_registry;
+
 /// The registry suite's test support (one copy for both crates).
 #[path = "../../registry/tests/common/mod.rs"]
 mod common;
@@ -14,8 +17,8 @@ use std::time::Duration;
 use common::*;
 use java::JavaHolder;
 use local_zk::expire_session;
-use recipes::{Error, Semaphore};
 use tokio::time::timeout;
+use zkmesh_recipes::{Error, Semaphore};
 
 const WAIT: Duration = Duration::from_secs(30);
 /// How long something that must not happen is given to happen anyway.

@@ -2,6 +2,9 @@
 //! a session expiry in the middle of it) the cache equals ZooKeeper's subtree, and its events
 //! tell every change.
 
+// The registry's test support names the registry by its own name.
+extern crate registry as zkmesh_registry;
+
 /// The registry suite's test support (one copy for both crates).
 #[path = "../../registry/tests/common/mod.rs"]
 mod common;
@@ -11,9 +14,9 @@ use std::time::Duration;
 
 use common::*;
 use local_zk::expire_session;
-use recipes::{TreeCache, TreeEvent};
 use registry::SessionState;
 use tokio::sync::broadcast::error::TryRecvError;
+use zkmesh_recipes::{TreeCache, TreeEvent};
 use zookeeper_client::{Acls, CreateMode, Error as ZkError};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -35,7 +38,7 @@ async fn zk_subtree(raw: &zookeeper_client::Client, root: &str) -> Shape {
     shape
 }
 
-fn shape_of(tree: &recipes::Tree) -> Shape {
+fn shape_of(tree: &zkmesh_recipes::Tree) -> Shape {
     tree.iter().map(|(p, n)| (p.clone(), (n.data.clone(), n.stat.version, n.stat.czxid))).collect()
 }
 
@@ -152,7 +155,7 @@ async fn churn_and_expiry(name: &str, one_shot: bool) {
     let tree = cache.wait_for(WAIT, |t| shape_of(t) == expected).await.expect("the cache equals ZooKeeper");
 
     // Folding the events onto an empty tree gives the cache.
-    let mut folded = recipes::Tree::new();
+    let mut folded = zkmesh_recipes::Tree::new();
     let (mut added, mut updated, mut removed) = (0, 0, 0);
     loop {
         match events.try_recv() {

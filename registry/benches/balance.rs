@@ -1,4 +1,4 @@
-//! `cargo bench -p registry --bench balance`: one pick of each balancer of `registry::balance`
+//! `cargo bench -p zkmesh-registry --bench balance`: one pick of each balancer of `zkmesh_registry::balance`
 //! over 10, 100, 1,000 and 10,000 providers, against a `RwLock<Vec<_>>` weighted pick (prefix
 //! sums and a binary search under a read lock, the textbook shared-cache baseline) measured in
 //! the same run. Single-threaded: `zkbench select` covers picking from several threads at once.
@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use criterion::{BenchmarkId, Criterion};
-use registry::balance::{
+use zkmesh_registry::balance::{
     AliasTable, HashRing, InFlight, LeastRequests, SmoothRoundRobin, WeightedRandom, DEFAULT_REPLICAS,
 };
 
@@ -33,7 +33,7 @@ thread_local! {
     static STATE: Cell<u64> = const { Cell::new(0x853c_49e6_748f_ea9b) };
 }
 
-/// The baseline's random numbers: a thread-local wyrand, as `registry::balance` draws its own
+/// The baseline's random numbers: a thread-local wyrand, as `zkmesh_registry::balance` draws its own
 /// (which it does not export), so both sides pay the same for randomness.
 fn next_u64() -> u64 {
     STATE.with(|s| {

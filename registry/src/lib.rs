@@ -1,5 +1,10 @@
 //! zkmesh registry: Dubbo-style service discovery on Apache ZooKeeper.
 //!
+//! Package `zkmesh-registry`. Applications usually depend on `zkmesh`, which re-exports this
+//! crate at its top (`zkmesh::Registry`) with the config center and the recipes behind
+//! features. Feature `tower` (on by default): `Subscription::balancer` (zkmesh's weighted tower
+//! balancer), `Subscription::discover` (tower's `Discover`) and the `tower` re-export; `tls`, `sasl`, `gssapi`: ways to authenticate to ZooKeeper.
+//!
 //! Features:
 //! - [`Session`]: one logical ZooKeeper session that survives disconnections and expiry, with
 //!   Curator-style [`SessionState`]s, ephemeral nodes it re-creates by itself
@@ -28,8 +33,8 @@
 //!   ejections) and metrics through the `metrics` facade (names in the README), nothing per pick.
 //!
 //! ```no_run
-//! # async fn demo() -> registry::Result<()> {
-//! use registry::{Registry, ServiceUrl};
+//! # async fn demo() -> zkmesh_registry::Result<()> {
+//! use zkmesh_registry::{Registry, ServiceUrl};
 //! let registry = Registry::builder().connect("127.0.0.1:2181/prod").await?;
 //! let me = registry.register(&ServiceUrl::parse("http://10.0.0.5:8080/greeter?weight=100")?).await?;
 //! let greeter = registry.subscribe("greeter").await?;
@@ -44,6 +49,9 @@
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+// Without `tower`, the helpers only the balancer calls (tag routes, pick weights, probes) rest.
+#![cfg_attr(not(feature = "tower"), allow(dead_code))]
 
 mod access;
 mod atomic_file;
@@ -62,14 +70,17 @@ pub use self::access::{AccessPolicy, AccessTarget, Identity, CONFIG_ROOT, SERVIC
 pub use self::atomic_file::write_file_atomically;
 pub use self::balance::InFlightGuard;
 pub use self::consumer::{
-    is_connection_error, load_snapshot, save_snapshot, snapshot_path, Balancer, BalancerLoad, Classify,
-    ConnectionErrors, ErrorRef, Filter, HttpServerErrors, LoadBalance, Outcome, OutlierPolicy, Provider,
-    ProviderChange, ProviderChanges, ProviderFeed, ProviderHealth, ProviderSet, ProviderSource, RejectedNode,
-    ResponseFuture, SavedProviders, SavedRules, Selected, Selector, ServiceDiscover, SubscribeOptions,
-    Subscription, WatchStrategy, EWMA_MIN_STEP,
+    is_connection_error, load_snapshot, save_snapshot, snapshot_path, Classify, ConnectionErrors, ErrorRef,
+    Filter, HttpServerErrors, LoadBalance, Outcome, OutlierPolicy, Provider, ProviderChange, ProviderChanges,
+    ProviderFeed, ProviderHealth, ProviderSet, ProviderSource, RejectedNode, SavedProviders, SavedRules, Selected,
+    Selector, SubscribeOptions, Subscription, WatchStrategy,
 };
 pub use self::consumer::{is_refused_connection, GrpcErrors, ProtectionThreshold, DEFAULT_ZONE_MINIMUM};
-pub use self::consumer::{request_tag, RequestTag, TagLayer, TagService, TAG_HEADER};
+#[cfg(feature = "tower")]
+pub use self::consumer::{
+    request_tag, Balancer, BalancerLoad, RequestTag, ResponseFuture, ServiceDiscover, TagLayer, TagService,
+    EWMA_MIN_STEP, TAG_HEADER,
+};
 pub use self::error::{Error, Result, UNKNOWN_IDENTITY};
 pub use self::layout::{
     CuratorInstance, DubboOverride, Layout, ServiceListing, Source, CURATOR_SERVICE_TYPES, ZKMESH_CHILDREN,
@@ -92,6 +103,7 @@ pub use self::url::{
 };
 /// The tower version [`Subscription::discover`] is built for (0.5, with `balance`, `discover`
 /// and `load`), so that a balancer built on it always matches.
+#[cfg(feature = "tower")]
 pub use tower;
 #[cfg(feature = "tls")]
 pub use zookeeper_client::TlsOptions;

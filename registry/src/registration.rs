@@ -21,7 +21,7 @@ use crate::url::ServiceUrl;
 ///
 /// ```compile_fail
 /// #![deny(unused_must_use)]
-/// async fn serve(registry: registry::Registry, url: registry::ServiceUrl) -> registry::Result<()> {
+/// async fn serve(registry: zkmesh_registry::Registry, url: zkmesh_registry::ServiceUrl) -> zkmesh_registry::Result<()> {
 ///     registry.register(&url).await?; // dropped at once: deregistered at once
 ///     Ok(())
 /// }

@@ -189,8 +189,8 @@ impl RegistryBuilder {
 /// Service registry and discovery on one logical ZooKeeper session.
 ///
 /// ```no_run
-/// # async fn demo() -> registry::Result<()> {
-/// use registry::{Registry, ServiceUrl};
+/// # async fn demo() -> zkmesh_registry::Result<()> {
+/// use zkmesh_registry::{Registry, ServiceUrl};
 /// let registry = Registry::builder().connect("127.0.0.1:2181").await?;
 /// let url = ServiceUrl::parse("http://10.0.0.5:8080/greeter?version=1.2&weight=100")?;
 /// let registration = registry.register(&url).await?;

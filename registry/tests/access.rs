@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use registry::{
+use zkmesh_registry::{
     AccessPolicy, AccessTarget, Error, Identity, NodeAcl, Registry, ServiceUrl, Session, SessionState,
 };
 use zookeeper_client::Permission;
@@ -30,7 +30,11 @@ fn url(text: &str) -> ServiceUrl {
 }
 
 /// `NotAuthorized` for a create of a provider of `service`, naming `identity`.
-fn assert_refused(result: registry::Result<registry::Registration>, service: &str, identity: &str) {
+fn assert_refused(
+    result: zkmesh_registry::Result<zkmesh_registry::Registration>,
+    service: &str,
+    identity: &str,
+) {
     match result {
         Err(Error::NotAuthorized { op, path, identity: who }) => {
             assert_eq!(op, "create");

@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-use registry::{Layout, Registry, SubscribeOptions};
+use zkmesh_registry::{Layout, Registry, SubscribeOptions};
 
 const WAIT: Duration = Duration::from_secs(20);
 const JARS: [&str; 11] = [

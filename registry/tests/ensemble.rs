@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use local_zk::LocalEnsemble;
-use registry::{Registry, ServiceUrl, SessionState};
+use zkmesh_registry::{Registry, ServiceUrl, SessionState};
 
 const WAIT: Duration = Duration::from_secs(30);
 

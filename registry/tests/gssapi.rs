@@ -9,7 +9,7 @@ mod kdc;
 
 use common::init_logging;
 use kdc::{start_kdc, REALM, WAIT};
-use registry::{AccessPolicy, AccessTarget, Error, Identity, NodeAcl, Registry, ServiceUrl, Session};
+use zkmesh_registry::{AccessPolicy, AccessTarget, Error, Identity, NodeAcl, Registry, ServiceUrl, Session};
 
 #[tokio::test]
 async fn a_kerberos_principal_registers_where_granted() {

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use common::*;
 use local_zk::expire_session;
-use registry::{Filter, Layout, ProviderSet, Registry, ServiceUrl, SessionState, Source, SubscribeOptions};
+use zkmesh_registry::{
+    Filter, Layout, ProviderSet, Registry, ServiceUrl, SessionState, Source, SubscribeOptions,
+};
 use zookeeper_client::{Acls, Client, CreateMode};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -364,8 +366,9 @@ async fn services_lists_each_service_with_its_layouts_and_counts() {
 
 #[test]
 fn this_file_holds_the_readme_migration_snippet_verbatim() {
+    // The README imports from the facade, `zkmesh`, which re-exports this crate.
     local_zk::support::assert_readme_snippet_in(
-        include_str!("../../README.md"),
+        &include_str!("../../README.md").replace("zkmesh::", "zkmesh_registry::"),
         ".source(Source::new(Layout::Curator, \"/curator\")?)",
         include_str!("layouts.rs"),
     );
@@ -389,8 +392,8 @@ async fn the_readme_migration_snippet_runs() {
 
 // README.md, "Layouts", migration: the snippet's code, verbatim.
 #[rustfmt::skip]
-async fn readme_migration(registry: registry::Registry) -> registry::Result<registry::Subscription> {
-use registry::{Layout, Source, SubscribeOptions};
+async fn readme_migration(registry: zkmesh_registry::Registry) -> zkmesh_registry::Result<zkmesh_registry::Subscription> {
+use zkmesh_registry::{Layout, Source, SubscribeOptions};
 let shop = registry
     .subscribe_with(
         "shop",

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use local_zk::LocalZooKeeper;
-use registry::{ProviderSource, Registry, SessionState, SubscribeOptions};
+use zkmesh_registry::{ProviderSource, Registry, SessionState, SubscribeOptions};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -33,10 +33,14 @@ async fn outage_keeps_the_list_and_resyncs_after_restart_then_snapshot_boots_a_c
     let sub = consumer.subscribe("svc").await.expect("subscribe");
     sub.wait_for(WAIT, |s| s.len() == 2).await.expect("both seen");
     eventually(WAIT, "the snapshot file holds both", || async {
-        registry::load_snapshot(snapshots.path(), &registry::Environment::of(&connect).expect("env"), "svc")
-            .ok()
-            .flatten()
-            .is_some_and(|s| s.nodes.len() == 2)
+        zkmesh_registry::load_snapshot(
+            snapshots.path(),
+            &zkmesh_registry::Environment::of(&connect).expect("env"),
+            "svc",
+        )
+        .ok()
+        .flatten()
+        .is_some_and(|s| s.nodes.len() == 2)
     })
     .await;
 
@@ -51,7 +55,7 @@ async fn outage_keeps_the_list_and_resyncs_after_restart_then_snapshot_boots_a_c
     // A provider registering now is accepted as pending (failback) and retried.
     let late =
         provider.register(&url("http://10.1.0.4:80/svc")).await.expect("accepted while ZooKeeper is down");
-    assert!(matches!(late.status(), registry::EphemeralStatus::Pending { .. }), "{:?}", late.status());
+    assert!(matches!(late.status(), zkmesh_registry::EphemeralStatus::Pending { .. }), "{:?}", late.status());
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(sub.current().len(), 2, "still both while ZooKeeper is down");
     assert!(!late.status().is_active());
@@ -63,10 +67,14 @@ async fn outage_keeps_the_list_and_resyncs_after_restart_then_snapshot_boots_a_c
     let _c = provider.register(&url("http://10.1.0.3:80/svc")).await.expect("register after restart");
     sub.wait_for(WAIT, |s| s.len() == 4).await.expect("re-synced");
     eventually(WAIT, "the snapshot holds four", || async {
-        registry::load_snapshot(snapshots.path(), &registry::Environment::of(&connect).expect("env"), "svc")
-            .ok()
-            .flatten()
-            .is_some_and(|s| s.nodes.len() == 4)
+        zkmesh_registry::load_snapshot(
+            snapshots.path(),
+            &zkmesh_registry::Environment::of(&connect).expect("env"),
+            "svc",
+        )
+        .ok()
+        .flatten()
+        .is_some_and(|s| s.nodes.len() == 4)
     })
     .await;
 
@@ -100,8 +108,11 @@ async fn a_corrupt_snapshot_is_reported_and_ignored() {
     let connect = zk.connect_string();
     zk.stop().await.expect("stop");
     let snapshots = tempfile::tempdir().expect("tempdir");
-    let file =
-        registry::snapshot_path(snapshots.path(), &registry::Environment::of(&connect).expect("env"), "svc");
+    let file = zkmesh_registry::snapshot_path(
+        snapshots.path(),
+        &zkmesh_registry::Environment::of(&connect).expect("env"),
+        "svc",
+    );
     std::fs::create_dir_all(file.parent().expect("parent")).expect("dir");
     std::fs::write(file, b"# zkmesh provider snapshot v2\nservice=svc\n").expect("write");
     let booted =
@@ -114,7 +125,7 @@ async fn a_corrupt_snapshot_is_reported_and_ignored() {
         .await
         .expect("subscribe still works");
     assert!(
-        matches!(sub.snapshot_error(), Some(registry::Error::CorruptSnapshot { .. })),
+        matches!(sub.snapshot_error(), Some(zkmesh_registry::Error::CorruptSnapshot { .. })),
         "{:?}",
         sub.snapshot_error()
     );
@@ -134,9 +145,9 @@ async fn environments_sharing_a_snapshot_dir_never_boot_from_each_other() {
         Registry::builder().snapshot_dir(snapshots.path()).connect(&prod).await.expect("prod consumer");
     let sub = consumer.subscribe("db").await.expect("subscribe");
     sub.wait_for(WAIT, |s| s.len() == 1).await.expect("seen");
-    let prod_env = registry::Environment::of(&prod).expect("env");
+    let prod_env = zkmesh_registry::Environment::of(&prod).expect("env");
     eventually(WAIT, "prod's snapshot is written", || async {
-        registry::load_snapshot(snapshots.path(), &prod_env, "db")
+        zkmesh_registry::load_snapshot(snapshots.path(), &prod_env, "db")
             .ok()
             .flatten()
             .is_some_and(|s| s.nodes.len() == 1)
@@ -163,7 +174,7 @@ async fn a_list_emptied_gracefully_is_saved_empty_so_a_cold_boot_serves_nobody()
     let mut zk = LocalZooKeeper::start().await.expect("start ZooKeeper");
     let connect = zk.connect_string();
     let snapshots = tempfile::tempdir().expect("tempdir");
-    let env = registry::Environment::of(&connect).expect("env");
+    let env = zkmesh_registry::Environment::of(&connect).expect("env");
     let provider = Registry::builder().connect(&connect).await.expect("provider");
     let registration = provider.register(&url("http://10.9.0.2:80/gone")).await.expect("register");
     let consumer =
@@ -173,7 +184,7 @@ async fn a_list_emptied_gracefully_is_saved_empty_so_a_cold_boot_serves_nobody()
 
     registration.deregister().await.expect("deregister");
     eventually(WAIT, "the snapshot records the empty list", || async {
-        registry::load_snapshot(snapshots.path(), &env, "gone")
+        zkmesh_registry::load_snapshot(snapshots.path(), &env, "gone")
             .ok()
             .flatten()
             .is_some_and(|s| s.nodes.is_empty())
@@ -199,7 +210,7 @@ async fn a_provider_disabled_by_rules_stays_out_after_a_boot_from_disk() {
     let mut zk = LocalZooKeeper::start().await.expect("start ZooKeeper");
     let connect = zk.connect_string();
     let snapshots = tempfile::tempdir().expect("tempdir");
-    let env = registry::Environment::of(&connect).expect("env");
+    let env = zkmesh_registry::Environment::of(&connect).expect("env");
     let provider = Registry::builder().connect(&connect).await.expect("provider");
     let _a = provider.register(&url("http://10.8.0.1:80/ruled")).await.expect("register");
     let _b = provider.register(&url("http://10.8.0.2:80/ruled")).await.expect("register");
@@ -215,7 +226,7 @@ async fn a_provider_disabled_by_rules_stays_out_after_a_boot_from_disk() {
     raw.create("/services/ruled/rules", text.as_bytes(), &options).await.expect("create rules");
     sub.wait_for(WAIT, |s| s.len() == 1).await.expect("the disabled provider out");
     eventually(WAIT, "the snapshot holds the rules document", || async {
-        registry::load_snapshot(snapshots.path(), &env, "ruled")
+        zkmesh_registry::load_snapshot(snapshots.path(), &env, "ruled")
             .ok()
             .flatten()
             .and_then(|s| s.rules)

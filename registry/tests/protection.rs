@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::*;
-use registry::tower::{BoxError, Service, ServiceExt};
-use registry::{
+use tokio::net::{TcpListener, TcpStream};
+use zkmesh_registry::tower::{BoxError, Service, ServiceExt};
+use zkmesh_registry::{
     Filter, Outcome, OutlierPolicy, ProtectionThreshold, Provider, ProviderSet, Registry, SubscribeOptions,
 };
-use tokio::net::{TcpListener, TcpStream};
 use zookeeper_client::{Acls, CreateMode};
 
 const WAIT: Duration = Duration::from_secs(20);

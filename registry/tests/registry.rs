@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use local_zk::expire_session;
-use registry::{
+use zkmesh_registry::{
     Filter, LoadBalance, ProviderChange, Registry, ServiceUrl, Session, SessionState, SubscribeOptions,
 };
 use zookeeper_client::{Acls, CreateMode};
@@ -32,10 +32,14 @@ async fn two_providers_and_a_consumer() {
 
     let greeter = consumer.subscribe("greeter").await.expect("subscribe");
     assert!(greeter.current().is_empty());
-    assert_eq!(greeter.current().source(), registry::ProviderSource::ZooKeeper, "ZooKeeper answered (empty)");
+    assert_eq!(
+        greeter.current().source(),
+        zkmesh_registry::ProviderSource::ZooKeeper,
+        "ZooKeeper answered (empty)"
+    );
     let mut changes = greeter.changes();
     let mut story = Vec::new();
-    async fn next_change(changes: &mut registry::ProviderChanges) -> Option<String> {
+    async fn next_change(changes: &mut zkmesh_registry::ProviderChanges) -> Option<String> {
         let change = tokio::time::timeout(Duration::from_millis(300), changes.next()).await.ok()??;
         Some(match change {
             ProviderChange::Added(p) => format!("+{}", p.address()),
@@ -235,10 +239,10 @@ async fn bad_input_is_refused_before_any_write() {
     let reg = registry(&connect).await;
     for name in ["", "a/b", "has space", "ü", &"x".repeat(256)] {
         let err = reg.subscribe(name).await.expect_err(name);
-        assert!(matches!(err, registry::Error::InvalidServiceName { .. }), "{name:?}: {err:?}");
+        assert!(matches!(err, zkmesh_registry::Error::InvalidServiceName { .. }), "{name:?}: {err:?}");
     }
     for bad in ["http://h/s", "http://h:0/s", "http://h:1/a/b", "http://h:1/s?weight=-1", "ftp//x"] {
-        assert!(matches!(ServiceUrl::parse(bad), Err(registry::Error::InvalidUrl { .. })), "{bad}");
+        assert!(matches!(ServiceUrl::parse(bad), Err(zkmesh_registry::Error::InvalidUrl { .. })), "{bad}");
     }
     let check = raw(&connect).await;
     assert!(check.check_stat("/services").await.expect("stat").is_none(), "nothing was written");
@@ -430,7 +434,10 @@ async fn a_session_that_may_not_create_its_chroot_names_it_when_it_is_missing() 
     let top = zookeeper_client::Client::connect(&hosts).await.expect("unchrooted client");
     delete_tree_at_once(&top, &root).await;
     let err = session.ensure_path("/services/greeter/providers").await.expect_err("no chroot");
-    assert!(matches!(err, registry::Error::MissingChroot { ref chroot, .. } if *chroot == root), "{err:?}");
+    assert!(
+        matches!(err, zkmesh_registry::Error::MissingChroot { ref chroot, .. } if *chroot == root),
+        "{err:?}"
+    );
     assert!(err.to_string().contains(&root), "{err}");
     assert!(top.check_stat(&root).await.expect("stat").is_none(), "not created");
 }

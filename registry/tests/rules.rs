@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::*;
-use registry::{Error, Registration, Registry, RequestContext, SubscribeOptions, Subscription};
+use zkmesh_registry::{Error, Registration, Registry, RequestContext, SubscribeOptions, Subscription};
 use zookeeper_client::{Acls, Client, CreateMode};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -202,7 +202,7 @@ async fn a_new_provider_is_folded_into_the_rules_in_force() {
 
 #[tokio::test]
 async fn the_balancer_routes_by_the_tag_a_header_carries() {
-    use registry::tower::{Layer, Service, ServiceExt};
+    use zkmesh_registry::tower::{Layer, Service, ServiceExt};
     let connect = chroot("rules-balancer-tag");
     let reg = registry(&connect).await;
     let _held = register(
@@ -219,17 +219,18 @@ async fn the_balancer_routes_by_the_tag_a_header_carries() {
         .balancer(|p| {
             let address = p.address().to_owned();
             tower::service_fn(move |r: http::Request<()>| {
-                let answer = (address.clone(), r.headers().get(registry::TAG_HEADER).is_some());
+                let answer = (address.clone(), r.headers().get(zkmesh_registry::TAG_HEADER).is_some());
                 async move { Ok::<_, std::io::Error>(answer) }
             })
         })
-        .route_by(registry::request_tag);
-    let mut service = registry::tower::buffer::Buffer::new(registry::TagLayer::new().layer(balancer), 64);
+        .route_by(zkmesh_registry::request_tag);
+    let mut service =
+        zkmesh_registry::tower::buffer::Buffer::new(zkmesh_registry::TagLayer::new().layer(balancer), 64);
     let mut counts: BTreeMap<(String, bool), usize> = BTreeMap::new();
     for i in 0..600 {
         let mut request = http::Request::builder();
         if i % 2 == 0 {
-            request = request.header(registry::TAG_HEADER, "canary");
+            request = request.header(zkmesh_registry::TAG_HEADER, "canary");
         }
         let request = request.body(()).expect("request");
         let answer = service.ready().await.expect("ready").call(request).await.expect("answer");
@@ -243,7 +244,7 @@ async fn the_balancer_routes_by_the_tag_a_header_carries() {
 
 #[tokio::test]
 async fn a_disabled_provider_gets_no_request_through_the_balancer() {
-    use registry::tower::{Service, ServiceExt};
+    use zkmesh_registry::tower::{Service, ServiceExt};
     let connect = chroot("rules-balancer-disable");
     let reg = registry(&connect).await;
     let _held = register(&reg, &["http://127.0.0.1:1/shop", "http://127.0.0.1:2/shop"]).await;

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use common::init_logging;
 use local_zk::LocalZooKeeper;
-use registry::{AccessPolicy, AccessTarget, Error, Identity, NodeAcl, Registry, ServiceUrl, Session};
+use zkmesh_registry::{AccessPolicy, AccessTarget, Error, Identity, NodeAcl, Registry, ServiceUrl, Session};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-async fn as_user(connect: &str, user: &str, password: &str) -> registry::Result<Session> {
+async fn as_user(connect: &str, user: &str, password: &str) -> zkmesh_registry::Result<Session> {
     Session::builder()
         .session_timeout(Duration::from_secs(4))
         .connect_timeout(Duration::from_secs(10))

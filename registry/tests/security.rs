@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use registry::{NodeAcl, Registry, ServiceUrl, Session};
+use zkmesh_registry::{NodeAcl, Registry, ServiceUrl, Session};
 use zookeeper_client::Permission;
 
 const WAIT: Duration = Duration::from_secs(20);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use local_zk::{expire_session, LocalZooKeeper};
-use registry::{EphemeralStatus, NodeEvent, Session, SessionState};
+use zkmesh_registry::{EphemeralStatus, NodeEvent, Session, SessionState};
 use zookeeper_client::{Acls, CreateMode};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -43,7 +43,7 @@ async fn connect_to_nothing_fails_with_a_clear_error() {
         .connect(&format!("127.0.0.1:{port}"))
         .await
         .expect_err("nothing listens there");
-    assert!(matches!(err, registry::Error::Connect { .. }), "{err:?}");
+    assert!(matches!(err, zkmesh_registry::Error::Connect { .. }), "{err:?}");
     assert!(err.to_string().contains(&format!("connection refused at 127.0.0.1:{port}")), "{err}");
 }
 
@@ -143,9 +143,9 @@ async fn a_second_ephemeral_at_the_same_path_is_refused() {
     let session = session(&chroot("dup")).await;
     let _node = session.create_ephemeral("/x", b"").await.expect("create");
     let err = session.create_ephemeral("/x", b"").await.expect_err("duplicate");
-    assert!(matches!(err, registry::Error::InvalidPath { .. }), "{err:?}");
+    assert!(matches!(err, zkmesh_registry::Error::InvalidPath { .. }), "{err:?}");
     let err = session.create_ephemeral("relative", b"").await.expect_err("bad path");
-    assert!(matches!(err, registry::Error::InvalidPath { .. }), "{err:?}");
+    assert!(matches!(err, zkmesh_registry::Error::InvalidPath { .. }), "{err:?}");
 }
 
 #[tokio::test]

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::{expect_state, init_logging, url};
 use local_zk::LocalZooKeeper;
-use registry::{Error, Registry, Session, SessionState, SubscribeOptions, TlsOptions};
 use tokio::sync::{Semaphore, SemaphorePermit};
+use zkmesh_registry::{Error, Registry, Session, SessionState, SubscribeOptions, TlsOptions};
 
 const WAIT: Duration = Duration::from_secs(20);
 /// Short, for connections that must fail.
@@ -61,7 +61,7 @@ async fn tls_session(zk: &LocalZooKeeper) -> Session {
 }
 
 /// A connection attempt that must fail: the error is `Connect` and names the address.
-fn assert_refused(result: registry::Result<Session>, connect: &str, what: &str) -> Error {
+fn assert_refused(result: zkmesh_registry::Result<Session>, connect: &str, what: &str) -> Error {
     let err = match result {
         Ok(session) => panic!("{what}: connected ({session:?})"),
         Err(err) => err,
@@ -220,16 +220,16 @@ async fn mutual_tls_sessions_are_x509_identities_that_acls_name() {
 
     let builder = Session::builder()
         .connect_timeout(WAIT)
-        .acl(registry::NodeAcl::CreatorAllWorldRead)
+        .acl(zkmesh_registry::NodeAcl::CreatorAllWorldRead)
         .tls_client_certificate(&ca, &cert, &key)
         .expect("PEMs parse");
     assert!(!format!("{builder:?}").contains("PRIVATE KEY"));
     let certified = builder.connect(&connect).await.expect("mutual TLS session");
     assert_eq!(certified.identity().await, format!("x509:{subject}"));
 
-    let target = registry::AccessTarget::service("payments").expect("name");
-    let policy = registry::AccessPolicy::grant(&certified, &target, &[]).await.expect("grant");
-    let names: Vec<String> = policy.writers.iter().map(registry::Identity::name).collect();
+    let target = zkmesh_registry::AccessTarget::service("payments").expect("name");
+    let policy = zkmesh_registry::AccessPolicy::grant(&certified, &target, &[]).await.expect("grant");
+    let names: Vec<String> = policy.writers.iter().map(zkmesh_registry::Identity::name).collect();
     assert_eq!(names, [format!("x509:{subject}")]);
     let provider = Registry::builder().build(certified).expect("registry");
     let _registration =

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use registry::tower::{BoxError, Service, ServiceExt};
-use registry::{
+use zkmesh_registry::tower::{BoxError, Service, ServiceExt};
+use zkmesh_registry::{
     Balancer, BalancerLoad, Filter, Outcome, OutlierPolicy, Provider, ProviderHealth, ProviderSet,
     Registration, Registry, ServiceUrl, SubscribeOptions, Subscription,
 };
@@ -234,8 +234,8 @@ async fn no_provider_names_the_service_and_why() {
     let connect = chroot("nobody");
     let reg = registry(&connect).await;
     let nobody = subscribe(&reg, "nobody", OutlierPolicy::default(), 0).await;
-    let reason = |e: BoxError| match e.downcast_ref::<registry::Error>() {
-        Some(registry::Error::NoProvider { service, reason }) => format!("{service}: {reason}"),
+    let reason = |e: BoxError| match e.downcast_ref::<zkmesh_registry::Error>() {
+        Some(zkmesh_registry::Error::NoProvider { service, reason }) => format!("{service}: {reason}"),
         _ => panic!("not NoProvider: {e}"),
     };
     let error = in_process(&nobody, Duration::ZERO).oneshot(1).await.expect_err("nobody");
@@ -256,7 +256,7 @@ async fn no_provider_names_the_service_and_why() {
 async fn weight_zero_gets_nothing_and_huge_weights_do_not_overflow() {
     let connect = chroot("extremes");
     let reg = registry(&connect).await;
-    let max = registry::MAX_WEIGHT;
+    let max = zkmesh_registry::MAX_WEIGHT;
     let _held = register(&reg, "extremes", &[(1, 0), (2, max), (3, 1)]).await;
     let sub = subscribe(&reg, "extremes", OutlierPolicy::default(), 3).await;
     let counts = drive(&mut in_process(&sub, Duration::ZERO), 5_000, 4).await;

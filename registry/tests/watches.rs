@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use registry::{Registry, SubscribeOptions, WatchStrategy};
+use zkmesh_registry::{Registry, SubscribeOptions, WatchStrategy};
 use zookeeper_client::{Acls, CreateMode};
 
 const WAIT: Duration = Duration::from_secs(20);

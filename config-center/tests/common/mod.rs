@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use config_center::ConfigCenter;
 use registry::Session;
+use zkmesh_config::ConfigCenter;
 
 pub use local_zk::support::{eventually, init_logging, raw, shared_zk};
 

@@ -197,15 +197,15 @@ impl Row {
 /// another task or thread, clone the [`Provider`] (an `Arc`: 16 bytes):
 ///
 /// ```no_run
-/// # fn f(sub: &registry::Subscription) -> Option<()> {
-/// let provider: registry::Provider = sub.select()?.clone(); // Send + Sync
+/// # fn f(sub: &zkmesh_registry::Subscription) -> Option<()> {
+/// let provider: zkmesh_registry::Provider = sub.select()?.clone(); // Send + Sync
 /// std::thread::spawn(move || println!("calling {}", provider.address()));
 /// # Some(()) }
 /// ```
 ///
 /// ```compile_fail
 /// fn send<T: Send>(_: T) {}
-/// fn pick(sub: &registry::Subscription) {
+/// fn pick(sub: &zkmesh_registry::Subscription) {
 ///     send(sub.select()); // a `Selected` stays on its thread
 /// }
 /// ```

@@ -71,10 +71,10 @@ impl crate::consumer::Subscription {
     /// `PendingRequestsDiscover`) before `Balance::new`.
     ///
     /// ```no_run
-    /// # async fn demo(sub: registry::Subscription) -> Result<(), tower::BoxError> {
-    /// use registry::tower::balance::p2c::Balance;
-    /// use registry::tower::load::{CompleteOnResponse, PeakEwmaDiscover};
-    /// use registry::tower::{service_fn, Service, ServiceExt};
+    /// # async fn demo(sub: zkmesh_registry::Subscription) -> Result<(), tower::BoxError> {
+    /// use zkmesh_registry::tower::balance::p2c::Balance;
+    /// use zkmesh_registry::tower::load::{CompleteOnResponse, PeakEwmaDiscover};
+    /// use zkmesh_registry::tower::{service_fn, Service, ServiceExt};
     /// let discover = sub.discover(|p| {
     ///     let addr = p.address().to_owned();
     ///     service_fn(move |req: String| {

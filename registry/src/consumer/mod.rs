@@ -25,6 +25,7 @@ mod balancer;
 mod changes;
 mod current;
 mod directory;
+#[cfg(feature = "tower")]
 mod discover;
 mod disk_snapshot;
 mod ejector;
@@ -43,12 +44,17 @@ mod subscription;
 mod union;
 
 pub use self::balancer::{
-    is_connection_error, is_refused_connection, request_tag, Balancer, BalancerLoad, Classify,
-    ConnectionErrors, ErrorRef, GrpcErrors, HttpServerErrors, RequestTag, ResponseFuture, TagLayer,
-    TagService, EWMA_MIN_STEP, TAG_HEADER,
+    is_connection_error, is_refused_connection, Classify, ConnectionErrors, ErrorRef, GrpcErrors,
+    HttpServerErrors,
+};
+#[cfg(feature = "tower")]
+pub use self::balancer::{
+    request_tag, Balancer, BalancerLoad, RequestTag, ResponseFuture, TagLayer, TagService, EWMA_MIN_STEP,
+    TAG_HEADER,
 };
 pub use self::changes::{ProviderChange, ProviderChanges};
 pub use self::current::Selected;
+#[cfg(feature = "tower")]
 pub use self::discover::ServiceDiscover;
 pub use self::disk_snapshot::{load_snapshot, save_snapshot, snapshot_path, SavedProviders, SavedRules};
 pub use self::feed::ProviderFeed;

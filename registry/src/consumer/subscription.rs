@@ -93,8 +93,8 @@ impl Subscription {
     /// `None` when the request's route has no provider.
     ///
     /// ```no_run
-    /// # fn f(sub: &registry::Subscription) {
-    /// use registry::RequestContext;
+    /// # fn f(sub: &zkmesh_registry::Subscription) {
+    /// use zkmesh_registry::RequestContext;
     /// let picked = sub.select_with(&RequestContext::new().tag("canary").key(b"user-42"));
     /// # }
     /// ```

@@ -19,7 +19,7 @@ pub const MAX_FACTOR: f64 = 1000.0;
 /// "Rules" section. Every table is optional; an empty document means no rules.
 ///
 /// ```
-/// let rules = registry::Rules::parse(r#"
+/// let rules = zkmesh_registry::Rules::parse(r#"
 /// [[override]]
 /// address = "10.0.0.5:8080"
 /// disabled = true
@@ -40,7 +40,7 @@ pub const MAX_FACTOR: f64 = 1000.0;
 /// shares = { "2" = 10 }
 /// "#)?;
 /// assert_eq!(rules.overrides.len(), 2);
-/// # Ok::<(), registry::Error>(())
+/// # Ok::<(), zkmesh_registry::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -60,8 +60,8 @@ impl LiveClient {
 /// [`Session::close`].
 ///
 /// ```no_run
-/// # async fn demo() -> registry::Result<()> {
-/// use registry::{Session, SessionState};
+/// # async fn demo() -> zkmesh_registry::Result<()> {
+/// use zkmesh_registry::{Session, SessionState};
 /// let session = Session::builder().session_timeout(std::time::Duration::from_secs(6))
 ///     .connect("127.0.0.1:2181/prod").await?;
 /// let node = session.create_ephemeral("/services/greeter/providers/x", b"").await?;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use registry::{NodeEvent, Session, SessionState};
+use zkmesh_registry::{NodeEvent, Session, SessionState};
 
 mod ports;
 
@@ -57,11 +57,11 @@ pub fn children(event: &NodeEvent<Vec<String>>) -> Vec<String> {
 }
 
 /// `s` parsed as a provider URL (a test's own literal).
-pub fn url(s: &str) -> registry::ServiceUrl {
-    registry::ServiceUrl::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+pub fn url(s: &str) -> zkmesh_registry::ServiceUrl {
+    zkmesh_registry::ServiceUrl::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
 }
 
 /// The addresses of a provider set, in its order.
-pub fn addresses(set: &registry::ProviderSet) -> Vec<String> {
+pub fn addresses(set: &zkmesh_registry::ProviderSet) -> Vec<String> {
     set.providers().iter().map(|p| p.address().to_owned()).collect()
 }

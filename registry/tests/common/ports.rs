@@ -1,10 +1,10 @@
 //! Loopback ports for tests that need real sockets: some accept (and close) connections, some
 //! have nothing listening (a connection to them is refused).
 
-use registry::tower::util::BoxService;
-use registry::tower::BoxError;
-use registry::{Balancer, Provider, Subscription};
 use tokio::net::{TcpListener, TcpStream};
+use zkmesh_registry::tower::util::BoxService;
+use zkmesh_registry::tower::BoxError;
+use zkmesh_registry::{Balancer, Provider, Subscription};
 
 /// `live` ports that accept (and close) connections, `dead` ones where nothing listens; the
 /// accepting tasks stop when this is dropped.
@@ -55,7 +55,7 @@ impl Ports {
 pub fn tcp_balancer(sub: &Subscription) -> Balancer<BoxService<u32, String, BoxError>, u32> {
     sub.balancer(|p: &Provider| {
         let address = p.address().to_owned();
-        BoxService::new(registry::tower::service_fn(move |_: u32| {
+        BoxService::new(zkmesh_registry::tower::service_fn(move |_: u32| {
             let address = address.clone();
             async move {
                 TcpStream::connect(&address).await?;

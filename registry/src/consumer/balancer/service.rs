@@ -109,8 +109,8 @@ impl Subscription {
     /// `Channel`, ...). See [`Balancer`].
     ///
     /// ```no_run
-    /// # async fn demo(sub: registry::Subscription) -> Result<(), tower::BoxError> {
-    /// use registry::tower::{service_fn, ServiceExt};
+    /// # async fn demo(sub: zkmesh_registry::Subscription) -> Result<(), tower::BoxError> {
+    /// use zkmesh_registry::tower::{service_fn, ServiceExt};
     /// let balancer = sub.balancer(|p| {
     ///     let addr = p.address().to_owned();
     ///     service_fn(move |req: String| {

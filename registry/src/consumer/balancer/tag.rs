@@ -42,7 +42,7 @@ pub fn request_tag<B>(request: &Request<B>) -> Option<&str> {
 /// that carries an incoming request's tag) gets the header.
 ///
 /// ```
-/// use registry::TagLayer;
+/// use zkmesh_registry::TagLayer;
 /// let layer = TagLayer::new(); // `x-zkmesh-tag`
 /// let custom = TagLayer::with_header(http::HeaderName::from_static("x-canary"));
 /// # let _ = (layer, custom);
