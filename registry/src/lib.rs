@@ -72,8 +72,8 @@ pub use self::balance::InFlightGuard;
 pub use self::consumer::{
     is_connection_error, load_snapshot, save_snapshot, snapshot_path, Classify, ConnectionErrors, ErrorRef,
     Filter, HttpServerErrors, LoadBalance, Outcome, OutlierPolicy, Provider, ProviderChange, ProviderChanges,
-    ProviderFeed, ProviderHealth, ProviderSet, ProviderSource, RejectedNode, SavedProviders, SavedRules, Selected,
-    Selector, SubscribeOptions, Subscription, WatchStrategy,
+    ProviderFeed, ProviderHealth, ProviderSet, ProviderSource, RejectedNode, SavedProviders, SavedRules,
+    Selected, Selector, SubscribeOptions, Subscription, WatchStrategy,
 };
 pub use self::consumer::{is_refused_connection, GrpcErrors, ProtectionThreshold, DEFAULT_ZONE_MINIMUM};
 #[cfg(feature = "tower")]
