@@ -144,6 +144,9 @@ enum Command {
         /// written with a history-shaped `multi` (the write's shape alone).
         #[arg(long)]
         split: bool,
+        /// Time the one-shot publish (read, then write) instead of following the service.
+        #[arg(long)]
+        no_follow: bool,
     },
     /// A provider starts refusing connections (its node stays registered), then listens again:
     /// how soon it gets no request, failed and retried calls, how soon its probe readmits it.
@@ -254,7 +257,9 @@ async fn run(
             let latency = std::time::Duration::from_millis(latency_ms);
             weighted::run(&root, weighted::Options { weights, requests, concurrency, latency }, figure).await
         }
-        Command::Rules { consumers, trials, split } => rules::run(&root, consumers, trials, split).await,
+        Command::Rules { consumers, trials, split, no_follow } => {
+            rules::run(&root, consumers, trials, split, !no_follow).await
+        }
         Command::Eject(args) => eject::run(&root, args).await,
         Command::Fanout(args) => fanout::run(&root, pid, args).await,
         Command::Scale { services, providers_per_service, trials } => {

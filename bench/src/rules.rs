@@ -10,6 +10,13 @@
 //! enabled again (not timed) and every consumer waits to see it back. Which side goes first
 //! alternates every trial.
 //!
+//! zkmesh's side follows its service before the trials (`RulesStore::follow`: a mirror of the
+//! rules document and the members fed by one persistent watch, so a publish is one round trip,
+//! the write); `--no-follow` times today's one-shot path instead (a multi read of the document
+//! and the members, then the write), so one run can show both. The line says which
+//! (`follow=`) and how many state reads the store made (`state_reads=`: with following, only
+//! after version conflicts).
+//!
 //! `--split` times two more sides in the same trials, to say where zkmesh's time over the floor
 //! goes: `plain_p50_ms`, the same change reaching the consumers through a plain `set_data` of
 //! the rules node by a raw session (no read, no check, no history: the consumers' side alone),
@@ -49,11 +56,25 @@ enum Side {
 
 /// Runs `trials` measured trials (after a short warm-up) with `consumers` consumers; with
 /// `split`, the plain and multi-floor sides too.
-pub async fn run(root: &str, consumers: usize, trials: usize, split: bool) -> Result<String, BoxError> {
+pub async fn run(
+    root: &str,
+    consumers: usize,
+    trials: usize,
+    split: bool,
+    follow: bool,
+) -> Result<String, BoxError> {
     let consumers = consumers.max(1);
     let (_providers, subs) = start_consumers(root, consumers).await?;
     let session = Session::connect(root).await?;
     let store = RulesStore::new(session.clone())?;
+    // Held until the trials end: dropping it stops following.
+    let followed = match follow {
+        true => Some(store.follow(SERVICE).await?),
+        false => None,
+    };
+    if let Some(followed) = &followed {
+        followed.ready().await?;
+    }
     let plain = Plain::new(&store, session)?;
     let mut floor = Floor::start(root, consumers).await?;
     let sides: &[Side] = match split {
@@ -82,12 +103,19 @@ pub async fn run(root: &str, consumers: usize, trials: usize, split: bool) -> Re
             }
         }
     }
+    let head = format!("rules consumers={consumers} trials={trials} follow={follow}");
+    Ok(report(head, &mut samples, split, store.state_reads()))
+}
+
+/// The result line: `head`, then the sides' p50s (`samples` in the order of the sides).
+fn report(head: String, samples: &mut [Samples], split: bool, state_reads: u64) -> String {
     let (raw_p50, ours_p50) = (samples[0].p50() / 1000.0, samples[1].p50() / 1000.0);
     let mut line = format!(
-        "rules consumers={consumers} trials={trials} disable_p50_ms={ours_p50:.2} disable_p99_ms={:.2} \
-         set_data_p50_ms={raw_p50:.2} ratio={:.2}",
+        "{head} disable_p50_ms={ours_p50:.2} \
+         disable_p99_ms={:.2} set_data_p50_ms={raw_p50:.2} ratio={:.2} state_reads={}",
         samples[1].p99() / 1000.0,
-        ours_p50 / raw_p50
+        ours_p50 / raw_p50,
+        state_reads
     );
     if split {
         let (multi, plain) = (samples[2].p50() / 1000.0, samples[3].p50() / 1000.0);
@@ -97,7 +125,7 @@ pub async fn run(root: &str, consumers: usize, trials: usize, split: bool) -> Re
             plain / raw_p50
         );
     }
-    Ok(line)
+    line
 }
 
 /// The plain side: the disabled rules' text, written with a raw `set_data` of the rules node.

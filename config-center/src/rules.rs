@@ -4,14 +4,19 @@
 //! service as namespace, `rules` as name), and a check of what the rules would do to the
 //! service's consumers before anything is written.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
 use registry::{Action, Rules, RulesCheck, ServiceUrl, Session, DEFAULT_MAX_DISABLED_SHARE};
 
-use zookeeper_client::{Error as ZkError, MultiReadResult};
+use zookeeper_client::{Client, Error as ZkError, MultiReadResult};
 
 use crate::center::ConfigCenter;
 use crate::error::{Error, Result};
 use crate::history::HistoryEntry;
 use crate::publish::{Expect, Published};
+use crate::rules_follow::Mirror;
 
 /// The document name under a service's node.
 pub const RULES_NODE: &str = "rules";
@@ -40,6 +45,12 @@ pub struct RulesDocument {
 /// [`RulesStore::max_disabled_share`] of the providers, are refused with
 /// [`Error::RulesRefused`] naming the consumers, unless forced (which logs a warning).
 ///
+/// By default every write reads the service first (the rules document and the members, one
+/// multi read) and then writes (one multi with the history entry): two round trips. A
+/// long-lived writer can [`RulesStore::follow`] a service instead: the store (and its clones)
+/// then keep a mirror of the service fed by a watch, and a publish makes one round trip (see
+/// [`FollowedService`](crate::FollowedService)).
+///
 /// ```no_run
 /// # async fn demo(session: registry::Session) -> zkmesh_config::Result<()> {
 /// use zkmesh_config::{Expect, RulesStore};
@@ -51,8 +62,12 @@ pub struct RulesDocument {
 /// ```
 #[derive(Debug, Clone)]
 pub struct RulesStore {
-    center: ConfigCenter,
+    pub(crate) center: ConfigCenter,
     max_disabled_share: f64,
+    /// The followed services' mirrors (shared by clones).
+    pub(crate) followed: Arc<Mutex<HashMap<String, Arc<Mirror>>>>,
+    /// Reads of a service's state for a check or a publish (shared by clones).
+    reads: Arc<AtomicU64>,
 }
 
 impl RulesStore {
@@ -70,7 +85,8 @@ impl RulesStore {
     /// [`Error::Registry`] for a root that is not an absolute ZooKeeper path.
     pub fn with_root(session: Session, root: &str) -> Result<Self> {
         let center = ConfigCenter::builder().root(root).build(session)?;
-        Ok(RulesStore { center, max_disabled_share: DEFAULT_MAX_DISABLED_SHARE })
+        let (followed, reads) = (Arc::default(), Arc::default());
+        Ok(RulesStore { center, max_disabled_share: DEFAULT_MAX_DISABLED_SHARE, followed, reads })
     }
 
     /// The largest share of a service's providers a write may disable without `force`.
@@ -118,14 +134,32 @@ impl RulesStore {
         Ok((state.providers, state.consumers))
     }
 
+    /// How many times this store (and its clones) read a service's members (and rules) for a
+    /// check or a publish. A followed service's publish reads only after a version conflict;
+    /// its mirror's own reads are not counted.
+    pub fn state_reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
     /// The service's providers and consumers and, with `document`, its rules document as
     /// stored, in one round trip: one ZooKeeper multi read, so also one consistent snapshot.
     async fn read_state(&self, service: &str, document: bool) -> Result<ServiceState> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let client = self.center.inner.client(&self.path(service)?)?;
+        Ok(self.read_names(&client, service, document).await?.decode())
+    }
+
+    /// [`RulesStore::read_state`] on `client`, the members' node names as listed.
+    pub(crate) async fn read_names(
+        &self,
+        client: &Client,
+        service: &str,
+        document: bool,
+    ) -> Result<StateNames> {
         let path = self.path(service)?;
         let service_path = registry::join(self.center.root(), service);
         let (providers_path, consumers_path) =
             (registry::join(&service_path, "providers"), registry::join(&service_path, "consumers"));
-        let client = self.center.inner.client(&path)?;
         let mut reader = client.new_multi_reader();
         if document {
             reader.add_get_data(&path).map_err(|e| Error::zk("get_data", &path, e))?;
@@ -144,9 +178,9 @@ impl RulesStore {
             Some(Some(MultiReadResult::Error { err })) => return Err(Error::zk("get_data", path, err)),
             Some(_) => return Err(unexpected(&path, "no data in the multi read answer")),
         };
-        let providers = urls(results.next(), &providers_path)?;
-        let consumers = urls(results.next(), &consumers_path)?;
-        Ok(ServiceState { document, providers, consumers })
+        let providers = names(results.next(), &providers_path)?;
+        let consumers = names(results.next(), &consumers_path)?;
+        Ok(StateNames { document, providers, consumers })
     }
 
     /// What `rules` would do to the service's registered consumers.
@@ -168,7 +202,10 @@ impl RulesStore {
     pub async fn put(&self, service: &str, text: &str, expected: Expect, force: bool) -> Result<Published> {
         let path = self.path(service)?;
         let rules = parse_at(&path, text, None)?;
-        let state = self.read_state(service, false).await?;
+        let state = match self.mirror(service).and_then(|m| m.snapshot()) {
+            Some(state) => state,
+            None => self.read_state(service, false).await?,
+        };
         self.publish_checked(service, (&path, text, &rules), &state, expected, force).await
     }
 
@@ -185,11 +222,18 @@ impl RulesStore {
         self.guard(path, rules.check(&state.providers, &state.consumers), force)?;
         let published = self.center.publish_toml(service, RULES_NODE, text, expected).await?;
         tracing::info!(%path, version = published.version, "traffic rules published");
+        if let Some(mirror) = self.mirror(service) {
+            mirror.published(text, published.version);
+        }
         Ok(published)
     }
 
     /// Reads the rules, lets `edit` change them and publishes the result with compare-and-set
     /// on the version read, again from a fresh read when another writer got in between.
+    ///
+    /// On a followed service ([`RulesStore::follow`]) the first attempt takes the rules, their
+    /// version and the members from the mirror instead of reading them (one round trip: the
+    /// write); a version conflict falls back to fresh reads.
     ///
     /// # Errors
     /// [`Error::Contention`] when writers kept changing the document; as [`RulesStore::put`].
@@ -213,26 +257,46 @@ impl RulesStore {
         force: bool,
     ) -> Result<Published> {
         let path = self.path(service)?;
+        // Followed: the mirror's view, no read; a conflict falls through to fresh reads.
+        if let Some(state) = self.mirror(service).and_then(|m| m.snapshot()) {
+            match self.edit_and_publish(service, &path, &state, (&mut edit, edit_text), force).await {
+                Err(Error::VersionConflict { .. }) => {}
+                other => return other,
+            }
+        }
         for _ in 0..UPDATE_ATTEMPTS {
             // The document and the members in one round trip; the write is the only other.
             let state = self.read_state(service, true).await?;
-            let (mut rules, expected) = match &state.document {
-                Some((text, version)) => (parse_at(&path, text, Some(*version))?, Expect::Version(*version)),
-                None => (Rules::default(), Expect::Absent),
-            };
-            edit(&mut rules);
-            let stored = state.document.as_ref().map_or("", |(text, _)| text.as_str());
-            let text = edit_text
-                .and_then(|f| f(stored))
-                .filter(|edited| Rules::parse(edited).is_ok_and(|r| r == rules))
-                .unwrap_or_else(|| rules.to_toml());
-            let rules = parse_at(&path, &text, None)?;
-            match self.publish_checked(service, (&path, &text, &rules), &state, expected, force).await {
+            match self.edit_and_publish(service, &path, &state, (&mut edit, edit_text), force).await {
                 Err(Error::VersionConflict { .. }) => continue,
                 other => return other,
             }
         }
         Err(Error::Contention { path, attempts: UPDATE_ATTEMPTS })
+    }
+
+    /// One attempt of [`RulesStore::update_text`] on `state` (document and members): the edit,
+    /// the check and the compare-and-set write on the document's version.
+    async fn edit_and_publish(
+        &self,
+        service: &str,
+        path: &str,
+        state: &ServiceState,
+        (edit, edit_text): (&mut impl FnMut(&mut Rules), Option<&TextEdit<'_>>),
+        force: bool,
+    ) -> Result<Published> {
+        let (mut rules, expected) = match &state.document {
+            Some((text, version)) => (parse_at(path, text, Some(*version))?, Expect::Version(*version)),
+            None => (Rules::default(), Expect::Absent),
+        };
+        edit(&mut rules);
+        let stored = state.document.as_ref().map_or("", |(text, _)| text.as_str());
+        let text = edit_text
+            .and_then(|f| f(stored))
+            .filter(|edited| Rules::parse(edited).is_ok_and(|r| r == rules))
+            .unwrap_or_else(|| rules.to_toml());
+        let rules = parse_at(path, &text, None)?;
+        self.publish_checked(service, (path, &text, &rules), state, expected, force).await
     }
 
     /// Takes the provider at `address` (`host:port`) out of every consumer's set.
@@ -321,8 +385,30 @@ impl RulesStore {
 /// An edit of a stored document's text (`None`: the edit does not apply to it).
 type TextEdit<'a> = dyn Fn(&str) -> Option<String> + Sync + 'a;
 
-/// What [`RulesStore`] read of a service in one round trip.
-struct ServiceState {
+/// What [`RulesStore`] read of a service in one round trip, the members as node names.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StateNames {
+    /// The rules document as stored and its version (`None`: none, or not read).
+    pub(crate) document: Option<(String, i32)>,
+    /// The providers' node names.
+    pub(crate) providers: Vec<String>,
+    /// The consumers' node names.
+    pub(crate) consumers: Vec<String>,
+}
+
+impl StateNames {
+    /// The state with the members decoded (nodes that do not decode left out) and sorted.
+    pub(crate) fn decode(self) -> ServiceState {
+        ServiceState {
+            document: self.document,
+            providers: urls(&self.providers),
+            consumers: urls(&self.consumers),
+        }
+    }
+}
+
+/// What [`RulesStore`] knows of a service: read in one round trip, or mirrored.
+pub(crate) struct ServiceState {
     /// The rules document as stored and its version (`None`: none, or not read).
     document: Option<(String, i32)>,
     /// The providers, sorted by URL (nodes that do not decode left out).
@@ -331,15 +417,25 @@ struct ServiceState {
     consumers: Vec<ServiceUrl>,
 }
 
-/// The URLs of one `get_children` answer of a multi read, sorted (a missing node: none).
-fn urls(result: Option<MultiReadResult>, path: &str) -> Result<Vec<ServiceUrl>> {
+impl ServiceState {
+    /// The providers and consumers.
+    pub(crate) fn members(self) -> (Vec<ServiceUrl>, Vec<ServiceUrl>) {
+        (self.providers, self.consumers)
+    }
+}
+
+/// The URLs of member node names, sorted (names that do not decode left out).
+fn urls<'a>(names: impl IntoIterator<Item = &'a String>) -> Vec<ServiceUrl> {
+    let mut urls: Vec<ServiceUrl> =
+        names.into_iter().filter_map(|n| ServiceUrl::from_node_name(n).ok()).collect();
+    urls.sort();
+    urls
+}
+
+/// The node names of one `get_children` answer of a multi read (a missing node: none).
+fn names(result: Option<MultiReadResult>, path: &str) -> Result<Vec<String>> {
     match result {
-        Some(MultiReadResult::Children { children }) => {
-            let mut urls: Vec<ServiceUrl> =
-                children.iter().filter_map(|n| ServiceUrl::from_node_name(n).ok()).collect();
-            urls.sort();
-            Ok(urls)
-        }
+        Some(MultiReadResult::Children { children }) => Ok(children),
         Some(MultiReadResult::Error { err: ZkError::NoNode }) => Ok(Vec::new()),
         Some(MultiReadResult::Error { err }) => Err(Error::zk("get_children", path, err)),
         _ => Err(unexpected(path, "no children in the multi read answer")),
