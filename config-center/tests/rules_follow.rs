@@ -6,8 +6,8 @@
 mod common;
 
 use common::*;
-use config_center::{Error, Expect, RulesStore};
 use registry::{Registry, ServiceUrl};
+use zkmesh_config::{Error, Expect, RulesStore};
 use zookeeper_client::{Acls, Client, CreateMode};
 
 /// Registers provider and consumer nodes (ephemeral, on `zk`'s session) for `service`.
