@@ -5,31 +5,7 @@
 mod common;
 
 use common::*;
-use zkmesh_config::{Error, Expect, RulesStore};
-use zookeeper_client::{Acls, Client, CreateMode};
-
-/// Registers provider and consumer nodes (ephemeral, on `zk`'s session) for `service`.
-async fn members(zk: &Client, service: &str, providers: &[&str], consumers: &[&str]) {
-    for (kind, urls) in [("providers", providers), ("consumers", consumers)] {
-        let dir = format!("/services/{service}/{kind}");
-        for part in ["/services".to_owned(), format!("/services/{service}"), dir.clone()] {
-            let options = CreateMode::Persistent.with_acls(Acls::anyone_all());
-            match zk.create(&part, b"", &options).await {
-                Ok(_) | Err(zookeeper_client::Error::NodeExists) => {}
-                Err(e) => panic!("create {part}: {e}"),
-            }
-        }
-        for u in urls {
-            let node = registry::ServiceUrl::parse(u).expect("url").to_node_name();
-            let options = CreateMode::Ephemeral.with_acls(Acls::anyone_all());
-            zk.create(&format!("{dir}/{node}"), b"", &options).await.expect("member");
-        }
-    }
-}
-
-async fn store(connect: &str) -> RulesStore {
-    RulesStore::new(session(connect).await).expect("store")
-}
+use zkmesh_config::{Error, Expect};
 
 const DISABLE_A: &str = "[[override]]\naddress = \"10.0.0.1:80\"\ndisabled = true\n";
 

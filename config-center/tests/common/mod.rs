@@ -27,3 +27,29 @@ pub async fn session(connect: &str) -> Session {
 pub fn chroot(name: &str) -> String {
     local_zk::support::chroot("cc", name)
 }
+
+/// Registers provider and consumer nodes (ephemeral, on `zk`'s session) for `service`.
+pub async fn members(zk: &zookeeper_client::Client, service: &str, providers: &[&str], consumers: &[&str]) {
+    for (kind, urls) in [("providers", providers), ("consumers", consumers)] {
+        let dir = format!("/services/{service}/{kind}");
+        for part in ["/services".to_owned(), format!("/services/{service}"), dir.clone()] {
+            let options =
+                zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
+            match zk.create(&part, b"", &options).await {
+                Ok(_) | Err(zookeeper_client::Error::NodeExists) => {}
+                Err(e) => panic!("create {part}: {e}"),
+            }
+        }
+        for u in urls {
+            let node = registry::ServiceUrl::parse(u).expect("url").to_node_name();
+            let options =
+                zookeeper_client::CreateMode::Ephemeral.with_acls(zookeeper_client::Acls::anyone_all());
+            zk.create(&format!("{dir}/{node}"), b"", &options).await.expect("member");
+        }
+    }
+}
+
+/// A rules store on a new session.
+pub async fn store(connect: &str) -> zkmesh_config::RulesStore {
+    zkmesh_config::RulesStore::new(session(connect).await).expect("store")
+}
