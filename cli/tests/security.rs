@@ -160,6 +160,17 @@ async fn malformed_or_missing_credentials_are_named_never_quoted() {
     assert!(err.contains("no credentials"), "{err}");
 }
 
+/// A server without SASL refuses ACL entries `sasl:<user>` (ZooKeeper says only "invalid
+/// acls"): the refusal names the identity and what the server lacks.
+#[tokio::test]
+async fn a_sasl_identity_on_a_server_without_sasl_is_refused_by_name() {
+    let connect = chroot("sec", "no-sasl");
+    let admin = Some("digest:admin:adm1n-pw");
+    let err = refused(&zkmesh(&connect, admin, &["acl", "grant", "service", "greeter", "sasl:bob"], ""));
+    assert!(err.contains("/services/greeter") && err.contains("no sasl:bob identity"), "{err}");
+    assert!(err.contains("SASL enabled on the server"), "{err}");
+}
+
 #[tokio::test]
 async fn sasl_and_mutual_tls_credentials() {
     let zk = LocalZooKeeper::builder()
@@ -177,6 +188,15 @@ async fn sasl_and_mutual_tls_credentials() {
     let sasl =
         ["--json", "--sasl", "alice", "--auth-file", file, "acl", "grant", "service", "pay", "sasl:bob"];
     assert_eq!(writers(&ok(&zkmesh(&plain, None, &sasl, ""))), ["sasl:alice", "sasl:bob"]);
+    let revoke =
+        ["--json", "--sasl", "alice", "--auth-file", file, "acl", "revoke", "service", "pay", "sasl:bob"];
+    assert_eq!(writers(&ok(&zkmesh(&plain, None, &revoke, ""))), ["sasl:alice"]);
+    // A digest administrator grants and revokes a SASL identity as well.
+    let digest = Some("digest:admin:adm1n-pw");
+    let grant = ["--json", "acl", "grant", "service", "greeter", "sasl:bob"];
+    assert_eq!(writers(&ok(&zkmesh(&plain, digest, &grant, ""))), ["digest:admin", "sasl:bob"]);
+    let revoke = ["--json", "acl", "revoke", "service", "greeter", "sasl:bob"];
+    assert_eq!(writers(&ok(&zkmesh(&plain, digest, &revoke, ""))), ["digest:admin"]);
     let wrong = refused(&zkmesh(&plain, Some("sasl:alice:wr0ng"), &["services"], ""));
     assert!(wrong.contains("refused the credentials of sasl:alice") && !wrong.contains("wr0ng"), "{wrong}");
 

@@ -237,7 +237,9 @@ impl AccessPolicy {
     /// # Errors
     /// [`Error::InvalidArgument`] when the session has no credentials (nobody could change the
     /// rights again); [`Error::NotAuthorized`] naming the node whose ACL this session may not
-    /// change (it lacks `ADMIN` there); [`Error::Zookeeper`]; [`Error::SessionClosed`].
+    /// change (it lacks `ADMIN` there); [`Error::UnsupportedIdentity`] when the server accepts
+    /// no identity of a `sasl` or `x509` writer (no provider for that scheme);
+    /// [`Error::Zookeeper`]; [`Error::SessionClosed`].
     pub async fn grant(
         session: &Session,
         target: &AccessTarget,
@@ -306,10 +308,26 @@ async fn apply(session: &Session, target: &AccessTarget, writers: &[Identity]) -
     session.ensure_path(target.path()).await?;
     let acl = governed_acl(writers);
     if let Err(e) = set_all(&client, target, &acl, writers).await {
-        return Err(core.name_identity(&client, e).await);
+        return Err(match unsupported_identities(&e, writers) {
+            Some(refused) => refused,
+            None => core.name_identity(&client, e).await,
+        });
     }
     tracing::info!(path = target.path(), writers = ?writers, "access policy set");
     AccessPolicy::read(session, target).await
+}
+
+/// `error` as [`Error::UnsupportedIdentity`] when ZooKeeper refused the ACL (`InvalidACL`) and
+/// `writers` name identities whose scheme the server may lack a provider for (`sasl`, `x509`);
+/// the digest, `world` and `auth` entries zkmesh writes are valid on every server.
+fn unsupported_identities(error: &Error, writers: &[Identity]) -> Option<Error> {
+    let Error::Zookeeper { source: ZkError::InvalidAcl, path, .. } = error else { return None };
+    let identities: Vec<String> =
+        writers.iter().filter(|w| !matches!(w, Identity::Digest { .. })).map(Identity::name).collect();
+    if identities.is_empty() {
+        return None;
+    }
+    Some(Error::UnsupportedIdentity { path: path.clone(), identities })
 }
 
 /// Sets the ACLs on `target` and below, and creates a service's `providers` and `consumers`.

@@ -82,6 +82,21 @@ pub enum Error {
         /// `anonymous (no credentials)`, or `this session's credentials` where unknown.
         identity: String,
     },
+    /// ZooKeeper refused an ACL (`InvalidACL`) naming identities of a scheme this server has no
+    /// authentication provider for: a `sasl` identity needs SASL enabled on the server
+    /// (`SASLAuthenticationProvider`), an `x509` one TLS client authentication.
+    #[error(
+        "ZooKeeper refused the ACL of {path}: it accepts no {} identity here (a sasl identity needs \
+         SASL enabled on the server, an x509 one TLS client authentication)",
+        .identities.join(", ")
+    )]
+    UnsupportedIdentity {
+        /// The node whose ACL was refused.
+        path: String,
+        /// The identities of the ACL whose scheme depends on the server's configuration
+        /// (`sasl:bob`, `x509:CN=...`), by name.
+        identities: Vec<String>,
+    },
     /// Connecting to ZooKeeper failed.
     #[error("cannot connect to ZooKeeper at {connect}: {reason}")]
     Connect {
