@@ -106,7 +106,8 @@ async fn diff(
         .map_err(|e| e.to_string())?
         .map(|(doc, v)| (doc, Some(v)))
         .unwrap_or((String::new(), None));
-    let lines = diff_lines(&current, &text);
+    // Bounded: two huge documents that differ throughout show their middle replaced.
+    let lines = config_center::diff_lines(&current, &text);
     if cli.json {
         let changes: Vec<_> = lines.iter().filter(|l| !l.starts_with(' ')).collect();
         output::json(&json!({ "version": version, "identical": changes.is_empty(), "diff": changes }));
@@ -267,44 +268,4 @@ fn read_file(file: &std::path::Path) -> Result<String, String> {
         return Err(format!("{}{}: not TOML: {}", file.display(), at.unwrap_or_default(), e.message()));
     }
     Ok(text)
-}
-
-/// A line diff (longest common subsequence): every line of `old` and `new`, prefixed with ` `
-/// (both), `-` (only old) or `+` (only new).
-pub fn diff_lines(old: &str, new: &str) -> Vec<String> {
-    let a: Vec<&str> = old.lines().collect();
-    let b: Vec<&str> = new.lines().collect();
-    let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
-        }
-    }
-    let (mut i, mut j, mut out) = (0, 0, Vec::new());
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            out.push(format!("  {}", a[i]));
-            i += 1;
-            j += 1;
-        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
-            out.push(format!("- {}", a[i]));
-            i += 1;
-        } else {
-            out.push(format!("+ {}", b[j]));
-            j += 1;
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::diff_lines;
-
-    #[test]
-    fn diffs_by_line() {
-        let d = diff_lines("a = 1\nb = 2\nc = 3\n", "a = 1\nb = 5\nc = 3\nd = 4\n");
-        assert_eq!(d, ["  a = 1", "- b = 2", "+ b = 5", "  c = 3", "+ d = 4"]);
-        assert!(diff_lines("x = 1\n", "x = 1\n").iter().all(|l| l.starts_with(' ')));
-    }
 }

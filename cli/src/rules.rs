@@ -78,7 +78,7 @@ async fn put(
         Err(e @ Error::VersionConflict { .. }) => {
             // Show what the other operator published, against this file.
             let current = store.get(service).await.ok().flatten().map(|d| d.text).unwrap_or_default();
-            let diff = crate::config::diff_lines(&current, &text).join("\n");
+            let diff = config_center::diff_lines(&current, &text).join("\n");
             Err(format!("{e}\npublished now (-) against {} (+):\n{diff}", file.display()))
         }
         Err(e) => Err(e.to_string()),
@@ -105,7 +105,7 @@ async fn diff(cli: &Cli, store: &RulesStore, service: &str, file: &std::path::Pa
     Rules::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
     let doc = store.get(service).await.map_err(|e| e.to_string())?;
     let (current, version) = doc.map(|d| (d.text, Some(d.version))).unwrap_or_default();
-    let lines = crate::config::diff_lines(&current, &text);
+    let lines = config_center::diff_lines(&current, &text);
     let changes: Vec<&String> = lines.iter().filter(|l| !l.starts_with(' ')).collect();
     if cli.json {
         output::json(&json!({ "version": version, "identical": changes.is_empty(), "diff": changes }));

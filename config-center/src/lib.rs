@@ -123,6 +123,7 @@ mod center;
 mod config;
 mod defaults;
 mod delete;
+mod diff;
 mod document;
 mod env;
 mod error;
@@ -151,6 +152,7 @@ pub use self::center::{
     DEFAULT_STARTUP_TIMEOUT, DEFAULT_STATUS_DELAY,
 };
 pub use self::config::{Config, Source, Status};
+pub use self::diff::{diff_lines, MAX_DIFF_CELLS};
 pub use self::error::{Error, Layer, Result};
 pub use self::fleet::{WatcherState, WatcherStatus};
 pub use self::history::HistoryEntry;
