@@ -187,6 +187,36 @@ fn went_back(log: &[Written], seen: &[(String, Option<Vec<u8>>)]) -> Vec<String>
     broken
 }
 
+/// A pause the client notices (it reconnects in the same session, the watch armed again),
+/// then ~3 s of resets: every connection every 200 ms, new ones refused for 50 ms every third
+/// time. The cache's events are drained into `seen` as they come.
+async fn pause_then_storm(
+    proxy: &Proxy,
+    session: &registry::Session,
+    events: &mut broadcast::Receiver<TreeEvent>,
+    seen: &mut Vec<(String, Option<Vec<u8>>)>,
+) {
+    // A pause the client notices: it reconnects in the same session, the watch armed again.
+    proxy.pause();
+    let mut states = session.state_watch();
+    within("the cache's session notices the silence", states.wait_for(|s| *s == SessionState::Suspended))
+        .await
+        .expect("state");
+    proxy.pass();
+    within("the session is back", states.wait_for(|s| s.is_connected())).await.expect("state");
+    drain(events, seen);
+    for i in 0..15 {
+        proxy.reset_connections();
+        if i % 3 == 2 {
+            proxy.reset();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            proxy.pass();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        drain(events, seen);
+    }
+}
+
 #[tokio::test]
 async fn a_tree_cache_through_a_pause_and_a_reset_storm_ends_equal_to_zookeeper_and_never_goes_back() {
     let zk = shared_zk();
@@ -212,31 +242,14 @@ async fn a_tree_cache_through_a_pause_and_a_reset_storm_ends_equal_to_zookeeper_
 
     let writer = Writer::start(writer_client, 23);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    // A pause the client notices: it reconnects in the same session, the watch armed again.
-    proxy.pause();
-    let mut states = session.state_watch();
-    within("the cache's session notices the silence", states.wait_for(|s| *s == SessionState::Suspended))
-        .await
-        .expect("state");
-    proxy.pass();
-    within("the session is back", states.wait_for(|s| s.is_connected())).await.expect("state");
-    drain(&mut events, &mut seen);
-    // ~3 s of resets: every connection every 200 ms, new ones refused for 50 ms every third time.
-    for i in 0..15 {
-        proxy.reset_connections();
-        if i % 3 == 2 {
-            proxy.reset();
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            proxy.pass();
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        drain(&mut events, &mut seen);
-    }
+    pause_then_storm(&proxy, session, &mut events, &mut seen).await;
     // Changes keep coming while the watch is armed again and the tree read.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut written = writer.finish().await;
     assert!(written.len() > 100, "{} changes written", written.len());
     // A last gap with no change after it: what changes in it only a resync can show.
+    let mut states = session.state_watch();
+    within("connected before the last gap", states.wait_for(|s| s.is_connected())).await.expect("state");
     proxy.reset();
     within("the cache's session notices the reset", states.wait_for(|s| *s == SessionState::Suspended))
         .await
