@@ -278,6 +278,7 @@ async fn start(
     for source in &sources {
         consumers.extend(register_consumer(session, defaults, &options, service, source).await?);
     }
+    tasks.extend(publish_ejections(session, defaults, &options, &dir, &sources));
     let mut consumers = consumers.into_iter();
     let consumer = consumers.next();
     let running =
@@ -299,6 +300,24 @@ fn follow_rules(
     };
     let rules_path = crate::session::join(&crate::session::join(&source.root, &dir.service), "rules");
     Some(tokio::spawn(super::rules_watch::follow(session.core(), dir.clone(), rules_path)))
+}
+
+/// The publisher of the consumer's ejections (`health_status.rs`) under the first zkmesh
+/// source, when [`SubscribeOptions::publish_ejections`] is on (default: when consumers register).
+fn publish_ejections(
+    session: &Session,
+    defaults: &RegistryDefaults,
+    options: &SubscribeOptions,
+    dir: &Arc<Directory>,
+    sources: &[Source],
+) -> Option<tokio::task::JoinHandle<()>> {
+    let registers = options.register_consumer.unwrap_or(defaults.register_consumers);
+    if !options.publish_ejections.unwrap_or(registers) {
+        return None;
+    }
+    let source = sources.iter().find(|s| s.layout == Layout::Zkmesh)?;
+    let ejected = dir.outliers.ejected.subscribe();
+    Some(super::health_status::spawn(session, &source.root, &dir.service, ejected))
 }
 
 /// The subscription's tasks: the watch of `source` (its layout's, `membership.rs`; none when
