@@ -258,6 +258,7 @@ async fn start(
         super::union::spawn_tasks(session, &dir, &sources)
     };
     tasks.extend(follow_rules(session, &dir, &sources));
+    tasks.extend(publish_ejections(session, defaults, &options, &dir, &sources));
 
     tracing::info!(%service, ?sources, balance = ?options.balance, watch = ?options.watch, "subscribed");
     // Wait for ZooKeeper's answer; fall back to the disk snapshot.
@@ -274,12 +275,7 @@ async fn start(
     // The rules are read alongside; a consumer does not start on rules it has not read, unless
     // ZooKeeper does not answer (then it starts without), within the same start-up timeout.
     let _ = tokio::time::timeout_at(deadline, rules_read.wait_for(|read| *read)).await;
-    let mut consumers = Vec::new();
-    for source in &sources {
-        consumers.extend(register_consumer(session, defaults, &options, service, source).await?);
-    }
-    tasks.extend(publish_ejections(session, defaults, &options, &dir, &sources));
-    let mut consumers = consumers.into_iter();
+    let mut consumers = register_consumers(session, defaults, &options, service, &sources).await?.into_iter();
     let consumer = consumers.next();
     let running =
         Running { tasks, consumer, _more_consumers: consumers.collect(), _session: session.clone() };
@@ -339,6 +335,21 @@ fn spawn_tasks(
         tasks.push(tokio::spawn(super::directory::snapshot_writer(dir.clone(), snapshot_dir)));
     }
     tasks
+}
+
+/// The consumer's nodes in every source that has them ([`register_consumer`]).
+async fn register_consumers(
+    session: &Session,
+    defaults: &RegistryDefaults,
+    options: &SubscribeOptions,
+    service: &str,
+    sources: &[Source],
+) -> Result<Vec<EphemeralNode>> {
+    let mut consumers = Vec::new();
+    for source in sources {
+        consumers.extend(register_consumer(session, defaults, options, service, source).await?);
+    }
+    Ok(consumers)
 }
 
 /// The consumer's own ephemeral node under `<service>/consumers` of `source`, when consumers
