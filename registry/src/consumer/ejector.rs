@@ -71,6 +71,9 @@ impl Ejector {
 
     /// Tells the health publisher which providers are out, when that changed.
     pub(crate) fn share(&self, outliers: &Outliers) {
+        if self.watched.is_empty() && outliers.ejected.borrow().is_empty() {
+            return;
+        }
         let mut list: Vec<EjectedProvider> = self
             .watched
             .values()

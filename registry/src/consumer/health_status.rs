@@ -15,7 +15,7 @@
 //! separate child of the service, so the wire contract of the consumer nodes is unchanged.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -85,6 +85,12 @@ pub fn health_dir(root: &str, service: &str) -> String {
 
 /// The ejected list as the ejector shares it.
 pub(crate) type Ejected = Arc<[EjectedProvider]>;
+
+/// This process's instance name and host name, looked up once.
+fn identity() -> &'static (String, String) {
+    static IDENTITY: OnceLock<(String, String)> = OnceLock::new();
+    IDENTITY.get_or_init(|| (base_instance(), hostname()))
+}
 
 /// The instance name: `$ZKMESH_INSTANCE` when it is a valid node name, else
 /// `<hostname>-<pid>` (as the config center names its watchers).
@@ -160,10 +166,11 @@ pub(crate) fn spawn(
     ejected: watch::Receiver<Ejected>,
 ) -> tokio::task::JoinHandle<()> {
     let dir = health_dir(root, service);
-    let claim = Claim::take(&session.environment().key(), &dir, &base_instance());
+    let (instance, host) = identity();
+    let claim = Claim::take(&session.environment().key(), &dir, instance);
     let publisher = Publisher {
         session: session.clone(),
-        host: hostname(),
+        host: host.clone(),
         claim,
         node: None,
         status: None,
