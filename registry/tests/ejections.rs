@@ -163,3 +163,45 @@ async fn a_consumer_that_turns_publishing_off_or_does_not_register_writes_no_hea
     assert_eq!(found.len(), 1, "only the consumer that publishes: {found:?}");
     assert_eq!(found[0].2, loud.session().session_id().expect("live"));
 }
+
+#[tokio::test]
+async fn after_an_expiry_the_re_created_node_is_brought_up_to_the_current_ejections() {
+    let connect = chroot("health-drift");
+    let providers = registry(&connect).await;
+    let _held = register(&providers, "drift", &[1, 2, 3, 4]).await;
+    let consumer = registry(&connect).await;
+    let policy = OutlierPolicy::default().consecutive_failures(1).base_ejection(Duration::from_secs(600));
+    let sub =
+        consumer.subscribe_with("drift", SubscribeOptions::default().outlier(policy)).await.expect("sub");
+    sub.wait_for(WAIT, |s| s.len() == 4).await.expect("providers");
+    let fail = |address: &str| {
+        let set = sub.current();
+        let provider = set.providers().iter().find(|p| p.address() == address).expect("member");
+        provider.report(zkmesh_registry::Outcome::Refused);
+    };
+    let shows = |want: &'static [&'static str]| {
+        let connect = connect.clone();
+        move || {
+            let connect = connect.clone();
+            async move { reports(&connect, "drift").await.first().is_some_and(|(_, r, _)| ejected(r) == want) }
+        }
+    };
+    // The node is created with the first ejection, then rewritten with the second.
+    fail("127.0.0.1:1");
+    eventually(WAIT, "the first ejection published", shows(&["127.0.0.1:1"])).await;
+    fail("127.0.0.1:2");
+    eventually(WAIT, "the second ejection published", shows(&["127.0.0.1:1", "127.0.0.1:2"])).await;
+    let owner = reports(&connect, "drift").await[0].2;
+
+    // Re-created after the expiry with its creation data (the first ejection only), the node is
+    // brought up to date.
+    let mut events = consumer.session().events();
+    let info = consumer.session().session_info().expect("live");
+    expire_session(&connect, &info).await.expect("expire");
+    expect_state(&mut events, SessionState::Reconnected, WAIT).await;
+    eventually(WAIT, "the node back with both ejections", || async {
+        let found = reports(&connect, "drift").await;
+        found.first().is_some_and(|(_, r, o)| *o != owner && ejected(r) == ["127.0.0.1:1", "127.0.0.1:2"])
+    })
+    .await;
+}
