@@ -241,9 +241,15 @@ impl Publisher {
                     self.written = Some(data);
                     Ok(())
                 }
-                Err(e) => {
-                    tracing::warn!(path = %self.claim.path, error = %e, "health node not created; retrying");
+                Err(e) if e.is_retryable() => {
+                    tracing::debug!(path = %self.claim.path, error = %e, "health node not created; retrying");
                     Err(Duration::from_secs(1))
+                }
+                Err(e) => {
+                    // Not allowed (a service whose access policy keeps others out) or refused:
+                    // tried again at the next change, not in a loop.
+                    tracing::warn!(path = %self.claim.path, error = %e, "health node not created");
+                    Ok(())
                 }
             };
         };
