@@ -1,5 +1,5 @@
 // Recipes: elections (leader, candidates), locks (holder, waiters), queues (depth), barriers
-// (members) and jobs.
+// (members), semaphores (leases), groups (members) and jobs.
 
 import { el, cell, table, show, time } from './dom.js';
 import { call, path } from './api.js';
@@ -17,6 +17,8 @@ const SECTIONS = [
   ['locks', 'Locks', [['path', 'Path'], ['holder', 'Holder'], ['waiters', 'Waiters']], 'No lock.'],
   ['queues', 'Queues', [['path', 'Path'], ['depth', 'Depth']], 'No queue.'],
   ['barriers', 'Barriers', [['path', 'Path'], ['size', 'Size'], ['members', 'Members'], ['ready', 'Ready']], 'No barrier.'],
+  ['semaphores', 'Semaphores', [['path', 'Path'], ['leases', 'Leases'], ['acquiring', 'Acquiring']], 'No semaphore.'],
+  ['groups', 'Groups', [['path', 'Path'], ['members', 'Members']], 'No group.'],
 ];
 
 /** The recipes view. */

@@ -29,7 +29,16 @@ export function serviceView(name) {
     }
   }
 
-  function providerRow(p) {
+  /** "ejected by K of N consumers": N counts the consumer nodes, or the consumers that publish
+   *  ejections when more of them do (a consumer may publish without registering). */
+  function ejectedBadge(p, consumers) {
+    const by = p.ejected_by || [];
+    const of = Math.max(consumers, by.length);
+    return el('span', { class: 'badge ejected', title: `ejected by ${by.join(', ')}` },
+      `ejected by ${by.length} of ${of} consumer${of === 1 ? '' : 's'}`);
+  }
+
+  function providerRow(p, consumers) {
     const weight = el('input', {
       class: 'weight', type: 'number', min: '0', 'aria-label': `weight of ${p.address}`,
       value: typed.get(p.address) ?? String((p.disabled ? p.registered_weight : p.effective_weight) ?? ''),
@@ -43,7 +52,7 @@ export function serviceView(name) {
       onclick: () => write(p.address, 'weight', { weight: Number(weight.value) }, `set the weight of ${p.address} to ${weight.value}`),
     }, 'Set weight');
     const state = [p.disabled ? el('span', { class: 'badge disabled' }, 'disabled') : null,
-      p.ejected ? el('span', { class: 'badge ejected' }, 'ejected') : null,
+      p.ejected ? ejectedBadge(p, consumers) : null,
       !p.disabled && !p.ejected ? el('span', { class: 'badge ok' }, 'serving') : null];
     return el('tr', { dataset: { address: p.address ?? '' } },
       el('td', { class: 'address', title: p.url || '' }, show(p.address ?? p.node), p.error ? el('div', { class: 'stale' }, show(p.error)) : null),
@@ -85,7 +94,7 @@ export function serviceView(name) {
         result,
         el('h2', {}, 'Providers'),
         table('providers', ['Address', 'Registered weight', 'Effective weight', 'Zone', 'Version', 'Tags', 'Age', 'State', ''],
-          s.providers.map(providerRow), 'No provider is registered.'),
+          s.providers.map((p) => providerRow(p, Math.max(s.consumers.length, s.health_reports || 0))), 'No provider is registered.'),
         el('h2', {}, 'Consumers'),
         table('consumers', ['Address', 'URL'], s.consumers.map((c) => el('tr', { dataset: { address: c.address } }, cell(c.address), cell(c.url))), 'No consumer is subscribed.'),
         el('h2', {}, 'Rules document'),

@@ -33,6 +33,7 @@ mod diff;
 mod error;
 mod events;
 mod failure;
+mod health;
 mod input;
 mod members;
 mod overview;

@@ -1,11 +1,14 @@
-//! `GET /api/recipes`: elections, locks, queues, barriers and jobs as ZooKeeper shows them.
+//! `GET /api/recipes`: elections, locks, queues, barriers, semaphores, groups and jobs as
+//! ZooKeeper shows them.
 //!
 //! The recipes crate keeps each kind under a fixed root (`/election/<name>`, `/locks/<name>`,
-//! `/queues/<name>`, `/barriers/<name>`, `/jobs/<name>`; see its crate docs), so those roots
-//! are read by kind. Recipes that other programs (Apache Curator, kazoo) keep elsewhere are
-//! found under the paths given to `--recipes`: each path, and each child of it, is recognised
-//! by its children's Curator-style names (`…-latch-<seq>` an election, `…-lock-<seq>` /
-//! `__READ__` / `__WRIT__` a lock, `qn-<seq>` a queue, `…-member-<seq>` a barrier).
+//! `/queues/<name>`, `/barriers/<name>`, `/semaphores/<name>`, `/groups/<name>`,
+//! `/jobs/<name>`; see its crate docs), so those roots are read by kind. Recipes that other
+//! programs (Apache Curator, kazoo) keep elsewhere are found under the paths given to
+//! `--recipes`: each path, and each child of it, is recognised by its children's Curator-style
+//! names (`…-latch-<seq>` an election, `…-lock-<seq>` / `__READ__` / `__WRIT__` a lock,
+//! `qn-<seq>` a queue, `…-member-<seq>` a barrier, a `leases` child a semaphore; a group's
+//! members have names of their own choosing, so groups are found under `/groups` only).
 //! Owners are the lowest sequence numbers; node data (an identity) is shown as text, cut at
 //! [`MAX_DATA`] characters.
 
@@ -29,12 +32,16 @@ enum Kind {
     Lock,
     Queue,
     Barrier,
+    Semaphore,
+    Group,
 }
 
 impl Kind {
     fn of(children: &[String]) -> Option<Kind> {
         let any = |f: &dyn Fn(&str) -> bool| children.iter().any(|c| f(c) && sequence(c).is_some());
-        if any(&|c| c.contains("-latch-")) {
+        if children.iter().any(|c| c == "leases") {
+            Some(Kind::Semaphore)
+        } else if any(&|c| c.contains("-latch-")) {
             Some(Kind::Election)
         } else if any(&|c| c.contains("-lock-") || c.contains("__READ__") || c.contains("__WRIT__")) {
             Some(Kind::Lock)
@@ -53,6 +60,8 @@ impl Kind {
             Kind::Lock => "locks",
             Kind::Queue => "queues",
             Kind::Barrier => "barriers",
+            Kind::Semaphore => "semaphores",
+            Kind::Group => "groups",
         }
     }
 }
@@ -63,16 +72,20 @@ fn sequence(name: &str) -> Option<i64> {
     digits.bytes().all(|b| b.is_ascii_digit()).then(|| digits.parse().ok()).flatten()
 }
 
-/// `{"elections":[..],"locks":[..],"queues":[..],"barriers":[..],"jobs":[..]}`.
+/// `{"elections":[..],"locks":[..],"queues":[..],"barriers":[..],"semaphores":[..],
+/// "groups":[..],"jobs":[..]}`.
 pub(crate) async fn recipes(state: &State) -> Reply {
     let client = state.session.client().ok_or_else(|| ApiError::internal("no ZooKeeper connection"))?;
-    let mut out = json!({ "elections": [], "locks": [], "queues": [], "barriers": [], "jobs": [] });
+    let mut out = json!({ "elections": [], "locks": [], "queues": [], "barriers": [], "semaphores": [],
+        "groups": [], "jobs": [] });
     let mut dirs = Vec::new();
     for (root, kind) in [
         ("/election", Kind::Election),
         ("/locks", Kind::Lock),
         ("/queues", Kind::Queue),
         ("/barriers", Kind::Barrier),
+        ("/semaphores", Kind::Semaphore),
+        ("/groups", Kind::Group),
     ] {
         for name in children(&client, root).await? {
             dirs.push((registry::join(root, &name), Some(kind)));
@@ -87,8 +100,10 @@ pub(crate) async fn recipes(state: &State) -> Reply {
     for (path, kind) in dirs {
         let mut nodes = children(&client, &path).await?;
         let Some(kind) = kind.or_else(|| Kind::of(&nodes)) else { continue };
-        nodes.retain(|n| sequence(n).is_some());
-        nodes.sort_by_key(|n| sequence(n));
+        if kind != Kind::Group {
+            nodes.retain(|n| sequence(n).is_some());
+            nodes.sort_by_key(|n| sequence(n));
+        }
         let entry = describe(&client, &path, kind, nodes).await?;
         if let Some(list) = out[kind.key()].as_array_mut() {
             list.push(entry);
@@ -120,7 +135,22 @@ async fn describe(client: &Client, path: &str, kind: Kind, nodes: Vec<String>) -
             let ready = matches!(client.check_stat(&registry::join(path, "ready")).await, Ok(Some(_)));
             Ok(json!({ "path": path, "size": size, "members": members, "ready": ready }))
         }
+        Kind::Semaphore => semaphore(client, path).await,
+        Kind::Group => Ok(json!({ "path": path, "members": participants(client, path, &nodes).await })),
     }
+}
+
+/// A semaphore (Curator's `InterProcessSemaphoreV2`): `{"path","leases":[{"node","data"}],
+/// "acquiring"}`, the lease nodes in order (held, or the one acquirer's being counted) and how
+/// many acquirers hold or wait for its internal lock.
+async fn semaphore(client: &Client, path: &str) -> Result<Value, ApiError> {
+    let dir = registry::join(path, "leases");
+    let mut leases = children(client, &dir).await?;
+    leases.retain(|n| sequence(n).is_some());
+    leases.sort_by_key(|n| sequence(n));
+    let acquiring = children(client, &registry::join(path, "locks")).await?;
+    let acquiring = acquiring.iter().filter(|n| sequence(n).is_some()).count();
+    Ok(json!({ "path": path, "leases": participants(client, &dir, &leases).await, "acquiring": acquiring }))
 }
 
 /// `{"node","data"}` of each of `nodes` (data read for the first [`MAX_READS`]).

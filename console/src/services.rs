@@ -1,6 +1,6 @@
 //! `GET /api/services` and `GET /api/services/{svc}`: the services under the root with their
 //! layouts and counts, and one service's providers (registered and effective weight under its
-//! rules), consumers and rules document.
+//! rules, the consumers that eject it), consumers and rules document.
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::console::State;
 use crate::failure;
+use crate::health::{self, Ejections};
 use crate::members::{self, Member};
 use crate::reply::{ApiError, Reply};
 
@@ -68,6 +69,8 @@ pub(crate) async fn detail(state: &State, service: &str) -> Reply {
     } else {
         Vec::new()
     };
+    let ejections =
+        if layout == Layout::Zkmesh { health::read(&client, &path).await? } else { Ejections::default() };
     let (rules, rules_json) = rules_of(state, service, layout).await?;
     let urls: Vec<ServiceUrl> = providers.iter().filter_map(|m| m.url.clone().ok()).collect();
     let shares = rules.shares(&BTreeMap::new(), &urls);
@@ -75,8 +78,9 @@ pub(crate) async fn detail(state: &State, service: &str) -> Reply {
     Ok(json!({
         "name": service,
         "layout": layout.name(),
-        "providers": providers.iter().map(|m| provider_json(m, &shares, now)).collect::<Vec<_>>(),
+        "providers": providers.iter().map(|m| provider_json(m, &shares, &ejections, now)).collect::<Vec<_>>(),
         "consumers": consumers.iter().map(|m| member_json(m, now)).collect::<Vec<_>>(),
+        "health_reports": ejections.reports,
         "rules": rules_json,
     }))
 }
@@ -98,8 +102,9 @@ async fn rules_of(state: &State, service: &str, layout: Layout) -> Result<(Rules
     Ok((rules, json!({ "version": version, "text": text, "error": error })))
 }
 
-/// A provider: its URL's fields, its weights and state under the rules.
-fn provider_json(member: &Member, shares: &[Share], now: i64) -> Value {
+/// A provider: its URL's fields, its weights and state under the rules, and the consumers
+/// that eject it.
+fn provider_json(member: &Member, shares: &[Share], ejections: &Ejections, now: i64) -> Value {
     let mut doc = member_json(member, now);
     let Ok(url) = &member.url else { return doc };
     let share = shares.iter().find(|s| &s.url == url);
@@ -107,6 +112,7 @@ fn provider_json(member: &Member, shares: &[Share], now: i64) -> Value {
         .param(registry::TAG_PARAM)
         .map(|t| t.split(',').map(str::trim).filter(|t| !t.is_empty()).collect())
         .unwrap_or_default();
+    let (ejected_by, ejected_since_ms) = ejections.of(url.address().as_ref());
     let fields = json!({
         "registered_weight": url.weight(),
         "effective_weight": share.map_or(url.weight(), |s| s.weight),
@@ -115,7 +121,9 @@ fn provider_json(member: &Member, shares: &[Share], now: i64) -> Value {
         "group": url.group(),
         "tags": tags,
         "disabled": share.is_some_and(|s| s.disabled),
-        "ejected": false,
+        "ejected": !ejected_by.is_empty(),
+        "ejected_by": ejected_by,
+        "ejected_since_ms": ejected_since_ms,
     });
     if let (Some(doc), Value::Object(fields)) = (doc.as_object_mut(), fields) {
         doc.extend(fields);

@@ -157,6 +157,41 @@ async fn recipes_show_leaders_lock_holders_and_waiters_queue_depths_barriers_and
 }
 
 #[tokio::test]
+async fn recipes_show_semaphores_with_their_leases_and_groups_with_their_members() {
+    let console = TestConsole::start_with("recipes-more", |b| b.recipes(vec!["/myapp".to_owned()])).await;
+    let session = registry::Session::connect(&console.connect).await.expect("session");
+    let semaphore = recipes::Semaphore::new(&session, "pool", 2).expect("semaphore").with_data(b"worker-1");
+    let _lease = semaphore.acquire().await.expect("a lease");
+    let group = recipes::Group::new(&session, "web").expect("group");
+    let _a = group.join("web-1", b"10.0.0.1:80").await.expect("join");
+    let _b = group.join("web-2", b"").await.expect("join");
+    // A Curator InterProcessSemaphoreV2 at a path of the application's choosing.
+    create(&console.zk, "/myapp/slots/leases/_c_aaa-lease-0000000000", b"java-1").await;
+    create(&console.zk, "/myapp/slots/locks/_c_bbb-lock-0000000000", b"").await;
+    let (status, recipes) = console.get("/api/recipes").await;
+    assert_eq!(status, StatusCode::OK, "{recipes}");
+    let semaphores = recipes["semaphores"].as_array().expect("semaphores");
+    assert_eq!(semaphores.len(), 2, "{recipes}");
+    assert_eq!(semaphores[0]["path"], "/semaphores/pool");
+    assert_eq!(semaphores[0]["leases"].as_array().map(Vec::len), Some(1), "{recipes}");
+    assert_eq!(semaphores[0]["leases"][0]["data"], "worker-1");
+    assert_eq!(
+        (&semaphores[1]["path"], &semaphores[1]["leases"][0]["data"], &semaphores[1]["acquiring"]),
+        (&json!("/myapp/slots"), &json!("java-1"), &json!(1))
+    );
+    let groups = recipes["groups"].as_array().expect("groups");
+    assert_eq!(groups.len(), 1, "{recipes}");
+    assert_eq!(groups[0]["path"], "/groups/web");
+    let members: Vec<(&str, &str)> = groups[0]["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| (m["node"].as_str().unwrap_or_default(), m["data"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(members, [("web-1", "10.0.0.1:80"), ("web-2", "")]);
+}
+
+#[tokio::test]
 async fn a_curator_service_shows_its_instances_as_providers() {
     let console = TestConsole::start_with("curator", |b| b.layout(registry::Layout::Curator)).await;
     let instance = r#"{"name":"greeter","id":"abc","address":"10.0.0.5","port":8080,"sslPort":null,"payload":{"@class":"java.util.LinkedHashMap","version":"1.2"},"registrationTimeUTC":17,"serviceType":"DYNAMIC","uriSpec":null}"#;

@@ -75,8 +75,14 @@ async fn a_registered_provider_appears_without_a_reload() {
     for item in [b"a", b"b", b"c"] {
         queue.put(item).await.expect("queued");
     }
+    let group = recipes::Group::new(session, "web").expect("a group");
+    let _member = group.join("web-1", b"10.0.0.1:80").await.expect("joined");
+    let semaphore = recipes::Semaphore::new(session, "slots", 2).expect("a semaphore").with_data(b"worker-b");
+    let _lease = semaphore.acquire().await.expect("a lease");
     page.click("#nav-recipes").await;
     page.text_until("#recipes-queues td.num", "the queue's depth", |t| t == "3").await;
+    page.text_until("#recipes-groups", "the group's member", |t| t.contains("10.0.0.1:80 (web-1)")).await;
+    page.text_until("#recipes-semaphores", "the semaphore's lease", |t| t.contains("worker-b")).await;
     page.text_until("#recipes-elections", "the leader", |t| t.contains("worker-a")).await;
     page.text_until("#recipes-locks", "the held lock", |t| t.contains("nightly")).await;
     page.screenshot("recipes").await;
@@ -117,6 +123,66 @@ async fn disabling_a_provider_from_the_page_takes_it_out_of_a_consumers_picks() 
     })
     .await;
     page.find("#rules-history tbody tr:nth-child(2)").await;
+    browser.close().await;
+    fx.stop().await;
+}
+
+/// Calls through `consumer` (a TCP connection to the picked provider, its outcome reported)
+/// until `done` holds for its providers' health.
+async fn call_until(consumer: &registry::Subscription, done: impl Fn(&[registry::ProviderHealth]) -> bool) {
+    let calls = async {
+        while !done(&consumer.current().providers().iter().map(|p| p.health()).collect::<Vec<_>>()) {
+            let Some(provider) = consumer.select().map(|p| registry::Provider::clone(&p)) else { continue };
+            let outcome = match tokio::net::TcpStream::connect(provider.address()).await {
+                Ok(_) => registry::Outcome::Success,
+                Err(_) => registry::Outcome::Refused,
+            };
+            provider.report(outcome);
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, calls).await.expect("the consumer's view changes");
+}
+
+async fn accept(listener: tokio::net::TcpListener) {
+    while let Ok((connection, _)) = listener.accept().await {
+        drop(connection);
+    }
+}
+
+#[tokio::test]
+async fn a_provider_a_consumer_ejects_shows_ejected_by_that_consumer_live_and_serving_once_back() {
+    use registry::ProviderHealth::{Ejected, Healthy};
+    let fx = Fixture::start("ejected", None).await;
+    let live = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let live_address = live.local_addr().expect("addr").to_string();
+    let _accepting = tokio::spawn(accept(live));
+    let gone = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let dead = gone.local_addr().expect("addr").to_string();
+    drop(gone);
+    let _held = [
+        fx.register(&format!("http://{live_address}/orders?zone=eu-west-1a&version=3.1.0")).await,
+        fx.register(&format!("http://{dead}/orders?zone=eu-west-1b&version=3.1.0")).await,
+    ];
+    let consumer = fx.subscribe("orders", "http://127.0.0.1:9501/orders?application=shop").await;
+    consumer.wait_for(WAIT, |s| s.len() == 2).await.expect("two providers");
+    let browser = Browser::start().await;
+    let page = browser.page();
+    page.open(&fx.url("#/services/orders")).await;
+    let state = format!("#providers tr[data-address='{dead}'] td.state");
+    page.text_until(&state, "the provider serving", |t| t == "serving").await;
+    page.find("#live.on").await;
+    page.run("window.loadedOnce = 'yes'; return null").await;
+
+    call_until(&consumer, |h| h.contains(&Ejected)).await;
+    page.text_until(&state, "the ejection shown", |t| t == "ejected by 1 of 1 consumer").await;
+    assert_eq!(page.run("return window.loadedOnce").await, json!("yes"), "the page was reloaded");
+    page.screenshot("service-ejected").await;
+
+    let back = tokio::net::TcpListener::bind(&dead).await.expect("the dead port listens again");
+    let _back = tokio::spawn(accept(back));
+    call_until(&consumer, |h| h.iter().all(|h| *h == Healthy)).await;
+    page.text_until(&state, "the provider serving again", |t| t == "serving").await;
     browser.close().await;
     fx.stop().await;
 }

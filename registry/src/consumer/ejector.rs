@@ -12,10 +12,11 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+use super::health_status::EjectedProvider;
 use super::outlier::{state, Outliers};
 use super::{Directory, Provider, ProviderSet};
 
@@ -23,6 +24,8 @@ use super::{Directory, Provider, ProviderSet};
 struct Watched {
     provider: Provider,
     at: Instant,
+    /// When it was first ejected (a failed probe keeps it).
+    since: SystemTime,
 }
 
 /// What the ejector remembers between wake-ups, by node name.
@@ -50,6 +53,7 @@ pub(super) async fn run(dir: Arc<Directory>) {
             dir.rebuild_weights();
             crate::metrics::ejected(&dir.service, ejector.watched.len());
         }
+        ejector.share(&dir.outliers);
     }
 }
 
@@ -63,6 +67,30 @@ async fn sleep_until(at: Option<Instant>) {
 impl Ejector {
     fn next_deadline(&self) -> Option<Instant> {
         self.watched.values().map(|w| w.at).min()
+    }
+
+    /// Tells the health publisher which providers are out, when that changed.
+    pub(crate) fn share(&self, outliers: &Outliers) {
+        if self.watched.is_empty() && outliers.ejected.borrow().is_empty() {
+            return;
+        }
+        let mut list: Vec<EjectedProvider> = self
+            .watched
+            .values()
+            .map(|w| EjectedProvider {
+                address: w.provider.address().to_owned(),
+                node: w.provider.node_name().to_owned(),
+                since_ms: w.since.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+            })
+            .collect();
+        list.sort_by(|a, b| (&a.address, &a.node).cmp(&(&b.address, &b.node)));
+        outliers.ejected.send_if_modified(|current| {
+            let changed = **current != list[..];
+            if changed {
+                *current = list.into();
+            }
+            changed
+        });
     }
 
     /// Applies what was reported since the last step to `set`'s providers; `true` when the set
@@ -113,7 +141,8 @@ impl Ejector {
         let back_off = outliers.policy.ejection_time(ejections);
         p.health_cell().reset(state::EJECTED);
         let at = now + back_off;
-        self.watched.insert(p.node_name().into(), Watched { provider: p.clone(), at });
+        let since = self.watched.get(p.node_name()).map_or_else(SystemTime::now, |w| w.since);
+        self.watched.insert(p.node_name().into(), Watched { provider: p.clone(), at, since });
         tracing::warn!(
             service = %outliers.service, address = p.address(), why, ejections,
             back_off_ms = back_off.as_millis() as u64, "provider ejected"
@@ -251,6 +280,38 @@ mod tests {
         fail(p, 2);
         ejector.step(&outliers, &set(&providers), t2);
         assert_eq!(ejector.next_deadline(), Some(t2 + second), "a returned provider starts over");
+    }
+
+    #[test]
+    fn the_ejected_list_is_shared_only_when_it_changes_and_keeps_the_first_ejection_time() {
+        let policy = OutlierPolicy::default().consecutive_failures(1).base_ejection(Duration::from_secs(1));
+        let (outliers, providers) = fixture(&[100, 100, 100], policy);
+        let mut seen = outliers.ejected.subscribe();
+        let mut ejector = Ejector::default();
+        let t0 = Instant::now();
+        ejector.share(&outliers);
+        assert!(!seen.has_changed().expect("open"), "nothing ejected, nothing sent");
+        fail(&providers[1], 1);
+        ejector.step(&outliers, &set(&providers), t0);
+        ejector.share(&outliers);
+        let first = seen.borrow_and_update().clone();
+        assert_eq!(first.iter().map(|e| e.address.as_str()).collect::<Vec<_>>(), ["h:2"]);
+        ejector.step(&outliers, &set(&providers), t0 + Duration::from_secs(1));
+        assert_eq!(set(&providers).take_probe(), Some(1));
+        providers[1].report(Outcome::Failure);
+        ejector.step(&outliers, &set(&providers), t0 + Duration::from_secs(1));
+        ejector.share(&outliers);
+        assert!(
+            !seen.has_changed().expect("open"),
+            "ejected again after a failed probe: same list, same time"
+        );
+        assert_eq!(seen.borrow()[0].since_ms, first[0].since_ms);
+        ejector.step(&outliers, &set(&providers), t0 + Duration::from_secs(3));
+        assert_eq!(set(&providers).take_probe(), Some(1));
+        providers[1].report(Outcome::Success);
+        ejector.step(&outliers, &set(&providers), t0 + Duration::from_secs(3));
+        ejector.share(&outliers);
+        assert!(seen.has_changed().expect("open") && seen.borrow().is_empty(), "back: the list is empty");
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //! (registered weight x warm-up x override x health). [`Balancer`] (`balancer/`) is the tower
 //! balancer that honours it; request outcomes, reported by the balancer or by
 //! [`Provider::report`], feed each provider's health (`outlier.rs`), and the subscription's
-//! ejector (`ejector.rs`) ejects, probes and brings back providers by rebuilding the set.
+//! ejector (`ejector.rs`) ejects, probes and brings back providers by rebuilding the set, and a
+//! publisher (`health_status.rs`) lists the ejected ones in the consumer's health node.
 //! When most providers vanish from ZooKeeper at once, the [`ProtectionThreshold`]
 //! (`protection.rs`) keeps them as suspects while they answer, and zone preference
 //! ([`Filter::prefer_zone`]) narrows to a zone only while it has enough healthy providers.
@@ -31,6 +32,7 @@ mod disk_snapshot;
 mod ejector;
 mod feed;
 mod filter;
+mod health_status;
 mod membership;
 mod options;
 mod outlier;
@@ -59,6 +61,7 @@ pub use self::discover::ServiceDiscover;
 pub use self::disk_snapshot::{load_snapshot, save_snapshot, snapshot_path, SavedProviders, SavedRules};
 pub use self::feed::ProviderFeed;
 pub use self::filter::{Filter, DEFAULT_ZONE_MINIMUM};
+pub use self::health_status::{health_dir, EjectedProvider, EjectionReport, HEALTH_DIR, PUBLISH_DELAY};
 pub use self::options::{SubscribeOptions, WatchStrategy};
 pub use self::outlier::{Outcome, OutlierPolicy, ProviderHealth};
 pub use self::protection::ProtectionThreshold;

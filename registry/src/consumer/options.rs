@@ -21,6 +21,7 @@ pub struct SubscribeOptions {
     pub(crate) outlier: OutlierPolicy,
     pub(crate) sources: Vec<Source>,
     pub(crate) protection: ProtectionThreshold,
+    pub(crate) publish_ejections: Option<bool>,
 }
 
 /// How a [`Subscription`](super::Subscription) learns that its providers changed; see
@@ -55,6 +56,7 @@ impl Default for SubscribeOptions {
             outlier: OutlierPolicy::default(),
             sources: Vec::new(),
             protection: ProtectionThreshold::default(),
+            publish_ejections: None,
         }
     }
 }
@@ -157,6 +159,24 @@ impl SubscribeOptions {
     /// off.
     pub fn protection(mut self, threshold: ProtectionThreshold) -> Self {
         self.protection = threshold;
+        self
+    }
+
+    /// Whether this consumer publishes the providers its outlier detection ejects, in one
+    /// ephemeral node `<root>/<service>/health/<instance>` (JSON: see
+    /// [`EjectionReport`](super::EjectionReport)), for operators: `zkmesh console` shows a
+    /// provider "ejected by K of N consumers". Only a zkmesh-layout source has it (the first
+    /// one of a union). The instance is `$ZKMESH_INSTANCE`, else `<hostname>-<pid>` (`.2`,
+    /// `.3`, ... for more subscriptions of the service in one process).
+    ///
+    /// Cheap: a task per subscription that writes nothing while nothing is ejected; on a
+    /// change it waits 100 ms (a burst of ejections is one write), creates, rewrites or deletes
+    /// the node (deleted when nothing is ejected), and never on the pick or ejection path.
+    /// Default: on when the consumer registers its consumer node
+    /// ([`register_consumer`](Self::register_consumer)), off otherwise: a consumer that
+    /// leaves no trace in ZooKeeper keeps leaving none.
+    pub fn publish_ejections(mut self, on: bool) -> Self {
+        self.publish_ejections = Some(on);
         self
     }
 }

@@ -179,6 +179,9 @@ pub(crate) struct Outliers {
     epoch: Instant,
     /// Wakes the ejector when a provider changes state.
     pub(crate) wake: tokio::sync::Notify,
+    /// The providers the ejector keeps out, sorted by address, sent when that list changes
+    /// (read by the health publisher, `health_status.rs`).
+    pub(crate) ejected: tokio::sync::watch::Sender<super::health_status::Ejected>,
 }
 
 impl Outliers {
@@ -188,6 +191,7 @@ impl Outliers {
             policy,
             epoch: Instant::now(),
             wake: tokio::sync::Notify::new(),
+            ejected: tokio::sync::watch::Sender::new(Arc::from([])),
         })
     }
 }

@@ -258,6 +258,7 @@ async fn start(
         super::union::spawn_tasks(session, &dir, &sources)
     };
     tasks.extend(follow_rules(session, &dir, &sources));
+    tasks.extend(publish_ejections(session, defaults, &options, &dir, &sources));
 
     tracing::info!(%service, ?sources, balance = ?options.balance, watch = ?options.watch, "subscribed");
     // Wait for ZooKeeper's answer; fall back to the disk snapshot.
@@ -274,11 +275,7 @@ async fn start(
     // The rules are read alongside; a consumer does not start on rules it has not read, unless
     // ZooKeeper does not answer (then it starts without), within the same start-up timeout.
     let _ = tokio::time::timeout_at(deadline, rules_read.wait_for(|read| *read)).await;
-    let mut consumers = Vec::new();
-    for source in &sources {
-        consumers.extend(register_consumer(session, defaults, &options, service, source).await?);
-    }
-    let mut consumers = consumers.into_iter();
+    let mut consumers = register_consumers(session, defaults, &options, service, &sources).await?.into_iter();
     let consumer = consumers.next();
     let running =
         Running { tasks, consumer, _more_consumers: consumers.collect(), _session: session.clone() };
@@ -301,6 +298,24 @@ fn follow_rules(
     Some(tokio::spawn(super::rules_watch::follow(session.core(), dir.clone(), rules_path)))
 }
 
+/// The publisher of the consumer's ejections (`health_status.rs`) under the first zkmesh
+/// source, when [`SubscribeOptions::publish_ejections`] is on (default: when consumers register).
+fn publish_ejections(
+    session: &Session,
+    defaults: &RegistryDefaults,
+    options: &SubscribeOptions,
+    dir: &Arc<Directory>,
+    sources: &[Source],
+) -> Option<tokio::task::JoinHandle<()>> {
+    let registers = options.register_consumer.unwrap_or(defaults.register_consumers);
+    if !options.publish_ejections.unwrap_or(registers) {
+        return None;
+    }
+    let source = sources.iter().find(|s| s.layout == Layout::Zkmesh)?;
+    let ejected = dir.outliers.ejected.subscribe();
+    Some(super::health_status::spawn(session, &source.root, &dir.service, ejected))
+}
+
 /// The subscription's tasks: the watch of `source` (its layout's, `membership.rs`; none when
 /// `fed`), the
 /// warm-up ticker, the ejector and, with a snapshot directory, the disk writer.
@@ -320,6 +335,21 @@ fn spawn_tasks(
         tasks.push(tokio::spawn(super::directory::snapshot_writer(dir.clone(), snapshot_dir)));
     }
     tasks
+}
+
+/// The consumer's nodes in every source that has them ([`register_consumer`]).
+async fn register_consumers(
+    session: &Session,
+    defaults: &RegistryDefaults,
+    options: &SubscribeOptions,
+    service: &str,
+    sources: &[Source],
+) -> Result<Vec<EphemeralNode>> {
+    let mut consumers = Vec::new();
+    for source in sources {
+        consumers.extend(register_consumer(session, defaults, options, service, source).await?);
+    }
+    Ok(consumers)
 }
 
 /// The consumer's own ephemeral node under `<service>/consumers` of `source`, when consumers

@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 use crate::session::join;
 
 /// The children of a service directory that zkmesh's and Dubbo's layouts create.
-pub const ZKMESH_CHILDREN: [&str; 5] = ["providers", "consumers", "configurators", "routers", "rules"];
+pub const ZKMESH_CHILDREN: [&str; 6] =
+    ["providers", "consumers", "configurators", "routers", "rules", "health"];
 
 /// One service under a root, as [`Registry::services`](crate::Registry::services) lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
