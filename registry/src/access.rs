@@ -13,8 +13,9 @@
 //! - `world:anyone` may read, and nothing else.
 //!
 //! [`AccessPolicy::grant`] sets that ACL on the node and on every persistent node below it
-//! (creating `providers` when missing), except the service's `consumers`, where anyone may still
-//! create and delete (consumers register there without credentials). Nodes zkmesh re-creates
+//! (creating `providers` when missing), except the service's `consumers` and `health`, where
+//! anyone may still create and delete (consumers register there, and publish their ejections,
+//! without credentials). Nodes zkmesh re-creates
 //! under a governed node later (a deleted `providers`, a namespace's documents) inherit its ACL
 //! (see [`NodeAcl`](crate::NodeAcl)), so the rights survive session expiry and re-creation.
 //!
@@ -33,8 +34,9 @@ use crate::session::{join, Session};
 pub const SERVICES_ROOT: &str = "/services";
 /// The root of config namespaces (the config center's default layout).
 pub const CONFIG_ROOT: &str = "/config";
-/// The service child where consumers register: left open to everyone's create and delete.
-const CONSUMERS: &str = "consumers";
+/// The service children consumers write (their registrations, their ejections): left open to
+/// everyone's create and delete.
+const OPEN_CHILDREN: [&str; 2] = ["consumers", crate::consumer::HEALTH_DIR];
 /// What a writer may do: everything (see the module docs for why `ADMIN` too).
 const WRITER: Permission = Permission::ALL;
 
@@ -281,7 +283,8 @@ fn governed_acl(writers: &[Identity]) -> Vec<Acl> {
     acl
 }
 
-/// The ACL of a service's `consumers`: the governed one, plus create and delete for anyone.
+/// The ACL of a service's `consumers` and `health`: the governed one, plus create and delete
+/// for anyone.
 fn consumers_acl(writers: &[Identity]) -> Vec<Acl> {
     let mut acl = governed_acl(writers);
     acl[1] = Acl::new(Permission::READ | Permission::CREATE | Permission::DELETE, AuthId::anyone());
@@ -330,13 +333,15 @@ fn unsupported_identities(error: &Error, writers: &[Identity]) -> Option<Error> 
     Some(Error::UnsupportedIdentity { path: path.clone(), identities })
 }
 
-/// Sets the ACLs on `target` and below, and creates a service's `providers` and `consumers`.
+/// Sets the ACLs on `target` and below, and creates a service's `providers`, `consumers` and
+/// `health`.
 async fn set_all(client: &Client, target: &AccessTarget, acl: &[Acl], writers: &[Identity]) -> Result<()> {
     set_below(client, target.path(), acl, writers).await?;
     if target.kind == TargetKind::Service {
-        for child in ["providers", CONSUMERS] {
+        for child in ["providers", OPEN_CHILDREN[0], OPEN_CHILDREN[1]] {
             let path = join(target.path(), child);
-            let child_acl = if child == CONSUMERS { consumers_acl(writers) } else { acl.to_vec() };
+            let open = OPEN_CHILDREN.contains(&child);
+            let child_acl = if open { consumers_acl(writers) } else { acl.to_vec() };
             let options = CreateMode::Persistent.with_acls(Acls::new(&child_acl));
             match client.create(&path, &[], &options).await {
                 Ok(_) | Err(ZkError::NodeExists) => {}
@@ -348,7 +353,7 @@ async fn set_all(client: &Client, target: &AccessTarget, acl: &[Acl], writers: &
 }
 
 /// Sets `acl` on `path` and, depth first, on every persistent node below it (a service's
-/// `consumers` gets [`consumers_acl`]); ephemerals keep their owners' ACL.
+/// `consumers` and `health` get [`consumers_acl`]); ephemerals keep their owners' ACL.
 async fn set_below(client: &Client, root: &str, acl: &[Acl], writers: &[Identity]) -> Result<()> {
     let mut stack = vec![root.to_owned()];
     let mut visited = 0usize;
@@ -360,11 +365,8 @@ async fn set_below(client: &Client, root: &str, acl: &[Acl], writers: &[Identity
                 reason: "more than 100000 nodes below".into(),
             });
         }
-        let node_acl = if path.rsplit('/').next() == Some(CONSUMERS) && path != root {
-            consumers_acl(writers)
-        } else {
-            acl.to_vec()
-        };
+        let open = path.rsplit('/').next().is_some_and(|name| OPEN_CHILDREN.contains(&name));
+        let node_acl = if open && path != root { consumers_acl(writers) } else { acl.to_vec() };
         match client.check_stat(&path).await.map_err(|e| Error::zk("exists", &path, e))? {
             Some(stat) if stat.ephemeral_owner != 0 => continue,
             Some(_) => {}

@@ -11,7 +11,7 @@ use common::*;
 use zkmesh_registry::{
     AccessPolicy, AccessTarget, Error, Identity, NodeAcl, Registry, ServiceUrl, Session, SessionState,
 };
-use zookeeper_client::Permission;
+use zookeeper_client::{Acls, CreateMode, Permission};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -122,6 +122,11 @@ async fn only_granted_identities_register_and_everyone_reads() {
     let raw = raw(&connect).await;
     let consumers = raw.list_children("/services/payments/consumers").await.expect("consumers");
     assert_eq!(consumers.len(), 1, "the anonymous consumer registered itself: {consumers:?}");
+    // ... and may publish its ejections: `health` is open like `consumers`.
+    let health = CreateMode::Ephemeral.with_acls(Acls::anyone_all());
+    raw.create("/services/payments/health/anonymous-1", b"{}", &health)
+        .await
+        .expect("a consumer without credentials writes its health node under a governed service");
 
     // Revoked: the team may no longer add a provider (its registration stays until it goes).
     let after =
