@@ -239,22 +239,48 @@ pub async fn provider_view(
     Ok(rules.shares(&BTreeMap::new(), &urls))
 }
 
-/// Adds the `EFFECTIVE` and `DISABLED` cells to `url`'s row and fields to its JSON.
-pub fn annotate(view: &[registry::Share], url: &ServiceUrl, row: Option<&mut Vec<String>>, doc: &mut Value) {
+/// Adds the `EFFECTIVE`, `DISABLED` and `EJECTED` cells to `url`'s row and fields to its JSON.
+pub fn annotate(
+    view: &[registry::Share],
+    ejections: &registry::Ejections,
+    url: &ServiceUrl,
+    mut row: Option<&mut Vec<String>>,
+    doc: &mut Value,
+) {
     let Some(share) = view.iter().find(|s| &s.url == url) else { return };
-    if let Some(row) = row {
+    if let Some(row) = row.as_deref_mut() {
         row.extend([share.weight.to_string(), if share.disabled { "yes".into() } else { "no".into() }]);
     }
     doc["effective_weight"] = json!(share.weight);
     doc["disabled"] = json!(share.disabled);
+    let (ejected_by, _) = ejections.of(url.address().as_ref());
+    if let Some(row) = row {
+        row.push(if ejected_by.is_empty() { "no".into() } else { format!("by {}", ejected_by.join(",")) });
+    }
+    doc["ejected"] = json!(!ejected_by.is_empty());
+    doc["ejected_by"] = json!(ejected_by);
 }
 
 /// The providers table, with the rules' columns and what they do not show.
 pub fn print_providers(rows: &[Vec<String>]) {
-    let headers =
-        ["URL", "HOST", "PORT", "WEIGHT", "VERSION", "GROUP", "ZONE", "AGE", "EFFECTIVE", "DISABLED"];
+    let headers = [
+        "URL",
+        "HOST",
+        "PORT",
+        "WEIGHT",
+        "VERSION",
+        "GROUP",
+        "ZONE",
+        "AGE",
+        "EFFECTIVE",
+        "DISABLED",
+        "EJECTED",
+    ];
     output::table(&headers, rows);
-    crate::out!("(EFFECTIVE: the weight under the service's rules; warm-up and ejection after failures are each consumer process's own)");
+    crate::out!(
+        "(EFFECTIVE: the weight under the service's rules; warm-up is each consumer process's own. EJECTED: by \
+         the consumers that publish their ejections in <service>/health)"
+    );
 }
 
 #[cfg(test)]

@@ -125,7 +125,11 @@ pub async fn members(cli: &Cli, service: &str, kind: &str, layout: Layout) -> Re
     } else {
         Vec::new()
     };
-    print_members(cli, service, kind, layout, &members, &rules);
+    let ejections = match layout == Layout::Zkmesh && kind == "providers" {
+        true => registry::Ejections::read(&client, &service_path).await.map_err(|e| e.to_string())?,
+        false => registry::Ejections::default(),
+    };
+    print_members(cli, service, kind, layout, &members, (&rules, &ejections));
     Ok(())
 }
 
@@ -135,7 +139,7 @@ fn print_members(
     kind: &str,
     layout: Layout,
     members: &[Member],
-    rules: &[registry::Share],
+    (rules, ejections): (&[registry::Share], &registry::Ejections),
 ) {
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     let mut rows = Vec::new();
@@ -159,7 +163,7 @@ fn print_members(
                     "version": url.version(), "group": url.group(), "zone": url.zone(),
                     "age_seconds": age, "registered_ms": url.timestamp(), "node": node,
                 });
-                crate::rules::annotate(rules, url, rows.last_mut(), &mut doc);
+                crate::rules::annotate(rules, ejections, url, rows.last_mut(), &mut doc);
                 docs.push(doc);
             }
             Err(e) => {

@@ -17,7 +17,8 @@
 //! balancer that honours it; request outcomes, reported by the balancer or by
 //! [`Provider::report`], feed each provider's health (`outlier.rs`), and the subscription's
 //! ejector (`ejector.rs`) ejects, probes and brings back providers by rebuilding the set, and a
-//! publisher (`health_status.rs`) lists the ejected ones in the consumer's health node.
+//! publisher (`health_status.rs`) lists the ejected ones in the consumer's health node;
+//! `ejections.rs` reads every consumer's back.
 //! When most providers vanish from ZooKeeper at once, the [`ProtectionThreshold`]
 //! (`protection.rs`) keeps them as suspects while they answer, and zone preference
 //! ([`Filter::prefer_zone`]) narrows to a zone only while it has enough healthy providers.
@@ -29,6 +30,7 @@ mod directory;
 #[cfg(feature = "tower")]
 mod discover;
 mod disk_snapshot;
+mod ejections;
 mod ejector;
 mod feed;
 mod filter;
@@ -59,6 +61,7 @@ pub use self::current::Selected;
 #[cfg(feature = "tower")]
 pub use self::discover::ServiceDiscover;
 pub use self::disk_snapshot::{load_snapshot, save_snapshot, snapshot_path, SavedProviders, SavedRules};
+pub use self::ejections::Ejections;
 pub use self::feed::ProviderFeed;
 pub use self::filter::{Filter, DEFAULT_ZONE_MINIMUM};
 pub use self::health_status::{health_dir, EjectedProvider, EjectionReport, HEALTH_DIR, PUBLISH_DELAY};
