@@ -11,9 +11,14 @@ use super::rng::next_u64;
 /// unless all weights are zero, then the pick is uniform.
 ///
 /// A slot is 8 bytes (threshold and alias side by side), so a pick touches one cache line of
-/// the table whatever its size, and draws one 64-bit random number.
+/// the table whatever its size, and draws one 64-bit random number. When every provider has
+/// the same weight (the common case: no warm-up, no override, nobody ejected) there is no
+/// table at all: building costs one pass over the weights and a pick is the uniform draw.
 #[derive(Debug, Clone)]
 pub struct AliasTable {
+    /// How many providers.
+    len: usize,
+    /// The slots; empty when the pick is uniform (all weights equal, or all zero).
     slots: Box<[Slot]>,
 }
 
@@ -34,11 +39,12 @@ impl AliasTable {
     pub fn new(weights: &[u32]) -> Self {
         let n = weights.len();
         assert!(n <= u32::MAX as usize, "at most u32::MAX providers");
+        if weights.windows(2).all(|pair| pair[0] == pair[1]) {
+            // Equal weights (all zero included, which pick uniformly too).
+            return AliasTable { len: n, slots: Box::default() };
+        }
         let total: u128 = weights.iter().map(|&w| u128::from(w)).sum();
         let mut slots: Vec<Slot> = (0..n as u32).map(|i| Slot { threshold: u32::MAX, alias: i }).collect();
-        if total == 0 || n == 0 {
-            return AliasTable { slots: slots.into() };
-        }
         // Scaled so that the average slot holds exactly `total`.
         let mut scaled: Vec<u128> = weights.iter().map(|&w| u128::from(w) * n as u128).collect();
         let (mut small, mut large): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| scaled[i] < total);
@@ -57,17 +63,17 @@ impl AliasTable {
         for i in small.into_iter().chain(large) {
             slots[i] = Slot { threshold: u32::MAX, alias: i as u32 };
         }
-        AliasTable { slots: slots.into() }
+        AliasTable { len: n, slots: slots.into() }
     }
 
     /// Number of providers.
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.len
     }
 
     /// `true` if there are no providers.
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.len == 0
     }
 
     /// Picks a provider index using the thread-local PRNG.
@@ -84,10 +90,10 @@ impl AliasTable {
     /// the low half, uniform and independent of the slot up to `len / 2^64`, are the coin.
     #[inline]
     pub fn pick_with(&self, r: u64) -> usize {
-        let product = u128::from(r) * self.slots.len() as u128;
+        let product = u128::from(r) * self.len as u128;
         let i = (product >> 64) as usize;
+        let Some(&slot) = self.slots.get(i) else { return i }; // uniform: no table
         let coin = ((product as u64) >> 32) as u32;
-        let slot = self.slots[i];
         if coin < slot.threshold || slot.threshold == u32::MAX {
             i
         } else {
@@ -139,6 +145,17 @@ mod tests {
         for g in uniform {
             assert!((g - 0.25).abs() < 0.01);
         }
+    }
+
+    #[test]
+    fn equal_weights_build_no_table_and_pick_uniformly() {
+        let table = AliasTable::new(&[40; 8]);
+        assert!(table.slots.is_empty());
+        assert_eq!(table.len(), 8);
+        for g in shares(&table, 200_000) {
+            assert!((g - 0.125).abs() < 0.01, "{g}");
+        }
+        assert!(!AliasTable::new(&[40, 40, 41]).slots.is_empty(), "one weight apart: a table");
     }
 
     #[test]

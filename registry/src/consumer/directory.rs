@@ -95,7 +95,8 @@ pub(crate) struct Directory {
     pub(super) protection: Protection,
     /// ZooKeeper's providers of the last listing that pass the group and version filter, before
     /// the suspects and the zone preference (which health moves: see [`Directory::compose`]).
-    matching: Mutex<Vec<Provider>>,
+    /// Shared with the protection threshold's last listing (one list, not two copies).
+    matching: Mutex<Arc<[Provider]>>,
 }
 
 impl Directory {
@@ -113,7 +114,7 @@ impl Directory {
             cache: Arc::new(CurrentSet::new(empty.clone())),
             outliers: Outliers::new(service, options.outlier.clone()),
             protection: Protection::new(service, options.protection.clone()),
-            matching: Mutex::new(Vec::new()),
+            matching: Mutex::new(Arc::default()),
             options,
             updates: watch::channel(empty).0,
             known: Mutex::new(HashMap::new()),
@@ -204,15 +205,19 @@ impl Directory {
     pub(super) fn publish(&self, current: &ProviderSet, listing: Listing) {
         let Listing { providers, rejected, protected, source, disk } = listing;
         let unfiltered = providers.len();
+        let mut replaced = None;
         let (providers, source) = if protected {
             (current.candidates().to_vec(), current.source())
         } else {
-            let matching = self.options.filter.matching(providers, |p| p.url());
-            if self.protection.observe(&matching, tokio::time::Instant::now()) {
+            // Moved into one shared list (no provider is cloned for it).
+            let matching: Arc<[Provider]> = self.options.filter.matching(providers, |p| p.url()).into();
+            if self.protection.observe_shared(&matching, tokio::time::Instant::now()) {
                 self.outliers.wake.notify_one();
             }
-            *lock(&self.matching) = matching.clone();
-            (self.compose(matching), source)
+            let composed = self.compose(matching.to_vec());
+            // The last reference to the list it replaces is dropped once the set is out.
+            replaced = Some(std::mem::replace(&mut *lock(&self.matching), matching));
+            (composed, source)
         };
         self.apply_dubbo_overrides(&providers);
         let version = self.version.fetch_add(1, Ordering::Relaxed) + 1;
@@ -239,6 +244,7 @@ impl Directory {
             self.to_disk.send_replace(Some(Arc::new(names)));
         }
         tracing::debug!(service = %self.service, version, "provider set updated");
+        drop(replaced);
     }
 
     /// The set's providers from ZooKeeper's `matching` ones: with the protection threshold's
@@ -300,7 +306,7 @@ impl Directory {
         let providers = if current.is_empty_protected() || current.source() == ProviderSource::Empty {
             current.candidates().to_vec()
         } else {
-            self.compose(lock(&self.matching).clone())
+            self.compose(lock(&self.matching).to_vec())
         };
         let parts = SetParts {
             providers,

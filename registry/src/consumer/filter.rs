@@ -77,6 +77,9 @@ impl Filter {
 
     /// The items that pass the group and version filters, in order.
     pub(crate) fn matching<T>(&self, items: Vec<T>, url: impl Fn(&T) -> &ServiceUrl) -> Vec<T> {
+        if self.group.is_none() && self.version.is_none() {
+            return items; // no pass over a big service's providers for a filter of nothing
+        }
         items.into_iter().filter(|i| self.matches(url(i))).collect()
     }
 

@@ -128,9 +128,10 @@ struct Suspect {
 #[derive(Default)]
 struct State {
     /// The providers of the last listing, in its order.
-    last: Vec<Provider>,
+    last: Arc<[Provider]>,
     departures: VecDeque<Departure>,
-    /// How many providers each listing of the window had.
+    /// How many providers listings of the window had: the window's peak and the sizes that
+    /// may become it once the peak leaves the window, decreasing (a monotonic queue).
     sizes: VecDeque<(Instant, usize)>,
     /// The suspects, by node name.
     suspects: HashMap<Arc<str>, Suspect>,
@@ -150,18 +151,28 @@ impl Protection {
         Protection { service: service.into(), policy, state: Mutex::default() }
     }
 
+    /// [`Protection::observe_shared`] of a copy of `listed`.
+    #[cfg(test)]
+    pub(crate) fn observe(&self, listed: &[Provider], now: Instant) -> bool {
+        self.observe_shared(&listed.into(), now)
+    }
+
     /// Takes in ZooKeeper's providers of a new listing (after the group and version filter):
     /// departures are counted, suspects listed again or replaced at their address are let go,
     /// and, when the threshold trips, the departures of the window become suspects (then
     /// `true`: the ejector's timer must learn of their hold).
-    pub(crate) fn observe(&self, listed: &[Provider], now: Instant) -> bool {
+    ///
+    /// `listed` is kept as the last listing (shared, not copied: the directory keeps the same
+    /// list), and the window's peak is kept by a monotonic queue, so that a change costs no
+    /// pass over the window's listings.
+    pub(crate) fn observe_shared(&self, listed: &Arc<[Provider]>, now: Instant) -> bool {
         if self.policy.is_off() {
             return false;
         }
         let mut st = lock(&self.state);
         let (departed, arrived) = diff(&st.last, listed);
         let peak = st.last.len();
-        st.last = listed.to_vec();
+        st.last = listed.clone();
         st.departures.extend(departed.into_iter().map(|provider| Departure {
             at: now,
             provider,
@@ -174,7 +185,12 @@ impl Protection {
         while st.sizes.front().is_some_and(|(at, _)| *at + window < now) {
             st.sizes.pop_front();
         }
-        let peak = st.sizes.iter().map(|(_, n)| *n).fold(peak, usize::max);
+        // Sizes decrease from front to back: the front is the window's peak, and a size no
+        // bigger than a later one can never be a peak again.
+        let peak = st.sizes.front().map_or(peak, |(_, n)| peak.max(*n));
+        while st.sizes.back().is_some_and(|(_, n)| *n <= listed.len()) {
+            st.sizes.pop_back();
+        }
         st.sizes.push_back((now, listed.len()));
         let anyone_to_welcome = !st.departures.is_empty() || !st.suspects.is_empty();
         if !arrived.is_empty() && anyone_to_welcome {
@@ -385,6 +401,25 @@ mod tests {
         p.observe(&all[4..], t);
         p.observe(&all[7..], t + Duration::from_secs(11));
         assert_eq!(p.with_suspects(all[7..].to_vec()).len(), 3, "4, then 3 of the remaining 6, 11 s apart");
+    }
+
+    #[test]
+    fn the_windows_peak_outlives_smaller_listings_after_it_and_leaves_with_the_window() {
+        let all = providers(10);
+        let t = Instant::now();
+        let p = protection();
+        // Peak 10 at t, then 9 and 8 (ordinary), then 7 at t+4 s: the peak seen is still 10.
+        p.observe(&all, t);
+        p.observe(&all[1..], t + Duration::from_secs(1));
+        p.observe(&all[2..], t + Duration::from_secs(2));
+        p.observe(&all[3..], t + Duration::from_secs(4));
+        assert_eq!(p.with_suspects(all[3..].to_vec()).len(), 7, "3 of 10: not more than half");
+        // At t+11 s the 10 left the window and 9 (t+1 s) is the peak: 4 of 9 leave (not more
+        // than half); at t+12 s 9 left too and 8 (t+2 s) is the peak: 5 of 8 (more than half).
+        p.observe(&all[5..], t + Duration::from_secs(11));
+        assert_eq!(p.with_suspects(all[5..].to_vec()).len(), 5);
+        p.observe(&all[7..], t + Duration::from_secs(12));
+        assert!(p.with_suspects(all[7..].to_vec()).len() > 3, "5 of the window's peak 8 left: tripped");
     }
 
     #[test]
