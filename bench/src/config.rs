@@ -9,7 +9,11 @@
 //! A watcher's time ends when its `load()` returns the new typed value: the
 //! [`config_center::Status::accepted_at`] of the value (taken just after the swap, in the task
 //! that read the document, after parse, layering, deserialization and validation), as
-//! propagation ends at `ProviderSet::built_at()`. A trial's time is the slowest watcher's.
+//! propagation ends at `ProviderSet::built_at()`. A trial's time is the slowest watcher's. The
+//! trial's own task collects it from each config in turn ([`Config::wait_for`]), as it collects
+//! the floor's reports from a channel: neither side runs a task per watcher to report (until
+//! session 7 zkmesh's side did, one per config waiting in `changed()`, 100 tasks woken in every
+//! trial's window that the floor did not pay for). With `--wake`, those tasks are back and
 //! `wake_p50_us` times the same trials to the moment a task waiting in
 //! [`config_center::Config::changed`] wakes with the value (one task hop later).
 //! `status_p50_us` times them until the publisher sees every watcher's status node
@@ -35,7 +39,6 @@
 //! deserialization and validation a derived struct does.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use config_center::{Config, ConfigCenter, ConfigSpec, Expect};
@@ -71,16 +74,23 @@ pub struct Options {
     pub breakdown: bool,
     /// Watchers keep status nodes (and trials wait for them).
     pub status: bool,
+    /// A task per config waits in `changed()`, timed as `wake_p50_us`.
+    pub wake: bool,
 }
 
 pub async fn run(root: &str, watchers: usize, trials: usize, options: Options) -> Result<String, BoxError> {
-    let Options { history_limit, breakdown, status } = options;
+    let Options { history_limit, breakdown, status, wake } = options;
     let watchers = watchers.max(1);
     let mut ours = Ours::start(root, history_limit, status).await?;
     let mut floor = Floor::start(root, breakdown).await?;
-    let _watchers = Watchers::start(root, watchers, history_limit, &ours, &floor).await?;
+    let started = Watchers::start(root, watchers, history_limit, &ours, &floor, wake).await?;
+    ours.configs = started.configs.clone();
+    ours.wake = wake;
     // Everyone has read the starting state, and says so in its status node.
-    collect(&mut ours.rx, watchers, 0).await?;
+    accepted_all(&mut ours.configs, 0, None).await?;
+    if wake {
+        collect(&mut ours.rx, watchers, 0).await?;
+    }
     ours.statuses_show(ours.version, watchers).await?;
     floor.started(watchers).await?;
 
@@ -89,7 +99,7 @@ pub async fn run(root: &str, watchers: usize, trials: usize, options: Options) -
     if history_limit > 0 && history != history_limit {
         return Err(format!("history holds {history} entries, expected {history_limit}").into());
     }
-    Ok(samples.summary(watchers, trials, history_limit, warmup_trials, breakdown))
+    Ok(samples.summary(watchers, trials, history_limit, warmup_trials, breakdown, wake))
 }
 
 /// Runs trials until `trials` of them are measured, after the warm-up; returns the samples and
@@ -156,6 +166,10 @@ struct Ours {
     version: i32,
     /// Watchers keep status nodes.
     status: bool,
+    /// The W configs, whose accepted values the trials collect.
+    configs: Vec<Config<Doc>>,
+    /// A task per config reports when `changed()` wakes (to `rx`).
+    wake: bool,
     tx: mpsc::UnboundedSender<OursReport>,
     rx: mpsc::UnboundedReceiver<OursReport>,
 }
@@ -166,8 +180,8 @@ struct OursTimes {
     write: Duration,
     /// Until the last config accepted the value.
     all: Duration,
-    /// Until the last task waiting in `changed()` woke with it.
-    wake: Duration,
+    /// Until the last task waiting in `changed()` woke with it (with `--wake`).
+    wake: Option<Duration>,
     /// Until a reader saw every watcher's status node show the new version (when they keep one).
     status: Option<Duration>,
 }
@@ -180,26 +194,32 @@ impl Ours {
         let spec = bench_spec(&center)?;
         let first = spec.publish(&doc(0), Expect::Any).await?;
         let (tx, rx) = mpsc::unbounded_channel();
-        Ok(Ours { center, spec, version: first.version, status, tx, rx })
+        Ok(Ours { center, spec, version: first.version, status, configs: Vec::new(), wake: false, tx, rx })
     }
 
     /// A typed publish of trial `seq`, until all `watchers` configs have accepted it.
     async fn trial(&mut self, seq: u64, expect: Expect, watchers: usize) -> Result<OursTimes, BoxError> {
-        let Ours { spec, rx, .. } = self;
+        let Ours { spec, rx, configs, wake, .. } = self;
         let value = doc(seq);
         let t0 = Instant::now();
         let write = async {
             let published = spec.publish(&value, expect).await?;
             Ok::<_, BoxError>((published, t0.elapsed()))
         };
-        let (written, last) = tokio::join!(write, collect(rx, watchers, seq));
+        let woken = async {
+            match wake {
+                true => Ok(Some(collect(rx, watchers, seq).await?.1 - t0)),
+                false => Ok::<_, BoxError>(None),
+            }
+        };
+        let (written, last, woken) = tokio::join!(write, accepted_all(configs, seq, Some(t0)), woken);
         let (published, write) = written?;
-        let (last_accepted, last_woken) = last?;
+        let (last_accepted, wake) = (last?, woken?);
         self.version = published.version;
         // After the measured part: the status writes are done before the next trial starts.
         self.statuses_show(published.version, watchers).await?;
         let status = self.status.then(|| t0.elapsed());
-        Ok(OursTimes { write, all: last_accepted - t0, wake: last_woken - t0, status })
+        Ok(OursTimes { write, all: last_accepted - t0, wake, status })
     }
 
     /// Waits until `watchers` status nodes show `version` (at once without status nodes).
@@ -274,21 +294,24 @@ impl Floor {
 /// The W watchers of each kind, each on its own session, following their side's node; kept
 /// until the run ends.
 struct Watchers {
+    configs: Vec<Config<Doc>>,
     _sessions: Vec<Session>,
     _raw_sessions: Vec<Client>,
     _mid_sessions: Vec<Session>,
 }
 
 impl Watchers {
-    /// Opens the sessions (a few at a time) and starts a task per watcher that reports to its
-    /// side: a [`Config`] per session for zkmesh, `get_and_watch_data` for the floor, and with
-    /// the breakdown a `NodeWatch` on [`MID`].
+    /// Opens the sessions (a few at a time) and starts the watchers: a [`Config`] per session
+    /// for zkmesh (with `wake`, and a task per config waiting in `changed()`), a task per raw
+    /// session for the floor (`get_and_watch_data`), and with the breakdown a task per
+    /// `NodeWatch` on [`MID`].
     async fn start(
         root: &str,
         watchers: usize,
         history_limit: usize,
         ours: &Ours,
         floor: &Floor,
+        wake: bool,
     ) -> Result<Watchers, BoxError> {
         let sessions = connect_all(watchers, || async { Ok(Session::connect(root).await?) }).await?;
         let raw_sessions = connect_all(watchers, || async { Ok(Client::connect(root).await?) }).await?;
@@ -302,8 +325,10 @@ impl Watchers {
             let center = builder.build(session.clone())?;
             configs.push(bench_spec(&center)?.watch().await?);
         }
-        for (i, config) in configs.into_iter().enumerate() {
-            tokio::spawn(follow_ours(i, config, ours.tx.clone()));
+        if wake {
+            for (i, config) in configs.iter().enumerate() {
+                tokio::spawn(follow_ours(i, config.clone(), ours.tx.clone()));
+            }
         }
         for (i, client) in raw_sessions.iter().enumerate() {
             tokio::spawn(follow_floor(i, client.clone(), floor.floor_tx.clone()));
@@ -311,7 +336,12 @@ impl Watchers {
         for (i, session) in mid_sessions.iter().enumerate() {
             tokio::spawn(follow_mid(i, session.watch_data(MID)?, floor.mid_tx.clone()));
         }
-        Ok(Watchers { _sessions: sessions, _raw_sessions: raw_sessions, _mid_sessions: mid_sessions })
+        Ok(Watchers {
+            configs,
+            _sessions: sessions,
+            _raw_sessions: raw_sessions,
+            _mid_sessions: mid_sessions,
+        })
     }
 }
 
@@ -340,7 +370,9 @@ impl ConfigSamples {
         let TrialTimes { floor, ours } = times;
         self.raw.push(floor.all);
         self.ours.push(ours.all);
-        self.woken.push(ours.wake);
+        if let Some(wake) = ours.wake {
+            self.woken.push(wake);
+        }
         if let Some(status) = ours.status {
             self.status.push(status);
         }
@@ -363,13 +395,13 @@ impl ConfigSamples {
         history_limit: usize,
         warmup_trials: usize,
         breakdown: bool,
+        wake: bool,
     ) -> String {
         let (p50, floor_p50) = (self.ours.p50(), self.raw.p50());
         let mut line = format!(
             "config watchers={watchers} p50_us={p50:.0} p99_us={:.0} floor_p50_us={floor_p50:.0} ratio_p50={:.3} \
              floor_p99_us={:.0} trials={trials} history_limit={history_limit} version_p50_us={:.0} any_p50_us={:.0} \
-             publish_p50_us={:.0} floor_set_data_p50_us={:.0} wake_p50_us={:.0} ratio_wake_p50={:.3} \
-             warmup_trials={warmup_trials}",
+             publish_p50_us={:.0} floor_set_data_p50_us={:.0} warmup_trials={warmup_trials}",
             self.ours.p99(),
             p50 / floor_p50,
             self.raw.p99(),
@@ -377,9 +409,11 @@ impl ConfigSamples {
             self.by_any.p50(),
             self.publish.p50(),
             self.set_data.p50(),
-            self.woken.p50(),
-            self.woken.p50() / floor_p50,
         );
+        if wake {
+            let wake_p50 = self.woken.p50();
+            line += &format!(" wake_p50_us={wake_p50:.0} ratio_wake_p50={:.3}", wake_p50 / floor_p50);
+        }
         // Not measured with --no-status.
         let (status_p50, status_p99) = (self.status.p50(), self.status.p99());
         if !status_p50.is_nan() {
@@ -489,11 +523,10 @@ type OursReport = Report<(Instant, Instant)>;
 
 /// Reports each value a config accepts: when it was swapped in and when this task woke with it.
 async fn follow_ours(i: usize, mut config: Config<Doc>, tx: mpsc::UnboundedSender<OursReport>) {
-    let seq = |v: &Arc<Doc>| v.get("seq").and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
     let mut value = config.load();
     let mut woken = Instant::now();
     loop {
-        if tx.send((i, seq(&value), (config.status().accepted_at, woken))).is_err() {
+        if tx.send((i, seq_of(&value), (config.status().accepted_at, woken))).is_err() {
             return;
         }
         match config.changed().await {
@@ -532,6 +565,40 @@ async fn follow_floor(i: usize, client: Client, tx: mpsc::UnboundedSender<Report
         }
         watcher.changed().await;
     }
+}
+
+/// Waits until every config has accepted the value of trial `seq` (after `after`, when given);
+/// returns when the last one did (its `accepted_at`). The configs are awaited one after the
+/// other from the calling task; the order does not change the times, which are the configs'.
+async fn accepted_all(
+    configs: &mut [Config<Doc>],
+    seq: u64,
+    after: Option<Instant>,
+) -> Result<Instant, BoxError> {
+    let deadline = Instant::now() + WAIT;
+    let mut last = after;
+    for config in configs.iter_mut() {
+        let mut at = None;
+        let hit = |value: &Doc, status: &config_center::Status| {
+            // The value is swapped in before its status is: a status accepted after `after`
+            // holds the time of this value.
+            let fresh = after.is_none_or(|after| status.accepted_at >= after);
+            let hit = fresh && seq_of(value) == seq;
+            if hit {
+                at = Some(status.accepted_at);
+            }
+            hit
+        };
+        config.wait_for(deadline.saturating_duration_since(Instant::now()), hit).await?;
+        let at = at.ok_or("a config accepted without a time")?;
+        last = Some(last.map_or(at, |l| l.max(at)));
+    }
+    last.ok_or_else(|| "no watcher".into())
+}
+
+/// The trial a value belongs to.
+fn seq_of(value: &Doc) -> u64 {
+    value.get("seq").and_then(|s| s.parse().ok()).unwrap_or(u64::MAX)
 }
 
 /// Waits until each of `watchers` has reported `seq`; returns when the last one did.

@@ -33,8 +33,19 @@ pub(crate) struct WriterStart {
     pub(crate) layers: Vec<String>,
     pub(crate) delay: Duration,
     pub(crate) statuses: watch::Receiver<Status>,
+    /// The canary this watcher refuses and why, changed only when that changes (what a writer
+    /// without a status node follows: it is not woken by every accepted value).
+    pub(crate) refusals: watch::Receiver<Refusal>,
     /// Keep the status node (else only halt a canary this watcher refuses).
     pub(crate) keep_node: bool,
+}
+
+/// The canary a watcher refuses (its id) and the error, when it refuses one.
+pub(crate) type Refusal = Option<(u64, String)>;
+
+/// The refusal `status` reports.
+pub(crate) fn refusal_of(status: &Status) -> Refusal {
+    status.refused_canary.zip(status.error.as_ref().map(ToString::to_string))
 }
 
 /// The writer task; dropping it stops the task, which deletes the node.
@@ -62,12 +73,14 @@ enum Ended {
     Closed,
 }
 
-/// Without a status node: only halts a canary this watcher refuses.
+/// Without a status node: only halts a canary this watcher refuses. It follows the refusals
+/// alone, so an accepted value does not wake it (100 watchers in a process would otherwise
+/// wake 100 of these tasks at each publish, among the reads of that publish).
 async fn halt_only(mut w: WriterStart) {
-    while w.statuses.changed().await.is_ok() {
-        let status = w.statuses.borrow_and_update().clone();
-        if let (Some(id), Some(error)) = (status.refused_canary, &status.error) {
-            canary::halt(&w.session, &w.path, id, &w.claim.name, &error.to_string()).await;
+    while w.refusals.changed().await.is_ok() {
+        let refusal = w.refusals.borrow_and_update().clone();
+        if let Some((id, error)) = refusal {
+            canary::halt(&w.session, &w.path, id, &w.claim.name, &error).await;
         }
     }
 }

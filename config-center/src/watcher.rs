@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::instance::{self, Instance};
 use crate::layers::ZkLayers;
 use crate::schema::Schema;
-use crate::status_writer::{self, WriterStart};
+use crate::status_writer::{self, Refusal, WriterStart};
 
 /// Everything a watch needs, gathered by [`crate::ConfigSpec::watch`].
 pub(crate) struct Start<T> {
@@ -64,6 +64,23 @@ struct Follower<T> {
     watcher: Watcher<T>,
     value: Arc<ArcSwap<T>>,
     status: Arc<watch::Sender<Status>>,
+    /// The canary refused, for a status writer without a status node.
+    refusals: watch::Sender<Refusal>,
+}
+
+impl<T: DeserializeOwned> Follower<T> {
+    /// Applies one read; a change of the canary refused goes to the refusals.
+    fn apply(&mut self, node: Node, event: NodeEvent<Vec<u8>>) {
+        self.watcher.apply(node, event, &self.value, &self.status);
+        let refusal = status_writer::refusal_of(&self.status.borrow());
+        self.refusals.send_if_modified(|last| {
+            let changed = *last != refusal;
+            if changed {
+                *last = refusal;
+            }
+            changed
+        });
+    }
 }
 
 fn locked<T>(phase: &Mutex<Phase<T>>) -> MutexGuard<'_, Phase<T>> {
@@ -94,7 +111,7 @@ where
                 }
             }
         }
-        Phase::Following(f) => f.watcher.apply(node, event, &f.value, &f.status),
+        Phase::Following(f) => f.apply(node, event),
     })?)
 }
 
@@ -135,6 +152,7 @@ where
     let (value, status) = first_value(&mut watcher, answered, cache.as_ref(), &path, startup_timeout).await?;
     let value = Arc::new(ArcSwap::from_pointee(value));
     let status = Status { accepted: 1, accepted_at: Instant::now(), ..status };
+    let (refusals, refusals_rx) = watch::channel(status_writer::refusal_of(&status));
     let (tx, rx) = watch::channel(status);
     let keep_node = fleet.is_some();
     let fleet = fleet.unwrap_or(Fleet { delay: Duration::ZERO, layers: Vec::new() });
@@ -147,6 +165,7 @@ where
         layers: fleet.layers,
         delay: fleet.delay,
         statuses: rx.clone(),
+        refusals: refusals_rx,
         keep_node,
     });
     let status = Arc::new(tx);
@@ -154,9 +173,10 @@ where
         // Reads that arrived since the first answers are applied now, under the lock, so that
         // none slips between them and the switch.
         let mut guard = locked(&phase);
-        let mut follower = Box::new(Follower { watcher, value: value.clone(), status: status.clone() });
+        let mut follower =
+            Box::new(Follower { watcher, value: value.clone(), status: status.clone(), refusals });
         for (node, event) in take_reads(&mut guard) {
-            follower.watcher.apply(node, event, &follower.value, &follower.status);
+            follower.apply(node, event);
         }
         *guard = Phase::Following(follower);
     }
@@ -244,4 +264,61 @@ async fn fallback<T: DeserializeOwned>(schema: &Schema<T>, cache: Option<&CacheF
     }
     let value = schema.convert(None)?;
     Ok((value, Status { error, ..Status::new(None, Source::Defaults, true) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use registry::Stat;
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::config::Source;
+    use crate::schema::Layers;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Doc {
+        n: u32,
+    }
+
+    fn read(text: &str, version: i32) -> NodeEvent<Vec<u8>> {
+        let stat = Stat {
+            czxid: 1,
+            mzxid: 1 + i64::from(version),
+            pzxid: 1,
+            ctime: 0,
+            mtime: 0,
+            version,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner: 0,
+            data_length: text.len() as i32,
+            num_children: 0,
+        };
+        NodeEvent::Present { value: text.as_bytes().to_vec(), stat }
+    }
+
+    #[test]
+    fn an_accepted_value_does_not_wake_a_writer_that_follows_the_refusals_alone() {
+        let schema: Schema<Doc> = Schema {
+            path: "/config/ns/doc".into(),
+            layers: Layers::default(),
+            validator: None,
+            allow_unknown_keys: false,
+        };
+        let watcher = Watcher::new(schema, None, true, None, ZkLayers::default());
+        let first = Status { accepted: 1, ..Status::new(Some(0), Source::ZooKeeper, false) };
+        let (refusals, mut refusals_rx) = watch::channel(status_writer::refusal_of(&first));
+        let (status, mut status_rx) = watch::channel(first);
+        let value = Arc::new(ArcSwap::from_pointee(Doc { n: 0 }));
+        let mut follower = Follower { watcher, value: value.clone(), status: Arc::new(status), refusals };
+
+        follower.apply(Node::Document, read("n = 1", 1));
+        assert_eq!(*value.load_full(), Doc { n: 1 });
+        assert!(status_rx.has_changed().expect("open"), "the value's watchers are told");
+        assert!(!refusals_rx.has_changed().expect("open"), "the refusals' follower is not");
+
+        follower.apply(Node::Document, read("n = \"x\"", 2));
+        assert_eq!(*value.load_full(), Doc { n: 1 }, "the last good value stays");
+        assert!(!refusals_rx.has_changed().expect("open"), "a refused document is no refused canary");
+    }
 }
