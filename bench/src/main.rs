@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod config_follow;
 mod eject;
 mod fanout;
 mod plot;

@@ -154,20 +154,7 @@ where
     let status = Status { accepted: 1, accepted_at: Instant::now(), ..status };
     let (refusals, refusals_rx) = watch::channel(status_writer::refusal_of(&status));
     let (tx, rx) = watch::channel(status);
-    let keep_node = fleet.is_some();
-    let fleet = fleet.unwrap_or(Fleet { delay: Duration::ZERO, layers: Vec::new() });
-    let claim = instance::claim(&session.environment().key(), &crate::fleet::dir(&path), &instance.name);
-    let writer = status_writer::spawn(WriterStart {
-        session: session.clone(),
-        path: path.clone(),
-        instance,
-        claim,
-        layers: fleet.layers,
-        delay: fleet.delay,
-        statuses: rx.clone(),
-        refusals: refusals_rx,
-        keep_node,
-    });
+    let writer = spawn_writer(&session, &path, instance, fleet, rx.clone(), refusals_rx);
     let status = Arc::new(tx);
     {
         // Reads that arrived since the first answers are applied now, under the lock, so that
@@ -186,6 +173,31 @@ where
         drop((tasks, session));
     });
     Ok(Config::new(&path, value, rx, Some(writer)))
+}
+
+/// Starts the status writer of a watch (without `fleet`, it only halts a canary it refuses).
+fn spawn_writer(
+    session: &Session,
+    path: &str,
+    instance: Instance,
+    fleet: Option<Fleet>,
+    statuses: watch::Receiver<Status>,
+    refusals: watch::Receiver<Refusal>,
+) -> status_writer::StatusWriter {
+    let keep_node = fleet.is_some();
+    let fleet = fleet.unwrap_or(Fleet { delay: Duration::ZERO, layers: Vec::new() });
+    let claim = instance::claim(&session.environment().key(), &crate::fleet::dir(path), &instance.name);
+    status_writer::spawn(WriterStart {
+        session: session.clone(),
+        path: path.to_owned(),
+        instance,
+        claim,
+        layers: fleet.layers,
+        delay: fleet.delay,
+        statuses,
+        refusals,
+        keep_node,
+    })
 }
 
 /// The value a watch starts with: ZooKeeper's first answers when they came (a refused document
@@ -307,8 +319,8 @@ mod tests {
         };
         let watcher = Watcher::new(schema, None, true, None, ZkLayers::default());
         let first = Status { accepted: 1, ..Status::new(Some(0), Source::ZooKeeper, false) };
-        let (refusals, mut refusals_rx) = watch::channel(status_writer::refusal_of(&first));
-        let (status, mut status_rx) = watch::channel(first);
+        let (refusals, refusals_rx) = watch::channel(status_writer::refusal_of(&first));
+        let (status, status_rx) = watch::channel(first);
         let value = Arc::new(ArcSwap::from_pointee(Doc { n: 0 }));
         let mut follower = Follower { watcher, value: value.clone(), status: Arc::new(status), refusals };
 
