@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::instance::{self, Instance};
 use crate::layers::ZkLayers;
 use crate::schema::Schema;
+use crate::status_delay::{self, Poke};
 use crate::status_writer::{self, Refusal, WriterStart};
 
 /// Everything a watch needs, gathered by [`crate::ConfigSpec::watch`].
@@ -66,12 +67,20 @@ struct Follower<T> {
     status: Arc<watch::Sender<Status>>,
     /// The canary refused, for a status writer without a status node.
     refusals: watch::Sender<Refusal>,
+    /// With a status node: the writer's delay and what wakes it after a change.
+    writer: Option<(Duration, Arc<Poke>)>,
 }
 
 impl<T: DeserializeOwned> Follower<T> {
     /// Applies one read; a change of the canary refused goes to the refusals.
     fn apply(&mut self, node: Node, event: NodeEvent<Vec<u8>>) {
+        // Says after the apply whether it changed the status (dropped here: not a receiver
+        // that keeps the watch alive).
+        let before = self.status.subscribe();
         self.watcher.apply(node, event, &self.value, &self.status);
+        if let (Some((delay, poke)), Ok(true)) = (&self.writer, before.has_changed()) {
+            status_delay::after(*delay, poke);
+        }
         let refusal = status_writer::refusal_of(&self.status.borrow());
         self.refusals.send_if_modified(|last| {
             let changed = *last != refusal;
@@ -154,14 +163,17 @@ where
     let status = Status { accepted: 1, accepted_at: Instant::now(), ..status };
     let (refusals, refusals_rx) = watch::channel(status_writer::refusal_of(&status));
     let (tx, rx) = watch::channel(status);
-    let writer = spawn_writer(&session, &path, instance, fleet, rx.clone(), refusals_rx);
+    let poke = Arc::new(Poke::default());
+    let wakes = fleet.as_ref().map(|f| (f.delay, poke.clone()));
+    let writer = spawn_writer(&session, &path, instance, fleet, (rx.clone(), refusals_rx, poke));
     let status = Arc::new(tx);
     {
         // Reads that arrived since the first answers are applied now, under the lock, so that
         // none slips between them and the switch.
         let mut guard = locked(&phase);
+        let status = status.clone();
         let mut follower =
-            Box::new(Follower { watcher, value: value.clone(), status: status.clone(), refusals });
+            Box::new(Follower { watcher, value: value.clone(), status, refusals, writer: wakes });
         for (node, event) in take_reads(&mut guard) {
             follower.apply(node, event);
         }
@@ -181,8 +193,7 @@ fn spawn_writer(
     path: &str,
     instance: Instance,
     fleet: Option<Fleet>,
-    statuses: watch::Receiver<Status>,
-    refusals: watch::Receiver<Refusal>,
+    (statuses, refusals, poke): (watch::Receiver<Status>, watch::Receiver<Refusal>, Arc<Poke>),
 ) -> status_writer::StatusWriter {
     let keep_node = fleet.is_some();
     let fleet = fleet.unwrap_or(Fleet { delay: Duration::ZERO, layers: Vec::new() });
@@ -193,9 +204,9 @@ fn spawn_writer(
         instance,
         claim,
         layers: fleet.layers,
-        delay: fleet.delay,
         statuses,
         refusals,
+        poke,
         keep_node,
     })
 }
@@ -322,7 +333,8 @@ mod tests {
         let (refusals, refusals_rx) = watch::channel(status_writer::refusal_of(&first));
         let (status, status_rx) = watch::channel(first);
         let value = Arc::new(ArcSwap::from_pointee(Doc { n: 0 }));
-        let mut follower = Follower { watcher, value: value.clone(), status: Arc::new(status), refusals };
+        let status = Arc::new(status);
+        let mut follower = Follower { watcher, value: value.clone(), status, refusals, writer: None };
 
         follower.apply(Node::Document, read("n = 1", 1));
         assert_eq!(*value.load_full(), Doc { n: 1 });
