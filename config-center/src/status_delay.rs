@@ -70,6 +70,8 @@ pub(crate) fn after(delay: Duration, poke: &Arc<Poke>) {
 }
 
 impl Timer {
+    /// Delivers the pokes as they fall due. The next deadline is computed under the lock the
+    /// wait releases, so a poke filed meanwhile (and its notification) cannot be missed.
     fn run(&self) {
         let mut due = lock(&self.due);
         loop {
@@ -82,19 +84,21 @@ impl Timer {
                 }
                 !is_due
             });
-            let next = due.iter().map(|(at, _)| *at).min();
-            drop(due);
-            for poke in ready {
-                poke.pending.store(false, Ordering::Release);
-                poke.notify.notify_one();
-            }
-            let guard = lock(&self.due);
-            due = match next {
-                Some(next) => {
-                    let wait = next.saturating_duration_since(Instant::now());
-                    self.wake.wait_timeout(guard, wait).unwrap_or_else(PoisonError::into_inner).0
+            if !ready.is_empty() {
+                drop(due);
+                for poke in ready {
+                    poke.pending.store(false, Ordering::Release);
+                    poke.notify.notify_one();
                 }
-                None => self.wake.wait(guard).unwrap_or_else(PoisonError::into_inner),
+                due = lock(&self.due);
+                continue;
+            }
+            due = match due.iter().map(|(at, _)| *at).min() {
+                Some(next) => {
+                    let wait = next.saturating_duration_since(now);
+                    self.wake.wait_timeout(due, wait).unwrap_or_else(PoisonError::into_inner).0
+                }
+                None => self.wake.wait(due).unwrap_or_else(PoisonError::into_inner),
             };
         }
     }
