@@ -9,7 +9,11 @@
 //! A watcher's time ends when its `load()` returns the new typed value: the
 //! [`config_center::Status::accepted_at`] of the value (taken just after the swap, in the task
 //! that read the document, after parse, layering, deserialization and validation), as
-//! propagation ends at `ProviderSet::built_at()`. A trial's time is the slowest watcher's.
+//! propagation ends at `ProviderSet::built_at()`. A trial's time is the slowest watcher's. The
+//! trial's own task collects it from each config in turn ([`Config::wait_for`]), as it collects
+//! the floor's reports from a channel: neither side runs a task per watcher to report (until
+//! session 7 zkmesh's side did, one per config waiting in `changed()`, 100 tasks woken in every
+//! trial's window that the floor did not pay for). With `--wake`, those tasks are back and
 //! `wake_p50_us` times the same trials to the moment a task waiting in
 //! [`config_center::Config::changed`] wakes with the value (one task hop later).
 //! `status_p50_us` times them until the publisher sees every watcher's status node
@@ -35,24 +39,24 @@
 //! deserialization and validation a derived struct does.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use config_center::{Config, ConfigCenter, ConfigSpec, Expect};
-use registry::{NodeEvent, NodeWatch, Session};
+use registry::Session;
 use tokio::sync::mpsc;
 use zookeeper_client::{Acls, Client, CreateMode};
 
+use crate::config_follow::{accepted_all, collect, follow_floor, follow_mid, follow_ours, OursReport};
 use crate::stats::Samples;
 use crate::BoxError;
 
-type Doc = BTreeMap<String, String>;
+pub(crate) type Doc = BTreeMap<String, String>;
 
 /// A watcher's report: which watcher, which trial (ours: the value's `seq`; floor: the data
 /// version), when.
-type Report<T = Instant> = (usize, u64, T);
+pub(crate) type Report<T = Instant> = (usize, u64, T);
 
-const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 /// Trials before measuring: at least this many, and for at least [`WARMUP_TIME`] (the server is
 /// a JVM the bench has just started: its JIT compilers take a share of the two vCPUs for the
 /// first seconds, which widened the spread between runs).
@@ -60,7 +64,7 @@ const WARMUP: usize = 10;
 const WARMUP_TIME: Duration = Duration::from_secs(3);
 const NAMESPACE: &str = "bench";
 const NAME: &str = "doc";
-const FLOOR: &str = "/floor-config";
+pub(crate) const FLOOR: &str = "/floor-config";
 const MID: &str = "/mid-config";
 
 /// How `zkbench config` runs.
@@ -71,16 +75,23 @@ pub struct Options {
     pub breakdown: bool,
     /// Watchers keep status nodes (and trials wait for them).
     pub status: bool,
+    /// A task per config waits in `changed()`, timed as `wake_p50_us`.
+    pub wake: bool,
 }
 
 pub async fn run(root: &str, watchers: usize, trials: usize, options: Options) -> Result<String, BoxError> {
-    let Options { history_limit, breakdown, status } = options;
+    let Options { history_limit, breakdown, status, wake } = options;
     let watchers = watchers.max(1);
     let mut ours = Ours::start(root, history_limit, status).await?;
     let mut floor = Floor::start(root, breakdown).await?;
-    let _watchers = Watchers::start(root, watchers, history_limit, &ours, &floor).await?;
+    let started = Watchers::start(root, watchers, history_limit, &ours, &floor, wake).await?;
+    ours.configs = started.configs.clone();
+    ours.wake = wake;
     // Everyone has read the starting state, and says so in its status node.
-    collect(&mut ours.rx, watchers, 0).await?;
+    accepted_all(&mut ours.configs, 0, None).await?;
+    if wake {
+        collect(&mut ours.rx, watchers, 0).await?;
+    }
     ours.statuses_show(ours.version, watchers).await?;
     floor.started(watchers).await?;
 
@@ -89,7 +100,7 @@ pub async fn run(root: &str, watchers: usize, trials: usize, options: Options) -
     if history_limit > 0 && history != history_limit {
         return Err(format!("history holds {history} entries, expected {history_limit}").into());
     }
-    Ok(samples.summary(watchers, trials, history_limit, warmup_trials, breakdown))
+    Ok(samples.summary(watchers, trials, history_limit, warmup_trials, breakdown, wake))
 }
 
 /// Runs trials until `trials` of them are measured, after the warm-up; returns the samples and
@@ -156,6 +167,10 @@ struct Ours {
     version: i32,
     /// Watchers keep status nodes.
     status: bool,
+    /// The W configs, whose accepted values the trials collect.
+    configs: Vec<Config<Doc>>,
+    /// A task per config reports when `changed()` wakes (to `rx`).
+    wake: bool,
     tx: mpsc::UnboundedSender<OursReport>,
     rx: mpsc::UnboundedReceiver<OursReport>,
 }
@@ -166,8 +181,8 @@ struct OursTimes {
     write: Duration,
     /// Until the last config accepted the value.
     all: Duration,
-    /// Until the last task waiting in `changed()` woke with it.
-    wake: Duration,
+    /// Until the last task waiting in `changed()` woke with it (with `--wake`).
+    wake: Option<Duration>,
     /// Until a reader saw every watcher's status node show the new version (when they keep one).
     status: Option<Duration>,
 }
@@ -180,26 +195,32 @@ impl Ours {
         let spec = bench_spec(&center)?;
         let first = spec.publish(&doc(0), Expect::Any).await?;
         let (tx, rx) = mpsc::unbounded_channel();
-        Ok(Ours { center, spec, version: first.version, status, tx, rx })
+        Ok(Ours { center, spec, version: first.version, status, configs: Vec::new(), wake: false, tx, rx })
     }
 
     /// A typed publish of trial `seq`, until all `watchers` configs have accepted it.
     async fn trial(&mut self, seq: u64, expect: Expect, watchers: usize) -> Result<OursTimes, BoxError> {
-        let Ours { spec, rx, .. } = self;
+        let Ours { spec, rx, configs, wake, .. } = self;
         let value = doc(seq);
         let t0 = Instant::now();
         let write = async {
             let published = spec.publish(&value, expect).await?;
             Ok::<_, BoxError>((published, t0.elapsed()))
         };
-        let (written, last) = tokio::join!(write, collect(rx, watchers, seq));
+        let woken = async {
+            match wake {
+                true => Ok(Some(collect(rx, watchers, seq).await?.1 - t0)),
+                false => Ok::<_, BoxError>(None),
+            }
+        };
+        let (written, last, woken) = tokio::join!(write, accepted_all(configs, seq, Some(t0)), woken);
         let (published, write) = written?;
-        let (last_accepted, last_woken) = last?;
+        let (last_accepted, wake) = (last?, woken?);
         self.version = published.version;
         // After the measured part: the status writes are done before the next trial starts.
         self.statuses_show(published.version, watchers).await?;
         let status = self.status.then(|| t0.elapsed());
-        Ok(OursTimes { write, all: last_accepted - t0, wake: last_woken - t0, status })
+        Ok(OursTimes { write, all: last_accepted - t0, wake, status })
     }
 
     /// Waits until `watchers` status nodes show `version` (at once without status nodes).
@@ -274,21 +295,24 @@ impl Floor {
 /// The W watchers of each kind, each on its own session, following their side's node; kept
 /// until the run ends.
 struct Watchers {
+    configs: Vec<Config<Doc>>,
     _sessions: Vec<Session>,
     _raw_sessions: Vec<Client>,
     _mid_sessions: Vec<Session>,
 }
 
 impl Watchers {
-    /// Opens the sessions (a few at a time) and starts a task per watcher that reports to its
-    /// side: a [`Config`] per session for zkmesh, `get_and_watch_data` for the floor, and with
-    /// the breakdown a `NodeWatch` on [`MID`].
+    /// Opens the sessions (a few at a time) and starts the watchers: a [`Config`] per session
+    /// for zkmesh (with `wake`, and a task per config waiting in `changed()`), a task per raw
+    /// session for the floor (`get_and_watch_data`), and with the breakdown a task per
+    /// `NodeWatch` on [`MID`].
     async fn start(
         root: &str,
         watchers: usize,
         history_limit: usize,
         ours: &Ours,
         floor: &Floor,
+        wake: bool,
     ) -> Result<Watchers, BoxError> {
         let sessions = connect_all(watchers, || async { Ok(Session::connect(root).await?) }).await?;
         let raw_sessions = connect_all(watchers, || async { Ok(Client::connect(root).await?) }).await?;
@@ -302,8 +326,10 @@ impl Watchers {
             let center = builder.build(session.clone())?;
             configs.push(bench_spec(&center)?.watch().await?);
         }
-        for (i, config) in configs.into_iter().enumerate() {
-            tokio::spawn(follow_ours(i, config, ours.tx.clone()));
+        if wake {
+            for (i, config) in configs.iter().enumerate() {
+                tokio::spawn(follow_ours(i, config.clone(), ours.tx.clone()));
+            }
         }
         for (i, client) in raw_sessions.iter().enumerate() {
             tokio::spawn(follow_floor(i, client.clone(), floor.floor_tx.clone()));
@@ -311,7 +337,12 @@ impl Watchers {
         for (i, session) in mid_sessions.iter().enumerate() {
             tokio::spawn(follow_mid(i, session.watch_data(MID)?, floor.mid_tx.clone()));
         }
-        Ok(Watchers { _sessions: sessions, _raw_sessions: raw_sessions, _mid_sessions: mid_sessions })
+        Ok(Watchers {
+            configs,
+            _sessions: sessions,
+            _raw_sessions: raw_sessions,
+            _mid_sessions: mid_sessions,
+        })
     }
 }
 
@@ -340,7 +371,9 @@ impl ConfigSamples {
         let TrialTimes { floor, ours } = times;
         self.raw.push(floor.all);
         self.ours.push(ours.all);
-        self.woken.push(ours.wake);
+        if let Some(wake) = ours.wake {
+            self.woken.push(wake);
+        }
         if let Some(status) = ours.status {
             self.status.push(status);
         }
@@ -363,13 +396,13 @@ impl ConfigSamples {
         history_limit: usize,
         warmup_trials: usize,
         breakdown: bool,
+        wake: bool,
     ) -> String {
         let (p50, floor_p50) = (self.ours.p50(), self.raw.p50());
         let mut line = format!(
             "config watchers={watchers} p50_us={p50:.0} p99_us={:.0} floor_p50_us={floor_p50:.0} ratio_p50={:.3} \
              floor_p99_us={:.0} trials={trials} history_limit={history_limit} version_p50_us={:.0} any_p50_us={:.0} \
-             publish_p50_us={:.0} floor_set_data_p50_us={:.0} wake_p50_us={:.0} ratio_wake_p50={:.3} \
-             warmup_trials={warmup_trials}",
+             publish_p50_us={:.0} floor_set_data_p50_us={:.0} warmup_trials={warmup_trials}",
             self.ours.p99(),
             p50 / floor_p50,
             self.raw.p99(),
@@ -377,9 +410,11 @@ impl ConfigSamples {
             self.by_any.p50(),
             self.publish.p50(),
             self.set_data.p50(),
-            self.woken.p50(),
-            self.woken.p50() / floor_p50,
         );
+        if wake {
+            let wake_p50 = self.woken.p50();
+            line += &format!(" wake_p50_us={wake_p50:.0} ratio_wake_p50={:.3}", wake_p50 / floor_p50);
+        }
         // Not measured with --no-status.
         let (status_p50, status_p99) = (self.status.p50(), self.status.p99());
         if !status_p50.is_nan() {
@@ -481,96 +516,4 @@ where
         }
     }
     Ok(all)
-}
-
-/// What a config watcher reports: which watcher, which trial (the value's `seq`), and (when the
-/// value was swapped in, when the watcher's task woke with it).
-type OursReport = Report<(Instant, Instant)>;
-
-/// Reports each value a config accepts: when it was swapped in and when this task woke with it.
-async fn follow_ours(i: usize, mut config: Config<Doc>, tx: mpsc::UnboundedSender<OursReport>) {
-    let seq = |v: &Arc<Doc>| v.get("seq").and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
-    let mut value = config.load();
-    let mut woken = Instant::now();
-    loop {
-        if tx.send((i, seq(&value), (config.status().accepted_at, woken))).is_err() {
-            return;
-        }
-        match config.changed().await {
-            Ok(next) => (value, woken) = (next, Instant::now()),
-            Err(_) => return,
-        }
-    }
-}
-
-/// Reports each version registry's push-then-pull `NodeWatch` reads, as soon as its task wakes.
-async fn follow_mid(i: usize, mut node: NodeWatch<Vec<u8>>, tx: mpsc::UnboundedSender<Report>) {
-    let mut event = node.get();
-    loop {
-        let at = Instant::now();
-        let version = match event {
-            NodeEvent::Present { stat, .. } => stat.version as u64,
-            _ => u64::MAX,
-        };
-        if tx.send((i, version, at)).is_err() {
-            return;
-        }
-        match node.changed().await {
-            Ok(next) => event = next,
-            Err(_) => return,
-        }
-    }
-}
-
-/// Raw push-then-pull: `get_and_watch_data` (which re-arms the watch), report, wait for the event.
-async fn follow_floor(i: usize, client: Client, tx: mpsc::UnboundedSender<Report>) {
-    loop {
-        let Ok((_data, stat, watcher)) = client.get_and_watch_data(FLOOR).await else { return };
-        let at = Instant::now();
-        if tx.send((i, stat.version as u64, at)).is_err() {
-            return;
-        }
-        watcher.changed().await;
-    }
-}
-
-/// Waits until each of `watchers` has reported `seq`; returns when the last one did.
-async fn collect<T: Latest>(
-    rx: &mut mpsc::UnboundedReceiver<Report<T>>,
-    watchers: usize,
-    seq: u64,
-) -> Result<T, BoxError> {
-    let mut seen = vec![false; watchers];
-    let (mut count, mut last) = (0, None::<T>);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while count < watchers {
-        let report = tokio::time::timeout_at(deadline, rx.recv()).await;
-        let Ok(Some((i, got, at))) = report else {
-            return Err(format!("{count} of {watchers} watchers saw trial {seq} within {WAIT:?}").into());
-        };
-        if got == seq && !seen[i] {
-            seen[i] = true;
-            count += 1;
-            last = Some(last.map_or(at, |l| l.latest(at)));
-        }
-    }
-    last.ok_or_else(|| "no watcher".into())
-}
-
-/// The times a report carries, and how the last of two is taken.
-trait Latest: Copy {
-    fn latest(self, other: Self) -> Self;
-}
-
-impl Latest for Instant {
-    fn latest(self, other: Self) -> Self {
-        self.max(other)
-    }
-}
-
-/// Each of the two times separately.
-impl Latest for (Instant, Instant) {
-    fn latest(self, other: Self) -> Self {
-        (self.0.max(other.0), self.1.max(other.1))
-    }
 }

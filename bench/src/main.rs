@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod config_follow;
 mod eject;
 mod fanout;
 mod plot;
@@ -89,6 +90,10 @@ enum Command {
         /// measured): run it next to a default run to see what status writes cost.
         #[arg(long)]
         no_status: bool,
+        /// Also time until a task waiting in `Config::changed()` per watcher wakes with the
+        /// value (`wake_p50_us`): 100 more tasks woken in every trial, on zkmesh's side only.
+        #[arg(long)]
+        wake: bool,
     },
     /// P registrations from S sessions at once: how soon the consumer converges, how many reads.
     Storm {
@@ -245,8 +250,8 @@ async fn run(
             Ok(report.to_string())
         }
         Command::Propagation(args) => propagation::run(&root, args, figure).await,
-        Command::Config { watchers, trials, history_limit, breakdown, no_status } => {
-            let options = config::Options { history_limit, breakdown, status: !no_status };
+        Command::Config { watchers, trials, history_limit, breakdown, no_status, wake } => {
+            let options = config::Options { history_limit, breakdown, status: !no_status, wake };
             config::run(&root, watchers, trials, options).await
         }
         Command::Storm { providers, sessions, cold } => storm::run(&root, providers, sessions, cold).await,

@@ -6,7 +6,9 @@
 //!
 //! A consumer's time ends at the `built_at()` of its first set without the provider (the set is
 //! built, stored and picked from at that instant); a floor watcher's when its read returns the
-//! new version. A trial's time is the slowest consumer's. Between trials the provider is
+//! new version. A trial's time is the slowest consumer's. Both sides are collected by the
+//! trial's own task (the floor's reports through a channel, the consumers' sets through their
+//! update receivers), with no task per consumer or watcher. Between trials the provider is
 //! enabled again (not timed) and every consumer waits to see it back. Which side goes first
 //! alternates every trial.
 //!
@@ -176,26 +178,24 @@ async fn start_consumers(
 }
 
 /// One write that disables the provider until every subscription's set leaves it out.
+///
+/// The sets are awaited from this task, one subscription after the other, as the floor's
+/// reports are (no task per consumer: 100 tasks woken in the window would cost zkmesh's side
+/// CPU the floor's side does not pay). A set's time is its `built_at()`, taken where it was
+/// built, so the order of the awaits does not change it.
 async fn disable_until_seen<T, E: Into<BoxError>>(
     subs: &[Subscription],
     write: impl std::future::Future<Output = Result<T, E>>,
 ) -> Result<Duration, BoxError> {
-    let waits: Vec<_> = subs
-        .iter()
-        .map(|sub| {
-            let mut rx = sub.updates();
-            tokio::spawn(async move {
-                let seen = tokio::time::timeout(WAIT, rx.wait_for(|s| !has(s, DISABLED))).await;
-                seen.ok().and_then(Result::ok).map(|set| set.built_at())
-            })
-        })
-        .collect();
+    let mut updates: Vec<_> = subs.iter().map(Subscription::updates).collect();
     let t0 = Instant::now();
     write.await.map_err(Into::into)?;
+    let deadline = tokio::time::Instant::now() + WAIT;
     let mut last = t0;
-    for wait in waits {
-        let built_at = wait.await?.ok_or("a consumer did not see the disable")?;
-        last = last.max(built_at);
+    for rx in &mut updates {
+        let seen = tokio::time::timeout_at(deadline, rx.wait_for(|s| !has(s, DISABLED))).await;
+        let built_at = seen.ok().and_then(Result::ok).map(|set| set.built_at());
+        last = last.max(built_at.ok_or("a consumer did not see the disable")?);
     }
     Ok(last - t0)
 }

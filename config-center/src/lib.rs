@@ -142,6 +142,7 @@ mod rules_edit;
 mod rules_follow;
 mod schema;
 mod spec;
+mod status_delay;
 mod status_writer;
 mod unknown_keys;
 mod watcher;

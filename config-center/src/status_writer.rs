@@ -2,15 +2,16 @@
 //! ephemeral machinery ([`registry::EphemeralNode`]: re-created after session expiry and after
 //! a deletion by someone else), its data rewritten when the watcher's state changes.
 //!
-//! The writer is its own task, fed by the watch's status channel: it never runs on the reload
-//! path (a value is swapped in, then the status changes, then this task wakes). It waits
-//! [`crate::ConfigCenterBuilder::status_delay`] after a change before writing, which folds a
-//! burst of changes into one write and leaves the reads of the other watchers of the same
-//! publish ahead of it on the server; it writes only when the state differs from what the node
-//! holds. The node exists only while the document does: its parent `<path>/status` is created
+//! The writer is its own task, reading the watch's status channel: it never runs on the reload
+//! path. It is woken [`crate::ConfigCenterBuilder::status_delay`] after a change (the watch's
+//! task files the wake-up with the process's delay thread, `status_delay.rs`, so a publish does
+//! not wake every writer of the process among the reads of that publish), which folds a burst
+//! of changes into one write and leaves the reads of the other watchers of the same publish
+//! ahead of it on the server; it writes only when the state differs from what the node holds. The node exists only while the document does: its parent `<path>/status` is created
 //! by a transaction that checks the document exists, so a status never re-creates a deleted
 //! document; when the watcher sees the document deleted, the node is deleted too.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use registry::{EphemeralNode, EphemeralStatus, Session};
@@ -22,6 +23,7 @@ use crate::config::Status;
 use crate::error::{Error, Result};
 use crate::fleet::{self, WatcherState, WatcherStatus};
 use crate::instance::{Claim, Instance};
+use crate::status_delay::Poke;
 
 /// What a status writer needs.
 pub(crate) struct WriterStart {
@@ -31,10 +33,23 @@ pub(crate) struct WriterStart {
     pub(crate) instance: Instance,
     pub(crate) claim: std::sync::Arc<Claim>,
     pub(crate) layers: Vec<String>,
-    pub(crate) delay: Duration,
     pub(crate) statuses: watch::Receiver<Status>,
+    /// The canary this watcher refuses and why, changed only when that changes (what a writer
+    /// without a status node follows: it is not woken by every accepted value).
+    pub(crate) refusals: watch::Receiver<Refusal>,
+    /// Delivered the status delay after the watcher's state changed (`status_delay.rs`):
+    /// what wakes a writer that keeps a node.
+    pub(crate) poke: Arc<Poke>,
     /// Keep the status node (else only halt a canary this watcher refuses).
     pub(crate) keep_node: bool,
+}
+
+/// The canary a watcher refuses (its id) and the error, when it refuses one.
+pub(crate) type Refusal = Option<(u64, String)>;
+
+/// The refusal `status` reports.
+pub(crate) fn refusal_of(status: &Status) -> Refusal {
+    status.refused_canary.zip(status.error.as_ref().map(ToString::to_string))
 }
 
 /// The writer task; dropping it stops the task, which deletes the node.
@@ -62,12 +77,14 @@ enum Ended {
     Closed,
 }
 
-/// Without a status node: only halts a canary this watcher refuses.
+/// Without a status node: only halts a canary this watcher refuses. It follows the refusals
+/// alone, so an accepted value does not wake it (100 watchers in a process would otherwise
+/// wake 100 of these tasks at each publish, among the reads of that publish).
 async fn halt_only(mut w: WriterStart) {
-    while w.statuses.changed().await.is_ok() {
-        let status = w.statuses.borrow_and_update().clone();
-        if let (Some(id), Some(error)) = (status.refused_canary, &status.error) {
-            canary::halt(&w.session, &w.path, id, &w.claim.name, &error.to_string()).await;
+    while w.refusals.changed().await.is_ok() {
+        let refusal = w.refusals.borrow_and_update().clone();
+        if let Some((id, error)) = refusal {
+            canary::halt(&w.session, &w.path, id, &w.claim.name, &error).await;
         }
     }
 }
@@ -118,12 +135,8 @@ async fn follow(w: &mut WriterStart, node: EphemeralNode, report: &mut WatcherSt
     let mut warned = false;
     loop {
         tokio::select! {
-            changed = w.statuses.changed() => {
-                if changed.is_err() {
-                    let _ = node.delete().await;
-                    return Ended::Closed;
-                }
-                tokio::time::sleep(w.delay).await;
+            // The delay after a change has passed (the task is aborted when the watch ends).
+            () = w.poke.delivered() => {
                 let status = w.statuses.borrow_and_update().clone();
                 if status.absent {
                     let _ = node.delete().await;

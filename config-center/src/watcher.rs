@@ -24,7 +24,8 @@ use crate::error::{Error, Result};
 use crate::instance::{self, Instance};
 use crate::layers::ZkLayers;
 use crate::schema::Schema;
-use crate::status_writer::{self, WriterStart};
+use crate::status_delay::{self, Poke};
+use crate::status_writer::{self, Refusal, WriterStart};
 
 /// Everything a watch needs, gathered by [`crate::ConfigSpec::watch`].
 pub(crate) struct Start<T> {
@@ -64,6 +65,31 @@ struct Follower<T> {
     watcher: Watcher<T>,
     value: Arc<ArcSwap<T>>,
     status: Arc<watch::Sender<Status>>,
+    /// The canary refused, for a status writer without a status node.
+    refusals: watch::Sender<Refusal>,
+    /// With a status node: the writer's delay and what wakes it after a change.
+    writer: Option<(Duration, Arc<Poke>)>,
+}
+
+impl<T: DeserializeOwned> Follower<T> {
+    /// Applies one read; a change of the canary refused goes to the refusals.
+    fn apply(&mut self, node: Node, event: NodeEvent<Vec<u8>>) {
+        // Says after the apply whether it changed the status (dropped here: not a receiver
+        // that keeps the watch alive).
+        let before = self.status.subscribe();
+        self.watcher.apply(node, event, &self.value, &self.status);
+        if let (Some((delay, poke)), Ok(true)) = (&self.writer, before.has_changed()) {
+            status_delay::after(*delay, poke);
+        }
+        let refusal = status_writer::refusal_of(&self.status.borrow());
+        self.refusals.send_if_modified(|last| {
+            let changed = *last != refusal;
+            if changed {
+                *last = refusal;
+            }
+            changed
+        });
+    }
 }
 
 fn locked<T>(phase: &Mutex<Phase<T>>) -> MutexGuard<'_, Phase<T>> {
@@ -94,7 +120,7 @@ where
                 }
             }
         }
-        Phase::Following(f) => f.watcher.apply(node, event, &f.value, &f.status),
+        Phase::Following(f) => f.apply(node, event),
     })?)
 }
 
@@ -135,28 +161,21 @@ where
     let (value, status) = first_value(&mut watcher, answered, cache.as_ref(), &path, startup_timeout).await?;
     let value = Arc::new(ArcSwap::from_pointee(value));
     let status = Status { accepted: 1, accepted_at: Instant::now(), ..status };
+    let (refusals, refusals_rx) = watch::channel(status_writer::refusal_of(&status));
     let (tx, rx) = watch::channel(status);
-    let keep_node = fleet.is_some();
-    let fleet = fleet.unwrap_or(Fleet { delay: Duration::ZERO, layers: Vec::new() });
-    let claim = instance::claim(&session.environment().key(), &crate::fleet::dir(&path), &instance.name);
-    let writer = status_writer::spawn(WriterStart {
-        session: session.clone(),
-        path: path.clone(),
-        instance,
-        claim,
-        layers: fleet.layers,
-        delay: fleet.delay,
-        statuses: rx.clone(),
-        keep_node,
-    });
+    let poke = Arc::new(Poke::default());
+    let wakes = fleet.as_ref().map(|f| (f.delay, poke.clone()));
+    let writer = spawn_writer(&session, &path, instance, fleet, (rx.clone(), refusals_rx, poke));
     let status = Arc::new(tx);
     {
         // Reads that arrived since the first answers are applied now, under the lock, so that
         // none slips between them and the switch.
         let mut guard = locked(&phase);
-        let mut follower = Box::new(Follower { watcher, value: value.clone(), status: status.clone() });
+        let status = status.clone();
+        let mut follower =
+            Box::new(Follower { watcher, value: value.clone(), status, refusals, writer: wakes });
         for (node, event) in take_reads(&mut guard) {
-            follower.watcher.apply(node, event, &follower.value, &follower.status);
+            follower.apply(node, event);
         }
         *guard = Phase::Following(follower);
     }
@@ -166,6 +185,30 @@ where
         drop((tasks, session));
     });
     Ok(Config::new(&path, value, rx, Some(writer)))
+}
+
+/// Starts the status writer of a watch (without `fleet`, it only halts a canary it refuses).
+fn spawn_writer(
+    session: &Session,
+    path: &str,
+    instance: Instance,
+    fleet: Option<Fleet>,
+    (statuses, refusals, poke): (watch::Receiver<Status>, watch::Receiver<Refusal>, Arc<Poke>),
+) -> status_writer::StatusWriter {
+    let keep_node = fleet.is_some();
+    let fleet = fleet.unwrap_or(Fleet { delay: Duration::ZERO, layers: Vec::new() });
+    let claim = instance::claim(&session.environment().key(), &crate::fleet::dir(path), &instance.name);
+    status_writer::spawn(WriterStart {
+        session: session.clone(),
+        path: path.to_owned(),
+        instance,
+        claim,
+        layers: fleet.layers,
+        statuses,
+        refusals,
+        poke,
+        keep_node,
+    })
 }
 
 /// The value a watch starts with: ZooKeeper's first answers when they came (a refused document
@@ -244,4 +287,62 @@ async fn fallback<T: DeserializeOwned>(schema: &Schema<T>, cache: Option<&CacheF
     }
     let value = schema.convert(None)?;
     Ok((value, Status { error, ..Status::new(None, Source::Defaults, true) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use registry::Stat;
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::config::Source;
+    use crate::schema::Layers;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Doc {
+        n: u32,
+    }
+
+    fn read(text: &str, version: i32) -> NodeEvent<Vec<u8>> {
+        let stat = Stat {
+            czxid: 1,
+            mzxid: 1 + i64::from(version),
+            pzxid: 1,
+            ctime: 0,
+            mtime: 0,
+            version,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner: 0,
+            data_length: text.len() as i32,
+            num_children: 0,
+        };
+        NodeEvent::Present { value: text.as_bytes().to_vec(), stat }
+    }
+
+    #[test]
+    fn an_accepted_value_does_not_wake_a_writer_that_follows_the_refusals_alone() {
+        let schema: Schema<Doc> = Schema {
+            path: "/config/ns/doc".into(),
+            layers: Layers::default(),
+            validator: None,
+            allow_unknown_keys: false,
+        };
+        let watcher = Watcher::new(schema, None, true, None, ZkLayers::default());
+        let first = Status { accepted: 1, ..Status::new(Some(0), Source::ZooKeeper, false) };
+        let (refusals, refusals_rx) = watch::channel(status_writer::refusal_of(&first));
+        let (status, status_rx) = watch::channel(first);
+        let value = Arc::new(ArcSwap::from_pointee(Doc { n: 0 }));
+        let status = Arc::new(status);
+        let mut follower = Follower { watcher, value: value.clone(), status, refusals, writer: None };
+
+        follower.apply(Node::Document, read("n = 1", 1));
+        assert_eq!(*value.load_full(), Doc { n: 1 });
+        assert!(status_rx.has_changed().expect("open"), "the value's watchers are told");
+        assert!(!refusals_rx.has_changed().expect("open"), "the refusals' follower is not");
+
+        follower.apply(Node::Document, read("n = \"x\"", 2));
+        assert_eq!(*value.load_full(), Doc { n: 1 }, "the last good value stays");
+        assert!(!refusals_rx.has_changed().expect("open"), "a refused document is no refused canary");
+    }
 }
