@@ -144,8 +144,8 @@ async fn one_trial(
 ) -> Result<(TrialTimes, Expect), BoxError> {
     let seq = trial as u64 + 1;
     let bytes = toml_text(&doc(seq));
-    let floor_first = (trial / 2) % 2 == 0;
-    let expect = if trial % 2 == 0 { Expect::Version(ours.version) } else { Expect::Any };
+    let floor_first = (trial / 2).is_multiple_of(2);
+    let expect = if trial.is_multiple_of(2) { Expect::Version(ours.version) } else { Expect::Any };
     let floor_side = floor.trial(&bytes, watchers);
     let ours_side = ours.trial(seq, expect, watchers);
     let (floor, ours) = if floor_first {

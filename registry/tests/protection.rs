@@ -218,7 +218,7 @@ async fn answering(n: usize, every: u64) -> (Vec<u16>, Vec<tokio::task::JoinHand
             let mut accepted = 0u64;
             while let Ok((mut connection, _)) = listener.accept().await {
                 accepted += 1;
-                if accepted % every == 0 {
+                if accepted.is_multiple_of(every) {
                     let _ = tokio::io::AsyncWriteExt::write_all(&mut connection, b"k").await;
                 }
             }
