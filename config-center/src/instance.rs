@@ -79,15 +79,7 @@ fn default_name() -> String {
     format!("{}-{}", sanitize(&hostname()), std::process::id())
 }
 
-/// This machine's name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`, else `localhost`).
-pub(crate) fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned())
-}
+pub(crate) use registry::hostname;
 
 fn sanitize(text: &str) -> String {
     let clean: String = text

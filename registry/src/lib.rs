@@ -69,7 +69,9 @@ mod url;
 pub use self::access::{AccessPolicy, AccessTarget, Identity, CONFIG_ROOT, SERVICES_ROOT};
 pub use self::atomic_file::write_file_atomically;
 pub use self::balance::InFlightGuard;
-pub use self::consumer::{health_dir, EjectedProvider, EjectionReport, Ejections, HEALTH_DIR, PUBLISH_DELAY};
+pub use self::consumer::{
+    health_dir, hostname, EjectedProvider, EjectionReport, Ejections, HEALTH_DIR, PUBLISH_DELAY,
+};
 pub use self::consumer::{
     is_connection_error, load_snapshot, save_snapshot, snapshot_path, Classify, ConnectionErrors, ErrorRef,
     Filter, HttpServerErrors, LoadBalance, Outcome, OutlierPolicy, Provider, ProviderChange, ProviderChanges,

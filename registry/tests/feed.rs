@@ -9,26 +9,13 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use zkmesh_registry::{
-    Error, Layout, ProviderFeed, Registry, ServiceUrl, Source, SubscribeOptions, TreeWatch, TreeWatchEvent,
-};
+use zkmesh_registry::{Error, Layout, ProviderFeed, Registry, ServiceUrl, Source, TreeWatch, TreeWatchEvent};
 use zookeeper_client::Error as ZkError;
 
 const WAIT: Duration = Duration::from_secs(20);
 const PROVIDERS: &str = "/services/svc/providers";
 
-async fn registry(connect: &str) -> Registry {
-    Registry::builder()
-        .session_timeout(Duration::from_secs(4))
-        .register_consumers(false)
-        .connect(connect)
-        .await
-        .unwrap_or_else(|e| panic!("connect {connect}: {e}"))
-}
-
-fn no_protection() -> SubscribeOptions {
-    SubscribeOptions::default().empty_protection(false)
-}
+use common::registry_without_consumer_nodes as registry;
 
 /// The provider node name of `http://<address>/svc`.
 fn name(address: &str) -> String {

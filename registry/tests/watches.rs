@@ -8,24 +8,13 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use zkmesh_registry::{Registry, SubscribeOptions, WatchStrategy};
+use zkmesh_registry::WatchStrategy;
 use zookeeper_client::{Acls, CreateMode};
 
 const WAIT: Duration = Duration::from_secs(20);
 const PROVIDERS: &str = "/services/svc/providers";
 
-async fn registry(connect: &str) -> Registry {
-    Registry::builder()
-        .session_timeout(Duration::from_secs(4))
-        .register_consumers(false)
-        .connect(connect)
-        .await
-        .unwrap_or_else(|e| panic!("connect {connect}: {e}"))
-}
-
-fn no_protection() -> SubscribeOptions {
-    SubscribeOptions::default().empty_protection(false)
-}
+use common::registry_without_consumer_nodes as registry;
 
 #[tokio::test]
 async fn adds_and_removes_are_applied_from_events_without_a_read() {

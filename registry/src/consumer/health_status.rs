@@ -111,8 +111,9 @@ fn node_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
 }
 
-/// This machine's name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`, else `localhost`).
-fn hostname() -> String {
+/// This machine's name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`, else `localhost`), as
+/// zkmesh's default instance names (`<hostname>-<pid>`) and status documents use it.
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())

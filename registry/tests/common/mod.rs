@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use zkmesh_registry::{NodeEvent, Session, SessionState};
+use zkmesh_registry::{NodeEvent, Registry, Session, SessionState, SubscribeOptions};
 
 mod ports;
 
@@ -64,4 +64,19 @@ pub fn url(s: &str) -> zkmesh_registry::ServiceUrl {
 /// The addresses of a provider set, in its order.
 pub fn addresses(set: &zkmesh_registry::ProviderSet) -> Vec<String> {
     set.providers().iter().map(|p| p.address().to_owned()).collect()
+}
+
+/// A registry that registers no consumer node, with a 4 s session (the watch tests').
+pub async fn registry_without_consumer_nodes(connect: &str) -> Registry {
+    Registry::builder()
+        .session_timeout(Duration::from_secs(4))
+        .register_consumers(false)
+        .connect(connect)
+        .await
+        .unwrap_or_else(|e| panic!("connect {connect}: {e}"))
+}
+
+/// Subscribe options without empty protection (a set may go empty).
+pub fn no_protection() -> SubscribeOptions {
+    SubscribeOptions::default().empty_protection(false)
 }
