@@ -129,22 +129,10 @@ impl ProviderSet {
     ) -> Self {
         let SetParts { providers: mut candidates, version, source, protected, rejected, unfiltered } = parts;
         candidates.sort_by(|a, b| a.url().cmp(b.url()));
-        let unruled = ruling.rules.is_empty();
-        let (mut providers, candidates, compiled) = if unruled {
-            // What `routes::fold` does without rules (everyone stays, factor 1: set in the pass
-            // below), without copying the list.
-            (candidates, None, None)
-        } else {
-            let Folded { providers, compiled } = super::routes::fold(&candidates, ruling);
-            let candidates = (providers.len() != candidates.len()).then_some(candidates);
-            (providers, candidates, compiled)
-        };
+        let Folded { mut providers, candidates, compiled } = super::routes::fold(candidates, ruling);
         let mut warming = false;
         let mut probes = Vec::new();
         for (i, p) in providers.iter_mut().enumerate() {
-            if unruled {
-                p.set_weight_override(1.0);
-            }
             warming |= p.reweigh(now);
             if p.health_cell().state() == state::PROBING {
                 probes.push(i);

@@ -45,18 +45,21 @@ struct RoutePicker {
 pub(crate) struct Folded {
     /// The providers that stay, in order.
     pub(crate) providers: Vec<Provider>,
+    /// All the candidates, when some were dropped (`None`: `providers` are all of them).
+    pub(crate) candidates: Option<Vec<Provider>>,
     /// The rules' routes over them (`None` without routes).
     pub(crate) compiled: Option<Compiled>,
 }
 
 /// Applies `ruling` to the sorted `candidates`: sets each one's override factor, drops those
-/// that are out, and remaps the routes to the providers kept.
-pub(crate) fn fold(candidates: &[Provider], ruling: &Ruling) -> Folded {
+/// that are out, and remaps the routes to the providers kept. Without rules everyone stays
+/// (factor 1) and the list is moved through, not copied.
+pub(crate) fn fold(candidates: Vec<Provider>, ruling: &Ruling) -> Folded {
     if ruling.rules.is_empty() {
-        for p in candidates {
+        for p in &candidates {
             p.set_weight_override(1.0);
         }
-        return Folded { providers: candidates.to_vec(), compiled: None };
+        return Folded { providers: candidates, candidates: None, compiled: None };
     }
     let urls: Vec<_> = candidates.iter().map(Provider::url).collect();
     let compiled = compile(&ruling.rules, &ruling.consumer, &urls);
@@ -84,7 +87,8 @@ pub(crate) fn fold(candidates: &[Provider], ruling: &Ruling) -> Folded {
         }
     }
     let routed = compiled.tags.is_some() || compiled.split.is_some();
-    Folded { providers, compiled: routed.then_some(compiled) }
+    let candidates = (providers.len() != candidates.len()).then_some(candidates);
+    Folded { providers, candidates, compiled: routed.then_some(compiled) }
 }
 
 /// The main picker's weights: the set's, with the providers outside the default route at 0
