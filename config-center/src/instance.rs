@@ -7,8 +7,8 @@
 //! Two watches of one document in one process under one name get `.2`, `.3`, ... appended to
 //! the later ones' names, so that each keeps its own status node.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::name::MAX_NAME_LEN;
@@ -94,41 +94,13 @@ fn sanitize(text: &str) -> String {
     }
 }
 
-/// The status node paths this process's watches hold.
-static TAKEN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
-
 /// A status node path this process holds until the claim is dropped.
-#[derive(Debug)]
-pub(crate) struct Claim {
-    pub(crate) name: String,
-    pub(crate) path: String,
-    /// The environment and the path.
-    key: String,
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        let mut taken = TAKEN.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(taken) = taken.as_mut() {
-            taken.remove(&self.key);
-        }
-    }
-}
+pub(crate) use registry::NodeClaim as Claim;
 
 /// Claims `<dir>/<name>` in `environment` (ZooKeeper hosts and chroot) for one watch of this
 /// process, or `<dir>/<name>.2`, `.3`, ... when another watch of this process holds it.
 pub(crate) fn claim(environment: &str, dir: &str, name: &str) -> Arc<Claim> {
-    let mut taken = TAKEN.lock().unwrap_or_else(PoisonError::into_inner);
-    let taken = taken.get_or_insert_with(HashSet::new);
-    let mut candidate = name.to_owned();
-    for n in 2.. {
-        let path = format!("{dir}/{candidate}");
-        if taken.insert(format!("{environment}{path}")) {
-            return Arc::new(Claim { name: candidate, key: format!("{environment}{path}"), path });
-        }
-        candidate = format!("{name}.{n}");
-    }
-    unreachable!("an unbounded range ends only by returning")
+    Arc::new(Claim::take(environment, dir, name))
 }
 
 #[cfg(test)]
@@ -142,9 +114,9 @@ mod tests {
         let a = claim("zk/a", "/config/t/claims/status", "w");
         let b = claim("zk/a", "/config/t/claims/status", "w");
         let elsewhere = claim("zk/b", "/config/t/claims/status", "w");
-        assert_eq!((a.name.as_str(), b.name.as_str(), elsewhere.name.as_str()), ("w", "w.2", "w"));
+        assert_eq!((a.name(), b.name(), elsewhere.name()), ("w", "w.2", "w"));
         drop(a);
-        assert_eq!(claim("zk/a", "/config/t/claims/status", "w").name, "w", "free again");
+        assert_eq!(claim("zk/a", "/config/t/claims/status", "w").name(), "w", "free again");
     }
 
     #[test]

@@ -84,7 +84,7 @@ async fn halt_only(mut w: WriterStart) {
     while w.refusals.changed().await.is_ok() {
         let refusal = w.refusals.borrow_and_update().clone();
         if let Some((id, error)) = refusal {
-            canary::halt(&w.session, &w.path, id, &w.claim.name, &error).await;
+            canary::halt(&w.session, &w.path, id, w.claim.name(), &error).await;
         }
     }
 }
@@ -111,10 +111,10 @@ async fn run(mut w: WriterStart) {
             let status = w.statuses.borrow_and_update().clone();
             report = report_of(&w, &status, Some(&report));
         }
-        let node = match w.session.create_ephemeral_child(&w.claim.path, &report.encode()).await {
+        let node = match w.session.create_ephemeral_child(w.claim.path(), &report.encode()).await {
             Ok(node) => node,
             Err(e) => {
-                tracing::warn!(path = %w.claim.path, error = %e, "config status node not created; retrying");
+                tracing::warn!(path = %w.claim.path(), error = %e, "config status node not created; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
@@ -144,7 +144,7 @@ async fn follow(w: &mut WriterStart, node: EphemeralNode, report: &mut WatcherSt
                 }
                 *report = report_of(w, &status, Some(report));
                 if let (Some(id), Some(error)) = (status.refused_canary, &status.error) {
-                    canary::halt(&w.session, &w.path, id, &w.claim.name, &error.to_string()).await;
+                    canary::halt(&w.session, &w.path, id, w.claim.name(), &error.to_string()).await;
                 }
             }
             changed = node_status.changed() => {
@@ -220,7 +220,7 @@ fn report_of(w: &WriterStart, status: &Status, previous: Option<&WatcherStatus>)
         WatcherState::Accepted
     };
     let mut report = WatcherStatus {
-        instance: w.claim.name.clone(),
+        instance: w.claim.name().to_owned(),
         host: crate::instance::hostname(),
         pid: std::process::id(),
         state,

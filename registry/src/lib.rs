@@ -96,9 +96,9 @@ pub use self::rules::{
 };
 pub use self::session::{
     is_transient, join, validate_path, watch_event, Backoff, Environment, EphemeralNode, EphemeralStatus,
-    LiveClient, NodeAcl, NodeEvent, NodeWatch, Retry, Session, SessionBuilder, SessionCore, SessionState,
-    TreeWatch, TreeWatchEvent, WatchTask, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRY_MAX, DEFAULT_RETRY_MIN,
-    DEFAULT_SESSION_TIMEOUT,
+    LiveClient, NodeAcl, NodeClaim, NodeEvent, NodeWatch, Retry, Session, SessionBuilder, SessionCore,
+    SessionState, TreeWatch, TreeWatchEvent, WatchTask, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRY_MAX,
+    DEFAULT_RETRY_MIN, DEFAULT_SESSION_TIMEOUT,
 };
 pub use self::url::{
     validate_service_name, ServiceUrl, CONSUMER_SCHEME, DEFAULT_WEIGHT, MAX_SERVICE_NAME_LEN, MAX_URL_LEN,

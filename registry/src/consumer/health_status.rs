@@ -14,15 +14,14 @@
 //! The consumer node (`<service>/consumers/<url>`) keeps its empty data: the health node is a
 //! separate child of the service, so the wire contract of the consumer nodes is unchanged.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::error::{Error, Result};
-use crate::session::{EphemeralNode, EphemeralStatus, Session};
+use crate::session::{EphemeralNode, EphemeralStatus, NodeClaim, Session};
 
 /// The child of a service under which consumers publish their ejections.
 pub const HEALTH_DIR: &str = "health";
@@ -122,43 +121,6 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
-/// The health node paths (with their environment) this process's subscriptions hold.
-static CLAIMED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
-
-/// A health node path held by one subscription of this process until dropped: two
-/// subscriptions of one service in one process get `<instance>`, `<instance>.2`, ...
-struct Claim {
-    key: String,
-    instance: String,
-    path: String,
-}
-
-impl Claim {
-    fn take(environment: &str, dir: &str, base: &str) -> Claim {
-        let mut claimed = CLAIMED.lock().unwrap_or_else(PoisonError::into_inner);
-        let claimed = claimed.get_or_insert_with(HashSet::new);
-        let mut n = 1u32;
-        loop {
-            let instance = if n == 1 { base.to_owned() } else { format!("{base}.{n}") };
-            let path = crate::session::join(dir, &instance);
-            let key = format!("{environment}{path}");
-            if claimed.insert(key.clone()) {
-                return Claim { key, instance, path };
-            }
-            n = n.saturating_add(1);
-        }
-    }
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        let mut claimed = CLAIMED.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(claimed) = claimed.as_mut() {
-            claimed.remove(&self.key);
-        }
-    }
-}
-
 /// Starts the publisher of a subscription's ejections under `<root>/<service>/health`.
 pub(crate) fn spawn(
     session: &Session,
@@ -168,7 +130,7 @@ pub(crate) fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     let dir = health_dir(root, service);
     let (instance, host) = identity();
-    let claim = Claim::take(&session.environment().key(), &dir, instance);
+    let claim = NodeClaim::take(&session.environment().key(), &dir, instance);
     let publisher = Publisher {
         session: session.clone(),
         host: host.clone(),
@@ -184,7 +146,7 @@ pub(crate) fn spawn(
 struct Publisher {
     session: Session,
     host: String,
-    claim: Claim,
+    claim: NodeClaim,
     /// The node, while something is ejected.
     node: Option<EphemeralNode>,
     /// Its status, followed from its creation on.
@@ -227,14 +189,14 @@ impl Publisher {
             return Ok(());
         }
         let data = EjectionReport {
-            instance: self.claim.instance.clone(),
+            instance: self.claim.name().to_owned(),
             host: self.host.clone(),
             pid: std::process::id(),
             ejected: list.to_vec(),
         }
         .to_json();
         let Some(node) = &self.node else {
-            return match self.session.create_ephemeral(&self.claim.path, &data).await {
+            return match self.session.create_ephemeral(self.claim.path(), &data).await {
                 Ok(node) => {
                     warn_conflict(&node);
                     self.status = Some(node.status_watch());
@@ -243,13 +205,13 @@ impl Publisher {
                     Ok(())
                 }
                 Err(e) if e.is_retryable() => {
-                    tracing::debug!(path = %self.claim.path, error = %e, "health node not created; retrying");
+                    tracing::debug!(path = %self.claim.path(), error = %e, "health node not created; retrying");
                     Err(Duration::from_secs(1))
                 }
                 Err(e) => {
                     // Not allowed (a service whose access policy keeps others out) or refused:
                     // tried again at the next change, not in a loop.
-                    tracing::warn!(path = %self.claim.path, error = %e, "health node not created");
+                    tracing::warn!(path = %self.claim.path(), error = %e, "health node not created");
                     Ok(())
                 }
             };
@@ -276,7 +238,7 @@ impl Publisher {
         self.status = None;
         if let Some(node) = self.node.take() {
             if let Err(e) = node.delete().await {
-                tracing::debug!(path = %self.claim.path, error = %e, "health node not deleted; it goes with the session");
+                tracing::debug!(path = %self.claim.path(), error = %e, "health node not deleted; it goes with the session");
             }
         }
     }
@@ -318,14 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn two_subscriptions_of_one_process_get_their_own_instance() {
-        let a = Claim::take("zk/a", "/services/s/health", "w");
-        let b = Claim::take("zk/a", "/services/s/health", "w");
-        let other = Claim::take("zk/b", "/services/s/health", "w");
-        assert_eq!((&*a.instance, &*b.instance, &*other.instance), ("w", "w.2", "w"));
-        assert_eq!(b.path, "/services/s/health/w.2");
-        drop(a);
-        assert_eq!(Claim::take("zk/a", "/services/s/health", "w").instance, "w", "free again");
+    fn the_default_instance_is_a_node_name() {
         assert!(base_instance().chars().all(node_name_char));
     }
 }
