@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::name::MAX_NAME_LEN;
 
 /// The longest label key, label value or zone accepted, in bytes.
 pub const MAX_LABEL_LEN: usize = 255;
@@ -71,28 +70,13 @@ fn check_label(what: &'static str, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// `$ZKMESH_INSTANCE`, else `<hostname>-<pid>`, made a valid node name.
+/// The process's default instance name ([`registry::default_instance`]: `$ZKMESH_INSTANCE`, else
+/// `<hostname>-<pid>`), the same as its health nodes'.
 fn default_name() -> String {
-    if let Some(name) = std::env::var("ZKMESH_INSTANCE").ok().filter(|n| check_name(n).is_ok()) {
-        return name;
-    }
-    format!("{}-{}", sanitize(&hostname()), std::process::id())
+    registry::default_instance().to_owned()
 }
 
 pub(crate) use registry::hostname;
-
-fn sanitize(text: &str) -> String {
-    let clean: String = text
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
-        .take(MAX_NAME_LEN - 12)
-        .collect();
-    if clean.is_empty() || clean == "." || clean == ".." {
-        "host".to_owned()
-    } else {
-        clean
-    }
-}
 
 /// A status node path this process holds until the claim is dropped.
 pub(crate) use registry::NodeClaim as Claim;
@@ -110,7 +94,6 @@ mod tests {
     #[test]
     fn default_names_are_node_names_and_claims_are_unique_in_a_process() {
         assert!(check_name(&default_name()).is_ok(), "{}", default_name());
-        assert_eq!(sanitize("web 1/a"), "web_1_a");
         let a = claim("zk/a", "/config/t/claims/status", "w");
         let b = claim("zk/a", "/config/t/claims/status", "w");
         let elsewhere = claim("zk/b", "/config/t/claims/status", "w");

@@ -69,9 +69,7 @@ mod url;
 pub use self::access::{AccessPolicy, AccessTarget, Identity, CONFIG_ROOT, SERVICES_ROOT};
 pub use self::atomic_file::write_file_atomically;
 pub use self::balance::InFlightGuard;
-pub use self::consumer::{
-    health_dir, hostname, EjectedProvider, EjectionReport, Ejections, HEALTH_DIR, PUBLISH_DELAY,
-};
+pub use self::consumer::{health_dir, EjectedProvider, EjectionReport, Ejections, HEALTH_DIR, PUBLISH_DELAY};
 pub use self::consumer::{
     is_connection_error, load_snapshot, save_snapshot, snapshot_path, Classify, ConnectionErrors, ErrorRef,
     Filter, HttpServerErrors, LoadBalance, Outcome, OutlierPolicy, Provider, ProviderChange, ProviderChanges,
@@ -95,10 +93,10 @@ pub use self::rules::{
     DEFAULT_MAX_DISABLED_SHARE, MAX_FACTOR, TAG_PARAM,
 };
 pub use self::session::{
-    is_transient, join, validate_path, watch_event, Backoff, Environment, EphemeralNode, EphemeralStatus,
-    LiveClient, NodeAcl, NodeClaim, NodeEvent, NodeWatch, Retry, Session, SessionBuilder, SessionCore,
-    SessionState, TreeWatch, TreeWatchEvent, WatchTask, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRY_MAX,
-    DEFAULT_RETRY_MIN, DEFAULT_SESSION_TIMEOUT,
+    default_instance, hostname, is_transient, join, validate_path, watch_event, Backoff, Environment,
+    EphemeralNode, EphemeralStatus, LiveClient, NodeAcl, NodeClaim, NodeEvent, NodeWatch, Retry, Session,
+    SessionBuilder, SessionCore, SessionState, TreeWatch, TreeWatchEvent, WatchTask, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_RETRY_MAX, DEFAULT_RETRY_MIN, DEFAULT_SESSION_TIMEOUT,
 };
 pub use self::url::{
     validate_service_name, ServiceUrl, CONSUMER_SCHEME, DEFAULT_WEIGHT, MAX_SERVICE_NAME_LEN, MAX_URL_LEN,

@@ -14,14 +14,14 @@
 //! The consumer node (`<service>/consumers/<url>`) keeps its empty data: the health node is a
 //! separate child of the service, so the wire contract of the consumer nodes is unchanged.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::error::{Error, Result};
-use crate::session::{EphemeralNode, EphemeralStatus, NodeClaim, Session};
+use crate::session::{default_instance, hostname, EphemeralNode, EphemeralStatus, NodeClaim, Session};
 
 /// The child of a service under which consumers publish their ejections.
 pub const HEALTH_DIR: &str = "health";
@@ -85,42 +85,6 @@ pub fn health_dir(root: &str, service: &str) -> String {
 /// The ejected list as the ejector shares it.
 pub(crate) type Ejected = Arc<[EjectedProvider]>;
 
-/// This process's instance name and host name, looked up once.
-fn identity() -> &'static (String, String) {
-    static IDENTITY: OnceLock<(String, String)> = OnceLock::new();
-    IDENTITY.get_or_init(|| (base_instance(), hostname()))
-}
-
-/// The instance name: `$ZKMESH_INSTANCE` when it is a valid node name, else
-/// `<hostname>-<pid>` (as the config center names its watchers).
-fn base_instance() -> String {
-    let valid =
-        |n: &str| !n.is_empty() && n != "." && n != ".." && n.len() <= 200 && n.chars().all(node_name_char);
-    match std::env::var("ZKMESH_INSTANCE") {
-        Ok(name) if valid(&name) => name,
-        _ => {
-            let host: String =
-                hostname().chars().map(|c| if node_name_char(c) { c } else { '_' }).take(180).collect();
-            format!("{host}-{}", std::process::id())
-        }
-    }
-}
-
-fn node_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
-}
-
-/// This machine's name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`, else `localhost`), as
-/// zkmesh's default instance names (`<hostname>-<pid>`) and status documents use it.
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned())
-}
-
 /// Starts the publisher of a subscription's ejections under `<root>/<service>/health`.
 pub(crate) fn spawn(
     session: &Session,
@@ -129,11 +93,10 @@ pub(crate) fn spawn(
     ejected: watch::Receiver<Ejected>,
 ) -> tokio::task::JoinHandle<()> {
     let dir = health_dir(root, service);
-    let (instance, host) = identity();
-    let claim = NodeClaim::take(&session.environment().key(), &dir, instance);
+    let claim = NodeClaim::take(&session.environment().key(), &dir, default_instance());
     let publisher = Publisher {
         session: session.clone(),
-        host: host.clone(),
+        host: hostname(),
         claim,
         node: None,
         status: None,
@@ -277,10 +240,5 @@ mod tests {
         assert_eq!(EjectionReport::from_json("/p", &report.to_json()).expect("decodes"), report);
         let error = EjectionReport::from_json("/services/s/health/x", b"{").expect_err("refused");
         assert!(error.to_string().contains("/services/s/health/x"), "{error}");
-    }
-
-    #[test]
-    fn the_default_instance_is_a_node_name() {
-        assert!(base_instance().chars().all(node_name_char));
     }
 }

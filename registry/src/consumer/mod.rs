@@ -64,9 +64,7 @@ pub use self::disk_snapshot::{load_snapshot, save_snapshot, snapshot_path, Saved
 pub use self::ejections::Ejections;
 pub use self::feed::ProviderFeed;
 pub use self::filter::{Filter, DEFAULT_ZONE_MINIMUM};
-pub use self::health_status::{
-    health_dir, hostname, EjectedProvider, EjectionReport, HEALTH_DIR, PUBLISH_DELAY,
-};
+pub use self::health_status::{health_dir, EjectedProvider, EjectionReport, HEALTH_DIR, PUBLISH_DELAY};
 pub use self::options::{SubscribeOptions, WatchStrategy};
 pub use self::outlier::{Outcome, OutlierPolicy, ProviderHealth};
 pub use self::protection::ProtectionThreshold;

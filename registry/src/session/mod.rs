@@ -46,7 +46,7 @@ pub use self::builder::{
 pub use self::environment::Environment;
 pub use self::ephemeral::{EphemeralNode, EphemeralStatus};
 pub use self::handle::{LiveClient, Session};
-pub use self::node_claim::NodeClaim;
+pub use self::node_claim::{default_instance, hostname, NodeClaim};
 pub use self::path::{join, validate_path};
 pub use self::retry::{is_transient, watch_event, Retry};
 pub use self::state::{NodeAcl, SessionState};

@@ -1,9 +1,52 @@
-//! Per-process claims on the names of the nodes one process keeps for each of its users (a
-//! config watcher's status node, a subscription's health node): two users of one path in one
-//! process get `<name>`, `<name>.2`, `<name>.3`, ... so that each keeps a node of its own.
+//! The names of the nodes one process keeps for each of its users (a config watcher's status
+//! node, a subscription's health node): the process's default instance name, one for every
+//! crate of zkmesh, and per-process claims on it: two users of one path in one process get
+//! `<name>`, `<name>.2`, `<name>.3`, ... so that each keeps a node of its own.
 
 use std::collections::HashSet;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+/// The longest default instance name: a node name may have 255 bytes, and a claim may append
+/// `.N` to it.
+const MAX_INSTANCE_LEN: usize = 200;
+
+/// This process's default instance name: `$ZKMESH_INSTANCE` when it is a node name of
+/// `[A-Za-z0-9._-]` (at most 200 bytes), else `<hostname>-<pid>` with the characters outside that
+/// set replaced by `_`. Looked up once; the config center's watchers and the registry's health
+/// nodes use the same.
+pub fn default_instance() -> &'static str {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| instance_from(std::env::var("ZKMESH_INSTANCE").ok(), &hostname(), std::process::id()))
+}
+
+fn instance_from(set: Option<String>, host: &str, pid: u32) -> String {
+    let valid = |n: &str| {
+        !n.is_empty() && n != "." && n != ".." && n.len() <= MAX_INSTANCE_LEN && n.chars().all(node_name_char)
+    };
+    match set {
+        Some(name) if valid(&name) => name,
+        _ => {
+            let host: String =
+                host.chars().map(|c| if node_name_char(c) { c } else { '_' }).take(180).collect();
+            format!("{host}-{pid}")
+        }
+    }
+}
+
+fn node_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
+}
+
+/// This machine's name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`, else `localhost`), as
+/// zkmesh's default instance names (`<hostname>-<pid>`) and status documents use it.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
 
 /// The claimed paths, each with its environment (ZooKeeper hosts and chroot) in front.
 static TAKEN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
@@ -57,7 +100,19 @@ impl Drop for NodeClaim {
 
 #[cfg(test)]
 mod tests {
-    use super::NodeClaim;
+    use super::{instance_from, NodeClaim};
+
+    #[test]
+    fn default_instance_names_are_node_names() {
+        let named = |set: &str| instance_from(Some(set.to_owned()), "h", 7);
+        assert_eq!(named("web-3"), "web-3");
+        assert_eq!(named(&"a".repeat(200)), "a".repeat(200));
+        assert_eq!(named(&"a".repeat(201)), "h-7", "too long for a claim's suffix");
+        assert_eq!(named("a/b"), "h-7");
+        assert_eq!(named(".."), "h-7");
+        assert_eq!(instance_from(None, "web 1/a", 42), "web_1_a-42");
+        assert_eq!(instance_from(None, &"x".repeat(300), 1).len(), 182);
+    }
 
     #[test]
     fn two_users_of_one_process_get_their_own_name() {
