@@ -139,6 +139,7 @@ impl Provider {
 
     /// Sets the operator's factor on this provider's weight (0 disables it, 2.0 doubles it;
     /// clamped to `0.0..=1000.0`); it applies to the sets built from then on.
+    #[inline]
     pub(crate) fn set_weight_override(&self, factor: f64) {
         let factor = if factor.is_nan() { 1.0 } else { factor.clamp(0.0, 1000.0) };
         let bits = (factor as f32).to_bits();
@@ -169,9 +170,13 @@ impl Provider {
 
     /// Sets this copy's effective weight at `now` (ramp, override, health), as a set is
     /// built; returns it, whether the provider is still warming up, and whether it is offered
-    /// for a probe request. A provider that does not ramp, with no override, costs a few loads.
+    /// for a probe request. In a set built `without_rules` the rules' factor goes back to 1
+    /// first. A provider that does not ramp, with no override, costs a few loads.
     #[inline]
-    pub(super) fn reweigh(&mut self, now: SystemTime) -> (u32, bool, bool) {
+    pub(super) fn reweigh(&mut self, now: SystemTime, without_rules: bool) -> (u32, bool, bool) {
+        if without_rules {
+            self.set_weight_override(1.0);
+        }
         let state = self.inner.health.state();
         if self.inner.warmup.is_none() && state < super::outlier::state::EJECTED && self.has_no_override() {
             self.weight = self.inner.weight;
@@ -240,7 +245,7 @@ mod tests {
 
     fn reweighed(p: &Provider, now: SystemTime) -> u32 {
         let mut copy = p.clone();
-        copy.reweigh(now);
+        copy.reweigh(now, false);
         copy.weight()
     }
 

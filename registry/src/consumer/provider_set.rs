@@ -135,12 +135,13 @@ impl ProviderSet {
     ) -> Self {
         let SetParts { providers: candidates, version, source, protected, rejected, unfiltered } = parts;
         debug_assert!(candidates.is_sorted_by(|a, b| a.url() <= b.url()), "providers sorted by URL");
+        let without_rules = ruling.rules.is_empty();
         let Folded { mut providers, candidates, compiled } = super::routes::fold(candidates, ruling);
         let mut warming = false;
         let mut probes = Vec::new();
         let mut weights = Vec::with_capacity(providers.len());
         for (i, p) in providers.iter_mut().enumerate() {
-            let (weight, ramping, probed) = p.reweigh(now);
+            let (weight, ramping, probed) = p.reweigh(now, without_rules);
             warming |= ramping;
             if probed {
                 probes.push(i);
