@@ -39,7 +39,9 @@ impl AliasTable {
     pub fn new(weights: &[u32]) -> Self {
         let n = weights.len();
         assert!(n <= u32::MAX as usize, "at most u32::MAX providers");
-        if weights.windows(2).all(|pair| pair[0] == pair[1]) {
+        // Without an early exit, so that the check runs a vector of weights at a time.
+        let first = weights.first().copied().unwrap_or(0);
+        if weights.iter().fold(true, |equal, &w| equal & (w == first)) {
             // Equal weights (all zero included, which pick uniformly too).
             return AliasTable { len: n, slots: Box::default() };
         }

@@ -34,8 +34,12 @@ pub const MAX_PERIOD: usize = 65_536;
 ///   given weight 1 (plain round-robin).
 #[derive(Debug)]
 pub struct SmoothRoundRobin {
-    /// One full period of provider indices.
+    /// One full period of provider indices; empty when it would be every provider once in
+    /// index order (equal weights, the common case: no warm-up, override or ejection), which
+    /// costs no schedule to build.
     schedule: Box<[u32]>,
+    /// The period when `schedule` is empty (0: no providers).
+    in_order: usize,
     /// Monotonic pick counter (wraps only after `usize::MAX` picks).
     counter: AtomicUsize,
 }
@@ -59,16 +63,28 @@ impl SmoothRoundRobin {
     /// # Panics
     /// If there are more than `u32::MAX` providers.
     pub fn with_offset(weights: &[u32], offset: usize) -> Self {
-        let schedule = build_schedule(&effective_weights(weights));
-        let start = if schedule.is_empty() { 0 } else { offset % schedule.len() };
-        Self { schedule, counter: AtomicUsize::new(start) }
+        assert!(weights.len() <= u32::MAX as usize, "more than u32::MAX providers");
+        // Equal weights (all zero included: each counts as 1) schedule every provider once, in
+        // index order. Checked without an early exit, so that it runs a vector at a time.
+        let first = weights.first().copied().unwrap_or(0);
+        let (schedule, in_order) = if weights.iter().fold(true, |equal, &w| equal & (w == first)) {
+            (Box::default(), weights.len())
+        } else {
+            (build_schedule(&effective_weights(weights)), 0)
+        };
+        let period = if schedule.is_empty() { in_order } else { schedule.len() };
+        let start = if period == 0 { 0 } else { offset % period };
+        Self { schedule, in_order, counter: AtomicUsize::new(start) }
     }
 
     /// Picks the next provider index in the schedule (`None` if there are no providers).
     #[inline]
     pub fn pick(&self) -> Option<usize> {
         if self.schedule.is_empty() {
-            return None;
+            if self.in_order == 0 {
+                return None;
+            }
+            return Some(self.counter.fetch_add(1, Ordering::Relaxed) % self.in_order);
         }
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         Some(self.schedule[n % self.schedule.len()] as usize)
@@ -76,7 +92,11 @@ impl SmoothRoundRobin {
 
     /// Length of one full period of the schedule (0 if there are no providers).
     pub fn period(&self) -> usize {
-        self.schedule.len()
+        if self.schedule.is_empty() {
+            self.in_order
+        } else {
+            self.schedule.len()
+        }
     }
 }
 
@@ -277,6 +297,22 @@ mod tests {
         let rr = SmoothRoundRobin::new(&[0, 2, 0, 1]);
         assert_eq!(rr.period(), 3);
         assert_eq!(counts(&picks(&rr, 300), 4), [0, 200, 0, 100]);
+    }
+
+    #[test]
+    fn equal_weights_build_no_schedule_and_follow_nginx_from_any_start() {
+        for n in [1usize, 2, 7, 2_000] {
+            let weights = vec![40u32; n];
+            let want: Vec<usize> =
+                nginx_reference(&vec![40; n], 3 * n).into_iter().map(|i| i as usize).collect();
+            for offset in [0, 1, n / 2, n + 3] {
+                let rr = SmoothRoundRobin::with_offset(&weights, offset);
+                assert!(rr.schedule.is_empty());
+                assert_eq!(rr.period(), n);
+                let start = offset % n;
+                assert_eq!(picks(&rr, 2 * n), want[start..start + 2 * n]);
+            }
+        }
     }
 
     #[test]

@@ -45,7 +45,7 @@ struct Decoding {
 
 /// One listing of the providers, decoded, on its way to becoming a set.
 pub(super) struct Listing {
-    /// The providers, one per address (`latest_per_address`), before the filter.
+    /// The providers, one per address (`latest_per_address`), sorted by URL, before the filter.
     pub(super) providers: Vec<Provider>,
     /// The names that are not providers of this service.
     pub(super) rejected: Vec<RejectedNode>,
@@ -172,7 +172,8 @@ impl Directory {
         if source == ProviderSource::DiskSnapshot && current.source() != ProviderSource::Empty {
             return; // ZooKeeper answered first: the disk snapshot is older than what we have.
         }
-        let Decoding { fresh, decoded, rejected } = self.decode_all(&known, names);
+        let Decoding { fresh, mut decoded, rejected } = self.decode_all(&known, names);
+        super::provider_set::sort_by_url(&mut decoded);
         let protected = self.refuses_empty(names.is_empty(), &current);
         if !protected {
             *known = fresh;
@@ -205,29 +206,41 @@ impl Directory {
     pub(super) fn publish(&self, current: &ProviderSet, listing: Listing) {
         let Listing { providers, rejected, protected, source, disk } = listing;
         let unfiltered = providers.len();
-        let mut replaced = None;
+        let ruling = self.ruling();
+        // ZooKeeper's providers that pass the filter: the set's own list when nothing changes
+        // it (no suspect, zone preference or rule), then shared with the set, not copied.
+        let mut matching = None;
         let (providers, source) = if protected {
             (current.candidates().to_vec(), current.source())
         } else {
-            // Moved into one shared list (no provider is cloned for it).
-            let matching: Arc<[Provider]> = self.options.filter.matching(providers, |p| p.url()).into();
-            if self.protection.observe_shared(&matching, tokio::time::Instant::now()) {
+            let listed = self.options.filter.matching(providers, |p| p.url());
+            if self.protection.observe(&listed, tokio::time::Instant::now()) {
                 self.outliers.wake.notify_one();
             }
-            let composed = self.compose(matching.to_vec());
-            // The last reference to the list it replaces is dropped once the set is out.
-            replaced = Some(std::mem::replace(&mut *lock(&self.matching), matching));
-            (composed, source)
+            let as_is = ruling.rules.is_empty()
+                && !self.options.filter.prefers_zone()
+                && !self.protection.has_suspects();
+            if as_is {
+                (listed, source)
+            } else {
+                let listed: Arc<[Provider]> = listed.into();
+                let composed = self.compose(listed.to_vec());
+                matching = Some(listed);
+                (composed, source)
+            }
         };
         self.apply_dubbo_overrides(&providers);
         let version = self.version.fetch_add(1, Ordering::Relaxed) + 1;
         let parts = SetParts { providers, version, source, protected, rejected, unfiltered };
-        let set = Arc::new(ProviderSet::build_ruled(
-            parts,
-            &self.ruling(),
-            self.options.balance,
-            SystemTime::now(),
-        ));
+        let set = Arc::new(ProviderSet::build_ruled(parts, &ruling, self.options.balance, SystemTime::now()));
+        // The last reference to the list it replaces is dropped once the set is out.
+        let mut replaced = None;
+        if !protected {
+            if let Some(listed) = matching.or_else(|| set.shared_providers()) {
+                self.protection.remember(listed.clone());
+                replaced = Some(std::mem::replace(&mut *lock(&self.matching), listed));
+            }
+        }
         let warming = set.is_warming();
         if !self.part_of_union {
             crate::metrics::providers(&self.service, set.len(), set.rejected().len());

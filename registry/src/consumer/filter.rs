@@ -75,6 +75,11 @@ impl Filter {
         group_ok && version_ok
     }
 
+    /// Whether a zone is preferred (then [`Filter::prefer`] may narrow a list).
+    pub(crate) fn prefers_zone(&self) -> bool {
+        self.zone.is_some()
+    }
+
     /// The items that pass the group and version filters, in order.
     pub(crate) fn matching<T>(&self, items: Vec<T>, url: impl Fn(&T) -> &ServiceUrl) -> Vec<T> {
         if self.group.is_none() && self.version.is_none() {

@@ -230,7 +230,8 @@ impl Directory {
         }
         // On disk as URL node names: a boot from disk decodes them with zkmesh's codec.
         let disk = Some(providers.iter().map(|p| p.url().to_node_name().into()).collect());
-        let providers = latest_per_address(providers);
+        let mut providers = latest_per_address(providers);
+        super::provider_set::sort_by_url(&mut providers);
         let listing = Listing { providers, rejected, protected, source: ProviderSource::ZooKeeper, disk };
         self.publish(&current, listing);
     }

@@ -151,28 +151,29 @@ impl Protection {
         Protection { service: service.into(), policy, state: Mutex::default() }
     }
 
-    /// [`Protection::observe_shared`] of a copy of `listed`.
+    /// [`Protection::observe`] of `listed`, then [`Protection::remember`] of a copy of it.
     #[cfg(test)]
-    pub(crate) fn observe(&self, listed: &[Provider], now: Instant) -> bool {
-        self.observe_shared(&listed.into(), now)
+    pub(crate) fn observe_and_remember(&self, listed: &[Provider], now: Instant) -> bool {
+        let held = self.observe(listed, now);
+        self.remember(listed.into());
+        held
     }
 
     /// Takes in ZooKeeper's providers of a new listing (after the group and version filter):
     /// departures are counted, suspects listed again or replaced at their address are let go,
     /// and, when the threshold trips, the departures of the window become suspects (then
-    /// `true`: the ejector's timer must learn of their hold).
+    /// `true`: the ejector's timer must learn of their hold). The caller then hands the same
+    /// providers to [`Protection::remember`], before the next listing.
     ///
-    /// `listed` is kept as the last listing (shared, not copied: the directory keeps the same
-    /// list), and the window's peak is kept by a monotonic queue, so that a change costs no
-    /// pass over the window's listings.
-    pub(crate) fn observe_shared(&self, listed: &Arc<[Provider]>, now: Instant) -> bool {
+    /// The window's peak is kept by a monotonic queue, so that a change costs no pass over the
+    /// window's listings.
+    pub(crate) fn observe(&self, listed: &[Provider], now: Instant) -> bool {
         if self.policy.is_off() {
             return false;
         }
         let mut st = lock(&self.state);
         let (departed, arrived) = diff(&st.last, listed);
         let peak = st.last.len();
-        st.last = listed.clone();
         st.departures.extend(departed.into_iter().map(|provider| Departure {
             at: now,
             provider,
@@ -257,6 +258,19 @@ impl Protection {
         held > 0
     }
 
+    /// Keeps `listed`, the providers last observed, to compare the next listing with (shared,
+    /// not copied: the directory keeps the same list).
+    pub(crate) fn remember(&self, listed: Arc<[Provider]>) {
+        if !self.policy.is_off() {
+            lock(&self.state).last = listed;
+        }
+    }
+
+    /// Whether some vanished provider is kept as a suspect.
+    pub(crate) fn has_suspects(&self) -> bool {
+        !lock(&self.state).suspects.is_empty()
+    }
+
     /// Drops the suspects that failed a request, answered none in their last period, or whose
     /// hold is over; `true` when one was.
     pub(crate) fn sweep(&self, now: Instant) -> bool {
@@ -293,10 +307,13 @@ impl Protection {
         lock(&self.state).suspects.values().map(|s| s.until.min(s.check)).min()
     }
 
-    /// `listed` and the suspects.
+    /// `listed` (sorted by URL) and the suspects, sorted by URL.
     pub(crate) fn with_suspects(&self, mut listed: Vec<Provider>) -> Vec<Provider> {
         let st = lock(&self.state);
-        listed.extend(st.suspects.values().map(|s| s.provider.clone()));
+        if !st.suspects.is_empty() {
+            listed.extend(st.suspects.values().map(|s| s.provider.clone()));
+            super::provider_set::sort_by_url(&mut listed);
+        }
         listed
     }
 
@@ -330,6 +347,12 @@ fn extra_in(long: &[Provider], short: &[Provider]) -> Option<Vec<Provider>> {
     if short.len() > long.len() {
         return None;
     }
+    // A change leaves long runs alike at both ends: skip them by comparing pointers only.
+    let same = |(a, b): &(&Provider, &Provider)| a.same_registration(b);
+    let head = long.iter().zip(short).take_while(same).count();
+    let (long, short) = (&long[head..], &short[head..]);
+    let tail = long.iter().rev().zip(short.iter().rev()).take_while(same).count();
+    let (long, short) = (&long[..long.len() - tail], &short[..short.len() - tail]);
     let mut extra = Vec::with_capacity(long.len() - short.len());
     let mut rest = short.iter().peekable();
     for p in long {
@@ -382,10 +405,10 @@ mod tests {
         let all = providers(10);
         let t = Instant::now();
         let p = protection();
-        p.observe(&all, t);
-        p.observe(&all[5..], t);
+        p.observe_and_remember(&all, t);
+        p.observe_and_remember(&all[5..], t);
         assert_eq!(p.with_suspects(all[5..].to_vec()).len(), 5, "5 of 10 is not more than half");
-        p.observe(&all[6..], t + Duration::from_secs(1));
+        p.observe_and_remember(&all[6..], t + Duration::from_secs(1));
         let set = p.with_suspects(all[6..].to_vec());
         assert_eq!(addresses(&set), addresses(&all), "6 of 10 within the window: all kept");
         assert!(all[..6].iter().all(Provider::is_suspect));
@@ -397,9 +420,9 @@ mod tests {
         let all = providers(10);
         let t = Instant::now();
         let p = protection();
-        p.observe(&all, t);
-        p.observe(&all[4..], t);
-        p.observe(&all[7..], t + Duration::from_secs(11));
+        p.observe_and_remember(&all, t);
+        p.observe_and_remember(&all[4..], t);
+        p.observe_and_remember(&all[7..], t + Duration::from_secs(11));
         assert_eq!(p.with_suspects(all[7..].to_vec()).len(), 3, "4, then 3 of the remaining 6, 11 s apart");
     }
 
@@ -409,16 +432,16 @@ mod tests {
         let t = Instant::now();
         let p = protection();
         // Peak 10 at t, then 9 and 8 (ordinary), then 7 at t+4 s: the peak seen is still 10.
-        p.observe(&all, t);
-        p.observe(&all[1..], t + Duration::from_secs(1));
-        p.observe(&all[2..], t + Duration::from_secs(2));
-        p.observe(&all[3..], t + Duration::from_secs(4));
+        p.observe_and_remember(&all, t);
+        p.observe_and_remember(&all[1..], t + Duration::from_secs(1));
+        p.observe_and_remember(&all[2..], t + Duration::from_secs(2));
+        p.observe_and_remember(&all[3..], t + Duration::from_secs(4));
         assert_eq!(p.with_suspects(all[3..].to_vec()).len(), 7, "3 of 10: not more than half");
         // At t+11 s the 10 left the window and 9 (t+1 s) is the peak: 4 of 9 leave (not more
         // than half); at t+12 s 9 left too and 8 (t+2 s) is the peak: 5 of 8 (more than half).
-        p.observe(&all[5..], t + Duration::from_secs(11));
+        p.observe_and_remember(&all[5..], t + Duration::from_secs(11));
         assert_eq!(p.with_suspects(all[5..].to_vec()).len(), 5);
-        p.observe(&all[7..], t + Duration::from_secs(12));
+        p.observe_and_remember(&all[7..], t + Duration::from_secs(12));
         assert!(p.with_suspects(all[7..].to_vec()).len() > 3, "5 of the window's peak 8 left: tripped");
     }
 
@@ -427,8 +450,8 @@ mod tests {
         let all = providers(4);
         let t = Instant::now();
         let p = protection();
-        p.observe(&all, t);
-        p.observe(&all[3..], t);
+        p.observe_and_remember(&all, t);
+        p.observe_and_remember(&all[3..], t);
         assert_eq!(p.next_deadline(), Some(t + Duration::from_secs(30)));
         all[0].report(Outcome::Success);
         all[1].report(Outcome::Failure);
@@ -438,7 +461,7 @@ mod tests {
         assert!(!p.sweep(t + Duration::from_secs(29)));
         assert!(p.sweep(t + Duration::from_secs(30)));
         assert!(p.with_suspects(vec![]).is_empty());
-        p.observe(&all[3..], t + Duration::from_secs(31));
+        p.observe_and_remember(&all[3..], t + Duration::from_secs(31));
         assert!(p.with_suspects(vec![]).is_empty(), "never held twice");
     }
 
@@ -447,13 +470,13 @@ mod tests {
         let all = providers(4);
         let t = Instant::now();
         let p = protection();
-        p.observe(&all, t);
-        p.observe(&all[3..], t);
+        p.observe_and_remember(&all, t);
+        p.observe_and_remember(&all[3..], t);
         let outliers = Outliers::new("s", OutlierPolicy::default());
         let url = ServiceUrl::parse("http://10.0.0.2:80/s?timestamp=7").expect("url");
         let replacement = Provider::new(url.clone(), url.to_node_name().as_str(), &outliers);
         let listed = vec![all[0].clone(), replacement, all[3].clone()];
-        p.observe(&listed, t + Duration::from_secs(1));
+        p.observe_and_remember(&listed, t + Duration::from_secs(1));
         assert!(!all[0].is_suspect(), "listed again under its own name");
         assert_eq!(addresses(&p.with_suspects(vec![])), ["10.0.0.3:80"]);
         assert!(p.suspect(all[2].node_name()).is_some() && p.suspect(all[1].node_name()).is_none());
@@ -465,8 +488,8 @@ mod tests {
         let t = Instant::now();
         let second = Duration::from_secs(1);
         let p = Protection::new("s", ProtectionThreshold::default().answer_within(second));
-        p.observe(&all, t);
-        p.observe(&all[3..], t);
+        p.observe_and_remember(&all, t);
+        p.observe_and_remember(&all[3..], t);
         assert_eq!(p.next_deadline(), Some(t + second));
         all[0].report(Outcome::Success);
         all[1].report(Outcome::Success);
@@ -505,9 +528,9 @@ mod tests {
         let all = providers(20);
         let p = protection();
         let t = Instant::now();
-        p.observe(&all[..10], t);
+        p.observe_and_remember(&all[..10], t);
         for i in 1..=10 {
-            p.observe(&all[i..i + 10], t + Duration::from_millis(i as u64));
+            p.observe_and_remember(&all[i..i + 10], t + Duration::from_millis(i as u64));
         }
         assert!(p.with_suspects(vec![]).is_empty(), "ten replaced one by one within the window");
     }
@@ -517,12 +540,12 @@ mod tests {
         let all = providers(4);
         let p = Protection::new("s", ProtectionThreshold::off());
         let t = Instant::now();
-        p.observe(&all, t);
-        p.observe(&all[3..], t);
+        p.observe_and_remember(&all, t);
+        p.observe_and_remember(&all[3..], t);
         assert!(p.with_suspects(vec![]).is_empty());
         let on = protection();
-        on.observe(&all, t);
-        on.observe(&[], t);
+        on.observe_and_remember(&all, t);
+        on.observe_and_remember(&[], t);
         assert!(on.with_suspects(vec![]).is_empty(), "none listed: empty protection's case");
         assert_eq!(ProtectionThreshold::default().share(f64::NAN), ProtectionThreshold::off());
     }

@@ -139,9 +139,14 @@ impl Provider {
 
     /// Sets the operator's factor on this provider's weight (0 disables it, 2.0 doubles it;
     /// clamped to `0.0..=1000.0`); it applies to the sets built from then on.
+    #[inline]
     pub(crate) fn set_weight_override(&self, factor: f64) {
         let factor = if factor.is_nan() { 1.0 } else { factor.clamp(0.0, 1000.0) };
-        self.inner.weight_override.store((factor as f32).to_bits(), Ordering::Relaxed);
+        let bits = (factor as f32).to_bits();
+        // Most builds set the factor a provider already has: a load keeps its line clean.
+        if self.inner.weight_override.load(Ordering::Relaxed) != bits {
+            self.inner.weight_override.store(bits, Ordering::Relaxed);
+        }
     }
 
     /// Sets the factor from the layout's own overrides (Dubbo's configurators), kept apart from
@@ -164,11 +169,42 @@ impl Provider {
     }
 
     /// Sets this copy's effective weight at `now` (ramp, override, health), as a set is
-    /// built; returns whether the provider is still warming up.
-    pub(super) fn reweigh(&mut self, now: SystemTime) -> bool {
+    /// built; returns it, whether the provider is still warming up, and whether it is offered
+    /// for a probe request. In a set built `without_rules` the rules' factor goes back to 1
+    /// first. A provider that does not ramp, with no override, costs a few loads.
+    #[inline]
+    pub(super) fn reweigh(&mut self, now: SystemTime, without_rules: bool) -> (u32, bool, bool) {
+        if without_rules {
+            self.set_weight_override(1.0);
+        }
+        let state = self.inner.health.state();
+        if self.inner.warmup.is_none() && state < super::outlier::state::EJECTED && self.has_no_override() {
+            self.weight = self.inner.weight;
+            return (self.weight, false, false);
+        }
+        self.reweigh_at(state, now)
+    }
+
+    /// [`Provider::reweigh`] of a provider that ramps, has an override or is out of rotation.
+    #[inline(never)]
+    fn reweigh_at(&mut self, state: u8, now: SystemTime) -> (u32, bool, bool) {
         let ramped = self.weight_at(now);
-        self.weight = if self.inner.health.is_out() { 0 } else { scale(ramped, self.weight_override()) };
-        ramped < self.inner.weight
+        self.weight = if state >= super::outlier::state::EJECTED {
+            0
+        } else if self.has_no_override() {
+            ramped
+        } else {
+            scale(ramped, self.weight_override())
+        };
+        (self.weight, ramped < self.inner.weight, state == super::outlier::state::PROBING)
+    }
+
+    /// Whether neither the rules nor the layout change the weight (both factors exactly 1).
+    #[inline]
+    fn has_no_override(&self) -> bool {
+        let one = 1.0f32.to_bits();
+        self.inner.weight_override.load(Ordering::Relaxed) == one
+            && self.inner.layout_override.load(Ordering::Relaxed) == one
     }
 
     /// The weight at `now`: the URL's, ramped by its `warmup` from its `timestamp` (Dubbo's rule).
@@ -209,7 +245,7 @@ mod tests {
 
     fn reweighed(p: &Provider, now: SystemTime) -> u32 {
         let mut copy = p.clone();
-        copy.reweigh(now);
+        copy.reweigh(now, false);
         copy.weight()
     }
 

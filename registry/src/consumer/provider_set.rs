@@ -8,9 +8,9 @@
 //! warm-up ramp x operator override x health (0 while ejected or probed). Every picker reads it
 //! from the set (the balancers below, [`crate::Balancer`]), so they all agree.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::outlier::state;
 use super::routes::{Folded, Routes, Ruling};
 use super::Provider;
 use crate::balance::{AliasTable, HashRing, LeastRequests, SmoothRoundRobin};
@@ -71,7 +71,9 @@ pub(crate) enum Picker {
 /// An immutable set of one service's providers (after filters), with its balancer.
 #[derive(Debug)]
 pub struct ProviderSet {
-    providers: Vec<Provider>,
+    /// Shared with the directory's list of ZooKeeper's providers when the set is that list
+    /// (no suspect, zone preference or rule changed it), so that a change copies it once.
+    providers: Arc<[Provider]>,
     picker: Picker,
     version: u64,
     source: ProviderSource,
@@ -114,31 +116,38 @@ impl ProviderSet {
         Self::build(parts, balance, SystemTime::now())
     }
 
-    /// Builds the set without traffic rules.
-    pub(crate) fn build(parts: SetParts, balance: LoadBalance, now: SystemTime) -> Self {
+    /// Builds the set without traffic rules from providers in any order.
+    pub(crate) fn build(mut parts: SetParts, balance: LoadBalance, now: SystemTime) -> Self {
+        sort_by_url(&mut parts.providers);
         Self::build_ruled(parts, &Ruling::default(), balance, now)
     }
 
-    /// Builds the set: traffic rules folded in (who stays, override factors, routes), effective
-    /// weights at `now` (ramp, override, health), then the balancer and the routes' pickers.
+    /// Builds the set from providers sorted by URL (the directory keeps them so; see
+    /// [`sort_by_url`]): traffic rules folded in (who stays, override factors, routes),
+    /// effective weights at `now` (ramp, override, health), then the balancer and the routes'
+    /// pickers. One pass over the providers weighs them, finds the probed ones and collects
+    /// the weights.
     pub(crate) fn build_ruled(
         parts: SetParts,
         ruling: &Ruling,
         balance: LoadBalance,
         now: SystemTime,
     ) -> Self {
-        let SetParts { providers: mut candidates, version, source, protected, rejected, unfiltered } = parts;
-        candidates.sort_by(|a, b| a.url().cmp(b.url()));
+        let SetParts { providers: candidates, version, source, protected, rejected, unfiltered } = parts;
+        debug_assert!(candidates.is_sorted_by(|a, b| a.url() <= b.url()), "providers sorted by URL");
+        let without_rules = ruling.rules.is_empty();
         let Folded { mut providers, candidates, compiled } = super::routes::fold(candidates, ruling);
         let mut warming = false;
         let mut probes = Vec::new();
+        let mut weights = Vec::with_capacity(providers.len());
         for (i, p) in providers.iter_mut().enumerate() {
-            warming |= p.reweigh(now);
-            if p.health_cell().state() == state::PROBING {
+            let (weight, ramping, probed) = p.reweigh(now, without_rules);
+            warming |= ramping;
+            if probed {
                 probes.push(i);
             }
+            weights.push(weight);
         }
-        let weights: Vec<u32> = providers.iter().map(Provider::weight).collect();
         let main_weights = compiled.as_ref().and_then(|c| super::routes::main_weights(c, &weights));
         let mut picker = Self::picker(&providers, main_weights.as_deref().unwrap_or(&weights), balance);
         if !probes.is_empty() {
@@ -149,7 +158,7 @@ impl ProviderSet {
         let probes = probes.into();
         let main_weights = main_weights.map(Vec::into_boxed_slice);
         ProviderSet {
-            providers,
+            providers: providers.into(),
             picker,
             version,
             source,
@@ -183,6 +192,12 @@ impl ProviderSet {
     /// The providers, sorted by URL.
     pub fn providers(&self) -> &[Provider] {
         &self.providers
+    }
+
+    /// The providers as the set shares them, when they are all its candidates (no traffic rule
+    /// took one out): what the directory keeps as ZooKeeper's list instead of a copy of it.
+    pub(crate) fn shared_providers(&self) -> Option<Arc<[Provider]>> {
+        self.candidates.is_none().then(|| self.providers.clone())
     }
 
     /// How many providers.
@@ -347,9 +362,16 @@ impl ProviderSet {
     }
 }
 
+/// Sorts `providers` by URL, the order of every set (a set is built from a sorted list without
+/// sorting it again; the order `get` searches by).
+pub(crate) fn sort_by_url(providers: &mut [Provider]) {
+    providers.sort_by(|a, b| a.url().cmp(b.url()));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::consumer::outlier::state;
     use crate::consumer::outlier::Outliers;
     use std::time::{Duration, UNIX_EPOCH};
 

@@ -52,13 +52,11 @@ pub(crate) struct Folded {
 }
 
 /// Applies `ruling` to the sorted `candidates`: sets each one's override factor, drops those
-/// that are out, and remaps the routes to the providers kept. Without rules everyone stays
-/// (factor 1) and the list is moved through, not copied.
+/// that are out, and remaps the routes to the providers kept. Without rules everyone stays and
+/// the list is moved through, not copied (the set builder puts each factor back to 1 as it
+/// weighs the providers, in the same pass).
 pub(crate) fn fold(candidates: Vec<Provider>, ruling: &Ruling) -> Folded {
     if ruling.rules.is_empty() {
-        for p in &candidates {
-            p.set_weight_override(1.0);
-        }
         return Folded { providers: candidates, candidates: None, compiled: None };
     }
     let urls: Vec<_> = candidates.iter().map(Provider::url).collect();

@@ -60,7 +60,8 @@ async fn merge(dir: Arc<Directory>, parts: Vec<Arc<Directory>>) {
             let _known = lock(&dir.known);
             let current = dir.cache.load_full();
             let protected = dir.refuses_empty(providers.is_empty(), &current);
-            let providers = latest_per_address(providers);
+            let mut providers = latest_per_address(providers);
+            super::provider_set::sort_by_url(&mut providers);
             let source = ProviderSource::ZooKeeper;
             dir.publish(&current, Listing { providers, rejected, protected, source, disk: None });
         }
