@@ -155,9 +155,8 @@ struct MirrorState {
 }
 
 /// One kind of members: each node name decoded once, when it is seen, and the sorted list of
-/// those that decode, made at the first snapshot after a change and shared until the next
-/// (a publish takes a snapshot: decoding every member's name there cost more than the rest
-/// of the publish's work in this process).
+/// those that decode, made at the first snapshot after a change and shared until the next, so
+/// that a snapshot (one per publish) decodes and sorts nothing while the members stay put.
 #[derive(Debug, Default)]
 struct Members {
     /// Node name -> its URL (`None`: the name does not decode; left out, as by a read).
