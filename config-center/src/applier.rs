@@ -5,6 +5,7 @@
 //! otherwise the document is. Each read is applied once: the same document (version, mzxid,
 //! content) or the same canary is not converted again.
 
+use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::Instant;
@@ -141,7 +142,13 @@ impl<T: DeserializeOwned> Watcher<T> {
 
     /// A document read from ZooKeeper, as a value and the status that goes with it.
     pub(crate) fn accept(&mut self, bytes: Vec<u8>, stat: &Stat) -> Result<(T, Status)> {
-        self.applied = Some(self.document_key(&bytes, stat));
+        let key = self.document_key(&bytes, stat);
+        self.accept_as(key, bytes, stat)
+    }
+
+    /// [`Watcher::accept`] with the document's key computed already (`document_key`).
+    fn accept_as(&mut self, key: Applied, bytes: Vec<u8>, stat: &Stat) -> Result<(T, Status)> {
+        self.applied = Some(key);
         self.zk.apply_to(&mut self.schema.layers)?;
         let doc = document::decode(&self.schema.path, Some(stat.version), bytes)?;
         let value = self.schema.convert(Some(&doc))?;
@@ -154,7 +161,13 @@ impl<T: DeserializeOwned> Watcher<T> {
     /// The canary in effect, as a value (not cached: a restart without ZooKeeper serves the
     /// document's last good version).
     fn accept_canary(&mut self, canary: &Canary) -> Result<(T, Status)> {
-        self.applied = Some(self.canary_key(canary));
+        let key = self.canary_key(canary);
+        self.accept_canary_as(key, canary)
+    }
+
+    /// [`Watcher::accept_canary`] with the canary's key computed already (`canary_key`).
+    fn accept_canary_as(&mut self, key: Applied, canary: &Canary) -> Result<(T, Status)> {
+        self.applied = Some(key);
         self.zk.apply_to(&mut self.schema.layers)?;
         let label = format!("{} canary {}", self.schema.path, canary.id);
         let doc = Text { label, version: None, text: canary.document.clone(), offset: 0 };
@@ -241,25 +254,28 @@ impl<T: DeserializeOwned> Watcher<T> {
         // Applied already, or what is in use (a canary refused and halted, or aborted, leaves the
         // document in use: nothing to load again, and the refusal stays reported).
         let seen = |me: &Self, key: Applied| me.applied == Some(key) || me.in_use == Some(key);
-        let (outcome, what, canary) = match self.canary.clone() {
+        // Each key is computed once (a digest of the document's bytes), here and for the accept.
+        let (outcome, what) = match self.canary.clone() {
             Some(canary) => {
-                if seen(self, self.canary_key(&canary)) {
+                let key = self.canary_key(&canary);
+                if seen(self, key) {
                     return;
                 }
-                (self.accept_canary(&canary), format!("canary {}", canary.id), Some(canary.id))
+                (self.accept_canary_as(key, &canary), What::Canary(canary.id))
             }
             None => match self.document.clone() {
                 NodeEvent::Present { value, stat } => {
-                    if seen(self, self.document_key(&value, &stat)) {
+                    let key = self.document_key(&value, &stat);
+                    if seen(self, key) {
                         return;
                     }
-                    (self.accept(value, &stat), format!("version {}", stat.version), None)
+                    (self.accept_as(key, value, &stat), What::Version(stat.version))
                 }
                 NodeEvent::Absent if !self.zk.is_empty() => {
                     if seen(self, Applied::Merged { digest: self.zk.digest(&self.digests) }) {
                         return;
                     }
-                    (self.merged(), String::new(), None)
+                    (self.merged(), What::NoDocument)
                 }
                 NodeEvent::Absent => {
                     if self.applied == Some(Applied::Absent) {
@@ -268,22 +284,26 @@ impl<T: DeserializeOwned> Watcher<T> {
                     if self.keep_when_deleted {
                         return self.keep_deleted(status);
                     }
-                    (self.absent(), String::new(), None)
+                    (self.absent(), What::NoDocument)
                 }
                 _ => return,
             },
         };
-        self.settle(outcome, (what, canary), value, status);
+        self.settle(outcome, what, value, status);
     }
 
-    /// Swaps an accepted value in, or reports the refusal of `what` (canary `canary`).
+    /// Swaps an accepted value in, or reports the refusal of `what`.
     fn settle(
         &mut self,
         outcome: Result<(T, Status)>,
-        (what, canary): (String, Option<u64>),
+        what: What,
         value: &ArcSwap<T>,
         status: &watch::Sender<Status>,
     ) {
+        let canary = match what {
+            What::Canary(id) => Some(id),
+            _ => None,
+        };
         let path = self.schema.path.clone();
         match outcome {
             Ok((new, mut next)) => {
@@ -299,6 +319,7 @@ impl<T: DeserializeOwned> Watcher<T> {
                 metrics::counter!("zkmesh_config_accepted_total", "path" => path).increment(1);
             }
             Err(e) => {
+                let what = what.to_string();
                 tracing::warn!(%path, error = %e, refused = %what, "config document refused; keeping the last good value");
                 metrics::counter!("zkmesh_config_refused_total", "path" => path).increment(1);
                 status.send_modify(|s| {
@@ -308,6 +329,25 @@ impl<T: DeserializeOwned> Watcher<T> {
                     s.refused_canary = canary;
                 });
             }
+        }
+    }
+}
+
+/// What an apply converted, named in a refusal (`version 8`, `canary 3`; empty without a
+/// document: the layers merged, or the defaults). Formatted only for a refusal.
+#[derive(Debug, Clone, Copy)]
+enum What {
+    Version(i32),
+    Canary(u64),
+    NoDocument,
+}
+
+impl fmt::Display for What {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            What::Version(v) => write!(f, "version {v}"),
+            What::Canary(id) => write!(f, "canary {id}"),
+            What::NoDocument => Ok(()),
         }
     }
 }

@@ -130,8 +130,7 @@ impl RulesStore {
     /// # Errors
     /// [`Error::Registry`] for ZooKeeper failures.
     pub async fn members(&self, service: &str) -> Result<(Vec<ServiceUrl>, Vec<ServiceUrl>)> {
-        let state = self.read_state(service, false).await?;
-        Ok((state.providers, state.consumers))
+        Ok(self.read_state(service, false).await?.members())
     }
 
     /// How many times this store (and its clones) read a service's members (and rules) for a
@@ -399,28 +398,37 @@ pub(crate) struct StateNames {
 impl StateNames {
     /// The state with the members decoded (nodes that do not decode left out) and sorted.
     pub(crate) fn decode(self) -> ServiceState {
-        ServiceState {
-            document: self.document,
-            providers: urls(&self.providers),
-            consumers: urls(&self.consumers),
-        }
+        let (providers, consumers) = (urls(&self.providers), urls(&self.consumers));
+        ServiceState::new(self.document, Arc::new(providers), Arc::new(consumers))
     }
 }
 
-/// What [`RulesStore`] knows of a service: read in one round trip, or mirrored.
+/// What [`RulesStore`] knows of a service: read in one round trip, or mirrored (the members
+/// shared with the mirror until they change).
 pub(crate) struct ServiceState {
     /// The rules document as stored and its version (`None`: none, or not read).
     document: Option<(String, i32)>,
     /// The providers, sorted by URL (nodes that do not decode left out).
-    providers: Vec<ServiceUrl>,
+    providers: Arc<Vec<ServiceUrl>>,
     /// The consumers, likewise.
-    consumers: Vec<ServiceUrl>,
+    consumers: Arc<Vec<ServiceUrl>>,
 }
 
 impl ServiceState {
+    /// A state of the document, the providers and the consumers (each sorted by URL).
+    pub(crate) fn new(
+        document: Option<(String, i32)>,
+        providers: Arc<Vec<ServiceUrl>>,
+        consumers: Arc<Vec<ServiceUrl>>,
+    ) -> Self {
+        ServiceState { document, providers, consumers }
+    }
+
     /// The providers and consumers.
     pub(crate) fn members(self) -> (Vec<ServiceUrl>, Vec<ServiceUrl>) {
-        (self.providers, self.consumers)
+        let owned =
+            |urls: Arc<Vec<ServiceUrl>>| Arc::try_unwrap(urls).unwrap_or_else(|shared| (*shared).clone());
+        (owned(self.providers), owned(self.consumers))
     }
 }
 

@@ -21,7 +21,7 @@
 //! prevents lost updates: a document changed by another writer makes the write fail with a
 //! version conflict, and the store falls back to fresh reads and retries.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 use zookeeper_client::{Client, Error as ZkError};
 
 use crate::error::{Error, Result};
-use crate::rules::{RulesStore, ServiceState, StateNames};
+use crate::rules::{RulesStore, ServiceState};
 
 /// A service a [`RulesStore`] follows (see [`RulesStore::follow`]); dropping it stops
 /// following (the watch is removed and the store's publishes read again).
@@ -150,20 +150,67 @@ impl Default for Mirror {
 struct MirrorState {
     ready: bool,
     document: Option<(String, i32)>,
-    providers: BTreeSet<String>,
-    consumers: BTreeSet<String>,
+    providers: Members,
+    consumers: Members,
+}
+
+/// One kind of members: each node name decoded once, when it is seen, and the sorted list of
+/// those that decode, made at the first snapshot after a change and shared until the next, so
+/// that a snapshot (one per publish) decodes and sorts nothing while the members stay put.
+#[derive(Debug, Default)]
+struct Members {
+    /// Node name -> its URL (`None`: the name does not decode; left out, as by a read).
+    names: BTreeMap<String, Option<ServiceUrl>>,
+    /// The URLs sorted, while no member changed since they were.
+    sorted: Option<Arc<Vec<ServiceUrl>>>,
+}
+
+impl Members {
+    /// The members named `names`, decoded.
+    fn of(names: Vec<String>) -> Self {
+        let names = names.into_iter().map(|n| (ServiceUrl::from_node_name(&n).ok(), n)).map(|(u, n)| (n, u));
+        Members { names: names.collect(), sorted: None }
+    }
+
+    fn insert(&mut self, name: &str) {
+        if !self.names.contains_key(name) {
+            self.names.insert(name.to_owned(), ServiceUrl::from_node_name(name).ok());
+            self.sorted = None;
+        }
+    }
+
+    fn remove(&mut self, name: &str) {
+        if self.names.remove(name).is_some() {
+            self.sorted = None;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.names.clear();
+        self.sorted = None;
+    }
+
+    /// The URLs that decode, sorted.
+    fn sorted(&mut self) -> Arc<Vec<ServiceUrl>> {
+        self.sorted
+            .get_or_insert_with(|| {
+                let mut urls: Vec<ServiceUrl> = self.names.values().flatten().cloned().collect();
+                urls.sort();
+                Arc::new(urls)
+            })
+            .clone()
+    }
 }
 
 impl Mirror {
     /// The service as last seen, members decoded (`None`: not ready).
     pub(crate) fn snapshot(&self) -> Option<ServiceState> {
-        let state = lock(&self.state);
-        let names = StateNames {
-            document: state.document.clone(),
-            providers: state.providers.iter().cloned().collect(),
-            consumers: state.consumers.iter().cloned().collect(),
-        };
-        state.ready.then(|| names.decode())
+        let mut state = lock(&self.state);
+        if !state.ready {
+            return None;
+        }
+        let (providers, consumers) = (state.providers.sorted(), state.consumers.sorted());
+        Some(ServiceState::new(state.document.clone(), providers, consumers))
     }
 
     /// This process published `text` as `version`: what the next publish compares with.
@@ -277,8 +324,8 @@ impl Follower {
         {
             let mut state = lock(&self.mirror.state);
             state.document = read.document;
-            state.providers = read.providers.into_iter().collect();
-            state.consumers = read.consumers.into_iter().collect();
+            state.providers = Members::of(read.providers);
+            state.consumers = Members::of(read.consumers);
         }
         while let Some(event) = watch.try_next() {
             match event {
@@ -307,7 +354,7 @@ impl Follower {
                 let mut state = lock(&self.mirror.state);
                 let names = members(&mut state, consumers);
                 if present {
-                    names.insert(name.to_owned());
+                    names.insert(name);
                 } else {
                     names.remove(name);
                 }
@@ -332,7 +379,7 @@ impl Follower {
     }
 }
 
-fn members(state: &mut MirrorState, consumers: bool) -> &mut BTreeSet<String> {
+fn members(state: &mut MirrorState, consumers: bool) -> &mut Members {
     match consumers {
         true => &mut state.consumers,
         false => &mut state.providers,
@@ -342,4 +389,29 @@ fn members(state: &mut MirrorState, consumers: bool) -> &mut BTreeSet<String> {
 /// Locks `mutex`, through a poisoning (the mirror's state stays consistent between statements).
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_are_decoded_once_and_sorted_again_only_after_a_change() {
+        let b = "http%3A%2F%2F10.0.0.2%3A80%2Fshop";
+        let a = "http%3A%2F%2F10.0.0.1%3A80%2Fshop";
+        let mut members = Members::of(vec![b.to_owned(), "not a url".to_owned()]);
+        let first = members.sorted();
+        assert_eq!(first.len(), 1, "a name that does not decode is left out");
+        assert!(Arc::ptr_eq(&first, &members.sorted()), "unchanged: the same list");
+        members.insert(a);
+        let second = members.sorted();
+        let hosts: Vec<&str> = second.iter().map(ServiceUrl::host).collect();
+        assert_eq!(hosts, ["10.0.0.1", "10.0.0.2"], "sorted by URL");
+        members.insert(a);
+        assert!(Arc::ptr_eq(&second, &members.sorted()), "a name seen already changes nothing");
+        members.remove(b);
+        assert_eq!(members.sorted().len(), 1);
+        members.clear();
+        assert!(members.sorted().is_empty());
+    }
 }

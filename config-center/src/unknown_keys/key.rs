@@ -62,6 +62,11 @@ impl<V> KeyVisitor<'_, V> {
         *self.key = Some(key.to_string());
         self.visitor
     }
+
+    fn on_str(self, key: &str) -> V {
+        *self.key = Some(key.to_owned());
+        self.visitor
+    }
 }
 
 impl<'de, V: Visitor<'de>> Visitor<'de> for KeyVisitor<'_, V> {

@@ -23,7 +23,9 @@ macro_rules! forward_deserialize {
     )*};
 }
 
-/// Visitor methods for values that print: `self.on(&v)` sees the value and gives the visitor.
+/// Visitor methods for values that print: `self.on(&v)` sees the value and gives the visitor
+/// (text goes to `self.on_str(v)`, which copies it as it is: keys are text, and no key needs to
+/// go through `Display`'s formatting machinery).
 macro_rules! forward_visit {
     ($($method:ident: $ty:ty),*) => {$(
         fn $method<E: de::Error>(self, v: $ty) -> Result<Self::Value, E> {
@@ -37,9 +39,20 @@ macro_rules! forward_visit_all {
         forward_visit!(
             visit_bool: bool, visit_i8: i8, visit_i16: i16, visit_i32: i32, visit_i64: i64,
             visit_i128: i128, visit_u8: u8, visit_u16: u16, visit_u32: u32, visit_u64: u64,
-            visit_u128: u128, visit_f32: f32, visit_f64: f64, visit_char: char, visit_str: &str,
-            visit_borrowed_str: &'de str, visit_string: String
+            visit_u128: u128, visit_f32: f32, visit_f64: f64, visit_char: char
         );
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            self.on_str(v).visit_str(v)
+        }
+
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            self.on_str(v).visit_borrowed_str(v)
+        }
+
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+            self.on_str(&v).visit_string(v)
+        }
 
         fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
             self.on(&"").visit_bytes(v)

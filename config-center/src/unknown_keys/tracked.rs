@@ -146,6 +146,10 @@ impl<V> Wrap<'_, V> {
     fn on(self, _: &dyn fmt::Display) -> V {
         self.visitor
     }
+
+    fn on_str(self, _: &str) -> V {
+        self.visitor
+    }
 }
 
 impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<'_, V> {

@@ -79,8 +79,7 @@ pub(crate) fn compile(
 
 /// The factor the overrides give `p` (`None`: disabled); the last matching override wins.
 fn override_factor(rules: &Rules, p: &ServiceUrl) -> Option<f64> {
-    let address = p.address();
-    let last = rules.overrides.iter().rev().find(|o| o.applies(&address, p.params()));
+    let last = rules.overrides.iter().rev().find(|o| o.applies_to(p));
     match last.map(|o| o.action) {
         None => Some(1.0),
         Some(Action::Disable) => None,

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::url::MAX_WEIGHT;
+use crate::url::{ServiceUrl, MAX_WEIGHT};
 
 /// The largest weight factor an override may set.
 pub const MAX_FACTOR: f64 = 1000.0;
@@ -154,6 +154,26 @@ impl Override {
     pub fn applies(&self, address: &str, params: &BTreeMap<String, String>) -> bool {
         self.address.as_deref().is_none_or(|a| a == address) && matches_all(&self.matches, params)
     }
+
+    /// Whether it applies to the provider `p`: [`Override::applies`] with `p`'s address and
+    /// parameters, without writing the address out (every consumer compiles its rules against
+    /// every provider at each change, and a publish checks them for every consumer).
+    pub(crate) fn applies_to(&self, p: &ServiceUrl) -> bool {
+        self.address.as_deref().is_none_or(|a| is_address_of(a, p)) && matches_all(&self.matches, p.params())
+    }
+}
+
+/// Whether `address` is `p.address()` (`host:port`, an IPv6 host in brackets), compared in
+/// place.
+fn is_address_of(address: &str, p: &ServiceUrl) -> bool {
+    let Some((host, port)) = address.rsplit_once(':') else { return false };
+    let host_matches = match p.host().contains(':') {
+        true => host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) == Some(p.host()),
+        false => host == p.host(),
+    };
+    // The port as `u16`'s `Display` writes it: digits only, no leading zero.
+    let canonical = port.bytes().all(|b| b.is_ascii_digit()) && (port == "0" || !port.starts_with('0'));
+    host_matches && canonical && port.parse::<u16>() == Ok(p.port())
 }
 
 /// Tag routing: a request carrying tag `t` goes to the providers registered with `tag=t`; a
@@ -306,6 +326,37 @@ fn line_column(text: &str, pos: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_is_matched_in_place_as_written_out() {
+        let urls =
+            ["http://10.0.0.1:80/s", "http://[::1]:8080/s", "http://Host.Example:1/s", "http://h:65535/s"];
+        let addresses = [
+            "10.0.0.1:80",
+            "10.0.0.1:080",
+            "10.0.0.1:+80",
+            "10.0.0.1:8",
+            "10.0.0.1",
+            "[::1]:8080",
+            "::1:8080",
+            "[::1]8080",
+            "host.example:1",
+            "host.example:01",
+            "Host.Example:1",
+            "h:65535",
+            "h:65536",
+            "[h]:65535",
+            "",
+            ":",
+        ];
+        for url in urls {
+            let p = ServiceUrl::parse(url).expect("url");
+            for address in addresses {
+                assert_eq!(is_address_of(address, &p), address == p.address(), "{address} against {url}");
+            }
+            assert!(is_address_of(&p.address(), &p), "{url}");
+        }
+    }
 
     fn refused(text: &str) -> (Option<usize>, Option<usize>, String) {
         match Rules::parse(text) {

@@ -87,7 +87,7 @@ impl Rules {
         let route = default_route(&compiled);
         let total: u64 = route.iter().map(|&i| u64::from(weights[i])).sum();
         let disabled = |p: &ServiceUrl| {
-            let last = self.overrides.iter().rev().find(|o| o.applies(&p.address(), p.params()));
+            let last = self.overrides.iter().rev().find(|o| o.applies_to(p));
             matches!(last.map(|o| o.action), Some(Action::Disable))
         };
         providers

@@ -64,6 +64,9 @@ pub(crate) async fn run(
         WatchKind::Children => "children",
         WatchKind::Data => "data",
     };
+    // One wait for the session's end for the whole loop (not a new one per event).
+    let closed = shared.closed();
+    tokio::pin!(closed);
     loop {
         shared.reads.fetch_add(1, Ordering::Relaxed);
         crate::metrics::watch_read(kind_name);
@@ -93,7 +96,7 @@ pub(crate) async fn run(
         };
         let event = tokio::select! {
             event = watch_event(watcher) => event,
-            _ = shared.closed() => return,
+            _ = &mut closed => return,
         };
         crate::metrics::watch_event(kind_name);
         if event == EventType::Session {
