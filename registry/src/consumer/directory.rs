@@ -9,7 +9,6 @@
 //! ZooKeeper reports changes the set, and an empty list is refused while providers were known
 //! (empty protection).
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,7 +18,9 @@ use tokio::sync::watch;
 
 use super::outlier::Outliers;
 use super::protection::Protection;
-use super::{CurrentSet, Provider, ProviderSet, ProviderSource, RejectedNode, SetParts, SubscribeOptions};
+use super::{
+    CurrentSet, NameMap, Provider, ProviderSet, ProviderSource, RejectedNode, SetParts, SubscribeOptions,
+};
 use crate::error::Error;
 use crate::layout::{DubboOverride, Layout};
 use crate::session::{lock, Environment};
@@ -36,7 +37,7 @@ pub(crate) enum Decoded {
 /// One read's names, decoded.
 struct Decoding {
     /// Every name of the read, for the next one.
-    fresh: HashMap<Arc<str>, Decoded>,
+    fresh: NameMap<Arc<str>, Decoded>,
     /// The providers among them.
     decoded: Vec<Provider>,
     /// The names that are not providers of this service.
@@ -66,7 +67,7 @@ pub(crate) struct Directory {
     pub(super) updates: watch::Sender<Arc<ProviderSet>>,
     /// Every node name of the last read, decoded or refused, reused across reads: a provider
     /// keeps its in-flight counters, and a name that does not decode is decoded and logged once.
-    pub(super) known: Mutex<HashMap<Arc<str>, Decoded>>,
+    pub(super) known: Mutex<NameMap<Arc<str>, Decoded>>,
     pub(super) version: AtomicU64,
     pub(super) empty_refusals: AtomicU64,
     pub(super) snapshot_error: Mutex<Option<Error>>,
@@ -117,7 +118,7 @@ impl Directory {
             matching: Mutex::new(Arc::default()),
             options,
             updates: watch::channel(empty).0,
-            known: Mutex::new(HashMap::new()),
+            known: Mutex::default(),
             version: AtomicU64::new(0),
             empty_refusals: AtomicU64::new(0),
             snapshot_error: Mutex::new(None),
@@ -270,8 +271,8 @@ impl Directory {
     }
 
     /// Decodes `names`, reusing what `known` (the last read) already decoded.
-    fn decode_all(&self, known: &HashMap<Arc<str>, Decoded>, names: &[String]) -> Decoding {
-        let mut fresh = HashMap::with_capacity(names.len());
+    fn decode_all(&self, known: &NameMap<Arc<str>, Decoded>, names: &[String]) -> Decoding {
+        let mut fresh = NameMap::with_capacity_and_hasher(names.len(), Default::default());
         let mut decoded = Vec::with_capacity(names.len());
         let mut rejected = Vec::new();
         for name in names {
@@ -345,7 +346,7 @@ impl Directory {
 /// that instance twice its weight. The newest registration (largest `timestamp`, then the
 /// larger node name) stays; order is otherwise kept.
 pub(super) fn latest_per_address(providers: Vec<Provider>) -> Vec<Provider> {
-    let mut at: HashMap<&str, usize> = HashMap::with_capacity(providers.len());
+    let mut at: NameMap<&str, usize> = NameMap::with_capacity_and_hasher(providers.len(), Default::default());
     let mut keep = vec![true; providers.len()];
     for (i, p) in providers.iter().enumerate() {
         match at.get(p.address()) {

@@ -24,11 +24,11 @@
 //! ([`Directory::set_dubbo_overrides`]); Curator's instances are read, not named, and a list of
 //! them becomes a set through [`Directory::apply_instances`]. [`follow_source`] picks the task.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::directory::{latest_per_address, Decoded, Listing};
-use super::{Directory, Provider, ProviderSet, ProviderSource, RejectedNode, WatchStrategy};
+use super::{Directory, NameMap, Provider, ProviderSet, ProviderSource, RejectedNode, WatchStrategy};
 use crate::error::{Error, Result};
 use crate::layout::{DubboOverride, Layout, Source};
 use crate::session::{join, lock, ChildChange, ChildrenUpdate, Read, SessionCore, WatchKind};
@@ -38,11 +38,11 @@ use crate::url::ServiceUrl;
 #[derive(Default)]
 pub(crate) struct Membership {
     /// Every node name listed, decoded or refused.
-    nodes: HashMap<Arc<str>, Decoded>,
+    nodes: NameMap<Arc<str>, Decoded>,
     /// The providers among them, sorted by URL.
     sorted: Vec<Provider>,
     /// How many providers each address has.
-    per_address: HashMap<Box<str>, u32>,
+    per_address: NameMap<Box<str>, u32>,
     /// Addresses with more than one provider.
     shared_addresses: usize,
     /// The names that are not providers of this service, by name.
@@ -207,7 +207,7 @@ impl Directory {
     pub(crate) fn apply_instances(&self, instances: Vec<(Arc<str>, Result<ServiceUrl>)>) {
         let mut known = lock(&self.known);
         let current = self.cache.load_full();
-        let mut fresh = HashMap::with_capacity(instances.len());
+        let mut fresh = NameMap::with_capacity_and_hasher(instances.len(), Default::default());
         let (mut providers, mut rejected) = (Vec::with_capacity(instances.len()), Vec::new());
         for (id, url) in instances {
             let entry = match (known.get(&id), url) {

@@ -23,6 +23,12 @@
 //! (`protection.rs`) keeps them as suspects while they answer, and zone preference
 //! ([`Filter::prefer_zone`]) narrows to a zone only while it has enough healthy providers.
 
+/// A hash map keyed by what ZooKeeper lists (node names of a few hundred bytes, addresses),
+/// looked up on every provider change: rapidhash costs a fraction of std's SipHash there, and
+/// its secrets and per-map seeds are drawn at random (std's secure RNG), so that names chosen to
+/// collide cannot be computed in advance by whoever may create provider nodes.
+pub(crate) type NameMap<K, V> = std::collections::HashMap<K, V, rapidhash::fast::RandomState>;
+
 mod balancer;
 mod changes;
 mod current;
