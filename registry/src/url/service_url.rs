@@ -254,7 +254,18 @@ impl ServiceUrl {
     }
 
     fn check_len(&self) -> std::result::Result<(), String> {
-        let len = self.to_string().len();
+        // Counted as it is formatted, not formatted into a string: every node name decoded
+        // (each provider created) is checked.
+        struct Count(usize);
+        impl fmt::Write for Count {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                self.0 += s.len();
+                Ok(())
+            }
+        }
+        let mut count = Count(0);
+        fmt::write(&mut count, format_args!("{self}")).map_err(|e| e.to_string())?;
+        let len = count.0;
         if len > MAX_URL_LEN {
             return Err(format!("URL is {len} bytes long in canonical form; at most {MAX_URL_LEN} allowed"));
         }
