@@ -29,6 +29,9 @@
 /// collide cannot be computed in advance by whoever may create provider nodes.
 pub(crate) type NameMap<K, V> = std::collections::HashMap<K, V, rapidhash::fast::RandomState>;
 
+/// A hash set of what ZooKeeper lists, hashed as a [`NameMap`].
+pub(crate) type NameSet<K> = std::collections::HashSet<K, rapidhash::fast::RandomState>;
+
 mod balancer;
 mod changes;
 mod current;

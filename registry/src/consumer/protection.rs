@@ -26,14 +26,14 @@
 //! that comes back under its own name is simply listed again). The subscription's ejector task
 //! drops them and rebuilds the set.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::outlier::vanished;
-use super::Provider;
+use super::{NameMap, NameSet, Provider};
 use crate::session::lock;
 
 /// When providers that vanish from ZooKeeper all at once are kept as suspects, and for how
@@ -134,7 +134,7 @@ struct State {
     /// may become it once the peak leaves the window, decreasing (a monotonic queue).
     sizes: VecDeque<(Instant, usize)>,
     /// The suspects, by node name.
-    suspects: HashMap<Arc<str>, Suspect>,
+    suspects: NameMap<Arc<str>, Suspect>,
     /// Whether the threshold is tripped (logged and counted once per episode).
     tripped: bool,
 }
@@ -205,8 +205,8 @@ impl Protection {
     /// Departures and suspects whose node is listed again, or whose address registered again,
     /// are over: a suspect listed again is a member, one replaced at its address is dropped.
     fn welcome(&self, st: &mut State, arrived: &[Provider]) {
-        let names: HashSet<&str> = arrived.iter().map(Provider::node_name).collect();
-        let addresses: HashSet<&str> = arrived.iter().map(Provider::address).collect();
+        let names: NameSet<&str> = arrived.iter().map(Provider::node_name).collect();
+        let addresses: NameSet<&str> = arrived.iter().map(Provider::address).collect();
         let back = |p: &Provider| names.contains(p.node_name()) || addresses.contains(p.address());
         st.departures.retain(|d| !back(&d.provider));
         let service = &self.service;
@@ -335,7 +335,7 @@ fn diff(last: &[Provider], listed: &[Provider]) -> (Vec<Provider>, Vec<Provider>
         return (Vec::new(), arrived);
     }
     let by_name = |list: &[Provider], other: &[Provider]| {
-        let names: HashSet<&str> = other.iter().map(Provider::node_name).collect();
+        let names: NameSet<&str> = other.iter().map(Provider::node_name).collect();
         list.iter().filter(|p| !names.contains(p.node_name())).cloned().collect()
     };
     (by_name(last, listed), by_name(listed, last))
