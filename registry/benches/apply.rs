@@ -13,23 +13,13 @@
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
-use zkmesh_registry::{LoadBalance, ProviderFeed, Registry, ServiceUrl, SubscribeOptions, Subscription};
+#[path = "support/names.rs"]
+mod names;
+
+use names::node_name;
+use zkmesh_registry::{LoadBalance, ProviderFeed, Registry, SubscribeOptions, Subscription};
 
 const SERVICE: &str = "bench";
-
-/// A Dubbo-like provider node name of `service`, the `i`-th.
-fn node_name(service: &str, i: usize) -> String {
-    let host = format!("10.20.{}.{}", i / 250 % 250, i % 250);
-    let url = ServiceUrl::new("http", &host, 20880 + (i / 62_500) as u16, service)
-        .and_then(|u| u.with_param("application", "bench-sibling-provider"))
-        .and_then(|u| u.with_param("dubbo", "2.0.2"))
-        .and_then(|u| u.with_param("interface", "org.apache.dubbo.bench.SiblingService"))
-        .and_then(|u| u.with_param("methods", "get,put,list,delete,watch"))
-        .and_then(|u| u.with_param("version", "1.2.3"))
-        .and_then(|u| u.with_param("timestamp", 1_700_000_000_000u64 + i as u64))
-        .expect("a valid URL");
-    url.to_node_name()
-}
 
 /// A fed subscription with `siblings` providers listed, and the name it adds and deletes.
 async fn fed(
