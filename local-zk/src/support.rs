@@ -20,6 +20,7 @@
 //! # }
 //! ```
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
@@ -78,6 +79,25 @@ pub fn chroot(prefix: &str, name: &str) -> String {
 /// When ZooKeeper cannot be reached or the chroot cannot be created.
 pub async fn raw(connect: &str) -> zookeeper_client::Client {
     crate::raw_client(connect).await.unwrap_or_else(|e| panic!("raw client on {connect}: {e}"))
+}
+
+/// Each node under a root, the root included: path -> (data, data version, creation zxid).
+pub type Subtree = BTreeMap<String, (Vec<u8>, i32, i64)>;
+
+/// What ZooKeeper holds under `root`, read with a plain client: the truth a cache of that
+/// subtree must end equal to. A node deleted while it is read is left out.
+pub async fn subtree(raw: &zookeeper_client::Client, root: &str) -> Subtree {
+    let mut tree = Subtree::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(path) = stack.pop() {
+        let Ok((data, stat)) = raw.get_data(&path).await else { continue };
+        tree.insert(path.clone(), (data, stat.version, stat.czxid));
+        if let Ok(children) = raw.list_children(&path).await {
+            let parent = path.trim_end_matches('/');
+            stack.extend(children.iter().map(|c| format!("{parent}/{c}")));
+        }
+    }
+    tree
 }
 
 /// Polls `check` every [`POLL`] until it returns true.

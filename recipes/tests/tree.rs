@@ -9,34 +9,17 @@ extern crate registry as zkmesh_registry;
 #[path = "../../registry/tests/common/mod.rs"]
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::*;
 use local_zk::expire_session;
+use local_zk::support::{subtree as zk_subtree, Subtree as Shape};
 use registry::SessionState;
 use tokio::sync::broadcast::error::TryRecvError;
 use zkmesh_recipes::{TreeCache, TreeEvent};
 use zookeeper_client::{Acls, CreateMode, Error as ZkError};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// Path → (data, version, czxid): what the cache must agree with ZooKeeper on.
-type Shape = BTreeMap<String, (Vec<u8>, i32, i64)>;
-
-/// ZooKeeper's subtree at `root`, read with a plain client.
-async fn zk_subtree(raw: &zookeeper_client::Client, root: &str) -> Shape {
-    let mut shape = Shape::new();
-    let mut stack = vec![root.to_owned()];
-    while let Some(path) = stack.pop() {
-        let Ok((data, stat)) = raw.get_data(&path).await else { continue };
-        shape.insert(path.clone(), (data, stat.version, stat.czxid));
-        if let Ok(children) = raw.list_children(&path).await {
-            stack.extend(children.iter().map(|c| format!("{path}/{c}")));
-        }
-    }
-    shape
-}
 
 fn shape_of(tree: &zkmesh_recipes::Tree) -> Shape {
     tree.iter().map(|(p, n)| (p.clone(), (n.data.clone(), n.stat.version, n.stat.czxid))).collect()

@@ -5,11 +5,12 @@
 //! cache equals ZooKeeper's subtree, and no node it published ever went back to an older
 //! state than one it had shown: every event it sent is checked against the writer's log.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use local_zk::support::{subtree as zk_subtree, Subtree as Shape};
 use recipes::{Tree, TreeCache, TreeEvent};
 use registry::{Registry, SessionState};
 use tests::support::{chroot_path, raw, shared_zk, within, StateLog, WAIT};
@@ -25,9 +26,6 @@ const SESSION_TIMEOUT: Duration = Duration::from_secs(8);
 /// creates, changes and deletes in each (again and again: a name comes back after deletion).
 const DIRS: [&str; 2] = ["/tree/a", "/tree/b"];
 const LEAVES: u64 = 3;
-
-/// Path → (data, version, czxid): what the cache must agree with ZooKeeper on.
-type Shape = BTreeMap<String, (Vec<u8>, i32, i64)>;
 
 /// One change the writer made, in ZooKeeper's order (one writer, one request at a time):
 /// the node's data after it (its step number), `None` for a deletion.
@@ -111,20 +109,6 @@ async fn toggle_every_leaf(raw: &zookeeper_client::Client) -> Vec<Written> {
         }
     }
     log
-}
-
-/// ZooKeeper's subtree at `root`, read with a plain client.
-async fn zk_subtree(raw: &zookeeper_client::Client, root: &str) -> Shape {
-    let mut shape = Shape::new();
-    let mut stack = vec![root.to_owned()];
-    while let Some(path) = stack.pop() {
-        let Ok((data, stat)) = raw.get_data(&path).await else { continue };
-        shape.insert(path.clone(), (data, stat.version, stat.czxid));
-        if let Ok(children) = raw.list_children(&path).await {
-            stack.extend(children.iter().map(|c| format!("{path}/{c}")));
-        }
-    }
-    shape
 }
 
 fn shape_of(tree: &Tree) -> Shape {
