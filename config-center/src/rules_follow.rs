@@ -168,8 +168,11 @@ struct Members {
 impl Members {
     /// The members named `names`, decoded.
     fn of(names: Vec<String>) -> Self {
-        let names = names.into_iter().map(|n| (ServiceUrl::from_node_name(&n).ok(), n)).map(|(u, n)| (n, u));
-        Members { names: names.collect(), sorted: None }
+        let decoded = |name: String| {
+            let url = ServiceUrl::from_node_name(&name).ok();
+            (name, url)
+        };
+        Members { names: names.into_iter().map(decoded).collect(), sorted: None }
     }
 
     fn insert(&mut self, name: &str) {

@@ -78,7 +78,7 @@ pub(crate) fn compile(
 }
 
 /// The factor the overrides give `p` (`None`: disabled); the last matching override wins.
-fn override_factor(rules: &Rules, p: &ServiceUrl) -> Option<f64> {
+pub(super) fn override_factor(rules: &Rules, p: &ServiceUrl) -> Option<f64> {
     let last = rules.overrides.iter().rev().find(|o| o.applies_to(p));
     match last.map(|o| o.action) {
         None => Some(1.0),

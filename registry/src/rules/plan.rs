@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::compile::{compile, Compiled};
-use super::document::{Action, Rules};
+use super::compile::{compile, override_factor, Compiled};
+use super::document::Rules;
 use crate::url::ServiceUrl;
 
 /// The default largest share of a service's providers that rules may disable (half).
@@ -86,10 +86,7 @@ impl Rules {
             .collect();
         let route = default_route(&compiled);
         let total: u64 = route.iter().map(|&i| u64::from(weights[i])).sum();
-        let disabled = |p: &ServiceUrl| {
-            let last = self.overrides.iter().rev().find(|o| o.applies_to(p));
-            matches!(last.map(|o| o.action), Some(Action::Disable))
-        };
+        let disabled = |p: &ServiceUrl| override_factor(self, p).is_none();
         providers
             .iter()
             .enumerate()

@@ -38,14 +38,19 @@ fn node_name_char(c: char) -> bool {
 }
 
 /// This machine's name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`, else `localhost`), as
-/// zkmesh's default instance names (`<hostname>-<pid>`) and status documents use it.
+/// zkmesh's default instance names (`<hostname>-<pid>`) and status documents use it. Looked up
+/// once per process (every subscription's health publisher and every status writer asks).
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned())
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".to_owned())
+    })
+    .clone()
 }
 
 /// The claimed paths, each with its environment (ZooKeeper hosts and chroot) in front.
