@@ -218,7 +218,7 @@ impl Deref for Selected {
     type Target = Provider;
     #[inline]
     fn deref(&self) -> &Provider {
-        &self.set.providers()[self.index]
+        self.set.provider(self.index)
     }
 }
 

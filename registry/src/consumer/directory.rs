@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 use super::outlier::Outliers;
 use super::protection::Protection;
+use super::sorted_providers::SortedProviders;
 use super::{
     CurrentSet, NameMap, Provider, ProviderSet, ProviderSource, RejectedNode, SetParts, SubscribeOptions,
 };
@@ -96,8 +97,9 @@ pub(crate) struct Directory {
     pub(super) protection: Protection,
     /// ZooKeeper's providers of the last listing that pass the group and version filter, before
     /// the suspects and the zone preference (which health moves: see [`Directory::compose`]).
-    /// Shared with the protection threshold's last listing (one list, not two copies).
-    matching: Mutex<Arc<[Provider]>>,
+    /// Shared with the protection threshold's last listing and, while nothing changes it, with
+    /// the current set (one list, not copies: see `one_change.rs`).
+    pub(super) matching: Mutex<SortedProviders>,
 }
 
 impl Directory {
@@ -115,7 +117,7 @@ impl Directory {
             cache: Arc::new(CurrentSet::new(empty.clone())),
             outliers: Outliers::new(service, options.outlier.clone()),
             protection: Protection::new(service, options.protection.clone()),
-            matching: Mutex::new(Arc::default()),
+            matching: Mutex::default(),
             options,
             updates: watch::channel(empty).0,
             known: Mutex::default(),
@@ -224,9 +226,8 @@ impl Directory {
             if as_is {
                 (listed, source)
             } else {
-                let listed: Arc<[Provider]> = listed.into();
-                let composed = self.compose(listed.to_vec());
-                matching = Some(listed);
+                let composed = self.compose(listed.clone());
+                matching = Some(SortedProviders::from_vec(listed));
                 (composed, source)
             }
         };
@@ -242,7 +243,14 @@ impl Directory {
                 replaced = Some(std::mem::replace(&mut *lock(&self.matching), listed));
             }
         }
-        let warming = set.is_warming();
+        self.store(set, disk);
+        drop(replaced);
+    }
+
+    /// Makes `set` current (cache, updates, metrics, warm-up ticker) and sends `disk`, the node
+    /// names ZooKeeper listed, to the disk writer. The caller holds `known`'s lock.
+    pub(super) fn store(&self, set: Arc<ProviderSet>, disk: Option<Vec<Arc<str>>>) {
+        let (warming, version) = (set.is_warming(), set.version());
         if !self.part_of_union {
             crate::metrics::providers(&self.service, set.len(), set.rejected().len());
         }
@@ -258,12 +266,11 @@ impl Directory {
             self.to_disk.send_replace(Some(Arc::new(names)));
         }
         tracing::debug!(service = %self.service, version, "provider set updated");
-        drop(replaced);
     }
 
     /// The set's providers from ZooKeeper's `matching` ones: with the protection threshold's
     /// suspects, then narrowed to the preferred zone when it has enough healthy providers.
-    fn compose(&self, matching: Vec<Provider>) -> Vec<Provider> {
+    pub(super) fn compose(&self, matching: Vec<Provider>) -> Vec<Provider> {
         let all = self.protection.with_suspects(matching);
         let healthy =
             |p: &Provider| !p.health_cell().is_out() && !p.is_suspect() && p.weight_before_health() > 0;

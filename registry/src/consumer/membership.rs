@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::directory::{latest_per_address, Decoded, Listing};
+use super::one_change::OneChange;
 use super::{Directory, NameMap, Provider, ProviderSet, ProviderSource, RejectedNode, WatchStrategy};
 use crate::error::{Error, Result};
 use crate::layout::{DubboOverride, Layout, Source};
@@ -66,21 +67,32 @@ impl Membership {
         self.sorted.sort_by(|a, b| a.url().cmp(b.url()));
     }
 
-    /// Adds `name` unless it is listed already, decoding it with `decode`.
-    pub(super) fn create(&mut self, name: &str, decode: impl FnOnce(&str) -> (Arc<str>, Decoded)) {
-        if !self.nodes.contains_key(name) {
-            let (key, entry) = decode(name);
-            self.insert(key, entry, true);
+    /// Adds `name` unless it is listed already, decoding it with `decode`; the provider added,
+    /// if it is one.
+    pub(super) fn create(
+        &mut self,
+        name: &str,
+        decode: impl FnOnce(&str) -> (Arc<str>, Decoded),
+    ) -> Option<Provider> {
+        if self.nodes.contains_key(name) {
+            return None;
         }
+        let (key, entry) = decode(name);
+        let added = match &entry {
+            Decoded::Provider(provider) => Some(provider.clone()),
+            Decoded::Rejected(_) => None,
+        };
+        self.insert(key, entry, true);
+        added
     }
 
-    /// Removes `name` if it is listed.
-    pub(super) fn delete(&mut self, name: &str) {
-        let Some((key, entry)) = self.nodes.remove_entry(name) else { return };
+    /// Removes `name` if it is listed; the provider removed, if it was one.
+    pub(super) fn delete(&mut self, name: &str) -> Option<Provider> {
+        let (key, entry) = self.nodes.remove_entry(name)?;
         let provider = match entry {
             Decoded::Rejected(_) => {
                 self.rejected.remove(&key);
-                return;
+                return None;
             }
             Decoded::Provider(provider) => provider,
         };
@@ -102,6 +114,17 @@ impl Membership {
                 _ => {}
             }
         }
+        Some(provider)
+    }
+
+    /// Whether some address has more than one provider (the one-per-address rule then picks).
+    pub(super) fn shares_addresses(&self) -> bool {
+        self.shared_addresses > 0
+    }
+
+    /// How many providers, one per address.
+    pub(super) fn provider_count(&self) -> usize {
+        self.per_address.len()
     }
 
     /// Whether ZooKeeper lists no node at all (providers or not).
@@ -173,15 +196,27 @@ impl Directory {
                 None => self.decoded(name, None),
             },
         };
+        // One provider created or deleted, while every address has one provider: applied to
+        // the current set in place of a rebuild when it allows (`one_change.rs`).
+        let mut single = None;
         match update {
             ChildrenUpdate::Listed(names) => members.reset(names, decode),
             ChildrenUpdate::Changed(changes) => {
+                let one = changes.len() == 1 && !members.shares_addresses();
                 for change in changes {
-                    match change {
-                        ChildChange::Created(name) => members.create(&name, decode),
-                        ChildChange::Deleted(name) => members.delete(&name),
-                    }
+                    let changed = match change {
+                        ChildChange::Created(name) => members.create(&name, decode).map(OneChange::Arrived),
+                        ChildChange::Deleted(name) => members.delete(&name).map(OneChange::Departed),
+                    };
+                    single = changed.filter(|_| one);
                 }
+            }
+        }
+        if let Some(change) = single.filter(|_| !members.shares_addresses() && !members.is_empty()) {
+            if self.apply_one(&current, change, &members) {
+                drop(members);
+                known.clear();
+                return;
             }
         }
         let protected = self.refuses_empty(members.is_empty(), &current);
@@ -316,7 +351,7 @@ pub(super) async fn follow(core: Arc<SessionCore>, dir: Arc<Directory>, provider
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use proptest::prelude::*;
 
     use super::*;
@@ -343,8 +378,8 @@ mod tests {
     }
 
     /// What a user sees of a set: its providers' node names in order, rejected names, flags.
-    fn seen(set: &ProviderSet) -> (Vec<String>, Vec<String>, usize, bool) {
-        let providers = set.providers().iter().map(|p| p.node_name().to_owned()).collect();
+    pub(crate) fn seen(set: &ProviderSet) -> (Vec<(String, u32)>, Vec<String>, usize, bool) {
+        let providers = set.providers().iter().map(|p| (p.node_name().to_owned(), p.weight())).collect();
         let mut rejected: Vec<String> = set.rejected().iter().map(|r| r.node.clone()).collect();
         rejected.sort();
         (providers, rejected, set.unfiltered_len(), set.is_empty_protected())
@@ -407,7 +442,7 @@ mod tests {
         dir.apply_update(ChildrenUpdate::Changed(vec![ChildChange::Created(names[1].clone())]));
         let set = dir.cache.load_full();
         assert!(!set.is_empty_protected());
-        assert_eq!(seen(&set).0, [names[1].clone()], "ZooKeeper's one provider, not the two kept");
+        assert_eq!(seen(&set).0, [(names[1].clone(), 11)], "ZooKeeper's one provider, not the two kept");
         assert_eq!(dir.empty_refusals.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 

@@ -45,6 +45,7 @@ mod feed;
 mod filter;
 mod health_status;
 mod membership;
+mod one_change;
 mod options;
 mod outlier;
 mod protection;
@@ -53,6 +54,7 @@ mod provider_set;
 mod routes;
 mod rules_watch;
 mod selector;
+mod sorted_providers;
 mod subscription;
 mod union;
 

@@ -33,6 +33,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::outlier::vanished;
+use super::sorted_providers::SortedProviders;
 use super::{NameMap, NameSet, Provider};
 use crate::session::lock;
 
@@ -128,8 +129,11 @@ struct Suspect {
 #[derive(Default)]
 struct State {
     /// The providers of the last listing, in its order.
-    last: Arc<[Provider]>,
+    last: SortedProviders,
     departures: VecDeque<Departure>,
+    /// How many of `departures` each address has: an arrival at none of them welcomes no one
+    /// without a walk over the window's departures.
+    departed_addresses: NameMap<Box<str>, usize>,
     /// How many providers listings of the window had: the window's peak and the sizes that
     /// may become it once the peak leaves the window, decreasing (a monotonic queue).
     sizes: VecDeque<(Instant, usize)>,
@@ -155,7 +159,7 @@ impl Protection {
     #[cfg(test)]
     pub(crate) fn observe_and_remember(&self, listed: &[Provider], now: Instant) -> bool {
         let held = self.observe(listed, now);
-        self.remember(listed.into());
+        self.remember(SortedProviders::from_vec(listed.to_vec()));
         held
     }
 
@@ -173,15 +177,47 @@ impl Protection {
         }
         let mut st = lock(&self.state);
         let (departed, arrived) = diff(&st.last, listed);
+        self.observe_diff(&mut st, departed, &arrived, listed.len(), now)
+    }
+
+    /// [`Protection::observe`] of a listing that differs from the last one by `departed` or
+    /// `arrived` (one provider, known from the watch event: no walk over the lists). The
+    /// caller then hands the listing to [`Protection::remember`].
+    pub(crate) fn observe_one(
+        &self,
+        departed: Option<&Provider>,
+        arrived: Option<&Provider>,
+        listed: usize,
+        now: Instant,
+    ) -> bool {
+        if self.policy.is_off() {
+            return false;
+        }
+        let mut st = lock(&self.state);
+        let (departed, arrived) = (departed.cloned().into_iter().collect(), Vec::from_iter(arrived.cloned()));
+        self.observe_diff(&mut st, departed, &arrived, listed, now)
+    }
+
+    /// Counts `departed` and welcomes `arrived` (the difference between the last listing and
+    /// one of `listed` providers), then trips when the list shrank too much.
+    fn observe_diff(
+        &self,
+        st: &mut State,
+        departed: Vec<Provider>,
+        arrived: &[Provider],
+        listed: usize,
+        now: Instant,
+    ) -> bool {
         let peak = st.last.len();
-        st.departures.extend(departed.into_iter().map(|provider| Departure {
-            at: now,
-            provider,
-            settled: false,
-        }));
+        for provider in departed {
+            *st.departed_addresses.entry(provider.address().into()).or_default() += 1;
+            st.departures.push_back(Departure { at: now, provider, settled: false });
+        }
         let window = self.policy.window;
         while st.departures.front().is_some_and(|d| d.at + window < now) {
-            st.departures.pop_front();
+            if let Some(gone) = st.departures.pop_front() {
+                forget_address(&mut st.departed_addresses, gone.provider.address());
+            }
         }
         while st.sizes.front().is_some_and(|(at, _)| *at + window < now) {
             st.sizes.pop_front();
@@ -189,15 +225,16 @@ impl Protection {
         // Sizes decrease from front to back: the front is the window's peak, and a size no
         // bigger than a later one can never be a peak again.
         let peak = st.sizes.front().map_or(peak, |(_, n)| peak.max(*n));
-        while st.sizes.back().is_some_and(|(_, n)| *n <= listed.len()) {
+        while st.sizes.back().is_some_and(|(_, n)| *n <= listed) {
             st.sizes.pop_back();
         }
-        st.sizes.push_back((now, listed.len()));
-        let anyone_to_welcome = !st.departures.is_empty() || !st.suspects.is_empty();
-        if !arrived.is_empty() && anyone_to_welcome {
-            self.welcome(&mut st, &arrived);
+        st.sizes.push_back((now, listed));
+        // A departure is back when its address is (a node listed again has its address).
+        let departure_back = arrived.iter().any(|p| st.departed_addresses.contains_key(p.address()));
+        if !arrived.is_empty() && (departure_back || !st.suspects.is_empty()) {
+            self.welcome(st, arrived);
         }
-        let held = self.trip(&mut st, listed.len(), peak, now);
+        let held = self.trip(st, listed, peak, now);
         crate::metrics::suspects(&self.service, st.suspects.len());
         held
     }
@@ -208,7 +245,14 @@ impl Protection {
         let names: NameSet<&str> = arrived.iter().map(Provider::node_name).collect();
         let addresses: NameSet<&str> = arrived.iter().map(Provider::address).collect();
         let back = |p: &Provider| names.contains(p.node_name()) || addresses.contains(p.address());
-        st.departures.retain(|d| !back(&d.provider));
+        let (departures, counts) = (&mut st.departures, &mut st.departed_addresses);
+        departures.retain(|d| {
+            let stays = !back(&d.provider);
+            if !stays {
+                forget_address(counts, d.provider.address());
+            }
+            stays
+        });
         let service = &self.service;
         st.suspects.retain(|_, Suspect { provider: p, .. }| {
             if names.contains(p.node_name()) {
@@ -260,7 +304,7 @@ impl Protection {
 
     /// Keeps `listed`, the providers last observed, to compare the next listing with (shared,
     /// not copied: the directory keeps the same list).
-    pub(crate) fn remember(&self, listed: Arc<[Provider]>) {
+    pub(crate) fn remember(&self, listed: SortedProviders) {
         if !self.policy.is_off() {
             lock(&self.state).last = listed;
         }
@@ -323,47 +367,81 @@ impl Protection {
     }
 }
 
+/// A list of providers compared by [`diff`]: the last listing (in chunks) or a new one.
+trait Listed {
+    fn count(&self) -> usize;
+    fn nth(&self, index: usize) -> &Provider;
+}
+
+impl Listed for [Provider] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn nth(&self, index: usize) -> &Provider {
+        &self[index]
+    }
+}
+
+impl Listed for SortedProviders {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn nth(&self, index: usize) -> &Provider {
+        self.at(index)
+    }
+}
+
 /// The providers of `last` not in `listed` (departed) and those of `listed` not in `last`
 /// (arrived). A change applied from a watch event removes or inserts providers without
 /// reordering the others, so one list is usually a subsequence of the other and a walk
 /// comparing pointers finds the difference in O(n) without hashing; otherwise, by node name.
-fn diff(last: &[Provider], listed: &[Provider]) -> (Vec<Provider>, Vec<Provider>) {
+fn diff<L: Listed + ?Sized>(last: &L, listed: &[Provider]) -> (Vec<Provider>, Vec<Provider>) {
     if let Some(departed) = extra_in(last, listed) {
         return (departed, Vec::new());
     }
     if let Some(arrived) = extra_in(listed, last) {
         return (Vec::new(), arrived);
     }
-    let by_name = |list: &[Provider], other: &[Provider]| {
-        let names: NameSet<&str> = other.iter().map(Provider::node_name).collect();
-        list.iter().filter(|p| !names.contains(p.node_name())).cloned().collect()
+    let missing = |names: NameSet<&str>, list: &mut dyn Iterator<Item = &Provider>| -> Vec<Provider> {
+        list.filter(|p| !names.contains(p.node_name())).cloned().collect()
     };
-    (by_name(last, listed), by_name(listed, last))
+    let last_all = || (0..last.count()).map(|i| last.nth(i));
+    let departed = missing(listed.iter().map(Provider::node_name).collect(), &mut last_all());
+    let arrived = missing(last_all().map(Provider::node_name).collect(), &mut listed.iter());
+    (departed, arrived)
 }
 
 /// The providers of `long` not in `short` when `short` is a subsequence of `long` (the same
 /// registrations, in the same order), else `None`.
-fn extra_in(long: &[Provider], short: &[Provider]) -> Option<Vec<Provider>> {
-    if short.len() > long.len() {
+fn extra_in<L: Listed + ?Sized, S: Listed + ?Sized>(long: &L, short: &S) -> Option<Vec<Provider>> {
+    let (n, m) = (long.count(), short.count());
+    if m > n {
         return None;
     }
     // A change leaves long runs alike at both ends: skip them by comparing pointers only.
-    let same = |(a, b): &(&Provider, &Provider)| a.same_registration(b);
-    let head = long.iter().zip(short).take_while(same).count();
-    let (long, short) = (&long[head..], &short[head..]);
-    let tail = long.iter().rev().zip(short.iter().rev()).take_while(same).count();
-    let (long, short) = (&long[..long.len() - tail], &short[..short.len() - tail]);
-    let mut extra = Vec::with_capacity(long.len() - short.len());
-    let mut rest = short.iter().peekable();
-    for p in long {
-        match rest.peek() {
-            Some(next) if next.same_registration(p) => {
-                rest.next();
-            }
-            _ => extra.push(p.clone()),
+    let same = |i: usize, j: usize| long.nth(i).same_registration(short.nth(j));
+    let head = (0..m).take_while(|&i| same(i, i)).count();
+    let tail = (0..m - head).take_while(|&k| same(n - 1 - k, m - 1 - k)).count();
+    let mut extra = Vec::with_capacity(n - m);
+    let mut next = head;
+    for i in head..n - tail {
+        if next < m - tail && same(i, next) {
+            next += 1;
+        } else {
+            extra.push(long.nth(i).clone());
         }
     }
-    rest.peek().is_none().then_some(extra)
+    (next == m - tail).then_some(extra)
+}
+
+/// One departure at `address` less in `counts`.
+fn forget_address(counts: &mut NameMap<Box<str>, usize>, address: &str) {
+    if let Some(n) = counts.get_mut(address) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(address);
+        }
+    }
 }
 
 fn dropped(service: &str, p: &Provider, why: &'static str) {
@@ -506,21 +584,26 @@ mod tests {
         let all = providers(6);
         let names = |v: Vec<Provider>| addresses(&v);
         let removed = vec![all[0].clone(), all[2].clone(), all[5].clone()];
-        let (gone, new) = diff(&all, &removed);
+        let (gone, new) = diff(&all[..], &removed);
         assert_eq!(
             (names(gone), names(new)),
             (addresses(&[all[1].clone(), all[3].clone(), all[4].clone()]), vec![])
         );
-        let (gone, new) = diff(&removed, &all);
+        let (gone, new) = diff(&removed[..], &all);
         assert_eq!(
             (names(gone), names(new)),
             (vec![], addresses(&[all[1].clone(), all[3].clone(), all[4].clone()]))
         );
         let shuffled = vec![all[4].clone(), all[0].clone(), all[3].clone()];
-        let (gone, new) = diff(&removed, &shuffled);
+        let (gone, new) = diff(&removed[..], &shuffled);
         assert_eq!(names(gone), addresses(&[all[2].clone(), all[5].clone()]));
         assert_eq!(names(new), addresses(&[all[3].clone(), all[4].clone()]));
-        assert_eq!(diff(&all, &all).0.len() + diff(&all, &all).1.len(), 0);
+        assert_eq!(diff(&all[..], &all).0.len() + diff(&all[..], &all).1.len(), 0);
+        let chunked = SortedProviders::from_vec(all.clone());
+        assert_eq!(
+            names(diff(&chunked, &removed).0),
+            addresses(&[all[1].clone(), all[3].clone(), all[4].clone()])
+        );
     }
 
     #[test]

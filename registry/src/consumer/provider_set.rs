@@ -8,10 +8,10 @@
 //! warm-up ramp x operator override x health (0 while ejected or probed). Every picker reads it
 //! from the set (the balancers below, [`crate::Balancer`]), so they all agree.
 
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::routes::{Folded, Routes, Ruling};
+use super::sorted_providers::SortedProviders;
 use super::Provider;
 use crate::balance::{AliasTable, HashRing, LeastRequests, SmoothRoundRobin};
 use crate::error::Error;
@@ -72,8 +72,11 @@ pub(crate) enum Picker {
 #[derive(Debug)]
 pub struct ProviderSet {
     /// Shared with the directory's list of ZooKeeper's providers when the set is that list
-    /// (no suspect, zone preference or rule changed it), so that a change copies it once.
-    providers: Arc<[Provider]>,
+    /// (no suspect, zone preference or rule changed it), so that a change copies one chunk.
+    providers: SortedProviders,
+    /// The providers in one slice, made on the first [`ProviderSet::providers`] call when they
+    /// span several chunks (picks never need it).
+    flat: std::sync::OnceLock<Box<[Provider]>>,
     picker: Picker,
     version: u64,
     source: ProviderSource,
@@ -149,7 +152,7 @@ impl ProviderSet {
             weights.push(weight);
         }
         let main_weights = compiled.as_ref().and_then(|c| super::routes::main_weights(c, &weights));
-        let mut picker = Self::picker(&providers, main_weights.as_deref().unwrap_or(&weights), balance);
+        let mut picker = Self::picker(providers.iter(), main_weights.as_deref().unwrap_or(&weights), balance);
         if !probes.is_empty() {
             picker = Picker::Probing(Box::new(picker));
         }
@@ -158,7 +161,8 @@ impl ProviderSet {
         let probes = probes.into();
         let main_weights = main_weights.map(Vec::into_boxed_slice);
         ProviderSet {
-            providers: providers.into(),
+            providers: SortedProviders::from_vec(providers),
+            flat: std::sync::OnceLock::new(),
             picker,
             version,
             source,
@@ -174,13 +178,18 @@ impl ProviderSet {
         }
     }
 
-    pub(crate) fn picker(providers: &[Provider], weights: &[u32], balance: LoadBalance) -> Picker {
+    /// The balancer of `balance` over `providers`, with these `weights`.
+    pub(crate) fn picker<'a>(
+        providers: impl Iterator<Item = &'a Provider>,
+        weights: &[u32],
+        balance: LoadBalance,
+    ) -> Picker {
         match balance {
             LoadBalance::Random => Picker::Random(AliasTable::new(weights)),
             LoadBalance::RoundRobin => Picker::RoundRobin(SmoothRoundRobin::new(weights)),
             LoadBalance::LeastRequests => Picker::LeastRequests(LeastRequests::new(weights)),
             LoadBalance::ConsistentHash => {
-                let ids: Vec<&str> = providers.iter().map(|p| p.address()).collect();
+                let ids: Vec<&str> = providers.map(|p| p.address()).collect();
                 Picker::ConsistentHash(
                     HashRing::new(&ids, weights, crate::balance::DEFAULT_REPLICAS),
                     AliasTable::new(weights),
@@ -189,15 +198,66 @@ impl ProviderSet {
         }
     }
 
+    /// The set after one provider arrived or left ZooKeeper's listing: `providers` is this
+    /// set's list with that change, its other providers keeping their effective weights (what
+    /// moves a weight, a rule, health, a warm-up tick, rebuilds the set instead), and the
+    /// balancer is built again over the weights. The directory calls it only on a set that is
+    /// the listing as is (`one_change.rs`): no rule, suspect, zone preference, probe or
+    /// warm-up, and not consistent hashing, whose ring is rebuilt from the providers anyway.
+    pub(crate) fn changed(
+        &self,
+        providers: SortedProviders,
+        version: u64,
+        unfiltered: usize,
+        warming: bool,
+        balance: LoadBalance,
+    ) -> Self {
+        debug_assert!(self.routes.is_none() && self.candidates.is_none() && self.probes.is_empty());
+        let weights: Vec<u32> = providers.iter().map(Provider::weight).collect();
+        ProviderSet {
+            picker: Self::picker(providers.iter(), &weights, balance),
+            providers,
+            flat: std::sync::OnceLock::new(),
+            version,
+            source: ProviderSource::ZooKeeper,
+            protected: false,
+            rejected: self.rejected.clone(),
+            unfiltered,
+            warming,
+            probes: Box::default(),
+            built_at: std::time::Instant::now(),
+            candidates: None,
+            routes: None,
+            main_weights: None,
+        }
+    }
+
     /// The providers, sorted by URL.
+    ///
+    /// A large set keeps its providers in shared chunks (a change copies one); the first call
+    /// on such a set copies them into one slice, kept with the set. Picks never need it.
     pub fn providers(&self) -> &[Provider] {
-        &self.providers
+        match self.providers.as_one_slice() {
+            Some(all) => all,
+            None => self.flat.get_or_init(|| self.providers.to_vec().into()),
+        }
+    }
+
+    /// The provider at `index` of [`ProviderSet::providers`], without making that slice.
+    #[inline]
+    pub(crate) fn provider(&self, index: usize) -> &Provider {
+        self.providers.at(index)
     }
 
     /// The providers as the set shares them, when they are all its candidates (no traffic rule
     /// took one out): what the directory keeps as ZooKeeper's list instead of a copy of it.
-    pub(crate) fn shared_providers(&self) -> Option<Arc<[Provider]>> {
+    pub(crate) fn shared_providers(&self) -> Option<SortedProviders> {
         self.candidates.is_none().then(|| self.providers.clone())
+    }
+
+    /// The providers in their shared chunks.
+    pub(crate) fn sorted_providers(&self) -> &SortedProviders {
+        &self.providers
     }
 
     /// How many providers.
@@ -254,18 +314,18 @@ impl ProviderSet {
 
     /// The provider with this URL, if present.
     pub fn get(&self, url: &ServiceUrl) -> Option<&Provider> {
-        self.providers.binary_search_by(|p| p.url().cmp(url)).ok().map(|i| &self.providers[i])
+        self.providers.search(url).ok().map(|i| self.providers.at(i))
     }
 
     /// Picks a provider by the subscription's [`LoadBalance`] (random for consistent hash).
     pub fn select(&self) -> Option<&Provider> {
-        self.select_index(None).map(|i| &self.providers[i])
+        self.select_index(None).map(|i| self.providers.at(i))
     }
 
     /// Picks a provider for `key`: consistent for [`LoadBalance::ConsistentHash`], otherwise the
     /// key is ignored.
     pub fn select_by_key(&self, key: &[u8]) -> Option<&Provider> {
-        self.select_index(Some(key)).map(|i| &self.providers[i])
+        self.select_index(Some(key)).map(|i| self.providers.at(i))
     }
 
     /// Picks a provider for a request with this context: by its tag when the rules route by
@@ -274,7 +334,7 @@ impl ProviderSet {
     /// [`ProviderSet::select_by_key`] (or [`ProviderSet::select`] without a key). `None` when
     /// the route has no provider (a tag no provider carries under strict tag routing).
     pub fn select_with(&self, context: &RequestContext<'_>) -> Option<&Provider> {
-        self.select_index_with(context).map(|i| &self.providers[i])
+        self.select_index_with(context).map(|i| self.providers.at(i))
     }
 
     /// The index of the provider picked for `context`.
@@ -292,7 +352,7 @@ impl ProviderSet {
 
     /// The providers before traffic rules took the disabled (and routed-away) ones out.
     pub fn candidates(&self) -> &[Provider] {
-        self.candidates.as_deref().unwrap_or(&self.providers)
+        self.candidates.as_deref().unwrap_or(self.providers())
     }
 
     /// The weights the set's main picker (and [`crate::Balancer`]) draws by: each provider's
@@ -309,7 +369,7 @@ impl ProviderSet {
         match picker {
             Picker::Random(r) => r.pick(),
             Picker::RoundRobin(r) => r.pick(),
-            Picker::LeastRequests(l) => l.pick(|i| self.providers[members[i]].in_flight()),
+            Picker::LeastRequests(l) => l.pick(|i| self.providers.at(members[i]).in_flight()),
             Picker::ConsistentHash(ring, random) => match key {
                 Some(key) => ring.pick(key),
                 None => random.pick(),
@@ -336,7 +396,7 @@ impl ProviderSet {
         match picker {
             Picker::Random(r) => r.pick(),
             Picker::RoundRobin(r) => r.pick(),
-            Picker::LeastRequests(l) => l.pick(|i| self.providers[i].in_flight()),
+            Picker::LeastRequests(l) => l.pick(|i| self.providers.at(i).in_flight()),
             Picker::ConsistentHash(ring, random) => match key {
                 Some(key) => ring.pick(key),
                 None => random.pick(),
@@ -348,7 +408,7 @@ impl ProviderSet {
     /// Claims a probe request: the index of a provider offered for one, at most once per
     /// offer, whoever picks (see [`OutlierPolicy`](super::OutlierPolicy)).
     pub(crate) fn take_probe(&self) -> Option<usize> {
-        self.probes.iter().copied().find(|&i| self.providers[i].health_cell().take_probe())
+        self.probes.iter().copied().find(|&i| self.providers.at(i).health_cell().take_probe())
     }
 
     /// The indexes of the providers offered for a probe request.

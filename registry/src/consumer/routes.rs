@@ -177,7 +177,7 @@ impl RoutePicker {
     fn new(members: &[usize], providers: &[Provider], weights: &[u32], balance: LoadBalance) -> Self {
         let sub: Vec<Provider> = members.iter().map(|&i| providers[i].clone()).collect();
         let sub_weights: Vec<u32> = members.iter().map(|&i| weights[i]).collect();
-        let picker = ProviderSet::picker(&sub, &sub_weights, balance);
+        let picker = ProviderSet::picker(sub.iter(), &sub_weights, balance);
         RoutePicker { members: members.into(), picker }
     }
 
