@@ -61,7 +61,7 @@ impl ProviderChanges {
 
     fn diff(&mut self, set: &ProviderSet) {
         let mut next: BTreeMap<ServiceUrl, Provider> = BTreeMap::new();
-        for p in set.providers() {
+        for p in set.iter() {
             next.insert(p.url().clone(), p.clone());
         }
         for (url, p) in &self.seen {

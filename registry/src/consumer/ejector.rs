@@ -96,12 +96,12 @@ impl Ejector {
     /// Applies what was reported since the last step to `set`'s providers; `true` when the set
     /// must be rebuilt.
     pub(crate) fn step(&mut self, outliers: &Outliers, set: &ProviderSet, now: Instant) -> bool {
-        let members: HashSet<&str> = set.providers().iter().map(|p| p.node_name()).collect();
+        let members: HashSet<&str> = set.iter().map(|p| p.node_name()).collect();
         self.watched.retain(|node, _| members.contains(&**node));
         let limit = ejection_limit(set, outliers.policy.max_ejected_share);
-        let mut out = set.providers().iter().filter(|p| p.health_cell().is_out()).count();
+        let mut out = set.iter().filter(|p| p.health_cell().is_out()).count();
         let mut changed = false;
-        for p in set.providers() {
+        for p in set.iter() {
             match p.health_cell().state() {
                 state::SUSPECT if out < limit => {
                     self.eject(outliers, p, now, "failed requests");
@@ -174,7 +174,7 @@ impl Ejector {
 /// weight before health (suspects of the protection threshold not counted), rounded down, and
 /// never all of them.
 pub(crate) fn ejection_limit(set: &ProviderSet, share: f64) -> usize {
-    let active = set.providers().iter().filter(|p| p.weight_before_health() > 0 && !p.is_suspect()).count();
+    let active = set.iter().filter(|p| p.weight_before_health() > 0 && !p.is_suspect()).count();
     let by_share = (active as f64 * share).floor() as usize;
     by_share.min(active.saturating_sub(1))
 }

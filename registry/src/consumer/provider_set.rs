@@ -8,6 +8,7 @@
 //! warm-up ramp x operator override x health (0 while ejected or probed). Every picker reads it
 //! from the set (the balancers below, [`crate::Balancer`]), so they all agree.
 
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use super::routes::{Folded, Routes, Ruling};
@@ -74,9 +75,10 @@ pub struct ProviderSet {
     /// Shared with the directory's list of ZooKeeper's providers when the set is that list
     /// (no suspect, zone preference or rule changed it), so that a change copies one chunk.
     providers: SortedProviders,
-    /// The providers in one slice, made on the first [`ProviderSet::providers`] call when they
-    /// span several chunks (picks never need it).
-    flat: std::sync::OnceLock<Box<[Provider]>>,
+    /// The providers in one slice, what picks read: the one chunk of a full build, shared;
+    /// after a change applied in place, made by [`ProviderSet::settle`] once the set is
+    /// published (until then picks look the chunks up).
+    flat: OnceLock<Arc<[Provider]>>,
     picker: Picker,
     version: u64,
     source: ProviderSource,
@@ -160,9 +162,10 @@ impl ProviderSet {
         let built_at = std::time::Instant::now();
         let probes = probes.into();
         let main_weights = main_weights.map(Vec::into_boxed_slice);
+        let providers: Arc<[Provider]> = providers.into();
         ProviderSet {
-            providers: SortedProviders::from_vec(providers),
-            flat: std::sync::OnceLock::new(),
+            flat: OnceLock::from(providers.clone()),
+            providers: SortedProviders::from_slice(providers),
             picker,
             version,
             source,
@@ -214,10 +217,11 @@ impl ProviderSet {
     ) -> Self {
         debug_assert!(self.routes.is_none() && self.candidates.is_none() && self.probes.is_empty());
         let weights: Vec<u32> = providers.iter().map(Provider::weight).collect();
+        let flat = providers.one_slice().map_or_else(OnceLock::new, OnceLock::from);
         ProviderSet {
             picker: Self::picker(providers.iter(), &weights, balance),
             providers,
-            flat: std::sync::OnceLock::new(),
+            flat,
             version,
             source: ProviderSource::ZooKeeper,
             protected: false,
@@ -234,19 +238,32 @@ impl ProviderSet {
 
     /// The providers, sorted by URL.
     ///
-    /// A large set keeps its providers in shared chunks (a change copies one); the first call
-    /// on such a set copies them into one slice, kept with the set. Picks never need it.
+    /// A set changed in place keeps its providers in shared chunks (a change copies one) and
+    /// one slice of them made once it is published; a call before that makes the slice.
     pub fn providers(&self) -> &[Provider] {
-        match self.providers.as_one_slice() {
-            Some(all) => all,
-            None => self.flat.get_or_init(|| self.providers.to_vec().into()),
+        self.flat.get_or_init(|| self.providers.to_vec().into())
+    }
+
+    /// The providers in order, without making one slice of them.
+    pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = &Provider> + '_ {
+        self.providers.iter()
+    }
+
+    /// The provider at `index` of [`ProviderSet::providers`]: from the one slice once it is
+    /// made ([`ProviderSet::settle`]), from the chunks before.
+    #[inline]
+    pub(crate) fn provider(&self, index: usize) -> &Provider {
+        match self.flat.get() {
+            Some(flat) => &flat[index],
+            None => self.providers.at(index),
         }
     }
 
-    /// The provider at `index` of [`ProviderSet::providers`], without making that slice.
-    #[inline]
-    pub(crate) fn provider(&self, index: usize) -> &Provider {
-        self.providers.at(index)
+    /// Makes the one slice that picks read when the providers span several chunks (after a
+    /// change applied in place, `one_change.rs`): the directory calls it once the set is
+    /// published, off the propagation path, so that picks do not pay the chunk lookup.
+    pub(crate) fn settle(&self) {
+        let _ = self.providers();
     }
 
     /// The providers as the set shares them, when they are all its candidates (no traffic rule
@@ -314,18 +331,18 @@ impl ProviderSet {
 
     /// The provider with this URL, if present.
     pub fn get(&self, url: &ServiceUrl) -> Option<&Provider> {
-        self.providers.search(url).ok().map(|i| self.providers.at(i))
+        self.providers.search(url).ok().map(|i| self.provider(i))
     }
 
     /// Picks a provider by the subscription's [`LoadBalance`] (random for consistent hash).
     pub fn select(&self) -> Option<&Provider> {
-        self.select_index(None).map(|i| self.providers.at(i))
+        self.select_index(None).map(|i| self.provider(i))
     }
 
     /// Picks a provider for `key`: consistent for [`LoadBalance::ConsistentHash`], otherwise the
     /// key is ignored.
     pub fn select_by_key(&self, key: &[u8]) -> Option<&Provider> {
-        self.select_index(Some(key)).map(|i| self.providers.at(i))
+        self.select_index(Some(key)).map(|i| self.provider(i))
     }
 
     /// Picks a provider for a request with this context: by its tag when the rules route by
@@ -334,7 +351,7 @@ impl ProviderSet {
     /// [`ProviderSet::select_by_key`] (or [`ProviderSet::select`] without a key). `None` when
     /// the route has no provider (a tag no provider carries under strict tag routing).
     pub fn select_with(&self, context: &RequestContext<'_>) -> Option<&Provider> {
-        self.select_index_with(context).map(|i| self.providers.at(i))
+        self.select_index_with(context).map(|i| self.provider(i))
     }
 
     /// The index of the provider picked for `context`.
@@ -369,7 +386,7 @@ impl ProviderSet {
         match picker {
             Picker::Random(r) => r.pick(),
             Picker::RoundRobin(r) => r.pick(),
-            Picker::LeastRequests(l) => l.pick(|i| self.providers.at(members[i]).in_flight()),
+            Picker::LeastRequests(l) => l.pick(|i| self.provider(members[i]).in_flight()),
             Picker::ConsistentHash(ring, random) => match key {
                 Some(key) => ring.pick(key),
                 None => random.pick(),
@@ -396,7 +413,7 @@ impl ProviderSet {
         match picker {
             Picker::Random(r) => r.pick(),
             Picker::RoundRobin(r) => r.pick(),
-            Picker::LeastRequests(l) => l.pick(|i| self.providers.at(i).in_flight()),
+            Picker::LeastRequests(l) => l.pick(|i| self.provider(i).in_flight()),
             Picker::ConsistentHash(ring, random) => match key {
                 Some(key) => ring.pick(key),
                 None => random.pick(),
@@ -408,7 +425,7 @@ impl ProviderSet {
     /// Claims a probe request: the index of a provider offered for one, at most once per
     /// offer, whoever picks (see [`OutlierPolicy`](super::OutlierPolicy)).
     pub(crate) fn take_probe(&self) -> Option<usize> {
-        self.probes.iter().copied().find(|&i| self.providers.at(i).health_cell().take_probe())
+        self.probes.iter().copied().find(|&i| self.provider(i).health_cell().take_probe())
     }
 
     /// The indexes of the providers offered for a probe request.

@@ -1,6 +1,7 @@
 //! [`SortedProviders`]: a service's providers sorted by URL, stored in shared chunks, so that a
 //! copy shares every chunk and a change of one provider copies one chunk (at most [`MAX`]
-//! providers) instead of the whole list.
+//! providers) instead of the whole list. A full build makes one chunk (one slice, as before);
+//! the first change cuts it.
 //!
 //! A change at 2,000 providers used to clone every provider into the next set (a reference
 //! count on each provider's allocation), weigh each again and walk both lists for the
@@ -38,19 +39,31 @@ pub(crate) struct SortedProviders {
 }
 
 impl SortedProviders {
-    /// The providers of `sorted` (sorted by URL: searches and inserts rely on it), cut into
-    /// chunks of about [`TARGET`].
+    /// The providers of `sorted` (sorted by URL: searches and inserts rely on it) as one
+    /// chunk: what a full build makes (no copy; picks read one slice). The first change cuts
+    /// it into chunks of about [`TARGET`].
     pub(crate) fn from_vec(sorted: Vec<Provider>) -> Self {
-        let n = sorted.len();
+        Self::from_slice(sorted.into())
+    }
+
+    /// [`SortedProviders::from_vec`] of a shared slice, shared.
+    pub(crate) fn from_slice(sorted: Arc<[Provider]>) -> Self {
+        if sorted.is_empty() {
+            return Self::default();
+        }
+        Self::of_chunks(vec![sorted])
+    }
+
+    /// `chunk` cut into chunks of about [`TARGET`], none below [`MIN`].
+    fn cut(chunk: Vec<Provider>, into: &mut Vec<Arc<[Provider]>>) {
+        let n = chunk.len();
         let count = n.div_ceil(TARGET);
-        let mut chunks = Vec::with_capacity(count);
-        let mut rest = sorted.into_iter();
+        let mut rest = chunk.into_iter();
         for i in 0..count {
             // Even sizes: every chunk gets n / count or one more, so none is below MIN.
             let size = n / count + usize::from(i < n % count);
-            chunks.push(rest.by_ref().take(size).collect::<Arc<[Provider]>>());
+            into.push(rest.by_ref().take(size).collect::<Arc<[Provider]>>());
         }
-        Self::of_chunks(chunks)
     }
 
     fn of_chunks(chunks: Vec<Arc<[Provider]>>) -> Self {
@@ -68,7 +81,9 @@ impl SortedProviders {
         }
         let mut start = 0usize;
         for (c, chunk) in self.chunks.iter().enumerate() {
-            debug_assert!(!chunk.is_empty() && (self.chunks.len() == 1 || chunk.len() >= MIN));
+            debug_assert!(
+                !chunk.is_empty() && (self.chunks.len() == 1 || (MIN..=MAX).contains(&chunk.len()))
+            );
             self.starts.push(start as u32);
             // Every block whose first index falls in this chunk.
             let first_block = start.div_ceil(MIN);
@@ -90,14 +105,25 @@ impl SortedProviders {
         self.chunks.is_empty()
     }
 
-    /// The provider at `index` (panics when out of bounds, as a slice does).
+    /// The provider at `index` (panics when out of bounds, as a slice does). What every pick
+    /// costs: one chunk (up to [`MAX`] providers) is a slice; more take the block's chunk.
     #[inline]
     pub(crate) fn at(&self, index: usize) -> &Provider {
-        let mut c = self.blocks[index >> BLOCK_SHIFT] as usize;
-        if index >= self.starts[c + 1] as usize {
-            c += 1;
+        match self.chunks.as_slice() {
+            [only] => &only[index],
+            _ => self.at_chunked(index),
         }
-        &self.chunks[c][index - self.starts[c] as usize]
+    }
+
+    #[inline]
+    fn at_chunked(&self, index: usize) -> &Provider {
+        let c = self.blocks[index >> BLOCK_SHIFT] as usize;
+        let offset = index - self.starts[c] as usize;
+        let chunk = &self.chunks[c];
+        match chunk.get(offset) {
+            Some(p) => p,
+            None => &self.chunks[c + 1][offset - chunk.len()],
+        }
     }
 
     /// Whether `other` shares every chunk with this list: a copy of it, not just equal.
@@ -118,11 +144,11 @@ impl SortedProviders {
         self.chunks.iter().flat_map(|c| c.iter())
     }
 
-    /// The providers as one slice, when they are in one chunk (or none).
-    pub(crate) fn as_one_slice(&self) -> Option<&[Provider]> {
+    /// The providers as one shared slice, when they are in one chunk (or none).
+    pub(crate) fn one_slice(&self) -> Option<Arc<[Provider]>> {
         match self.chunks.as_slice() {
-            [] => Some(&[]),
-            [one] => Some(one),
+            [] => Some(Arc::new([])),
+            [one] => Some(one.clone()),
             _ => None,
         }
     }
@@ -207,9 +233,7 @@ impl SortedProviders {
         let mut chunks = Vec::with_capacity(self.chunks.len() + 1);
         chunks.extend_from_slice(&self.chunks[..first]);
         if chunk.len() > MAX {
-            let second = chunk.split_off(chunk.len() / 2);
-            chunks.push(chunk.into());
-            chunks.push(second.into());
+            Self::cut(chunk, &mut chunks);
         } else if !chunk.is_empty() {
             chunks.push(chunk.into());
         }
@@ -253,9 +277,9 @@ mod tests {
         assert!(list.iter().rev().zip(want.iter().rev()).all(|(a, b)| a.same_registration(b)));
         assert_eq!(list.to_vec().len(), want.len());
         let sizes: Vec<usize> = list.chunks.iter().map(|c| c.len()).collect();
-        assert!(sizes.iter().all(|&n| n > 0 && n <= MAX), "{sizes:?}");
-        assert!(sizes.len() <= 1 || sizes.iter().all(|&n| n >= MIN), "{sizes:?}");
-        assert_eq!(list.as_one_slice().is_some(), sizes.len() <= 1);
+        assert!(sizes.iter().all(|&n| n > 0), "{sizes:?}");
+        assert!(sizes.len() <= 1 || sizes.iter().all(|n| (MIN..=MAX).contains(n)), "{sizes:?}");
+        assert_eq!(list.one_slice().is_some(), sizes.len() <= 1);
     }
 
     #[test]
@@ -279,7 +303,10 @@ mod tests {
 
     #[test]
     fn a_change_copies_one_chunk_and_shares_the_others() {
-        let list = SortedProviders::from_vec(sorted(1000..3000));
+        let whole = SortedProviders::from_vec(sorted(1000..3000));
+        assert_eq!(whole.chunks.len(), 1, "a full build is one slice");
+        let list = whole.without(0);
+        assert_eq!(list.chunks.len(), 1999usize.div_ceil(TARGET), "the first change cuts it");
         let changed = list.without(1000);
         let (shared, count) = list.chunks_shared_with(&changed);
         assert_eq!(shared, count - 1, "every chunk but the changed one is shared");

@@ -55,7 +55,7 @@ async fn merge(dir: Arc<Directory>, parts: Vec<Arc<Directory>>) {
     loop {
         let sets: Vec<_> = updates.iter_mut().map(|rx| rx.borrow_and_update().clone()).collect();
         if sets.iter().all(|s| s.source() != ProviderSource::Empty) {
-            let providers = sets.iter().flat_map(|s| s.providers().iter().cloned()).collect::<Vec<_>>();
+            let providers = sets.iter().flat_map(|s| s.iter().cloned()).collect::<Vec<_>>();
             let rejected = sets.iter().flat_map(|s| s.rejected().iter().cloned()).collect();
             let _known = lock(&dir.known);
             let current = dir.cache.load_full();

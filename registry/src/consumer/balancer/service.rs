@@ -243,7 +243,7 @@ where
         self.draws = AliasTable::new(&weights);
         let mut members = HashMap::with_capacity(set.len());
         let mut keys = Vec::with_capacity(set.len());
-        for (index, p) in set.providers().iter().enumerate() {
+        for (index, p) in set.iter().enumerate() {
             let state = match self.members.remove(p.address()) {
                 Some(kept) => {
                     if !kept.state.provider.load().same_registration(p) {
@@ -334,7 +334,7 @@ where
     /// Claims the probe of a probed provider whose endpoint is ready.
     fn probe(&self) -> Option<usize> {
         self.set.probe_indexes().iter().find_map(|&i| {
-            let p = &self.set.providers()[i];
+            let p = self.set.provider(i);
             let (ready, ..) = self.endpoints.get_ready(&self.keys[i])?;
             p.health_cell().take_probe().then_some(ready)
         })
@@ -345,7 +345,7 @@ where
     fn candidate(&self, now: Instant) -> Option<(usize, f64)> {
         for _ in 0..DRAWS {
             let i = self.draws.pick()?;
-            let p = &self.set.providers()[i];
+            let p = self.set.provider(i);
             if p.health_cell().is_avoided() {
                 continue;
             }
@@ -359,12 +359,11 @@ where
     /// The cheapest ready endpoint with a weight (and, unless `avoided`, not about to be
     /// ejected).
     fn scan(&self, now: Instant, avoided: bool) -> Option<(usize, f64)> {
-        let providers = self.set.providers();
         self.endpoints
             .iter_ready()
             .enumerate()
             .filter_map(|(ready, (address, endpoint))| {
-                let p = &providers[self.members.get(address)?.index];
+                let p = self.set.provider(self.members.get(address)?.index);
                 let pickable = (self.uniform || p.weight() > 0) && (avoided || !p.health_cell().is_avoided());
                 pickable.then(|| (ready, self.cost(endpoint.state(), p.weight(), now)))
             })
@@ -381,12 +380,11 @@ where
             return Ok(chosen);
         }
         let now = Instant::now();
-        let providers = self.set.providers();
         let cheapest = route
             .iter()
             .filter_map(|&i| {
                 let (ready, _, endpoint) = self.endpoints.get_ready(&self.keys[i])?;
-                Some((ready, self.cost(endpoint.state(), providers[i].weight(), now)))
+                Some((ready, self.cost(endpoint.state(), self.set.provider(i).weight(), now)))
             })
             .min_by(|a, b| a.1.total_cmp(&b.1));
         cheapest.map(|(ready, _)| ready).ok_or_else(|| Error::NoProvider {
