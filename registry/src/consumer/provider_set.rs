@@ -216,7 +216,7 @@ impl ProviderSet {
         balance: LoadBalance,
     ) -> Self {
         debug_assert!(self.routes.is_none() && self.candidates.is_none() && self.probes.is_empty());
-        let weights: Vec<u32> = providers.iter().map(Provider::weight).collect();
+        let weights = providers.weights();
         let flat = providers.one_slice().map_or_else(OnceLock::new, OnceLock::from);
         ProviderSet {
             picker: Self::picker(providers.iter(), &weights, balance),

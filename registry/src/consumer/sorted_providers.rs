@@ -34,7 +34,8 @@ pub(crate) struct SortedProviders {
     /// The index of each chunk's first provider, then the length: `chunks.len() + 1` entries
     /// (none while empty).
     starts: Vec<u32>,
-    /// The chunk holding the first index of each block of [`MIN`] indexes.
+    /// The chunk holding the first index of each block of [`MIN`] indexes (none while there
+    /// is one chunk).
     blocks: Vec<u32>,
 }
 
@@ -85,6 +86,10 @@ impl SortedProviders {
                 !chunk.is_empty() && (self.chunks.len() == 1 || (MIN..=MAX).contains(&chunk.len()))
             );
             self.starts.push(start as u32);
+            if self.chunks.len() == 1 {
+                start += chunk.len();
+                break; // one chunk is one slice: `at` needs no block
+            }
             // Every block whose first index falls in this chunk.
             let first_block = start.div_ceil(MIN);
             let end = start + chunk.len();
@@ -137,6 +142,15 @@ impl SortedProviders {
     pub(crate) fn chunks_shared_with(&self, other: &SortedProviders) -> (usize, usize) {
         let shared = self.chunks.iter().filter(|c| other.chunks.iter().any(|d| Arc::ptr_eq(c, d))).count();
         (shared, self.chunks.len())
+    }
+
+    /// Each provider's effective weight in this list, in order.
+    pub(crate) fn weights(&self) -> Vec<u32> {
+        let mut weights = Vec::with_capacity(self.len());
+        for chunk in &self.chunks {
+            weights.extend(chunk.iter().map(Provider::weight));
+        }
+        weights
     }
 
     /// The providers in order.
@@ -204,6 +218,9 @@ impl SortedProviders {
     /// The chunk and the offset in it of `index`.
     fn locate(&self, index: usize) -> (usize, usize) {
         assert!(index < self.len(), "index {index} out of {} providers", self.len());
+        if self.chunks.len() == 1 {
+            return (0, index);
+        }
         let mut c = self.blocks[index >> BLOCK_SHIFT] as usize;
         if index >= self.starts[c + 1] as usize {
             c += 1;
