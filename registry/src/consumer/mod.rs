@@ -6,7 +6,9 @@
 //! ([`WatchStrategy`], `options.rs`); what it learns goes through its `Directory`
 //! (`directory.rs`: decode, [`Filter`], empty protection, disk writes) and becomes an
 //! immutable [`ProviderSet`]
-//! (`provider_set.rs`: the decoded [`Provider`]s and their balancer), stored in the
+//! (`provider_set.rs`: the decoded [`Provider`]s and their balancer; the providers in shared
+//! chunks, `sorted_providers.rs`, so that one provider created or deleted changes the set in
+//! place of a rebuild, `one_change.rs`), stored in the
 //! subscription's current-set cell (`current.rs`) that [`Subscription::select`] and a
 //! [`Selector`] (`selector.rs`) pick from without a lock. [`ProviderChanges`] (`changes.rs`) is
 //! a per-reader diff stream, [`ServiceDiscover`] (`discover.rs`) the tower `Discover`, and
