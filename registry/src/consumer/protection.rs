@@ -131,9 +131,10 @@ struct State {
     /// The providers of the last listing, in its order.
     last: SortedProviders,
     departures: VecDeque<Departure>,
-    /// How many of `departures` each address has: an arrival at none of them welcomes no one
-    /// without a walk over the window's departures.
-    departed_addresses: NameMap<Box<str>, usize>,
+    /// How many of `departures` have each address and each node name: an arrival with
+    /// neither welcomes no one, and is checked without a walk over the window's departures.
+    /// (Both, because a Curator instance id may come back at another address.)
+    departed: NameMap<Box<str>, usize>,
     /// How many providers listings of the window had: the window's peak and the sizes that
     /// may become it once the peak leaves the window, decreasing (a monotonic queue).
     sizes: VecDeque<(Instant, usize)>,
@@ -210,13 +211,15 @@ impl Protection {
     ) -> bool {
         let peak = st.last.len();
         for provider in departed {
-            *st.departed_addresses.entry(provider.address().into()).or_default() += 1;
+            for key in [provider.address(), provider.node_name()] {
+                *st.departed.entry(key.into()).or_default() += 1;
+            }
             st.departures.push_back(Departure { at: now, provider, settled: false });
         }
         let window = self.policy.window;
         while st.departures.front().is_some_and(|d| d.at + window < now) {
             if let Some(gone) = st.departures.pop_front() {
-                forget_address(&mut st.departed_addresses, gone.provider.address());
+                forget(&mut st.departed, &gone.provider);
             }
         }
         while st.sizes.front().is_some_and(|(at, _)| *at + window < now) {
@@ -229,8 +232,9 @@ impl Protection {
             st.sizes.pop_back();
         }
         st.sizes.push_back((now, listed));
-        // A departure is back when its address is (a node listed again has its address).
-        let departure_back = arrived.iter().any(|p| st.departed_addresses.contains_key(p.address()));
+        let departure_back = arrived
+            .iter()
+            .any(|p| st.departed.contains_key(p.address()) || st.departed.contains_key(p.node_name()));
         if !arrived.is_empty() && (departure_back || !st.suspects.is_empty()) {
             self.welcome(st, arrived);
         }
@@ -245,11 +249,11 @@ impl Protection {
         let names: NameSet<&str> = arrived.iter().map(Provider::node_name).collect();
         let addresses: NameSet<&str> = arrived.iter().map(Provider::address).collect();
         let back = |p: &Provider| names.contains(p.node_name()) || addresses.contains(p.address());
-        let (departures, counts) = (&mut st.departures, &mut st.departed_addresses);
+        let (departures, counts) = (&mut st.departures, &mut st.departed);
         departures.retain(|d| {
             let stays = !back(&d.provider);
             if !stays {
-                forget_address(counts, d.provider.address());
+                forget(counts, &d.provider);
             }
             stays
         });
@@ -434,12 +438,14 @@ fn extra_in<L: Listed + ?Sized, S: Listed + ?Sized>(long: &L, short: &S) -> Opti
     (next == m - tail).then_some(extra)
 }
 
-/// One departure at `address` less in `counts`.
-fn forget_address(counts: &mut NameMap<Box<str>, usize>, address: &str) {
-    if let Some(n) = counts.get_mut(address) {
-        *n -= 1;
-        if *n == 0 {
-            counts.remove(address);
+/// One departure of `p` less in `counts` (its address and its node name).
+fn forget(counts: &mut NameMap<Box<str>, usize>, p: &Provider) {
+    for key in [p.address(), p.node_name()] {
+        if let Some(n) = counts.get_mut(key) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(key);
+            }
         }
     }
 }
@@ -604,6 +610,32 @@ mod tests {
             names(diff(&chunked, &removed).0),
             addresses(&[all[1].clone(), all[3].clone(), all[4].clone()])
         );
+    }
+
+    #[test]
+    fn a_departure_back_under_its_name_at_another_address_is_welcomed() {
+        // Curator's instance ids name nodes: an instance may come back at another address.
+        let outliers = Outliers::new("s", OutlierPolicy::default());
+        let at = |address: &str, id: &str| {
+            let url = ServiceUrl::parse(&format!("http://{address}/s")).expect("url");
+            Provider::new(url, id, &outliers)
+        };
+        let (a, b, c, d) = (
+            at("10.0.0.1:80", "id-a"),
+            at("10.0.0.2:80", "b"),
+            at("10.0.0.3:80", "c"),
+            at("10.0.0.4:80", "d"),
+        );
+        let moved = at("10.0.0.9:80", "id-a");
+        let (p, t) = (protection(), Instant::now());
+        p.observe_and_remember(&[a.clone(), b.clone(), c.clone(), d.clone()], t);
+        p.observe_and_remember(&[b.clone(), c.clone(), d.clone()], t);
+        p.observe_and_remember(&[b.clone(), c.clone(), d.clone(), moved.clone()], t);
+        p.observe_and_remember(&[d.clone(), moved.clone()], t);
+        assert!(p.observe_and_remember(std::slice::from_ref(&moved), t), "3 of 4 gone: tripped");
+        let kept = p.with_suspects(vec![moved.clone()]);
+        assert_eq!(addresses(&kept), ["10.0.0.2:80", "10.0.0.3:80", "10.0.0.4:80", "10.0.0.9:80"]);
+        assert!(!a.is_suspect(), "the instance's old registration was welcomed back, not held");
     }
 
     #[test]
