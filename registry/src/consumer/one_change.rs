@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::membership::Membership;
+use super::sorted_providers::SortedProviders;
 use super::{Directory, LoadBalance, Provider, ProviderSet, ProviderSource, SetParts};
 use crate::session::lock;
 
@@ -36,44 +37,16 @@ impl Directory {
     /// the membership's listing the general way). `members` already holds the change. The
     /// caller holds `known`'s lock.
     pub(super) fn apply_one(&self, current: &ProviderSet, change: OneChange, members: &Membership) -> bool {
-        let balance = self.options.balance;
-        let plain = balance != LoadBalance::ConsistentHash
-            && current.source() == ProviderSource::ZooKeeper
-            && !current.is_empty_protected()
-            && !current.is_probing()
-            && !current.is_warming()
-            && !self.options.filter.prefers_zone()
-            && !self.protection.has_suspects()
-            && self.ruling().rules.is_empty();
-        if !plain {
+        if !self.changes_in_place(current) {
             return false;
         }
         let mut matching = lock(&self.matching);
-        let list = current.sorted_providers();
-        if !matching.is_same_list(list) {
+        if !matching.is_same_list(current.sorted_providers()) {
             return false; // the set was composed, ruled or rebuilt since the last listing
         }
         let now = SystemTime::now();
-        let (next, warming) = match &change {
-            OneChange::Departed(gone) => match list.search(gone.url()) {
-                Ok(at) if list.at(at).same_registration(gone) => (list.without(at), false),
-                // Filtered out of the set (the listing as is does not hold it): nothing to
-                // remove, but the general way counts it.
-                _ => return false,
-            },
-            OneChange::Arrived(new) => {
-                let Err(at) = list.search(new.url()) else { return false };
-                if !self.options.filter.matches(new.url()) {
-                    return false;
-                }
-                let mut new = new.clone();
-                self.apply_dubbo_overrides(std::slice::from_ref(&new));
-                let (_, warming, probed) = new.reweigh(now, true);
-                if probed {
-                    return false;
-                }
-                (list.with(at, new), warming)
-            }
+        let Some((next, warming)) = self.next_list(current.sorted_providers(), &change, now) else {
+            return false;
         };
         let (departed, arrived) = match &change {
             OneChange::Departed(p) => (Some(p), None),
@@ -87,19 +60,14 @@ impl Directory {
         drop(matching);
         let version = self.version.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let unfiltered = members.provider_count();
+        let balance = self.options.balance;
         let set = if self.protection.has_suspects() {
             // The departure tripped the threshold: the window's departures are suspects now,
             // composed into the set as after a listing.
             let providers = self.compose(next.to_vec());
             let rejected = current.rejected().to_vec();
-            let parts = SetParts {
-                providers,
-                version,
-                source: ProviderSource::ZooKeeper,
-                protected: false,
-                rejected,
-                unfiltered,
-            };
+            let source = ProviderSource::ZooKeeper;
+            let parts = SetParts { providers, version, source, protected: false, rejected, unfiltered };
             ProviderSet::build_ruled(parts, &self.ruling(), balance, now)
         } else {
             current.changed(next, version, unfiltered, warming, balance)
@@ -111,6 +79,47 @@ impl Directory {
         set.settle();
         drop(replaced);
         true
+    }
+
+    /// Whether nothing but ZooKeeper's listing makes `current` (and the next set): no rule,
+    /// zone preference, suspect, probe or warm-up, not consistent hashing, not kept by empty
+    /// protection or read from disk.
+    fn changes_in_place(&self, current: &ProviderSet) -> bool {
+        self.options.balance != LoadBalance::ConsistentHash
+            && current.source() == ProviderSource::ZooKeeper
+            && !current.is_empty_protected()
+            && !current.is_probing()
+            && !current.is_warming()
+            && !self.options.filter.prefers_zone()
+            && !self.protection.has_suspects()
+            && self.ruling().rules.is_empty()
+    }
+
+    /// `list` with `change` (an arrival weighed at `now`), and whether the arrival warms up;
+    /// `None` when the change is not one the list can take in place: a departure it does not
+    /// hold (filtered out), an arrival the filter refuses, or one being probed.
+    fn next_list(
+        &self,
+        list: &SortedProviders,
+        change: &OneChange,
+        now: SystemTime,
+    ) -> Option<(SortedProviders, bool)> {
+        match change {
+            OneChange::Departed(gone) => match list.search(gone.url()) {
+                Ok(at) if list.at(at).same_registration(gone) => Some((list.without(at), false)),
+                _ => None,
+            },
+            OneChange::Arrived(new) => {
+                let at = list.search(new.url()).err()?;
+                if !self.options.filter.matches(new.url()) {
+                    return None;
+                }
+                let mut new = new.clone();
+                self.apply_dubbo_overrides(std::slice::from_ref(&new));
+                let (_, warming, probed) = new.reweigh(now, true);
+                (!probed).then(|| (list.with(at, new), warming))
+            }
+        }
     }
 }
 
