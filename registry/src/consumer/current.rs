@@ -231,7 +231,7 @@ impl std::fmt::Debug for Selected {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::consumer::{LoadBalance, ProviderSource, SetParts};
+    use crate::consumer::{LoadBalance, SetParts};
     use crate::url::ServiceUrl;
     use std::time::SystemTime;
 
@@ -245,15 +245,7 @@ pub(crate) mod tests {
                 Provider::new(url, node.as_str(), &outliers)
             })
             .collect::<Vec<_>>();
-        let unfiltered = providers.len();
-        let parts = SetParts {
-            providers,
-            version: 1,
-            source: ProviderSource::ZooKeeper,
-            protected: false,
-            rejected: vec![],
-            unfiltered,
-        };
+        let parts = SetParts::listed(providers);
         Arc::new(ProviderSet::build(parts, LoadBalance::Random, SystemTime::now()))
     }
 

@@ -183,7 +183,7 @@ pub(crate) fn ejection_limit(set: &ProviderSet, share: f64) -> usize {
 mod tests {
     use super::*;
     use crate::consumer::outlier::OutlierPolicy;
-    use crate::consumer::{LoadBalance, Outcome, ProviderHealth, ProviderSource, SetParts};
+    use crate::consumer::{LoadBalance, Outcome, ProviderHealth, SetParts};
     use crate::url::ServiceUrl;
 
     fn fixture(weights: &[u32], policy: OutlierPolicy) -> (Arc<Outliers>, Vec<Provider>) {
@@ -201,14 +201,7 @@ mod tests {
     }
 
     fn set(providers: &[Provider]) -> ProviderSet {
-        let parts = SetParts {
-            providers: providers.to_vec(),
-            version: 1,
-            source: ProviderSource::ZooKeeper,
-            protected: false,
-            rejected: vec![],
-            unfiltered: providers.len(),
-        };
+        let parts = SetParts::listed(providers.to_vec());
         ProviderSet::build(parts, LoadBalance::Random, std::time::SystemTime::now())
     }
 

@@ -107,6 +107,16 @@ pub(crate) struct SetParts {
     pub(crate) unfiltered: usize,
 }
 
+impl SetParts {
+    /// The parts of a set of `providers` read from ZooKeeper: version 1, nothing rejected.
+    #[cfg(test)]
+    pub(crate) fn listed(providers: Vec<Provider>) -> Self {
+        let unfiltered = providers.len();
+        let source = ProviderSource::ZooKeeper;
+        SetParts { providers, version: 1, source, protected: false, rejected: Vec::new(), unfiltered }
+    }
+}
+
 impl ProviderSet {
     /// An empty set (before the first read).
     pub(crate) fn empty(balance: LoadBalance) -> Self {

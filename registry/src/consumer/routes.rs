@@ -192,7 +192,7 @@ mod tests {
 
     use super::*;
     use crate::consumer::outlier::Outliers;
-    use crate::consumer::{ProviderSource, SetParts};
+    use crate::consumer::SetParts;
     use crate::url::ServiceUrl;
 
     fn set(urls: &[&str], rules: &str, consumer: &[(&str, &str)]) -> ProviderSet {
@@ -205,15 +205,7 @@ mod tests {
                 Provider::new(url, node.as_str(), &outliers)
             })
             .collect();
-        let unfiltered = providers.len();
-        let parts = SetParts {
-            providers,
-            version: 1,
-            source: ProviderSource::ZooKeeper,
-            protected: false,
-            rejected: vec![],
-            unfiltered,
-        };
+        let parts = SetParts::listed(providers);
         let ruling = Ruling {
             rules: Arc::new(Rules::parse(rules).expect("rules")),
             consumer: Arc::new(consumer.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),

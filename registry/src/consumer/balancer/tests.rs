@@ -12,7 +12,7 @@ use tower::{BoxError, Service, ServiceExt};
 
 use super::*;
 use crate::consumer::outlier::{state, OutlierPolicy, Outliers};
-use crate::consumer::{LoadBalance, Outcome, Provider, ProviderSet, ProviderSource, SetParts};
+use crate::consumer::{LoadBalance, Outcome, Provider, ProviderSet, SetParts};
 use crate::url::ServiceUrl;
 
 /// Providers of one service, the sets published to a balancer, and how often each address's
@@ -35,14 +35,7 @@ impl Fixture {
     }
 
     fn publish(&self) {
-        let parts = SetParts {
-            providers: self.providers.clone(),
-            version: 1,
-            source: ProviderSource::ZooKeeper,
-            protected: false,
-            rejected: vec![],
-            unfiltered: self.providers.len(),
-        };
+        let parts = SetParts::listed(self.providers.clone());
         self.tx.send_replace(Arc::new(ProviderSet::build(parts, LoadBalance::Random, SystemTime::now())));
     }
 

@@ -10,33 +10,13 @@ fn provider(url: &str) -> Provider {
 }
 
 fn built(providers: Vec<Provider>, balance: LoadBalance) -> ProviderSet {
-    let n = providers.len();
-    let parts = SetParts {
-        providers,
-        version: 1,
-        source: ProviderSource::ZooKeeper,
-        protected: false,
-        rejected: vec![],
-        unfiltered: n,
-    };
+    let parts = SetParts::listed(providers);
     ProviderSet::build(parts, balance, SystemTime::now())
 }
 
 fn set(urls: &[&str], balance: LoadBalance, now: SystemTime) -> ProviderSet {
     let providers: Vec<_> = urls.iter().map(|u| provider(u)).collect();
-    let n = providers.len();
-    ProviderSet::build(
-        SetParts {
-            providers,
-            version: 1,
-            source: ProviderSource::ZooKeeper,
-            protected: false,
-            rejected: vec![],
-            unfiltered: n,
-        },
-        balance,
-        now,
-    )
+    ProviderSet::build(SetParts::listed(providers), balance, now)
 }
 
 #[test]
