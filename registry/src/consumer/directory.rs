@@ -78,6 +78,8 @@ pub(crate) struct Directory {
     /// Wakes the warm-up ticker; notified only when a set with a warming provider is stored,
     /// so that ordinary updates cost no extra task wake-up.
     pub(super) warming: tokio::sync::Notify,
+    /// Wakes the settler (`one_change.rs`): a set changed in place was stored.
+    pub(super) unsettled: tokio::sync::Notify,
     /// The outlier policy and the ejector's wake-up, shared by every provider decoded here.
     pub(super) outliers: Arc<Outliers>,
     /// How node names and data become providers (`layout/`).
@@ -127,6 +129,7 @@ impl Directory {
             to_disk: watch::channel(None).0,
             membership: Mutex::new(super::Membership::default()),
             warming: tokio::sync::Notify::new(),
+            unsettled: tokio::sync::Notify::new(),
             layout,
             dubbo_overrides: Mutex::new(Arc::default()),
             part_of_union: false,

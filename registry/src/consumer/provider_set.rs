@@ -76,8 +76,8 @@ pub struct ProviderSet {
     /// (no suspect, zone preference or rule changed it), so that a change copies one chunk.
     providers: SortedProviders,
     /// The providers in one slice, what picks read: the one chunk of a full build, shared;
-    /// after a change applied in place, made by [`ProviderSet::settle`] once the set is
-    /// published (until then picks look the chunks up).
+    /// after a change applied in place, made by [`ProviderSet::settle`] once the set has been
+    /// current a little while (until then picks look the chunks up).
     flat: OnceLock<Arc<[Provider]>>,
     picker: Picker,
     version: u64,
@@ -249,7 +249,8 @@ impl ProviderSet {
     /// The providers, sorted by URL.
     ///
     /// A set changed in place keeps its providers in shared chunks (a change copies one) and
-    /// one slice of them made once it is published; a call before that makes the slice.
+    /// one slice of them made once it has been current a little while; a call before that
+    /// makes the slice.
     pub fn providers(&self) -> &[Provider] {
         self.flat.get_or_init(|| self.providers.to_vec().into())
     }
@@ -270,10 +271,16 @@ impl ProviderSet {
     }
 
     /// Makes the one slice that picks read when the providers span several chunks (after a
-    /// change applied in place, `one_change.rs`): the directory calls it once the set is
-    /// published, off the propagation path, so that picks do not pay the chunk lookup.
+    /// change applied in place): the subscription's settler calls it once the set has been
+    /// current a little while (`one_change.rs`), so that picks do not pay the chunk lookup.
     pub(crate) fn settle(&self) {
         let _ = self.providers();
+    }
+
+    /// Whether picks read one slice (the set is settled, or was built whole).
+    #[cfg(test)]
+    pub(crate) fn is_settled(&self) -> bool {
+        self.flat.get().is_some()
     }
 
     /// The providers as the set shares them, when they are all its candidates (no traffic rule

@@ -317,8 +317,8 @@ fn publish_ejections(
 }
 
 /// The subscription's tasks: the watch of `source` (its layout's, `membership.rs`; none when
-/// `fed`), the
-/// warm-up ticker, the ejector and, with a snapshot directory, the disk writer.
+/// `fed`), the warm-up ticker, the settler (`one_change.rs`), the ejector and, with a snapshot
+/// directory, the disk writer.
 fn spawn_tasks(
     session: &Session,
     dir: &Arc<Directory>,
@@ -330,6 +330,7 @@ fn spawn_tasks(
         tasks.push(tokio::spawn(super::membership::follow_source(session.core(), dir.clone(), source)));
     }
     tasks.push(tokio::spawn(super::directory::warmup_ticker(dir.clone())));
+    tasks.push(tokio::spawn(super::one_change::settler(dir.clone())));
     tasks.push(tokio::spawn(super::ejector::run(dir.clone())));
     if let Some(snapshot_dir) = dir.options.snapshot_dir.clone() {
         tasks.push(tokio::spawn(super::directory::snapshot_writer(dir.clone(), snapshot_dir)));
