@@ -81,8 +81,11 @@ impl Directory {
             current.changed(next, version, unfiltered, warming, balance)
         };
         let disk = self.options.snapshot_dir.is_some().then(|| members.names());
+        let settled = set.is_settled();
         self.store(Arc::new(set), disk);
-        self.unsettled.notify_one();
+        if !settled {
+            self.unsettled.notify_one();
+        }
         drop(replaced);
         true
     }

@@ -195,7 +195,7 @@ impl Protection {
             return false;
         }
         let mut st = lock(&self.state);
-        let (departed, arrived) = (departed.cloned().into_iter().collect(), Vec::from_iter(arrived.cloned()));
+        let (departed, arrived) = (Vec::from_iter(departed.cloned()), Vec::from_iter(arrived.cloned()));
         self.observe_diff(&mut st, departed, &arrived, listed, now)
     }
 

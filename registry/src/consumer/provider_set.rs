@@ -277,8 +277,7 @@ impl ProviderSet {
         let _ = self.providers();
     }
 
-    /// Whether picks read one slice (the set is settled, or was built whole).
-    #[cfg(test)]
+    /// Whether picks read one slice (the set is settled, or was built whole, or fits one chunk).
     pub(crate) fn is_settled(&self) -> bool {
         self.flat.get().is_some()
     }

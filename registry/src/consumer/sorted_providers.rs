@@ -20,7 +20,7 @@ use crate::url::ServiceUrl;
 
 /// A chunk's size when a list is cut into chunks, or a chunk split.
 const TARGET: usize = 64;
-/// A chunk larger than this is split in two.
+/// A chunk larger than this is cut into chunks of about [`TARGET`].
 const MAX: usize = 2 * TARGET;
 /// A chunk smaller than this is merged with a neighbour (unless it is the only chunk).
 const MIN: usize = 1 << BLOCK_SHIFT;
@@ -110,25 +110,12 @@ impl SortedProviders {
         self.chunks.is_empty()
     }
 
-    /// The provider at `index` (panics when out of bounds, as a slice does). What every pick
-    /// costs: one chunk (up to [`MAX`] providers) is a slice; more take the block's chunk.
+    /// The provider at `index` (panics when out of bounds, as a slice does): one chunk is a
+    /// slice; more take the block's chunk ([`SortedProviders::locate`]).
     #[inline]
     pub(crate) fn at(&self, index: usize) -> &Provider {
-        match self.chunks.as_slice() {
-            [only] => &only[index],
-            _ => self.at_chunked(index),
-        }
-    }
-
-    #[inline]
-    fn at_chunked(&self, index: usize) -> &Provider {
-        let c = self.blocks[index >> BLOCK_SHIFT] as usize;
-        let offset = index - self.starts[c] as usize;
-        let chunk = &self.chunks[c];
-        match chunk.get(offset) {
-            Some(p) => p,
-            None => &self.chunks[c + 1][offset - chunk.len()],
-        }
+        let (c, offset) = self.locate(index);
+        &self.chunks[c][offset]
     }
 
     /// Whether `other` shares every chunk with this list: a copy of it, not just equal.
@@ -216,6 +203,7 @@ impl SortedProviders {
     }
 
     /// The chunk and the offset in it of `index`.
+    #[inline]
     fn locate(&self, index: usize) -> (usize, usize) {
         assert!(index < self.len(), "index {index} out of {} providers", self.len());
         if self.chunks.len() == 1 {
