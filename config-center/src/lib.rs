@@ -133,6 +133,7 @@ mod instance;
 mod layers;
 mod meta;
 mod name;
+mod plain;
 mod plan;
 mod provenance;
 mod publish;

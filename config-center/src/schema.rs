@@ -67,11 +67,15 @@ impl Layers {
         Ok(layers)
     }
 
+    /// No defaults, ZooKeeper layers or overrides: a document is read alone.
+    pub(crate) fn is_alone(&self) -> bool {
+        self.defaults.is_none() && self.env.is_empty() && self.below.is_empty() && self.above.is_empty()
+    }
+
     /// Defaults, then `doc`, then the overrides, merged. The root's span is the document's
     /// when there is one, else the defaults'.
     pub(crate) fn merged<'a>(&'a self, doc: Option<&'a Text>) -> Result<Spanned<DeTable<'a>>> {
-        let alone = self.env.is_empty() && self.below.is_empty() && self.above.is_empty();
-        if let (Some(d), None, true) = (doc, &self.defaults, alone) {
+        if let (Some(d), true) = (doc, self.is_alone()) {
             // The document alone: merging it into an empty table would copy it key by key into
             // the same tree (a fifth of a small document's conversion time).
             return Ok(Spanned::new(d.offset..d.offset + d.text.len(), d.parse(doc)?.into_inner()));
@@ -163,6 +167,33 @@ impl<T: DeserializeOwned> Schema<T> {
     /// The layers with `doc` (or without a document: defaults and overrides only), as a `T`
     /// the validator accepts.
     pub(crate) fn convert(&self, doc: Option<&Text>) -> Result<T> {
+        let value = match self.plain(doc) {
+            Some(value) => value,
+            None => self.parsed(doc)?,
+        };
+        if let Some(validate) = &self.validator {
+            validate(&value).map_err(|reason| Error::Validation {
+                path: self.path.clone(),
+                version: doc.and_then(|d| d.version),
+                reason,
+                layer: self.blame(doc, validate),
+            })?;
+        }
+        Ok(value)
+    }
+
+    /// A document read alone that is plain (`plain/`), as a `T`; `None`: the full path
+    /// ([`Schema::parsed`]) must answer.
+    fn plain(&self, doc: Option<&Text>) -> Option<T> {
+        if !self.layers.is_alone() {
+            return None;
+        }
+        crate::plain::deserialize(crate::plain::parse(&doc?.text)?)
+    }
+
+    /// The layers with `doc` parsed by toml, merged and deserialized with positions, unknown
+    /// keys found and refused (or let through).
+    pub(crate) fn parsed(&self, doc: Option<&Text>) -> Result<T> {
         let root = self.layers.merged(doc)?;
         let (value, unknown) =
             unknown_keys::deserialize(toml::de::Deserializer::from(root)).map_err(|e| {
@@ -172,14 +203,6 @@ impl<T: DeserializeOwned> Schema<T> {
             })?;
         if !unknown.is_empty() {
             self.check_unknown(doc, &unknown)?;
-        }
-        if let Some(validate) = &self.validator {
-            validate(&value).map_err(|reason| Error::Validation {
-                path: self.path.clone(),
-                version: doc.and_then(|d| d.version),
-                reason,
-                layer: self.blame(doc, validate),
-            })?;
         }
         Ok(value)
     }

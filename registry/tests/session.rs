@@ -64,6 +64,51 @@ async fn ephemeral_deleted_by_someone_else_is_recreated() {
     assert_eq!(owner_of(&raw, "/services/s/providers/p1").await, None, "deleted for good");
 }
 
+/// How many requests the server has received from session `sid` (`cons`, a four-letter word).
+async fn requests_received(connect: &str, sid: i64) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = connect.split(['/', ',']).next().expect("host:port");
+    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect for `cons`");
+    stream.write_all(b"cons").await.expect("send `cons`");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("read `cons`");
+    let line = answer.lines().find(|l| l.contains(&format!("sid=0x{sid:x},"))).expect("our connection");
+    let recved = line.split("recved=").nth(1).and_then(|r| r.split(',').next()).expect("recved=");
+    recved.parse().expect("a count")
+}
+
+/// A write of an ephemeral's data (a config watcher's status node is written at every change)
+/// costs that write alone: the keeper's watch fires only when the node is deleted, so it is not
+/// woken to set it again.
+#[tokio::test]
+async fn writing_an_ephemeral_does_not_wake_its_keeper() {
+    let connect = chroot("rewrite");
+    let session = session(&connect).await;
+    let node = session.create_ephemeral("/e/status", b"0").await.expect("create");
+    let sid = session.session_id().expect("live");
+    let client = session.client().expect("live");
+    // The keeper sets its watch after a short delay; a deletion is noticed from then on.
+    let raw = raw(&connect).await;
+    raw.delete(node.path(), None).await.expect("someone deletes it");
+    eventually(WAIT, "the node is back", || async { owner_of(&raw, node.path()).await == Some(sid) }).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let before = requests_received(&connect, sid).await;
+    for i in 0..20 {
+        client.set_data(node.path(), format!("{i}").as_bytes(), None).await.expect("write");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = requests_received(&connect, sid).await;
+    // 20 writes, and at most a ping or two in the half second; a keeper woken by each write
+    // would have sent 20 more.
+    assert!(after - before <= 23, "{} requests for 20 writes", after - before);
+    raw.delete(node.path(), None).await.expect("deleted again");
+    eventually(WAIT, "the node is back again", || async { owner_of(&raw, node.path()).await == Some(sid) })
+        .await;
+    let (data, _) = raw.get_data(node.path()).await.expect("get");
+    assert_eq!(data, b"0", "re-created with the data it was registered with");
+}
+
 #[tokio::test]
 async fn dropping_the_handle_deletes_the_node() {
     let connect = chroot("drop");

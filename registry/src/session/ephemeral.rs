@@ -377,15 +377,15 @@ async fn create_with(session: Session, path: &str, data: &[u8], make_parents: bo
 }
 
 /// How long a new keeper waits before its first look at the node (a deletion meanwhile is still
-/// noticed: the first `exists` then finds no node and the keeper re-creates it).
+/// noticed: the first look then finds no node and the keeper re-creates it).
 const FIRST_WATCH_DELAY: Duration = Duration::from_millis(10);
 
-/// How many keepers of one session may have their `exists` watch request in flight at once.
+/// How many keepers of one session may have their watch request in flight at once.
 ///
 /// A node needs its watch only to notice a deletion by someone else; until it is set, a deletion
-/// is still noticed (the `exists` then finds no node and the keeper re-creates it). A session
+/// is still noticed (the request then finds no node and the keeper re-creates it). A session
 /// that registers many nodes at once (a deploy storm, a replay after expiry) would otherwise send
-/// one `exists` per node right behind its creates, and ZooKeeper serves requests from every
+/// one request per node right behind its creates, and ZooKeeper serves requests from every
 /// session through one pipeline: consumers' reads of the new members would queue behind them.
 pub(crate) const WATCHES_IN_FLIGHT: usize = 4;
 
@@ -421,9 +421,15 @@ async fn keep(shared: Arc<SessionCore>, spec: Arc<EphemeralSpec>) {
     }
 }
 
-/// Watches the node once: its deletion, its creation (after a conflict) or the end of the
-/// session. Returns the client to go on with, `None` when the keeper should stop (the node was
-/// removed by its owner, or the session closed).
+/// Watches the node once: its deletion or the end of the session. Returns the client to go on
+/// with, `None` when the keeper should stop (the node was removed by its owner, or the session
+/// closed).
+///
+/// The watch is a children watch on the node itself: ZooKeeper fires it when the node is
+/// deleted, and an ephemeral has no children, so nothing else fires it. An `exists` or data
+/// watch would fire at every write of the node's data too (a config watcher's status node is
+/// written at every change), each costing the keeper a wake-up and another request to set it
+/// again.
 async fn watch_once(
     shared: &SessionCore,
     spec: &EphemeralSpec,
@@ -437,22 +443,19 @@ async fn watch_once(
             _ = spec.removed_notify.notified() => return None,
             _ = shared.closed() => return None,
         };
-        live.client.check_and_watch_stat(&spec.path).await
+        live.client.get_and_watch_children(&spec.path).await
     };
     let (stat, watcher) = match watched {
-        Ok(watched) => watched,
-        Err(error) => return shared.retry_after(live, backoff, &error).await.ok(),
-    };
-    match stat {
-        None => {
+        Ok((_, stat, watcher)) => (stat, watcher),
+        Err(ZkError::NoNode) => {
             spec.created_in.store(0, Ordering::Release);
             return Some(live.clone());
         }
-        Some(stat) if stat.ephemeral_owner == ours => {}
-        Some(stat) => {
-            spec.created_in.store(0, Ordering::Release);
-            spec.set_status(EphemeralStatus::Conflict { owner: stat.ephemeral_owner });
-        }
+        Err(error) => return shared.retry_after(live, backoff, &error).await.ok(),
+    };
+    if stat.ephemeral_owner != ours {
+        spec.created_in.store(0, Ordering::Release);
+        spec.set_status(EphemeralStatus::Conflict { owner: stat.ephemeral_owner });
     }
     let event = tokio::select! {
         event = super::watch_event(watcher) => event,

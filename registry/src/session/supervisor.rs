@@ -38,7 +38,7 @@ pub struct SessionCore {
     /// connection of a request it does not know).
     pub(crate) persistent_watches_refused: std::sync::atomic::AtomicBool,
     pub(crate) acls: Arc<[Acl]>,
-    /// Paces the ephemeral keepers' `exists` watches (see `ephemeral::WATCHES_IN_FLIGHT`).
+    /// Paces the ephemeral keepers' watches (see `ephemeral::WATCHES_IN_FLIGHT`).
     pub(crate) watch_permits: tokio::sync::Semaphore,
 }
 
