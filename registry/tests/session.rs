@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::*;
 use local_zk::{expire_session, LocalZooKeeper};
 use zkmesh_registry::{EphemeralStatus, NodeEvent, Session, SessionState};
-use zookeeper_client::{Acls, CreateMode};
+use zookeeper_client::{Acl, Acls, AuthId, CreateMode, Permission};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -179,6 +179,41 @@ async fn a_node_held_by_a_foreign_session_is_left_alone_until_it_goes() {
 
     drop(other); // closes that session: its node goes, ours takes its place
     node.wait_active(WAIT).await.expect("ours once theirs is gone");
+    let (data, stat) = check.get_data("/svc/node").await.expect("get");
+    assert_eq!((data.as_slice(), stat.ephemeral_owner), (&b"ours"[..], session.session_id().expect("live")));
+}
+
+/// Somebody else's node that this session may not read (its ACL grants no READ): ZooKeeper
+/// delivers no watch event of it to this session, so the keeper looks again now and then (not
+/// in a tight loop), says whose it is, and takes the path once it goes.
+#[tokio::test]
+async fn a_foreign_node_this_session_may_not_read_is_looked_at_until_it_goes() {
+    let connect = chroot("foreign-unreadable");
+    let other = raw(&connect).await;
+    other.mkdir("/svc", &CreateMode::Persistent.with_acls(Acls::anyone_all())).await.expect("mkdir");
+    let write_only = [Acl::new(Permission::WRITE | Permission::DELETE | Permission::ADMIN, AuthId::anyone())];
+    other
+        .create("/svc/node", b"theirs", &CreateMode::Ephemeral.with_acls(Acls::new(&write_only)))
+        .await
+        .expect("create");
+    let foreign = other.session_id().0;
+
+    let session = session(&connect).await;
+    let node = session.create_ephemeral("/svc/node", b"ours").await.expect("create is accepted");
+    eventually(WAIT, "the conflict is reported", || async {
+        matches!(node.status(), EphemeralStatus::Conflict { owner } if owner == foreign)
+    })
+    .await;
+    // A look (create, stat, children) every 2 s (the session's longest back-off), and pings.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sid = session.session_id().expect("live");
+    let before = requests_received(&connect, sid).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let waiting = requests_received(&connect, sid).await - before;
+    assert!(waiting <= 12, "{waiting} requests in 4 s while the foreign node stood");
+    drop(other);
+    node.wait_active(WAIT).await.expect("ours once theirs is gone");
+    let check = raw(&connect).await;
     let (data, stat) = check.get_data("/svc/node").await.expect("get");
     assert_eq!((data.as_slice(), stat.ephemeral_owner), (&b"ours"[..], session.session_id().expect("live")));
 }

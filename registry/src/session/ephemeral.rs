@@ -421,6 +421,19 @@ async fn keep(shared: Arc<SessionCore>, spec: Arc<EphemeralSpec>) {
     }
 }
 
+/// A node this session may not read (somebody else's, or ours under an ACL without READ for
+/// us): ZooKeeper checks a watch against the node's ACL before it delivers the event, so no
+/// watch of any kind would say when it goes. The keeper looks again (create, or who holds it)
+/// after the session's longest back-off instead.
+async fn unwatchable(shared: &SessionCore, spec: &EphemeralSpec, live: &LiveClient) -> Option<LiveClient> {
+    spec.created_in.store(0, Ordering::Release);
+    tokio::select! {
+        _ = tokio::time::sleep(shared.options.backoff_max) => Some(live.clone()),
+        _ = spec.removed_notify.notified() => None,
+        _ = shared.closed() => None,
+    }
+}
+
 /// Watches the node once: its deletion or the end of the session. Returns the client to go on
 /// with, `None` when the keeper should stop (the node was removed by its owner, or the session
 /// closed).
@@ -451,6 +464,7 @@ async fn watch_once(
             spec.created_in.store(0, Ordering::Release);
             return Some(live.clone());
         }
+        Err(ZkError::NoAuth) => return unwatchable(shared, spec, live).await,
         Err(error) => return shared.retry_after(live, backoff, &error).await.ok(),
     };
     if stat.ephemeral_owner != ours {
