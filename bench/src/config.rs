@@ -296,6 +296,9 @@ impl Floor {
 /// until the run ends.
 struct Watchers {
     configs: Vec<Config<Doc>>,
+    /// The follower tasks, aborted when the watchers go (zookeeper-client panics in a raw
+    /// watcher still waiting when the runtime drops its session's task, after the summary).
+    tasks: Vec<tokio::task::JoinHandle<()>>,
     _sessions: Vec<Session>,
     _raw_sessions: Vec<Client>,
     _mid_sessions: Vec<Session>,
@@ -326,23 +329,31 @@ impl Watchers {
             let center = builder.build(session.clone())?;
             configs.push(bench_spec(&center)?.watch().await?);
         }
+        let mut tasks = Vec::new();
         if wake {
             for (i, config) in configs.iter().enumerate() {
-                tokio::spawn(follow_ours(i, config.clone(), ours.tx.clone()));
+                tasks.push(tokio::spawn(follow_ours(i, config.clone(), ours.tx.clone())));
             }
         }
         for (i, client) in raw_sessions.iter().enumerate() {
-            tokio::spawn(follow_floor(i, client.clone(), floor.floor_tx.clone()));
+            tasks.push(tokio::spawn(follow_floor(i, client.clone(), floor.floor_tx.clone())));
         }
         for (i, session) in mid_sessions.iter().enumerate() {
-            tokio::spawn(follow_mid(i, session.watch_data(MID)?, floor.mid_tx.clone()));
+            tasks.push(tokio::spawn(follow_mid(i, session.watch_data(MID)?, floor.mid_tx.clone())));
         }
         Ok(Watchers {
             configs,
+            tasks,
             _sessions: sessions,
             _raw_sessions: raw_sessions,
             _mid_sessions: mid_sessions,
         })
+    }
+}
+
+impl Drop for Watchers {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(tokio::task::JoinHandle::abort);
     }
 }
 

@@ -208,7 +208,15 @@ struct Floor {
     /// The child the last `multi` created.
     multi_child: Option<i32>,
     rx: mpsc::UnboundedReceiver<(i32, Instant)>,
-    _tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The raw watchers, aborted when the floor goes (zookeeper-client panics in a watcher
+    /// still waiting when the runtime drops its session's task, after the summary line).
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Floor {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(tokio::task::JoinHandle::abort);
+    }
 }
 
 impl Floor {
@@ -231,7 +239,7 @@ impl Floor {
                 }
             }));
         }
-        let mut floor = Floor { writer, version: 0, multi_child: None, rx, _tasks: tasks };
+        let mut floor = Floor { writer, version: 0, multi_child: None, rx, tasks };
         floor.until(0, watchers).await?;
         Ok(floor)
     }
