@@ -1,7 +1,8 @@
 //! Handing a plain document's tree to a type, as toml's deserializer hands the same document.
 //!
 //! Each method makes the visitor call toml's makes for the same value (a string as
-//! `visit_str`, an integer as `visit_i64`, a table as a map in toml's key order, a key as a
+//! `visit_str`, an integer as `visit_i64`, an array as a sequence, a table as a map in toml's
+//! key order, a key as a
 //! `Cow` string, an enum from a string through a `Cow` string). Where toml does something this
 //! tree cannot (an enum written as a table), where the answer would need what the full path
 //! knows (a skipped value, which may be an unknown key) and on any error (its message needs
@@ -11,7 +12,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::parse::{Table, Value};
@@ -50,6 +51,7 @@ impl<'de> de::Deserializer<'de> for ValueDe<'de> {
             Value::Str(s) => visitor.visit_str(s),
             Value::Int(n) => visitor.visit_i64(n),
             Value::Bool(b) => visitor.visit_bool(b),
+            Value::Array(items) => visitor.visit_seq(Items(items.into_iter())),
             Value::Table(t) => visitor.visit_map(Entries { iter: t.entries.into_iter(), value: None }),
         }
     }
@@ -87,6 +89,17 @@ impl<'de> de::Deserializer<'de> for ValueDe<'de> {
     serde::forward_to_deserialize_any! {
         bool u8 u16 u32 u64 u128 i8 i16 i32 i64 i128 f32 f64 char str string seq
         bytes byte_buf map unit unit_struct tuple_struct tuple identifier struct
+    }
+}
+
+/// An array's items.
+struct Items<'a>(std::vec::IntoIter<Value<'a>>);
+
+impl<'de> SeqAccess<'de> for Items<'de> {
+    type Error = NotPlain;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, NotPlain> {
+        self.0.next().map(|item| seed.deserialize(ValueDe(item))).transpose()
     }
 }
 

@@ -8,14 +8,16 @@
 //!
 //! - `key = value` lines with bare keys (`A-Z a-z 0-9 _ -`), no dotted keys;
 //! - values: basic strings without escapes (`"text"`), literal strings (`'text'`), decimal
-//!   integers that fit an `i64` (no `_`, no leading zero), `true` and `false`;
+//!   integers that fit an `i64` (no `_`, no leading zero), `true` and `false`, and one-line
+//!   arrays of those (`hosts = ["a", "b"]`);
 //! - `[table]` and `[table.sub]` headers of bare keys;
 //! - comments, blank lines, spaces and tabs, LF or CRLF line ends.
 //!
 //! [`parse`] reads such a document into a borrowed tree in one pass, and [`deserialize`] hands
 //! it to the type the way toml's deserializer hands the same document (the same visitor calls,
-//! keys in the same order). Anything else (arrays, inline tables, floats, dates, escapes,
-//! quoted or dotted keys, arrays of tables, an invalid document) makes [`parse`] answer `None`,
+//! keys in the same order). Anything else (multi-line or nested arrays, inline tables, floats,
+//! dates, escapes, quoted or dotted keys, arrays of tables, an invalid document) makes
+//! [`parse`] answer `None`,
 //! and anything the plain deserializer cannot answer exactly as toml would (a value the type
 //! skips, which may be an unknown key; `Spanned` or `Datetime` fields; an enum written as a
 //! table; any error) makes [`deserialize`] answer `None`. Then the caller takes the full path

@@ -15,6 +15,8 @@ pub(crate) enum Value<'a> {
     Str(&'a str),
     Int(i64),
     Bool(bool),
+    /// A one-line array of strings, integers and booleans.
+    Array(Vec<Value<'a>>),
     Table(Table<'a>),
 }
 
@@ -155,13 +157,41 @@ fn key_value(text: &str, i: usize) -> Option<(&str, Value<'_>, usize)> {
         return None;
     }
     let i = skip_blank(b, i + 1);
-    let (value, end) = match *b.get(i)? {
-        quote @ (b'"' | b'\'') => string(text, i, quote)?,
-        b't' | b'f' => boolean(b, i)?,
-        b'0'..=b'9' | b'+' | b'-' => integer(text, i)?,
-        _ => return None,
+    let (value, end) = match b.get(i)? {
+        b'[' => array(text, i)?,
+        _ => scalar(text, i)?,
     };
     Some((key, value, end))
+}
+
+/// A string, an integer or a boolean at `i`, and the index past it.
+fn scalar(text: &str, i: usize) -> Option<(Value<'_>, usize)> {
+    match *text.as_bytes().get(i)? {
+        quote @ (b'"' | b'\'') => string(text, i, quote),
+        b't' | b'f' => boolean(text.as_bytes(), i),
+        b'0'..=b'9' | b'+' | b'-' => integer(text, i),
+        _ => None,
+    }
+}
+
+/// `[a, b, c]` on one line (an empty one, a comma after the last item), of scalars.
+fn array(text: &str, i: usize) -> Option<(Value<'_>, usize)> {
+    let b = text.as_bytes();
+    let mut items = Vec::new();
+    let mut at = skip_blank(b, i + 1);
+    loop {
+        if b.get(at) == Some(&b']') {
+            return Some((Value::Array(items), at + 1));
+        }
+        let (item, next) = scalar(text, at)?;
+        items.push(item);
+        at = skip_blank(b, next);
+        match b.get(at)? {
+            b',' => at = skip_blank(b, at + 1),
+            b']' => return Some((Value::Array(items), at + 1)),
+            _ => return None,
+        }
+    }
 }
 
 /// A one-line string opened by `quote` at `i`: no escapes in a basic one (`"`), no control

@@ -41,6 +41,8 @@ struct Typed {
     xy: Option<toml::Value>,
     #[serde(rename = "_1")]
     one: Option<BTreeMap<String, i64>>,
+    k5: Option<Vec<String>>,
+    k6: Option<(i64, bool)>,
     A: Option<Inner>,
 }
 
@@ -48,6 +50,7 @@ struct Typed {
 #[derive(Debug, PartialEq)]
 enum Ordered {
     Leaf(String),
+    Seq(Vec<Ordered>),
     Map(Vec<(String, Ordered)>),
 }
 
@@ -67,6 +70,13 @@ impl<'de> Deserialize<'de> for Ordered {
             }
             fn visit_bool<E>(self, v: bool) -> Result<Ordered, E> {
                 Ok(Ordered::Leaf(format!("bool {v}")))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Ordered, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Ordered::Seq(items))
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Ordered, A::Error> {
                 let mut entries = Vec::new();
@@ -110,6 +120,7 @@ fn plain_documents_read_as_toml_reads_them() {
         "[ A ]\t# header with blanks\nb=1\n",
         "port = 8080\nx-y = \"any\"\nname = \"off\"\n",
         "a=\"\"\nb=0#c\n",
+        "k5 = [\"a\", 'b']\nk6 = [ 1 , true, ]\nx-y = []\n[A]\nc = [-1,+2,\"x\" ] # mixed\n",
     ];
     for doc in docs {
         assert!(agrees(doc).expect("agrees"), "not plain: {doc:?}");
@@ -132,7 +143,17 @@ fn anything_else_takes_the_full_path() {
         "a = 9223372036854775808",
         "a = inf",
         "a = 1979-05-27",
-        "a = [1, 2]",
+        "a = [1,\n2]",
+        "a = [[1], 2]",
+        "a = [1, { b = 1 }]",
+        "a = [1,, 2]",
+        "a = [1 2]",
+        "a = [ , ]",
+        "a = [1.5]",
+        "a = [1",
+        "a = [1\n",
+        "a = [1 # no end\n",
+        "a = [1] x",
         "a = { b = 1 }",
         "a.b = 1",
         "\"a\" = 1",
@@ -210,10 +231,16 @@ fn line() -> impl Strategy<Value = String> {
         1 => (0..1000i64).prop_map(|n| format!("+{n}")),
         2 => any::<bool>().prop_map(|b| b.to_string()),
         1 => prop::sample::select(vec!["\"on\"", "'off'", "\"dim\"", "-0", "+0", "0"]).prop_map(String::from),
+        2 => prop::collection::vec(prop::sample::select(vec!["\"x\"", "'y z'", "7", "-3", "true", "\"\""]), 0..4)
+            .prop_flat_map(|items| {
+                let joined = items.join(", ");
+                prop::sample::select(vec![format!("[{joined}]"), format!("[ {joined} , ]"), format!("[{joined},]")])
+            }),
         // Near misses.
         1 => prop::sample::select(vec![
             "007", "-01", "+00", "\"\"\"a\"\"\"", "''''", "'''a'''", "1_0", "0x1", "1.0", "1e2", "nan", "TRUE",
-            "\"a\\tb\"", "9223372036854775808", "-9223372036854775809",
+            "\"a\\tb\"", "9223372036854775808", "-9223372036854775809", "[1,,2]", "[[1]]", "[1 2]", "[,]",
+            "[1, 1.5]", "[{}]", "[\"a\",\n\"b\"]", "[1, # c\n2]",
         ])
         .prop_map(String::from),
     ];
