@@ -1,7 +1,7 @@
 //! The callgrind harness for what a watcher spends on one document (`ConfigSpec::check`: the
 //! layers' parse, the typed deserialization with unknown-key tracking, the validator), the CPU
 //! `zkbench config` pays once per watcher per publish. The document is plain (`plain/`), so
-//! since session 11 this measures the plain path (12,924 instructions; toml's path took 40,814):
+//! since session 11 this measures the plain path (13,142 instructions; toml's path took 40,814):
 //!
 //! ```sh
 //! CARGO_PROFILE_RELEASE_DEBUG=line-tables-only cargo build --release -p zkmesh-config --example check_cost
