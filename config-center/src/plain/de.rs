@@ -2,12 +2,12 @@
 //!
 //! Each method makes the visitor call toml's makes for the same value (a string as
 //! `visit_str`, an integer as `visit_i64`, an array as a sequence, a table as a map in toml's
-//! key order, a key as a
-//! `Cow` string, an enum from a string through a `Cow` string). Where toml does something this
-//! tree cannot (an enum written as a table), where the answer would need what the full path
-//! knows (a skipped value, which may be an unknown key) and on any error (its message needs
-//! positions), it fails with [`NotPlain`] and the caller takes the full path. A `Spanned` or
-//! `Datetime` field fails too: their visitors take only toml's private maps.
+//! key order, a key as a `Cow` string, an enum from a string through a `Cow` string). Where
+//! toml does something this tree cannot (an enum written as a table), where the answer would
+//! need what the full path knows (a skipped value, which may be an unknown key) and on any
+//! error (its message needs positions), it fails with [`NotPlain`] and the caller takes the
+//! full path. A `Spanned` or `Datetime` field fails too: their visitors take only toml's
+//! private maps.
 
 use std::borrow::Cow;
 use std::fmt;
