@@ -427,8 +427,19 @@ async fn keep(shared: Arc<SessionCore>, spec: Arc<EphemeralSpec>) {
 /// after the session's longest back-off instead.
 async fn unwatchable(shared: &SessionCore, spec: &EphemeralSpec, live: &LiveClient) -> Option<LiveClient> {
     spec.created_in.store(0, Ordering::Release);
+    unless_stopped(shared, spec, tokio::time::sleep(shared.options.backoff_max)).await?;
+    Some(live.clone())
+}
+
+/// `work`'s output, or `None` when the owner removes the node or the session closes first
+/// (the keeper then stops).
+async fn unless_stopped<T>(
+    shared: &SessionCore,
+    spec: &EphemeralSpec,
+    work: impl std::future::Future<Output = T>,
+) -> Option<T> {
     tokio::select! {
-        _ = tokio::time::sleep(shared.options.backoff_max) => Some(live.clone()),
+        out = work => Some(out),
         _ = spec.removed_notify.notified() => None,
         _ = shared.closed() => None,
     }
@@ -451,11 +462,7 @@ async fn watch_once(
 ) -> Option<LiveClient> {
     let ours = live.client.session_id().0;
     let watched = {
-        let _permit = tokio::select! {
-            permit = shared.watch_permits.acquire() => permit,
-            _ = spec.removed_notify.notified() => return None,
-            _ = shared.closed() => return None,
-        };
+        let _permit = unless_stopped(shared, spec, shared.watch_permits.acquire()).await?;
         live.client.get_and_watch_children(&spec.path).await
     };
     let (stat, watcher) = match watched {
@@ -471,11 +478,7 @@ async fn watch_once(
         spec.created_in.store(0, Ordering::Release);
         spec.set_status(EphemeralStatus::Conflict { owner: stat.ephemeral_owner });
     }
-    let event = tokio::select! {
-        event = super::watch_event(watcher) => event,
-        _ = spec.removed_notify.notified() => return None,
-        _ = shared.closed() => return None,
-    };
+    let event = unless_stopped(shared, spec, super::watch_event(watcher)).await?;
     match event {
         EventType::Session => return shared.live_after(live.generation).await.ok(),
         EventType::NodeDeleted if spec.removed.load(Ordering::Acquire) => return None,
