@@ -48,7 +48,7 @@ use zookeeper_client::{Acls, Client, CreateMode};
 
 use crate::config_follow::{accepted_all, collect, follow_floor, follow_mid, follow_ours, OursReport};
 use crate::stats::Samples;
-use crate::BoxError;
+use crate::{BoxError, Tasks};
 
 pub(crate) type Doc = BTreeMap<String, String>;
 
@@ -296,9 +296,8 @@ impl Floor {
 /// until the run ends.
 struct Watchers {
     configs: Vec<Config<Doc>>,
-    /// The follower tasks, aborted when the watchers go (zookeeper-client panics in a raw
-    /// watcher still waiting when the runtime drops its session's task, after the summary).
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The follower tasks, aborted when the watchers go.
+    _tasks: Tasks,
     _sessions: Vec<Session>,
     _raw_sessions: Vec<Client>,
     _mid_sessions: Vec<Session>,
@@ -329,7 +328,7 @@ impl Watchers {
             let center = builder.build(session.clone())?;
             configs.push(bench_spec(&center)?.watch().await?);
         }
-        let mut tasks = Vec::new();
+        let mut tasks = Tasks::default();
         if wake {
             for (i, config) in configs.iter().enumerate() {
                 tasks.push(tokio::spawn(follow_ours(i, config.clone(), ours.tx.clone())));
@@ -343,17 +342,11 @@ impl Watchers {
         }
         Ok(Watchers {
             configs,
-            tasks,
+            _tasks: tasks,
             _sessions: sessions,
             _raw_sessions: raw_sessions,
             _mid_sessions: mid_sessions,
         })
-    }
-}
-
-impl Drop for Watchers {
-    fn drop(&mut self) {
-        self.tasks.iter().for_each(tokio::task::JoinHandle::abort);
     }
 }
 

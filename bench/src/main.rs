@@ -214,6 +214,24 @@ fn plots(command: &Command) -> bool {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Tasks a benchmark spawned for its run, aborted when dropped: a raw zookeeper-client watcher
+/// still waiting when the runtime drops its session's task panics in zookeeper-client, after the
+/// summary line.
+#[derive(Default)]
+struct Tasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl Tasks {
+    fn push(&mut self, task: tokio::task::JoinHandle<()>) {
+        self.0.push(task);
+    }
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        self.0.iter().for_each(tokio::task::JoinHandle::abort);
+    }
+}
+
 /// One run of `command` on `zk`, or on a local server started here (`production`: the
 /// production-like one); its summary, one line per measurement, and its plot in `figure`
 /// where it draws one.

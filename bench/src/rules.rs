@@ -35,7 +35,7 @@ use tokio::sync::mpsc;
 use zookeeper_client::{Acls, Client, CreateMode};
 
 use crate::stats::Samples;
-use crate::BoxError;
+use crate::{BoxError, Tasks};
 
 const SERVICE: &str = "bench-rules";
 const DISABLED: &str = "127.0.0.1:1";
@@ -208,15 +208,8 @@ struct Floor {
     /// The child the last `multi` created.
     multi_child: Option<i32>,
     rx: mpsc::UnboundedReceiver<(i32, Instant)>,
-    /// The raw watchers, aborted when the floor goes (zookeeper-client panics in a watcher
-    /// still waiting when the runtime drops its session's task, after the summary line).
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for Floor {
-    fn drop(&mut self) {
-        self.tasks.iter().for_each(tokio::task::JoinHandle::abort);
-    }
+    /// The raw watchers, aborted when the floor goes.
+    _tasks: Tasks,
 }
 
 impl Floor {
@@ -228,7 +221,7 @@ impl Floor {
             Err(e) => return Err(e.into()),
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let mut tasks = Vec::with_capacity(watchers);
+        let mut tasks = Tasks::default();
         for _ in 0..watchers {
             let client = Arc::new(Client::connect(root).await?);
             let tx = tx.clone();
@@ -239,7 +232,7 @@ impl Floor {
                 }
             }));
         }
-        let mut floor = Floor { writer, version: 0, multi_child: None, rx, tasks };
+        let mut floor = Floor { writer, version: 0, multi_child: None, rx, _tasks: tasks };
         floor.until(0, watchers).await?;
         Ok(floor)
     }
