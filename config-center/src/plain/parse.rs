@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 
 /// A value of a plain document.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Value<'a> {
     /// A string without escapes, as written between its quotes.
     Str(&'a str),
@@ -21,7 +21,7 @@ pub(crate) enum Value<'a> {
 }
 
 /// A table: its keys in the order toml's own tables give them (`keys_sorted`).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Table<'a> {
     pub(crate) entries: Vec<(&'a str, Value<'a>)>,
     /// Defined by a header (or the root), not only created by a deeper header.
